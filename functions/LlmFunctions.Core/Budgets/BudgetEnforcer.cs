@@ -1,0 +1,189 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using LlmFunctions.Core.Pricing;
+using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Records;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Budgets;
+
+/// <summary>
+/// Budget enforcement at the proxy, without a storage round trip per call.
+/// <para>Spend of a budget = the last rollup's figure (re-read in the background every
+/// <see cref="RefreshInterval"/>) + what this instance itself recorded since that rollup. A call is judged
+/// against that figure: <c>block</c> answers 429, <c>downgrade</c> swaps the model.</para>
+/// <para><b>Worst-case overshoot</b> with N instances: each instance only sees other instances' spend once the rollup
+/// counted it (timer period P, default 5 min) and it re-read it (R = 30 s). So a budget can be exceeded by up to the
+/// spend of the other N−1 instances over P + R, plus the calls in flight when the limit is crossed (each at most the
+/// max-cost guard when set). Before the first read finishes (cold start) the enforcer allows calls: it fails open,
+/// because a metering proxy must not stop traffic when storage is slow.</para>
+/// </summary>
+internal sealed partial class BudgetEnforcer : IBudgetGate
+{
+    internal static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>Output cap assumed for the worst case when the request sets no <c>max_tokens</c>.</summary>
+    internal const long DefaultOutputCap = 16_384;
+
+    private readonly BudgetRollup _rollup;
+    private readonly PriceTable _prices;
+    private readonly TimeProvider _time;
+    private readonly ILogger<BudgetEnforcer> _logger;
+    private readonly BudgetsOptions _options;
+    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope)> _enforced = [];
+    private readonly ConcurrentQueue<(DateTimeOffset At, string Client, string Model, long Nano)> _local = new();
+    private volatile Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>? _rollups;
+    private long _nextRefreshTicks;
+    private int _refreshing;
+
+    public BudgetEnforcer(BudgetRollup rollup, PriceTable prices, RecordWriter writer, IOptions<BudgetsOptions> options, TimeProvider time, ILogger<BudgetEnforcer> logger)
+    {
+        _rollup = rollup;
+        _prices = prices;
+        _time = time;
+        _logger = logger;
+        _options = options.Value;
+        foreach (var (name, b) in _options.Items)
+        {
+            if (b.Action.ToLowerInvariant() is "block" or "downgrade" && BudgetScope.TryParse(b.Scope, out var scope))
+            {
+                _enforced.Add((name, b, scope));
+            }
+        }
+
+        if (_enforced.Count > 0)
+        {
+            writer.Durable += OnRecord;
+        }
+    }
+
+    public BudgetDecision Check(string client, string model, Func<long> estimateInputTokens, long? maxOutputTokens)
+    {
+        if (_options.MaxCostPerCallUsd is { } max && _prices.TryGetPrice(model, out var price))
+        {
+            var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, estimateInputTokens(), 0, maxOutputTokens ?? DefaultOutputCap));
+            if (worst > max)
+            {
+                return new BudgetDecision(BudgetVerdict.TooExpensive,
+                    string.Create(CultureInfo.InvariantCulture,
+                        $"This call could cost up to ${worst:0.####} ({model}, ~{estimateInputTokens()} input tokens, up to {maxOutputTokens ?? DefaultOutputCap} output tokens), above the limit of ${max:0.####} per call (Budgets__MaxCostPerCallUsd). Lower max_tokens or the prompt size."));
+            }
+        }
+
+        if (_enforced.Count == 0)
+        {
+            return BudgetDecision.Allow;
+        }
+
+        RefreshIfDue();
+        var rollups = _rollups;
+        if (rollups is null)
+        {
+            return BudgetDecision.Allow;
+        }
+
+        var now = _time.GetUtcNow();
+        BudgetDecision decision = BudgetDecision.Allow;
+        foreach (var (name, options, scope) in _enforced)
+        {
+            if (!scope.Matches(client, model))
+            {
+                continue;
+            }
+
+            var period = BudgetPeriod.Current(options.Period, _rollup.Zone, now);
+            var spent = 0m;
+            var since = period.Start;
+            if (rollups.TryGetValue(name, out var row) && row.PeriodKey == period.Key)
+            {
+                spent = row.SpentUsd;
+                since = row.UpdatedAt;
+            }
+
+            spent += LocalSince(since, scope);
+            if (spent < options.LimitUsd)
+            {
+                continue;
+            }
+
+            if (options.Action.Equals("block", StringComparison.OrdinalIgnoreCase))
+            {
+                return new BudgetDecision(BudgetVerdict.Block,
+                    string.Create(CultureInfo.InvariantCulture,
+                        $"Budget '{name}' ({scope}, {period.Kind}) is exhausted: ${spent:0.00} of ${options.LimitUsd:0.00} spent. It resets at {period.End:yyyy-MM-dd HH:mm} UTC."),
+                    RetryAfter: period.End - now);
+            }
+
+            if (decision.Verdict == BudgetVerdict.Allow && !string.Equals(options.DowngradeTo, model, StringComparison.OrdinalIgnoreCase))
+            {
+                decision = new BudgetDecision(BudgetVerdict.Downgrade, DowngradeTo: options.DowngradeTo);
+            }
+        }
+
+        return decision;
+    }
+
+    private decimal LocalSince(DateTimeOffset since, BudgetScope scope)
+    {
+        long nano = 0;
+        foreach (var (at, client, model, cost) in _local)
+        {
+            if (at >= since && scope.Matches(client, model))
+            {
+                nano += cost;
+            }
+        }
+
+        return CostCalculator.ToUsd(nano);
+    }
+
+    private void OnRecord(CallRecord r)
+    {
+        if (r.CostNanoUsd == 0)
+        {
+            return;
+        }
+
+        _local.Enqueue((r.StartedAt, r.Client, string.IsNullOrEmpty(r.UsedModel) ? r.Model : r.UsedModel, r.CostNanoUsd));
+
+        // Keep what a rollup may not have counted yet: the last hour is plenty for a 5-minute timer.
+        var horizon = _time.GetUtcNow().AddHours(-1);
+        while (_local.TryPeek(out var oldest) && oldest.At < horizon)
+        {
+            _local.TryDequeue(out _);
+        }
+    }
+
+    private void RefreshIfDue()
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        if (now < Interlocked.Read(ref _nextRefreshTicks) || Interlocked.Exchange(ref _refreshing, 1) == 1)
+        {
+            return;
+        }
+
+        _ = RefreshAsync();
+    }
+
+    /// <summary>Re-reads the rollup rows (a cache refresh, off the call path).</summary>
+    internal async Task RefreshAsync()
+    {
+        try
+        {
+            _rollups = await _rollup.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogRefreshFailed(_logger, ex.GetType().Name);
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _nextRefreshTicks, (_time.GetUtcNow() + RefreshInterval).UtcTicks);
+            Interlocked.Exchange(ref _refreshing, 0);
+        }
+    }
+
+    [LoggerMessage(EventId = 7201, Level = LogLevel.Warning, Message = "Could not read budget rollups ({Error}); enforcing with the last known figures.")]
+    private static partial void LogRefreshFailed(ILogger logger, string error);
+}

@@ -1,0 +1,282 @@
+using Azure;
+using Azure.Data.Tables;
+using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Records;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Budgets;
+
+/// <summary>
+/// The budget timer's work (the <c>BudgetRollup</c> function, or a hosted service on the local host).
+/// <code>
+/// (1) advance the fold ─► (2) spend per budget = folded 15-minute slots since the period start + the live tail
+/// ─► (3) write one LlmRollups row per budget and period ─► (4) for each threshold crossed: claim it with a
+/// conditional insert into LlmBudgetEvents (only one instance wins) ─► (5) deliver the claimed and any pending
+/// earlier events, each under a lease (ETag), recording per-webhook outcome and retrying with backoff
+/// </code>
+/// Exactly one message per (budget, period, threshold) and webhook, however many instances run this at once:
+/// the insert is the claim, the lease stops two instances delivering the same pending event, and a delivery is
+/// marked done per webhook so a retry only re-sends to the ones that failed.
+/// </summary>
+internal sealed partial class BudgetRollup(
+    AggregateFolder folder,
+    TableStore store,
+    WebhookSender sender,
+    IOptions<BudgetsOptions> budgetOptions,
+    IOptions<Dictionary<string, WebhookOptions>> webhookOptions,
+    TimeProvider time,
+    ILogger<BudgetRollup> logger) : IBudgetGaugeSource
+{
+    private readonly BudgetsOptions _budgets = budgetOptions.Value;
+    private readonly Dictionary<string, WebhookOptions> _webhooks = webhookOptions.Value;
+    private readonly TimeZoneInfo _zone = TimeZoneInfo.FindSystemTimeZoneById(budgetOptions.Value.TimeZone);
+
+    /// <summary>First retry delay of a failed delivery; doubles per attempt up to an hour.</summary>
+    internal TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long a delivering instance holds an event before another may take it over.</summary>
+    internal TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);
+
+    public TimeZoneInfo Zone => _zone;
+
+    public async Task<IReadOnlyList<BudgetStatus>> RunAsync(CancellationToken cancellationToken)
+    {
+        // (1)
+        await folder.FoldAsync(cancellationToken).ConfigureAwait(false);
+        var statuses = await ComputeAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var status in statuses)
+        {
+            // (3)
+            await WriteRollupAsync(status, cancellationToken).ConfigureAwait(false);
+
+            // (4)
+            foreach (var threshold in BudgetThresholds.Parse(status.Options.Thresholds) ?? [])
+            {
+                if (status.Percent >= threshold)
+                {
+                    await ClaimAsync(status, threshold, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        // (5)
+        await DeliverPendingAsync(cancellationToken).ConfigureAwait(false);
+        return statuses;
+    }
+
+    /// <summary>(2) Spend per budget for its current period.</summary>
+    public async Task<IReadOnlyList<BudgetStatus>> ComputeAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var snapshot = await folder.SnapshotAsync(cancellationToken).ConfigureAwait(false);
+        var result = new List<BudgetStatus>(_budgets.Items.Count);
+        var cache = new Dictionary<DateTimeOffset, Dictionary<string, long>>();
+        foreach (var (name, options) in _budgets.Items)
+        {
+            if (!BudgetScope.TryParse(options.Scope, out var scope))
+            {
+                continue; // Rejected at start by BudgetsValidator.
+            }
+
+            var period = BudgetPeriod.Current(options.Period, _zone, now);
+            if (!cache.TryGetValue(period.Start, out var spend))
+            {
+                spend = await folder.SpendAsync(period.Start, now.AddMinutes(15), cancellationToken).ConfigureAwait(false);
+                foreach (var r in snapshot.Tail)
+                {
+                    if (r.StartedAt >= period.Start)
+                    {
+                        var key = AggregateState.Key(AggregateState.Label(r.Client), AggregateState.Label(string.IsNullOrEmpty(r.UsedModel) ? r.Model : r.UsedModel));
+                        spend[key] = spend.GetValueOrDefault(key) + r.CostNanoUsd;
+                    }
+                }
+
+                cache[period.Start] = spend;
+            }
+
+            long total = 0;
+            var models = new Dictionary<string, long>(StringComparer.Ordinal);
+            var clients = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (key, nano) in spend)
+            {
+                var sep = key.IndexOf(AggregateState.Separator, StringComparison.Ordinal);
+                var client = key[..sep];
+                var model = key[(sep + 1)..];
+                if (!scope.Matches(client, model))
+                {
+                    continue;
+                }
+
+                total += nano;
+                models[model] = models.GetValueOrDefault(model) + nano;
+                clients[client] = clients.GetValueOrDefault(client) + nano;
+            }
+
+            result.Add(new BudgetStatus(name, options, scope, period, total, now,
+                [.. models.OrderByDescending(m => m.Value).Take(3)], [.. clients.OrderByDescending(c => c.Value).Take(3)]));
+        }
+
+        return result;
+    }
+
+    /// <summary>Budget gauges for <c>/metrics</c>, from the rollup rows (no record scan).</summary>
+    public async Task<IReadOnlyList<BudgetGauge>> GetAsync(CancellationToken cancellationToken)
+    {
+        if (_budgets.Items.Count == 0)
+        {
+            return [];
+        }
+
+        var now = time.GetUtcNow();
+        var rows = await ReadCurrentAsync(cancellationToken).ConfigureAwait(false);
+        var gauges = new List<BudgetGauge>(_budgets.Items.Count);
+        foreach (var (name, options) in _budgets.Items)
+        {
+            var period = BudgetPeriod.Current(options.Period, _zone, now);
+            var spent = rows.TryGetValue(name, out var row) && row.PeriodKey == period.Key ? row.SpentUsd : 0;
+            gauges.Add(new BudgetGauge(name, options.Scope, period.Kind, (double)spent, (double)options.LimitUsd, (period.End - now).TotalSeconds));
+        }
+
+        return gauges;
+    }
+
+    /// <summary>The latest rollup row per budget (<c>RowKey = current</c>).</summary>
+    internal async Task<Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>> ReadCurrentAsync(CancellationToken cancellationToken)
+    {
+        await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
+        var result = new Dictionary<string, (string, decimal, DateTimeOffset)>(StringComparer.OrdinalIgnoreCase);
+        await foreach (var e in store.Rollups.QueryAsync<TableEntity>(filter: "RowKey eq 'current'", cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            result[e.PartitionKey] = (e.GetString("PeriodKey") ?? "", Pricing.CostCalculator.ToUsd(e.GetInt64("SpentNanoUsd") ?? 0), e.GetDateTimeOffset("UpdatedAt") ?? default);
+        }
+
+        return result;
+    }
+
+    private async Task WriteRollupAsync(BudgetStatus s, CancellationToken cancellationToken)
+    {
+        TableEntity Row(string rowKey) => new(s.Name, rowKey)
+        {
+            ["Scope"] = s.Scope.ToString(),
+            ["Period"] = s.Period.Kind,
+            ["PeriodKey"] = s.Period.Key,
+            ["PeriodStart"] = s.Period.Start,
+            ["PeriodEnd"] = s.Period.End,
+            ["SpentNanoUsd"] = s.SpentNanoUsd,
+            ["SpentUsd"] = (double)s.SpentUsd,
+            ["LimitUsd"] = (double)s.Options.LimitUsd,
+            ["Percent"] = (double)s.Percent,
+            ["Action"] = s.Options.Action,
+            ["UpdatedAt"] = s.UpdatedAt,
+        };
+
+        // One row per budget and period (history), and "current" for cheap reads by the proxy and /metrics.
+        await store.Rollups.SubmitTransactionAsync(
+        [
+            new TableTransactionAction(TableTransactionActionType.UpsertReplace, Row($"{s.Period.Kind}-{s.Period.Key}")),
+            new TableTransactionAction(TableTransactionActionType.UpsertReplace, Row("current")),
+        ], cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task ClaimAsync(BudgetStatus s, int threshold, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var n = new BudgetNotification("threshold", s.Name, s.Scope.ToString(), s.Period.Kind, s.Period.Key, s.SpentUsd, s.Options.LimitUsd,
+            s.Percent, threshold, s.Options.Action, s.Period.End, _budgets.TimeZone,
+            [.. s.TopModels.Select(m => KeyValuePair.Create(m.Key, Pricing.CostCalculator.ToUsd(m.Value)))],
+            [.. s.TopClients.Select(c => KeyValuePair.Create(c.Key, Pricing.CostCalculator.ToUsd(c.Value)))]);
+        var entity = new TableEntity(s.Name, $"{s.Period.Kind}-{s.Period.Key}-{threshold:D4}")
+        {
+            ["Status"] = "pending",
+            ["Notification"] = System.Text.Json.JsonSerializer.Serialize(n, BudgetJsonContext.Default.BudgetNotification),
+            ["Attempts"] = 0,
+            ["NextAttemptAt"] = now,
+            ["LeaseUntil"] = DateTimeOffset.MinValue.AddYears(1700),
+            ["ClaimedAt"] = now,
+        };
+
+        try
+        {
+            await store.BudgetEvents.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
+            LogClaimed(logger, s.Name, threshold, s.Period.Key);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            // Already claimed by this or another instance: never a second message.
+        }
+    }
+
+    private async Task DeliverPendingAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await foreach (var e in store.BudgetEvents.QueryAsync<TableEntity>(filter: "Status eq 'pending'", cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (e.GetDateTimeOffset("NextAttemptAt") > now || e.GetDateTimeOffset("LeaseUntil") > now)
+            {
+                continue;
+            }
+
+            // Lease it: only the instance whose conditional update wins delivers.
+            e["LeaseUntil"] = now + Lease;
+            try
+            {
+                var leased = await store.BudgetEvents.UpdateEntityAsync(e, e.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+                e.ETag = leased.Headers.ETag ?? e.ETag;
+            }
+            catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+            {
+                continue;
+            }
+
+            var notification = System.Text.Json.JsonSerializer.Deserialize(e.GetString("Notification") ?? "{}", BudgetJsonContext.Default.BudgetNotification)!;
+            var allDone = true;
+            foreach (var (name, webhook) in _webhooks)
+            {
+                var doneKey = "Delivered_" + SafeName(name);
+                if (e.GetBoolean(doneKey) == true)
+                {
+                    continue;
+                }
+
+                var ok = await sender.SendAsync(name, WebhookMessage.Create(webhook, notification, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+                e[doneKey] = ok;
+                allDone &= ok;
+            }
+
+            var attempts = (e.GetInt32("Attempts") ?? 0) + 1;
+            e["Attempts"] = attempts;
+            e["LastAttemptAt"] = time.GetUtcNow();
+            e["LeaseUntil"] = DateTimeOffset.MinValue.AddYears(1700);
+            if (allDone)
+            {
+                e["Status"] = "delivered";
+            }
+            else
+            {
+                var delay = RetryBaseDelay * Math.Pow(2, Math.Min(attempts - 1, 10));
+                e["NextAttemptAt"] = time.GetUtcNow() + (delay < TimeSpan.FromHours(1) ? delay : TimeSpan.FromHours(1));
+            }
+
+            try
+            {
+                await store.BudgetEvents.UpdateEntityAsync(e, e.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+            {
+                // Our lease expired and another instance took over; it will see our per-webhook marks only if
+                // we wrote them, so the worst case is one re-send to a webhook we just delivered to (documented).
+            }
+
+            LogDelivered(logger, notification.Budget, notification.Threshold, allDone ? "delivered" : "retrying", attempts);
+        }
+    }
+
+    private static string SafeName(string name) => new([.. name.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]);
+
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "Budget {Budget} crossed {Threshold}% for {Period}; notification claimed.")]
+    private static partial void LogClaimed(ILogger logger, string budget, int threshold, string period);
+
+    [LoggerMessage(EventId = 7002, Level = LogLevel.Information, Message = "Budget {Budget} {Threshold}% notification: {Outcome} (attempt {Attempts}).")]
+    private static partial void LogDelivered(ILogger logger, string budget, int threshold, string outcome, int attempts);
+}

@@ -1,0 +1,46 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace LlmFunctions.Core.Budgets;
+
+/// <summary>
+/// Binds <c>Budgets</c>: the settings <c>TimeZone</c>, <c>Schedule</c> and <c>MaxCostPerCallUsd</c>, and every other
+/// child as one budget (<c>Budgets__&lt;name&gt;__LimitUsd</c>), as the configuration contract spells it.
+/// </summary>
+internal static class BudgetsBinder
+{
+    private static readonly HashSet<string> Settings = new(StringComparer.OrdinalIgnoreCase)
+    {
+        nameof(BudgetsOptions.TimeZone), nameof(BudgetsOptions.Schedule), nameof(BudgetsOptions.MaxCostPerCallUsd), nameof(BudgetsOptions.Items),
+    };
+
+    public static void Bind(IConfigurationSection section, BudgetsOptions options)
+    {
+        options.TimeZone = section[nameof(BudgetsOptions.TimeZone)] is { Length: > 0 } tz ? tz : options.TimeZone;
+        options.Schedule = section[nameof(BudgetsOptions.Schedule)] is { Length: > 0 } s ? s : options.Schedule;
+        if (section[nameof(BudgetsOptions.MaxCostPerCallUsd)] is { Length: > 0 } max)
+        {
+            options.MaxCostPerCallUsd = decimal.TryParse(max, NumberStyles.Number, CultureInfo.InvariantCulture, out var m) ? m : -1;
+        }
+
+        foreach (var child in section.GetChildren())
+        {
+            if (Settings.Contains(child.Key))
+            {
+                continue;
+            }
+
+            var budget = new BudgetOptions();
+            child.Bind(budget);
+            options.Items[child.Key] = budget;
+        }
+
+        // Budgets__Items__<name>__* works too, for tools that prefer a nested map.
+        foreach (var child in section.GetSection(nameof(BudgetsOptions.Items)).GetChildren())
+        {
+            var budget = new BudgetOptions();
+            child.Bind(budget);
+            options.Items[child.Key] = budget;
+        }
+    }
+}

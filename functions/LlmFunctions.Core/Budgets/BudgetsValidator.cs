@@ -1,0 +1,67 @@
+using Microsoft.Extensions.Options;
+using NCrontab;
+
+namespace LlmFunctions.Core.Budgets;
+
+/// <summary>Start-up checks of <c>Budgets__*</c>, each failure naming the key.</summary>
+internal sealed class BudgetsValidator : IValidateOptions<BudgetsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BudgetsOptions options)
+    {
+        var errors = new List<string>();
+        if (!TimeZoneInfo.TryFindSystemTimeZoneById(options.TimeZone, out _))
+        {
+            errors.Add($"Budgets__TimeZone '{options.TimeZone}' is not a known IANA time zone (for example Asia/Shanghai).");
+        }
+
+        if (CrontabSchedule.TryParse(options.Schedule, new CrontabSchedule.ParseOptions { IncludingSeconds = true }) is null)
+        {
+            errors.Add($"Budgets__Schedule '{options.Schedule}' is not a six-field NCRONTAB expression (for example '0 */5 * * * *').");
+        }
+
+        if (options.MaxCostPerCallUsd is <= 0)
+        {
+            errors.Add("Budgets__MaxCostPerCallUsd must be a positive number of USD.");
+        }
+
+        foreach (var (budget, b) in options.Items)
+        {
+            var key = $"Budgets__{budget}";
+            if (!BudgetScope.TryParse(b.Scope, out _))
+            {
+                errors.Add($"{key}__Scope '{b.Scope}' must be global, client:<client> or model:<model>.");
+            }
+
+            if (b.Period.ToLowerInvariant() is not ("day" or "month"))
+            {
+                errors.Add($"{key}__Period '{b.Period}' must be day or month.");
+            }
+
+            if (b.LimitUsd <= 0)
+            {
+                errors.Add($"{key}__LimitUsd must be a positive number of USD.");
+            }
+
+            if (BudgetThresholds.Parse(b.Thresholds) is null)
+            {
+                errors.Add($"{key}__Thresholds '{b.Thresholds}' must be comma-separated percents between 1 and 1000.");
+            }
+
+            switch (b.Action.ToLowerInvariant())
+            {
+                case "notify" or "block":
+                    break;
+                case "downgrade" when !string.IsNullOrWhiteSpace(b.DowngradeTo):
+                    break;
+                case "downgrade":
+                    errors.Add($"{key}__DowngradeTo is required when {key}__Action is downgrade.");
+                    break;
+                default:
+                    errors.Add($"{key}__Action '{b.Action}' must be notify, block or downgrade.");
+                    break;
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

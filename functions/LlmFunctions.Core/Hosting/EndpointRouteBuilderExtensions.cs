@@ -1,0 +1,36 @@
+using LlmFunctions.Core.Proxy;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace LlmFunctions.Core;
+
+/// <summary>The routes of a plain ASP.NET Core host; the Functions app binds the same handlers with triggers.</summary>
+public static class EndpointRouteBuilderExtensions
+{
+    public static IEndpointRouteBuilder MapLlmFunctions(this IEndpointRouteBuilder endpoints)
+    {
+        // Every method, so that a wrong one gets an OpenAI-shaped 405 from the handler rather than an empty one.
+        endpoints.Map("/v1/{**path}", (HttpContext context, string? path) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().ProxyAsync(context, path));
+        endpoints.MapGet("/health", (HttpContext context) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().HealthAsync(context));
+        endpoints.MapGet("/metrics", (HttpContext context) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().MetricsAsync(context));
+        return endpoints;
+    }
+
+    /// <summary>Unknown routes answer 404 in the OpenAI error shape.</summary>
+    public static IApplicationBuilder UseOpenAIErrorsForUnknownRoutes(this IApplicationBuilder app) =>
+        app.Use(async (context, next) =>
+        {
+            await next(context).ConfigureAwait(false);
+            if (context.Response.StatusCode is 404 or 405 && !context.Response.HasStarted && context.GetEndpoint() is null)
+            {
+                await OpenAIError.WriteAsync(context, context.Response.StatusCode,
+                    context.Response.StatusCode == 404 ? "Unknown route. The OpenAI API lives under /v1." : "Method not allowed.",
+                    OpenAIError.InvalidRequest, context.Response.StatusCode == 404 ? "not_found" : "method_not_allowed").ConfigureAwait(false);
+            }
+        });
+}

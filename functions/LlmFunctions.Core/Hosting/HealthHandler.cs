@@ -1,0 +1,24 @@
+using System.Text.Json;
+using LlmFunctions.Core.Records;
+using Microsoft.AspNetCore.Http;
+
+namespace LlmFunctions.Core.Hosting;
+
+/// <summary><c>GET /health</c>: no auth; 200 when storage answers, 503 when it does not.</summary>
+internal sealed class HealthHandler(TableStore store, RecordSpool spool)
+{
+    public async Task HandleAsync(HttpContext context)
+    {
+        var reachable = await store.IsReachableAsync(context.RequestAborted).ConfigureAwait(false);
+        context.Response.StatusCode = reachable ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        context.Response.ContentType = "application/json; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-store";
+        await using var json = new Utf8JsonWriter(context.Response.Body);
+        json.WriteStartObject();
+        json.WriteString("status", reachable ? "healthy" : "unhealthy");
+        json.WriteBoolean("storage", reachable);
+        json.WriteNumber("spoolBacklog", spool.Backlog);
+        json.WriteEndObject();
+        await json.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,93 @@
+using System.Net;
+using LlmFunctions.Core.Budgets;
+using LlmFunctions.Core.Hosting;
+using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Pricing;
+using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Records;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core;
+
+/// <summary>All of LlmFunctions' registration, for any host.</summary>
+public static class ServiceCollectionExtensions
+{
+    public static IServiceCollection AddLlmFunctions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.AddOptions<UpstreamOptions>().BindConfiguration(UpstreamOptions.SectionName).ValidateDataAnnotations()
+            .Validate(o => Uri.TryCreate(o.BaseUrl, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttps || u.Scheme == Uri.UriSchemeHttp),
+                "Upstream__BaseUrl must be an absolute http(s) URL.")
+            .ValidateOnStart();
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.SectionName)
+            .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString) || !string.IsNullOrWhiteSpace(o.TableServiceUri),
+                "Storage__ConnectionString or Storage__TableServiceUri is required.")
+            .Validate(o => string.IsNullOrWhiteSpace(o.TableServiceUri) || Uri.IsWellFormedUriString(o.TableServiceUri, UriKind.Absolute),
+                "Storage__TableServiceUri must be an absolute URL.")
+            .ValidateOnStart();
+        services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<PricingOptions>().BindConfiguration(PricingOptions.SectionName).ValidateOnStart();
+        services.AddOptions<Dictionary<string, ClientOptions>>().BindConfiguration(ClientOptions.SectionName)
+            .Validate(ClientsValidator.Validate, ClientsValidator.Message).ValidateOnStart();
+        services.AddOptions<Dictionary<string, WebhookOptions>>().BindConfiguration(WebhookOptions.SectionName)
+            .Validate(WebhooksValidator.Validate, WebhooksValidator.Message).ValidateOnStart();
+        services.AddOptions<BudgetsOptions>().Configure(o => BudgetsBinder.Bind(configuration.GetSection(BudgetsOptions.SectionName), o));
+        services.AddSingleton<IValidateOptions<BudgetsOptions>, BudgetsValidator>();
+        services.AddOptions<BudgetsOptions>().ValidateOnStart();
+
+        services.AddHttpClient(UpstreamClient.HttpClientName)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+                PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+                AutomaticDecompression = DecompressionMethods.All,
+                AllowAutoRedirect = false,
+                UseCookies = false,
+                UseProxy = false,
+                ConnectTimeout = TimeSpan.FromSeconds(10),
+                MaxConnectionsPerServer = int.MaxValue,
+            })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+        services.AddHttpClient(WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+
+        services.AddSingleton<TableStore>();
+        services.AddSingleton<RecordSpool>();
+        services.AddSingleton<InFlightCalls>();
+        services.AddSingleton<RecordWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<RecordWriter>());
+        services.AddSingleton<PriceTable>();
+        services.AddSingleton<TokenEstimator>();
+        services.AddSingleton<ClientAuthenticator>();
+        services.AddSingleton<UpstreamClient>();
+        services.AddSingleton<ProxyHandler>();
+        services.AddSingleton<HealthHandler>();
+        services.AddSingleton<AggregateFolder>();
+        services.AddSingleton<MetricsHandler>();
+        services.AddSingleton<BudgetRollup>();
+        services.AddSingleton<BudgetEnforcer>();
+        services.AddSingleton<IBudgetGate>(sp => sp.GetRequiredService<BudgetEnforcer>());
+        services.AddSingleton<IBudgetGaugeSource>(sp => sp.GetRequiredService<BudgetRollup>());
+        services.AddSingleton<WebhookSender>();
+        services.AddSingleton(sp => new LlmFunctionsHandlers(
+            sp.GetRequiredService<ProxyHandler>(), sp.GetRequiredService<MetricsHandler>(),
+            sp.GetRequiredService<HealthHandler>(), sp.GetRequiredService<BudgetRollup>()));
+        services.AddHostedService<StartupReport>();
+        return services;
+    }
+
+    /// <summary>
+    /// For long-lived hosts without a timer trigger (the local host): runs the budget rollup (and the fold) on
+    /// <c>Budgets__Schedule</c>. The Functions app uses its <c>BudgetRollup</c> timer function instead.
+    /// </summary>
+    public static IServiceCollection AddLlmFunctionsBackgroundRollup(this IServiceCollection services)
+    {
+        services.AddHostedService<BudgetRollupService>();
+        return services;
+    }
+}

@@ -1,0 +1,294 @@
+using System.Globalization;
+using System.IO.Compression;
+using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
+using LlmFunctions.Core.Records;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Metrics;
+
+/// <summary>
+/// Folds call records into durable aggregates, so a scrape reads a few entities instead of the whole history.
+/// <para><b>Layout</b> (table <c>LlmAggregates</c>, one partition <c>state</c>):
+/// row <c>v1</c> holds the <see cref="AggregateState"/> (gzip'd JSON in binary chunks) and its watermark;
+/// rows <c>spend-yyyyMMddHHmm</c> hold spend per client and model for each 15-minute UTC slot of the records'
+/// write minute (for budgets, which need "spend since midnight in zone Z" for any zone; a record that waited in the
+/// spool counts when it is written, and every minute maps to exactly one slot, so a transaction stays small).</para>
+/// <para><b>Fold step</b>: read row <c>v1</c> (ETag E); read the records of every whole minute from the watermark
+/// up to <c>now − Metrics__FoldLagSeconds</c> with one PartitionKey range query; add them; write row <c>v1</c>
+/// (If-Match E) and the touched spend rows in <em>one entity-group transaction</em>.</para>
+/// <para><b>Invariants</b></para>
+/// <list type="number">
+/// <item>Every record is counted exactly once: records of minutes before the watermark are in the state, those at
+/// or after it are not. The watermark and the sums change together, atomically (one transaction), and only if
+/// nobody else changed them since we read them (ETag) — so concurrent folders on any number of instances never
+/// double-count; the loser re-reads and retries.</item>
+/// <item>No record lands behind the watermark: writers key a record by the minute it is <em>written</em> and re-key
+/// anything that waited (see <see cref="RecordKeys"/>), and the fold stays <c>FoldLagSeconds</c> behind now.</item>
+/// <item>A scrape = state row + the live tail (records at or after the state's watermark, read in the same scrape),
+/// so it equals the sum over all records written so far, and since records are never deleted it never decreases.</item>
+/// </list>
+/// </summary>
+internal sealed partial class AggregateFolder(TableStore store, TimeProvider time, IOptions<MetricsOptions> options, ILogger<AggregateFolder> logger)
+{
+    internal const string PartitionKey = "state";
+    internal const string StateRowKey = "v1";
+    internal const string SpendRowPrefix = "spend-";
+    private const int ChunkBytes = 60 * 1024;
+    private const int MaxChunks = 15;
+
+    /// <summary>Most records one fold step reads; the rest waits for the next step.</summary>
+    internal int MaxRecordsPerStep { get; set; } = 50_000;
+
+    private readonly MetricsOptions _options = options.Value;
+
+    public TimeSpan Lag => TimeSpan.FromSeconds(_options.FoldLagSeconds);
+
+    /// <summary>The snapshot a scrape renders: folded state plus the live tail.</summary>
+    public async Task<Snapshot> SnapshotAsync(CancellationToken cancellationToken)
+    {
+        await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
+        var (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
+        var foldable = FoldableBefore();
+
+        // Keep the fold moving even without the timer: a scrape that finds whole minutes to fold folds them first.
+        if (state is null || string.CompareOrdinal(state.Watermark, RecordKeys.Minute(foldable)) < 0)
+        {
+            await FoldAsync(cancellationToken).ConfigureAwait(false);
+            (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        state ??= new AggregateState { Watermark = RecordKeys.Minute(foldable) };
+        var unfolded = 0;
+        var tail = new List<CallRecord>();
+        await foreach (var e in store.Calls.QueryAsync<TableEntity>(
+            filter: TableClient.CreateQueryFilter($"PartitionKey ge {state.Watermark}"), cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var record = CallRecordMapper.FromEntity(e);
+            tail.Add(record);
+            unfolded++;
+        }
+
+        var newestFolded = state.NewestFolded;
+        foreach (var record in tail)
+        {
+            // Label grants in the tail are provisional (not saved): the fold grants in the same order.
+            state.Add(record, _options.MaxModels);
+        }
+
+        return new Snapshot(state, unfolded, newestFolded == default ? null : time.GetUtcNow() - newestFolded, tail);
+    }
+
+    /// <summary>Folds until caught up or a step limit is hit. Returns the records folded. Safe to run anywhere, any time.</summary>
+    public async Task<int> FoldAsync(CancellationToken cancellationToken)
+    {
+        var total = 0;
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var (folded, conflict, more) = await FoldStepAsync(cancellationToken).ConfigureAwait(false);
+            total += folded;
+            if (conflict)
+            {
+                LogConflict(logger);
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 50)), time, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (!more)
+            {
+                break;
+            }
+        }
+
+        return total;
+    }
+
+    internal async Task<(int Folded, bool Conflict, bool More)> FoldStepAsync(CancellationToken cancellationToken)
+    {
+        await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
+        var (state, etag) = await LoadAsync(cancellationToken).ConfigureAwait(false);
+        var limit = RecordKeys.Minute(FoldableBefore());
+        if (state is null)
+        {
+            state = new AggregateState { Watermark = await FirstMinuteAsync(limit, cancellationToken).ConfigureAwait(false) };
+        }
+
+        if (string.CompareOrdinal(state.Watermark, limit) >= 0)
+        {
+            return (0, false, false);
+        }
+
+        var spend = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
+        var folded = 0;
+        var more = false;
+        string? currentMinute = null;
+        var next = limit;
+        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {state.Watermark} and PartitionKey lt {limit}");
+        await foreach (var e in store.Calls.QueryAsync<TableEntity>(filter: filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var minute = e.PartitionKey[..RecordKeys.MinuteFormat.Length];
+            var slotKey = SpendRowPrefix + SlotOf(RecordKeys.ParseMinute(minute));
+            if (!string.Equals(minute, currentMinute, StringComparison.Ordinal))
+            {
+                // Stop only at a minute boundary, so the watermark always means "every earlier minute is in";
+                // and before one transaction would exceed its 100 entities.
+                if (folded >= MaxRecordsPerStep || (spend.Count >= 98 && !spend.ContainsKey(slotKey)))
+                {
+                    next = minute;
+                    more = true;
+                    break;
+                }
+
+                currentMinute = minute;
+            }
+
+            var record = CallRecordMapper.FromEntity(e);
+            state.Add(record, _options.MaxModels);
+            if (!spend.TryGetValue(slotKey, out var slotSpend))
+            {
+                spend[slotKey] = slotSpend = await LoadSpendAsync(slotKey, cancellationToken).ConfigureAwait(false);
+            }
+
+            var who = AggregateState.Key(AggregateState.Label(record.Client), AggregateState.Label(string.IsNullOrEmpty(record.UsedModel) ? record.Model : record.UsedModel));
+            slotSpend[who] = slotSpend.GetValueOrDefault(who) + record.CostNanoUsd;
+            folded++;
+        }
+
+        state.Watermark = next;
+        state.FoldedRecords += folded;
+
+        var actions = new List<TableTransactionAction>(spend.Count + 1)
+        {
+            etag is { } tag
+                ? new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(state), tag)
+                : new TableTransactionAction(TableTransactionActionType.Add, ToEntity(state)),
+        };
+        foreach (var (rowKey, values) in spend)
+        {
+            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(PartitionKey, rowKey)
+            {
+                ["Json"] = JsonSerializer.Serialize(values, AggregateJsonContext.Default.DictionaryStringInt64),
+            }));
+        }
+
+        try
+        {
+            await store.Aggregates.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status is 409 or 412)
+        {
+            return (0, true, true);
+        }
+
+        LogFolded(logger, folded, next);
+        return (folded, false, more);
+    }
+
+    /// <summary>Spend per "client|model" in nano-USD for 15-minute UTC slots in [from, to).</summary>
+    public async Task<Dictionary<string, long>> SpendAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {PartitionKey} and RowKey ge {SpendRowPrefix + SlotOf(from)} and RowKey lt {SpendRowPrefix + SlotOf(to)}");
+        await foreach (var e in store.Aggregates.QueryAsync<TableEntity>(filter: filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var (key, value) in JsonSerializer.Deserialize(e.GetString("Json") ?? "{}", AggregateJsonContext.Default.DictionaryStringInt64) ?? [])
+            {
+                result[key] = result.GetValueOrDefault(key) + value;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The 15-minute UTC slot a time falls in (zones are offset by multiples of 15 minutes).</summary>
+    internal static string SlotOf(DateTimeOffset t)
+    {
+        var u = t.UtcDateTime;
+        var slot = new DateTime(u.Year, u.Month, u.Day, u.Hour, u.Minute / 15 * 15, 0, DateTimeKind.Utc);
+        return slot.ToString(RecordKeys.MinuteFormat, CultureInfo.InvariantCulture);
+    }
+
+    private DateTimeOffset FoldableBefore()
+    {
+        var t = time.GetUtcNow() - Lag;
+        return new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, t.Minute, 0, TimeSpan.Zero);
+    }
+
+    private async Task<string> FirstMinuteAsync(string fallback, CancellationToken cancellationToken)
+    {
+        await foreach (var e in store.Calls.QueryAsync<TableEntity>(maxPerPage: 1, select: ["PartitionKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            return e.PartitionKey[..RecordKeys.MinuteFormat.Length];
+        }
+
+        return fallback;
+    }
+
+    private async Task<Dictionary<string, long>> LoadSpendAsync(string rowKey, CancellationToken cancellationToken)
+    {
+        var e = await store.Aggregates.GetEntityIfExistsAsync<TableEntity>(PartitionKey, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return e.HasValue
+            ? JsonSerializer.Deserialize(e.Value!.GetString("Json") ?? "{}", AggregateJsonContext.Default.DictionaryStringInt64) ?? new(StringComparer.Ordinal)
+            : new(StringComparer.Ordinal);
+    }
+
+    internal async Task<(AggregateState? State, ETag? ETag)> LoadAsync(CancellationToken cancellationToken)
+    {
+        var response = await store.Aggregates.GetEntityIfExistsAsync<TableEntity>(PartitionKey, StateRowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (!response.HasValue)
+        {
+            return (null, null);
+        }
+
+        var entity = response.Value!;
+        using var compressed = new MemoryStream();
+        for (var i = 0; i < MaxChunks && entity.GetBinary("Chunk" + i) is { } chunk; i++)
+        {
+            compressed.Write(chunk);
+        }
+
+        compressed.Position = 0;
+        await using var gzip = new GZipStream(compressed, CompressionMode.Decompress);
+        var state = await JsonSerializer.DeserializeAsync(gzip, AggregateJsonContext.Default.AggregateState, cancellationToken).ConfigureAwait(false);
+        return (state, entity.ETag);
+    }
+
+    private static TableEntity ToEntity(AggregateState state)
+    {
+        using var compressed = new MemoryStream();
+        using (var gzip = new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            JsonSerializer.Serialize(gzip, state, AggregateJsonContext.Default.AggregateState);
+        }
+
+        var bytes = compressed.ToArray();
+        if (bytes.Length > ChunkBytes * MaxChunks)
+        {
+            throw new InvalidOperationException($"The aggregate state grew to {bytes.Length} bytes; lower Metrics__MaxModels or the number of clients.");
+        }
+
+        var entity = new TableEntity(PartitionKey, StateRowKey)
+        {
+            ["Watermark"] = state.Watermark,
+            ["FoldedRecords"] = state.FoldedRecords,
+        };
+        for (var i = 0; i * ChunkBytes < bytes.Length; i++)
+        {
+            entity["Chunk" + i] = bytes.AsSpan(i * ChunkBytes, Math.Min(ChunkBytes, bytes.Length - i * ChunkBytes)).ToArray();
+        }
+
+        return entity;
+    }
+
+    /// <summary>What a scrape renders.</summary>
+    internal sealed record Snapshot(AggregateState State, int UnfoldedRecords, TimeSpan? NewestFoldedAge, IReadOnlyList<CallRecord> Tail);
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
+    private static partial void LogConflict(ILogger logger);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Debug, Message = "Folded {Count} records; watermark now {Watermark}.")]
+    private static partial void LogFolded(ILogger logger, int count, string watermark);
+}

@@ -1,0 +1,66 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Records;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Metrics;
+
+/// <summary>
+/// <c>GET /metrics</c>: the durable aggregates in Prometheus text format 0.0.4. Always 0.0.4, also when the
+/// scraper prefers OpenMetrics: OpenMetrics would rename the users' <c>api_requests_by_status</c> counter
+/// (counters must end in <c>_total</c> there) and break their queries.
+/// </summary>
+internal sealed class MetricsHandler(AggregateFolder folder, RecordSpool spool, IBudgetGaugeSource budgets, IOptions<MetricsOptions> options, IHostEnvironment environment)
+{
+    private readonly byte[]? _tokenHash = string.IsNullOrEmpty(options.Value.BearerToken) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.BearerToken));
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (!IsAuthorized(context, out var reason))
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await OpenAIError.WriteAsync(context, StatusCodes.Status401Unauthorized, reason, OpenAIError.InvalidRequest, "unauthorized").ConfigureAwait(false);
+            return;
+        }
+
+        var snapshot = await folder.SnapshotAsync(context.RequestAborted).ConfigureAwait(false);
+        var budgetGauges = await budgets.GetAsync(context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-store";
+        using var buffer = new MemoryStream();
+        await MetricsRenderer.RenderAsync(buffer, snapshot, budgetGauges, spool.Backlog, context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentLength = buffer.Length;
+        await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private bool IsAuthorized(HttpContext context, out string reason)
+    {
+        if (_tokenHash is null)
+        {
+            var remote = context.Connection.RemoteIpAddress;
+            if (environment.IsDevelopment() && remote is not null && IPAddress.IsLoopback(remote))
+            {
+                reason = "";
+                return true;
+            }
+
+            reason = "Metrics__BearerToken is not configured, so /metrics is closed (only loopback callers in Development may scrape without it).";
+            return false;
+        }
+
+        var header = context.Request.Headers.Authorization.ToString();
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim())), _tokenHash))
+        {
+            reason = "";
+            return true;
+        }
+
+        reason = "A valid scrape token is required: send 'Authorization: Bearer <Metrics__BearerToken>'.";
+        return false;
+    }
+}

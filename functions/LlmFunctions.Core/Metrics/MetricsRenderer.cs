@@ -1,0 +1,177 @@
+using Prometheus;
+
+namespace LlmFunctions.Core.Metrics;
+
+/// <summary>
+/// Renders a snapshot in Prometheus text format with prometheus-net, into a registry made for this scrape
+/// (never the static default registry). Counters are set to their durable totals with <c>IncTo</c>; histograms
+/// replay each bucket as one weighted observation at the bucket's mean (see <see cref="HistogramData"/>).
+/// </summary>
+internal static class MetricsRenderer
+{
+    public static async Task RenderAsync(Stream output, AggregateFolder.Snapshot snapshot, IReadOnlyList<BudgetGauge> budgets, int spoolBacklog, CancellationToken cancellationToken)
+    {
+        var registry = Prometheus.Metrics.NewCustomRegistry();
+        var factory = Prometheus.Metrics.WithCustomRegistry(registry);
+        var state = snapshot.State;
+
+        var requests = factory.CreateCounter("api_requests_total", "Requests through the proxy, by HTTP status (or \"timeout\").",
+            new CounterConfiguration { LabelNames = ["method", "endpoint", "status", "model", "client"] });
+
+        // The users' name, kept for their existing alerts (status="429", status=~"5.."). It breaks the "_total"
+        // convention for counters, which `promtool check metrics` reports; api_requests_total carries the same data.
+        var byStatus = factory.CreateCounter("api_requests_by_status", "Requests by status only (legacy name; prefer api_requests_total).",
+            new CounterConfiguration { LabelNames = ["status"] });
+        var timeouts = factory.CreateCounter("api_timeout_total", "Upstream timeouts.");
+        var tokens = factory.CreateCounter("api_tokens_total", "Tokens by type (input, output, cached_input, reasoning).",
+            new CounterConfiguration { LabelNames = ["token_type", "model", "client"] });
+        var cost = factory.CreateCounter("api_cost_usd_total", "Cumulative cost in USD.");
+        var costByModel = factory.CreateCounter("api_cost_by_model_total", "Cumulative cost in USD by model.",
+            new CounterConfiguration { LabelNames = ["model"] });
+        var costByClient = factory.CreateCounter("api_cost_by_client_total", "Cumulative cost in USD by client.",
+            new CounterConfiguration { LabelNames = ["client"] });
+        var retries = factory.CreateCounter("api_upstream_retries_total", "Retries sent to the upstream.",
+            new CounterConfiguration { LabelNames = ["model"] });
+        var unpriced = factory.CreateCounter("api_unpriced_requests_total", "Metered calls to a model without a price (recorded at cost 0).",
+            new CounterConfiguration { LabelNames = ["model"] });
+        var estimated = factory.CreateCounter("api_estimated_usage_total", "Calls whose tokens were estimated because the response carried no usage.",
+            new CounterConfiguration { LabelNames = ["model"] });
+
+        var costByModelTotals = new Dictionary<string, long>(StringComparer.Ordinal);
+        var costByClientTotals = new Dictionary<string, long>(StringComparer.Ordinal);
+        var byStatusTotals = new Dictionary<string, long>(StringComparer.Ordinal);
+        long costTotal = 0, timeoutTotal = 0;
+        foreach (var (key, value) in state.Counters)
+        {
+            var parts = key.Split(AggregateState.Separator);
+            switch (parts[0])
+            {
+                case "requests":
+                    requests.WithLabels(parts[1], parts[2], parts[3], parts[4], parts[5]).IncTo(value);
+                    byStatusTotals[parts[3]] = byStatusTotals.GetValueOrDefault(parts[3]) + value;
+                    if (parts[3] == "timeout")
+                    {
+                        timeoutTotal += value;
+                    }
+
+                    break;
+                case "tokens":
+                    tokens.WithLabels(parts[1], parts[2], parts[3]).IncTo(value);
+                    break;
+                case "cost":
+                    costTotal += value;
+                    costByModelTotals[parts[1]] = costByModelTotals.GetValueOrDefault(parts[1]) + value;
+                    costByClientTotals[parts[2]] = costByClientTotals.GetValueOrDefault(parts[2]) + value;
+                    break;
+                case "retries":
+                    retries.WithLabels(parts[1]).IncTo(value);
+                    break;
+                case "unpriced":
+                    unpriced.WithLabels(parts[1]).IncTo(value);
+                    break;
+                case "estimated":
+                    estimated.WithLabels(parts[1]).IncTo(value);
+                    break;
+            }
+        }
+
+        foreach (var (status, value) in byStatusTotals)
+        {
+            byStatus.WithLabels(status).IncTo(value);
+        }
+
+        timeouts.IncTo(timeoutTotal);
+        cost.IncTo(Usd(costTotal));
+        foreach (var (model, value) in costByModelTotals)
+        {
+            costByModel.WithLabels(model).IncTo(Usd(value));
+        }
+
+        foreach (var (client, value) in costByClientTotals)
+        {
+            costByClient.WithLabels(client).IncTo(Usd(value));
+        }
+
+        var duration = factory.CreateHistogram("api_request_duration_seconds", "Request latency through the proxy.",
+            new HistogramConfiguration { LabelNames = ["method", "endpoint"], Buckets = MetricBuckets.DurationSeconds });
+        var costPerCallUsd = factory.CreateHistogram("api_cost_per_call_usd", "Cost of one metered call in USD.",
+            new HistogramConfiguration { Buckets = MetricBuckets.CostUsd });
+
+        // The users' per-call cost metric under its old name (a prometheus_client histogram), same data.
+        var costPerCall = factory.CreateHistogram("api_cost_per_call", "Cost of one metered call in USD (legacy name; prefer api_cost_per_call_usd).",
+            new HistogramConfiguration { Buckets = MetricBuckets.CostUsd });
+        var ttfb = factory.CreateHistogram("api_time_to_first_byte_seconds", "Time to the first streamed byte.",
+            new HistogramConfiguration { LabelNames = ["model"], Buckets = MetricBuckets.TimeToFirstByteSeconds });
+
+        foreach (var (key, h) in state.Histograms)
+        {
+            var parts = key.Split(AggregateState.Separator);
+            switch (parts[0])
+            {
+                case "duration":
+                    Replay(duration.WithLabels(parts[1], parts[2]), h, MetricBuckets.DurationSeconds);
+                    break;
+                case "cost_per_call":
+                    Replay(costPerCallUsd, h, MetricBuckets.CostUsd);
+                    Replay(costPerCall, h, MetricBuckets.CostUsd);
+                    break;
+                case "ttfb":
+                    Replay(ttfb.WithLabels(parts[1]), h, MetricBuckets.TimeToFirstByteSeconds);
+                    break;
+            }
+        }
+
+        if (budgets.Count > 0)
+        {
+            string[] labels = ["budget", "scope", "period"];
+            var spent = factory.CreateGauge("api_budget_spent_usd", "Spend in the budget's current period, as of the last rollup.", labels);
+            var limit = factory.CreateGauge("api_budget_limit_usd", "The budget's limit for its period.", labels);
+            var remaining = factory.CreateGauge("api_budget_period_remaining_seconds", "Seconds until the budget's period resets in its time zone.", labels);
+            foreach (var b in budgets)
+            {
+                spent.WithLabels(b.Budget, b.Scope, b.Period).Set(b.SpentUsd);
+                limit.WithLabels(b.Budget, b.Scope, b.Period).Set(b.LimitUsd);
+                remaining.WithLabels(b.Budget, b.Scope, b.Period).Set(b.PeriodRemainingSeconds);
+            }
+        }
+
+        factory.CreateGauge("llm_metering_unfolded_records", "Records written but not yet folded into the aggregates (added live to this scrape).")
+            .Set(snapshot.UnfoldedRecords);
+        factory.CreateGauge("llm_metering_spool_backlog", "Records in this instance's local spool, waiting for storage.")
+            .Set(spoolBacklog);
+        factory.CreateGauge("llm_metering_newest_folded_age_seconds", "Age of the newest folded record.")
+            .Set(snapshot.NewestFoldedAge?.TotalSeconds ?? 0);
+
+        await registry.CollectAndExportAsTextAsync(output, ExpositionFormat.PrometheusText, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static double Usd(long nano) => (double)Pricing.CostCalculator.ToUsd(nano);
+
+    private static void Replay(IHistogram histogram, HistogramData data, double[] bounds)
+    {
+        for (var i = 0; i < data.Counts.Length; i++)
+        {
+            var count = data.Counts[i];
+            if (count == 0)
+            {
+                continue;
+            }
+
+            // The mean of a bucket's observations lies inside the bucket; clamp against rounding at its edges.
+            var lower = i == 0 ? double.NegativeInfinity : bounds[i - 1];
+            var upper = i < bounds.Length ? bounds[i] : double.PositiveInfinity;
+            var mean = data.Sums[i] / count;
+            if (mean <= lower)
+            {
+                mean = Math.BitIncrement(lower);
+            }
+
+            if (mean > upper)
+            {
+                mean = upper;
+            }
+
+            histogram.Observe(mean, count);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+namespace LlmFunctions.Core;
+
+/// <summary>
+/// Budgets (section <c>Budgets</c>). Every child other than the settings below is one budget,
+/// so <c>Budgets__daily__LimitUsd</c> defines the budget <c>daily</c>.
+/// </summary>
+public sealed class BudgetsOptions
+{
+    public const string SectionName = "Budgets";
+
+    /// <summary>IANA zone where a day or month starts, e.g. <c>Asia/Shanghai</c>. Default UTC.</summary>
+    public string TimeZone { get; set; } = "UTC";
+
+    /// <summary>NCRONTAB (six fields) for the rollup timer. Default every 5 minutes.</summary>
+    public string Schedule { get; set; } = "0 */5 * * * *";
+
+    /// <summary>Refuse a call whose worst-case cost exceeds this. Unset: no guard.</summary>
+    public decimal? MaxCostPerCallUsd { get; set; }
+
+    /// <summary>The budgets by name (bound from the other children, see the class remarks).</summary>
+    public Dictionary<string, BudgetOptions> Items { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>One budget: <c>Budgets__&lt;name&gt;__*</c>.</summary>
+public sealed class BudgetOptions
+{
+    /// <summary><c>global</c>, <c>client:&lt;client&gt;</c> or <c>model:&lt;model&gt;</c>.</summary>
+    public string Scope { get; set; } = "global";
+
+    /// <summary><c>day</c> or <c>month</c>.</summary>
+    public string Period { get; set; } = "day";
+
+    public decimal LimitUsd { get; set; }
+
+    /// <summary>Percents that notify. Default <c>50,80,100</c>.</summary>
+    public string Thresholds { get; set; } = "50,80,100";
+
+    /// <summary><c>notify</c>, <c>block</c> or <c>downgrade</c> (at 100 %).</summary>
+    public string Action { get; set; } = "notify";
+
+    /// <summary>The cheaper model for <c>downgrade</c>.</summary>
+    public string? DowngradeTo { get; set; }
+}

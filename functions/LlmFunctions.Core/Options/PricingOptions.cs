@@ -1,0 +1,18 @@
+namespace LlmFunctions.Core;
+
+/// <summary>Price overrides in USD per 1M tokens (section <c>Pricing</c>), on top of the built-in table.</summary>
+public sealed class PricingOptions
+{
+    public const string SectionName = "Pricing";
+
+    /// <summary><c>Pricing__Models__&lt;model&gt;__Input</c> / <c>__Output</c> / <c>__CachedInput</c>.</summary>
+    public Dictionary<string, ModelPriceOptions> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>One model's price in USD per 1M tokens.</summary>
+public sealed class ModelPriceOptions
+{
+    public decimal? Input { get; set; }
+    public decimal? Output { get; set; }
+    public decimal? CachedInput { get; set; }
+}

@@ -1,0 +1,30 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace LlmFunctions.Core;
+
+/// <summary>The OpenAI-compatible provider every call is forwarded to (section <c>Upstream</c>).</summary>
+public sealed class UpstreamOptions
+{
+    public const string SectionName = "Upstream";
+
+    /// <summary>Base URL including the version segment, e.g. <c>https://api.holysheep.ai/v1</c>. Required.</summary>
+    [Required(ErrorMessage = "Upstream__BaseUrl is required (for example https://api.holysheep.ai/v1).")]
+    [Url(ErrorMessage = "Upstream__BaseUrl must be an absolute http(s) URL.")]
+    public string BaseUrl { get; set; } = "";
+
+    /// <summary>The upstream key sent as <c>Authorization: Bearer</c>. Required; a secret.</summary>
+    [Required(ErrorMessage = "Upstream__ApiKey is required.")]
+    public string ApiKey { get; set; } = "";
+
+    /// <summary>Time to response headers, and idle time between stream chunks. Default 60 s.</summary>
+    [Range(1, 3600, ErrorMessage = "Upstream__TimeoutSeconds must be between 1 and 3600.")]
+    public int TimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Retries on 429/502/503/504/connect failure before the first byte reached the client. Default 3.</summary>
+    [Range(0, 10, ErrorMessage = "Upstream__MaxRetries must be between 0 and 10.")]
+    public int MaxRetries { get; set; } = 3;
+
+    /// <summary>First retry delay; later ones double (2 s, 4 s, 8 s) plus jitter. Default 2000 ms.</summary>
+    [Range(0, 60_000, ErrorMessage = "Upstream__RetryBaseDelayMs must be between 0 and 60000.")]
+    public int RetryBaseDelayMs { get; set; } = 2000;
+}

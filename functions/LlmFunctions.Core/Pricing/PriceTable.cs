@@ -1,0 +1,125 @@
+using System.Collections.Frozen;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Pricing;
+
+/// <summary>
+/// Built-in prices (<c>prices.json</c>) overlaid with <see cref="PricingOptions"/>. Lookup order:
+/// exact name, then a dated snapshot reduced to its base (<c>gpt-4.1-2025-04-14</c> → <c>gpt-4.1</c>);
+/// case-insensitive; an optional <c>provider/</c> prefix is ignored. No match means "unpriced", never a guess.
+/// </summary>
+internal sealed class PriceTable
+{
+    private readonly FrozenDictionary<string, ModelPrice> _prices;
+
+    public PriceTable(IOptions<PricingOptions> options)
+    {
+        var prices = LoadBuiltIn();
+        foreach (var (model, o) in options.Value.Models)
+        {
+            prices.TryGetValue(model, out var builtIn);
+            var input = o.Input ?? builtIn?.Input
+                ?? throw new OptionsValidationException(PricingOptions.SectionName, typeof(PricingOptions),
+                    [$"Pricing__Models__{model}__Input is required for a model without a built-in price."]);
+            var output = o.Output ?? builtIn?.Output
+                ?? throw new OptionsValidationException(PricingOptions.SectionName, typeof(PricingOptions),
+                    [$"Pricing__Models__{model}__Output is required for a model without a built-in price."]);
+            var cached = o.CachedInput ?? builtIn?.CachedInput ?? input;
+            if (input < 0 || output < 0 || cached < 0)
+            {
+                throw new OptionsValidationException(PricingOptions.SectionName, typeof(PricingOptions),
+                    [$"Pricing__Models__{model}: prices must not be negative."]);
+            }
+
+            prices[model] = new ModelPrice(input, cached, output);
+        }
+
+        _prices = prices.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+    }
+
+    public int Count => _prices.Count;
+
+    public bool TryGetPrice(string? model, out ModelPrice price)
+    {
+        price = null!;
+        if (string.IsNullOrWhiteSpace(model))
+        {
+            return false;
+        }
+
+        var name = model.AsSpan().Trim();
+        var slash = name.LastIndexOf('/');
+        if (slash >= 0)
+        {
+            name = name[(slash + 1)..];
+        }
+
+        var lookup = _prices.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (lookup.TryGetValue(name, out price!))
+        {
+            return true;
+        }
+
+        var baseName = StripSnapshot(name);
+        return baseName.Length != name.Length && lookup.TryGetValue(baseName, out price!);
+    }
+
+    /// <summary>Removes a dated snapshot suffix: <c>-2025-04-14</c>, <c>-20250414</c> or <c>-0414</c>.</summary>
+    internal static ReadOnlySpan<char> StripSnapshot(ReadOnlySpan<char> name)
+    {
+        // -YYYY-MM-DD
+        if (name.Length > 11 && name[^11] == '-' && name[^6] == '-' && name[^3] == '-'
+            && AllDigits(name[^10..^6]) && AllDigits(name[^5..^3]) && AllDigits(name[^2..]))
+        {
+            return name[..^11];
+        }
+
+        // -YYYYMMDD
+        if (name.Length > 9 && name[^9] == '-' && AllDigits(name[^8..]))
+        {
+            return name[..^9];
+        }
+
+        // -MMDD (OpenAI's older snapshots such as gpt-4-0613)
+        if (name.Length > 5 && name[^5] == '-' && AllDigits(name[^4..]))
+        {
+            return name[..^5];
+        }
+
+        return name;
+
+        static bool AllDigits(ReadOnlySpan<char> s)
+        {
+            foreach (var c in s)
+            {
+                if (!char.IsAsciiDigit(c))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    private static Dictionary<string, ModelPrice> LoadBuiltIn()
+    {
+        using var stream = typeof(PriceTable).Assembly.GetManifestResourceStream("LlmFunctions.Core.prices.json")
+            ?? throw new InvalidOperationException("The built-in price table is missing from the assembly.");
+        using var doc = JsonDocument.Parse(stream);
+        var result = new Dictionary<string, ModelPrice>(StringComparer.OrdinalIgnoreCase);
+        foreach (var model in doc.RootElement.GetProperty("models").EnumerateObject())
+        {
+            var input = model.Value.GetProperty("input").GetDecimal();
+            var output = model.Value.GetProperty("output").GetDecimal();
+            var cached = model.Value.TryGetProperty("cachedInput", out var c) ? c.GetDecimal() : input;
+            result[model.Name] = new ModelPrice(input, cached, output);
+        }
+
+        return result;
+    }
+
+    internal static string Format(decimal usd) => usd.ToString("0.##########", CultureInfo.InvariantCulture);
+}

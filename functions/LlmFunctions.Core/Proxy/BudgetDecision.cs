@@ -1,0 +1,21 @@
+namespace LlmFunctions.Core.Proxy;
+
+/// <summary>What budget enforcement says about a call before it is forwarded.</summary>
+internal readonly record struct BudgetDecision(BudgetVerdict Verdict, string? Message = null, string? DowngradeTo = null, TimeSpan? RetryAfter = null)
+{
+    public static BudgetDecision Allow => default;
+}
+
+internal enum BudgetVerdict
+{
+    Allow,
+    Downgrade,
+    Block,
+    TooExpensive,
+}
+
+/// <summary>Budget enforcement at the proxy (see the Budgets folder); the proxy asks before forwarding.</summary>
+internal interface IBudgetGate
+{
+    BudgetDecision Check(string client, string model, Func<long> estimateInputTokens, long? maxOutputTokens);
+}

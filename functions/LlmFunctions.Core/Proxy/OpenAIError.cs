@@ -1,0 +1,47 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace LlmFunctions.Core.Proxy;
+
+/// <summary>Writes errors in the OpenAI shape: <c>{"error":{"message","type","code"}}</c>.</summary>
+internal static class OpenAIError
+{
+    public const string InvalidRequest = "invalid_request_error";
+
+    public static async Task WriteAsync(HttpContext context, int status, string message, string type, string code)
+    {
+        var response = context.Response;
+        if (response.HasStarted)
+        {
+            // Too late for an error body: abort so the client never mistakes a partial answer for a whole one.
+            context.Abort();
+            return;
+        }
+
+        response.StatusCode = status;
+        response.ContentType = "application/json; charset=utf-8";
+        response.Headers.CacheControl = "no-store";
+        using var buffer = new PooledBufferWriter(256);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("error");
+            json.WriteString("message", message);
+            json.WriteString("type", type);
+            json.WriteString("code", code);
+            json.WriteNull("param");
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        response.ContentLength = buffer.WrittenCount;
+        try
+        {
+            await response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            // The client left; nothing to tell it.
+        }
+    }
+}

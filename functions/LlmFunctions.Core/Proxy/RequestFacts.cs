@@ -1,0 +1,177 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace LlmFunctions.Core.Proxy;
+
+/// <summary>What the proxy needs from a JSON request body: model, streaming, usage option, output cap.</summary>
+internal sealed class RequestFacts
+{
+    public string? Model { get; private set; }
+
+    public bool Stream { get; private set; }
+
+    /// <summary>The client's <c>stream_options.include_usage</c>, null when absent.</summary>
+    public bool? IncludeUsage { get; private set; }
+
+    public bool HasStreamOptions { get; private set; }
+
+    /// <summary><c>max_tokens</c>, <c>max_completion_tokens</c> or <c>max_output_tokens</c>.</summary>
+    public long? MaxOutputTokens { get; private set; }
+
+    /// <summary>Parses a request body; false when it is not a JSON object.</summary>
+    public static bool TryParse(ReadOnlySpan<byte> json, out RequestFacts facts)
+    {
+        facts = new RequestFacts();
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 128 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("model"u8))
+                {
+                    reader.Read();
+                    facts.Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                    {
+                        reader.Skip();
+                    }
+                }
+                else if (reader.ValueTextEquals("stream"u8))
+                {
+                    reader.Read();
+                    facts.Stream = reader.TokenType == JsonTokenType.True;
+                    reader.Skip();
+                }
+                else if (reader.ValueTextEquals("stream_options"u8))
+                {
+                    reader.Read();
+                    facts.HasStreamOptions = true;
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                        {
+                            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
+                            reader.Read();
+                            if (isIncludeUsage && reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+                            {
+                                facts.IncludeUsage = reader.TokenType == JsonTokenType.True;
+                            }
+                            else
+                            {
+                                reader.Skip();
+                            }
+                        }
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+                else if (reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8) || reader.ValueTextEquals("max_output_tokens"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var max) && max > 0)
+                    {
+                        facts.MaxOutputTokens = max;
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+
+            // A valid object ends here; trailing garbage is not JSON.
+            while (reader.Read())
+            {
+            }
+
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Returns the body to send upstream: with <c>stream_options.include_usage = true</c> added when
+    /// <paramref name="injectUsage"/>, and the model replaced when <paramref name="model"/> is given.
+    /// The common case (no <c>stream_options</c> at all, no model change) is a byte splice before the final brace.
+    /// </summary>
+    public static byte[] Rewrite(ReadOnlySpan<byte> json, bool injectUsage, bool hasStreamOptions, string? model)
+    {
+        if (model is null && injectUsage && !hasStreamOptions)
+        {
+            var end = json.LastIndexOf((byte)'}');
+            var insert = ",\"stream_options\":{\"include_usage\":true}"u8;
+            var result = new byte[json.Length + insert.Length];
+            json[..end].CopyTo(result);
+            insert.CopyTo(result.AsSpan(end));
+            json[end..].CopyTo(result.AsSpan(end + insert.Length));
+            return result;
+        }
+
+        var node = JsonNode.Parse(json)!.AsObject();
+        if (injectUsage)
+        {
+            if (node["stream_options"] is JsonObject options)
+            {
+                options["include_usage"] = true;
+            }
+            else
+            {
+                node["stream_options"] = new JsonObject { ["include_usage"] = true };
+            }
+        }
+
+        if (model is not null)
+        {
+            node["model"] = model;
+        }
+
+        return JsonSerializer.SerializeToUtf8Bytes(node);
+    }
+
+    /// <summary>Collects the prompt text of a request (messages, input, prompt, instructions) for estimating tokens.</summary>
+    public static string PromptText(ReadOnlySpan<byte> json)
+    {
+        var text = new StringBuilder();
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 128 });
+            var depthOfPrompt = -1;
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1)
+                {
+                    var isPrompt = reader.ValueTextEquals("messages"u8) || reader.ValueTextEquals("input"u8)
+                        || reader.ValueTextEquals("prompt"u8) || reader.ValueTextEquals("instructions"u8)
+                        || reader.ValueTextEquals("system"u8) || reader.ValueTextEquals("tools"u8);
+                    depthOfPrompt = isPrompt ? 1 : -1;
+                }
+                else if (depthOfPrompt > 0 && reader.CurrentDepth >= 1 && reader.TokenType == JsonTokenType.String)
+                {
+                    text.Append(reader.GetString()).Append(' ');
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Best effort: whatever was read so far.
+        }
+
+        return text.ToString();
+    }
+}

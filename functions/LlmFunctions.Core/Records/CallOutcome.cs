@@ -1,0 +1,30 @@
+namespace LlmFunctions.Core.Records;
+
+/// <summary>The <c>Outcome</c> values of a call record.</summary>
+internal static class CallOutcome
+{
+    public const string Ok = "ok";
+    public const string RateLimited = "rate_limited";
+    public const string UpstreamError = "upstream_error";
+    public const string Timeout = "timeout";
+    public const string ClientError = "client_error";
+    public const string ClientCancelled = "client_cancelled";
+
+    /// <summary>The outcome a final status implies when nothing else went wrong.</summary>
+    public static string FromStatus(int status) => status switch
+    {
+        >= 200 and < 400 => Ok,
+        429 => RateLimited,
+        504 => Timeout,
+        >= 500 => UpstreamError,
+        _ => ClientError,
+    };
+}
+
+/// <summary>The <c>UsageSource</c> values of a call record.</summary>
+internal static class UsageSource
+{
+    public const string Reported = "reported";
+    public const string Estimated = "estimated";
+    public const string None = "none";
+}

@@ -1,0 +1,58 @@
+namespace LlmFunctions.Core.Records;
+
+/// <summary>
+/// One call, as stored in the <c>LlmCalls</c> table. It never holds prompt or completion text.
+/// <see cref="RecordKeys"/> explains the keys.
+/// </summary>
+internal sealed class CallRecord
+{
+    public required string CallId { get; init; }
+
+    /// <summary>When the call arrived at the proxy.</summary>
+    public required DateTimeOffset StartedAt { get; init; }
+
+    public required string Client { get; init; }
+
+    /// <summary>The model the client asked for.</summary>
+    public string Model { get; set; } = "";
+
+    /// <summary>The model sent upstream when a budget downgraded the call; otherwise empty.</summary>
+    public string UsedModel { get; set; } = "";
+
+    /// <summary>The model the upstream said it used.</summary>
+    public string ResponseModel { get; set; } = "";
+
+    public required string Method { get; init; }
+
+    public required string Endpoint { get; init; }
+
+    public int StatusCode { get; set; }
+
+    public string Outcome { get; set; } = CallOutcome.Ok;
+
+    public long InputTokens { get; set; }
+
+    public long CachedInputTokens { get; set; }
+
+    public long OutputTokens { get; set; }
+
+    public long ReasoningTokens { get; set; }
+
+    public long CostNanoUsd { get; set; }
+
+    public double CostUsd => CostNanoUsd / (double)Pricing.CostCalculator.NanoPerUsd;
+
+    public bool Priced { get; set; }
+
+    public string UsageSource { get; set; } = Records.UsageSource.None;
+
+    public double DurationMs { get; set; }
+
+    public double TimeToFirstByteMs { get; set; }
+
+    public bool Streamed { get; set; }
+
+    public int Retries { get; set; }
+
+    public string UpstreamRequestId { get; set; } = "";
+}

@@ -1,0 +1,60 @@
+using Azure.Data.Tables;
+
+namespace LlmFunctions.Core.Records;
+
+/// <summary>Maps a <see cref="CallRecord"/> to and from its table entity (the property names are a contract).</summary>
+internal static class CallRecordMapper
+{
+    public static TableEntity ToEntity(CallRecord r, string partitionKey) => new(partitionKey, r.CallId)
+    {
+        ["CallId"] = r.CallId,
+        ["StartedAt"] = r.StartedAt,
+        ["Client"] = r.Client,
+        ["Model"] = r.Model,
+        ["UsedModel"] = r.UsedModel,
+        ["ResponseModel"] = r.ResponseModel,
+        ["Method"] = r.Method,
+        ["Endpoint"] = r.Endpoint,
+        ["StatusCode"] = r.StatusCode,
+        ["Outcome"] = r.Outcome,
+        ["InputTokens"] = r.InputTokens,
+        ["CachedInputTokens"] = r.CachedInputTokens,
+        ["OutputTokens"] = r.OutputTokens,
+        ["ReasoningTokens"] = r.ReasoningTokens,
+        ["CostUsd"] = r.CostUsd,
+        ["CostNanoUsd"] = r.CostNanoUsd,
+        ["Priced"] = r.Priced,
+        ["UsageSource"] = r.UsageSource,
+        ["DurationMs"] = r.DurationMs,
+        ["TimeToFirstByteMs"] = r.TimeToFirstByteMs,
+        ["Streamed"] = r.Streamed,
+        ["Retries"] = r.Retries,
+        ["UpstreamRequestId"] = r.UpstreamRequestId,
+    };
+
+    public static CallRecord FromEntity(TableEntity e) => new()
+    {
+        CallId = e.GetString("CallId") ?? e.RowKey,
+        StartedAt = e.GetDateTimeOffset("StartedAt") ?? e.Timestamp ?? default,
+        Client = e.GetString("Client") ?? "",
+        Model = e.GetString("Model") ?? "",
+        UsedModel = e.GetString("UsedModel") ?? "",
+        ResponseModel = e.GetString("ResponseModel") ?? "",
+        Method = e.GetString("Method") ?? "",
+        Endpoint = e.GetString("Endpoint") ?? "",
+        StatusCode = e.GetInt32("StatusCode") ?? 0,
+        Outcome = e.GetString("Outcome") ?? "",
+        InputTokens = e.GetInt64("InputTokens") ?? 0,
+        CachedInputTokens = e.GetInt64("CachedInputTokens") ?? 0,
+        OutputTokens = e.GetInt64("OutputTokens") ?? 0,
+        ReasoningTokens = e.GetInt64("ReasoningTokens") ?? 0,
+        CostNanoUsd = e.GetInt64("CostNanoUsd") ?? 0,
+        Priced = e.GetBoolean("Priced") ?? false,
+        UsageSource = e.GetString("UsageSource") ?? UsageSource.None,
+        DurationMs = e.GetDouble("DurationMs") ?? 0,
+        TimeToFirstByteMs = e.GetDouble("TimeToFirstByteMs") ?? 0,
+        Streamed = e.GetBoolean("Streamed") ?? false,
+        Retries = e.GetInt32("Retries") ?? 0,
+        UpstreamRequestId = e.GetString("UpstreamRequestId") ?? "",
+    };
+}

@@ -1,0 +1,134 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Records;
+
+/// <summary>
+/// Records that storage refused, kept on local disk until it is back. One file per spooled batch, written to
+/// a temporary name, fsync'd, then renamed, so a file is either whole or absent. A replaying host holds an
+/// exclusive lock on the file, so two hosts sharing the folder never replay the same batch twice.
+/// </summary>
+internal sealed class RecordSpool
+{
+    private readonly string _directory;
+
+    public RecordSpool(IOptions<StorageOptions> options)
+    {
+        _directory = string.IsNullOrWhiteSpace(options.Value.SpoolDirectory)
+            ? Path.Combine(Path.GetTempPath(), "llm-spool")
+            : options.Value.SpoolDirectory;
+    }
+
+    public string Directory => _directory;
+
+    /// <summary>Records currently spooled (approximate: files × records, read from the names).</summary>
+    public int Backlog
+    {
+        get
+        {
+            if (!System.IO.Directory.Exists(_directory))
+            {
+                return 0;
+            }
+
+            var total = 0;
+            foreach (var file in System.IO.Directory.EnumerateFiles(_directory, "*.spool"))
+            {
+                // Name: <ticks>-<guid>-<count>.spool
+                var name = Path.GetFileNameWithoutExtension(file);
+                var dash = name.LastIndexOf('-');
+                if (dash > 0 && int.TryParse(name.AsSpan(dash + 1), out var n))
+                {
+                    total += n;
+                }
+            }
+
+            return total;
+        }
+    }
+
+    public async Task AppendAsync(IReadOnlyList<SpooledRecord> records, CancellationToken cancellationToken)
+    {
+        System.IO.Directory.CreateDirectory(_directory);
+        var name = $"{DateTime.UtcNow.Ticks:D19}-{Guid.NewGuid():N}-{records.Count}";
+        var temp = Path.Combine(_directory, name + ".tmp");
+        await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+        {
+            await JsonSerializer.SerializeAsync(stream, records, SpoolJsonContext.Default.IReadOnlyListSpooledRecord, cancellationToken).ConfigureAwait(false);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temp, Path.Combine(_directory, name + ".spool"));
+    }
+
+    public IEnumerable<string> Files() => System.IO.Directory.Exists(_directory)
+        ? System.IO.Directory.EnumerateFiles(_directory, "*.spool").Order(StringComparer.Ordinal)
+        : [];
+
+    /// <summary>Opens a spool file exclusively, or returns null when another host holds it or it is gone.</summary>
+    public static FileStream? TryLock(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 4096, FileOptions.Asynchronous);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    public static async Task<List<SpooledRecord>> ReadAsync(FileStream stream, CancellationToken cancellationToken)
+    {
+        stream.Position = 0;
+        return await JsonSerializer.DeserializeAsync(stream, SpoolJsonContext.Default.ListSpooledRecord, cancellationToken).ConfigureAwait(false) ?? [];
+    }
+
+    /// <summary>Rewrites a locked spool file in place (the attempted keys grew) and fsyncs it.</summary>
+    public static async Task RewriteAsync(FileStream stream, List<SpooledRecord> records, CancellationToken cancellationToken)
+    {
+        stream.SetLength(0);
+        await JsonSerializer.SerializeAsync(stream, records, SpoolJsonContext.Default.ListSpooledRecord, cancellationToken).ConfigureAwait(false);
+        stream.Flush(flushToDisk: true);
+    }
+}
+
+/// <summary>A spooled record and every PartitionKey a write of it was attempted under.</summary>
+internal sealed class SpooledRecord
+{
+    public required CallRecordData Record { get; init; }
+
+    public List<string> AttemptedPartitionKeys { get; init; } = [];
+}
+
+/// <summary>A serializable copy of <see cref="CallRecord"/>.</summary>
+internal sealed record CallRecordData(
+    string CallId, DateTimeOffset StartedAt, string Client, string Model, string UsedModel, string ResponseModel,
+    string Method, string Endpoint, int StatusCode, string Outcome, long InputTokens, long CachedInputTokens,
+    long OutputTokens, long ReasoningTokens, long CostNanoUsd, bool Priced, string UsageSource, double DurationMs,
+    double TimeToFirstByteMs, bool Streamed, int Retries, string UpstreamRequestId)
+{
+    public static CallRecordData From(CallRecord r) => new(
+        r.CallId, r.StartedAt, r.Client, r.Model, r.UsedModel, r.ResponseModel, r.Method, r.Endpoint, r.StatusCode,
+        r.Outcome, r.InputTokens, r.CachedInputTokens, r.OutputTokens, r.ReasoningTokens, r.CostNanoUsd, r.Priced,
+        r.UsageSource, r.DurationMs, r.TimeToFirstByteMs, r.Streamed, r.Retries, r.UpstreamRequestId);
+
+    public CallRecord ToRecord() => new()
+    {
+        CallId = CallId, StartedAt = StartedAt, Client = Client, Model = Model, UsedModel = UsedModel,
+        ResponseModel = ResponseModel, Method = Method, Endpoint = Endpoint, StatusCode = StatusCode,
+        Outcome = Outcome, InputTokens = InputTokens, CachedInputTokens = CachedInputTokens,
+        OutputTokens = OutputTokens, ReasoningTokens = ReasoningTokens, CostNanoUsd = CostNanoUsd, Priced = Priced,
+        UsageSource = UsageSource, DurationMs = DurationMs, TimeToFirstByteMs = TimeToFirstByteMs,
+        Streamed = Streamed, Retries = Retries, UpstreamRequestId = UpstreamRequestId,
+    };
+}
+
+[JsonSerializable(typeof(IReadOnlyList<SpooledRecord>))]
+[JsonSerializable(typeof(List<SpooledRecord>))]
+internal sealed partial class SpoolJsonContext : JsonSerializerContext;

@@ -1,0 +1,285 @@
+using System.Threading.Channels;
+using Azure;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LlmFunctions.Core.Records;
+
+/// <summary>
+/// Writes call records durably with group commit.
+/// <code>
+///  (1) WriteAsync(record) ─► channel ─► (2) one writer loop takes everything queued (≤ 100)
+///                                          │
+///  (5) caller's task completes ◄───────────┤ (3) one entity-group transaction per partition
+///      once the record is in the table     │      (all records of a batch share this instance's
+///      or fsync'd in the local spool       │       partition for the current minute)
+///                                          └ (4) storage down: 3 quick attempts, then spool to disk;
+///                                                 the replay loop writes spooled batches when storage is back
+/// </code>
+/// There is no batching window: while one transaction is in flight the next batch accumulates, so batches grow
+/// with load and an idle call pays one round trip. Writes are upserts keyed by call id, so a retried or
+/// replayed batch never duplicates a record; see <see cref="RecordKeys"/> for the re-keying rule.
+/// </summary>
+internal sealed partial class RecordWriter : BackgroundService
+{
+    private const int MaxBatch = 100;
+
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TableStore _store;
+    private readonly RecordSpool _spool;
+    private readonly TimeProvider _time;
+    private readonly InFlightCalls _inFlight;
+    private readonly ILogger<RecordWriter> _logger;
+    private readonly int _shard = Random.Shared.Next(0, 100);
+    private long _transactions;
+    private long _written;
+    private long _spooled;
+
+    public RecordWriter(TableStore store, RecordSpool spool, TimeProvider time, InFlightCalls inFlight,
+        ILogger<RecordWriter> logger)
+    {
+        _store = store;
+        _spool = spool;
+        _time = time;
+        _inFlight = inFlight;
+        _logger = logger;
+    }
+
+    /// <summary>Storage transactions issued (for the benchmark's transactions-per-call figure).</summary>
+    public long Transactions => Interlocked.Read(ref _transactions);
+
+    public long Written => Interlocked.Read(ref _written);
+
+    public long Spooled => Interlocked.Read(ref _spooled);
+
+    public int Shard => _shard;
+
+    /// <summary>Raised for every record once it is durable (used by budget enforcement for "seen since the fold").</summary>
+    public event Action<CallRecord>? Durable;
+
+    /// <summary>Queues a record; the task completes when it is durable (in the table or in the spool).</summary>
+    public Task WriteAsync(CallRecord record)
+    {
+        var pending = new Pending(record);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            // Only after shutdown drained the queue: write it straight to the spool rather than lose it.
+            return _spool.AppendAsync([new SpooledRecord { Record = CallRecordData.From(record) }], CancellationToken.None);
+        }
+
+        return pending.Completion.Task;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var replay = ReplayLoopAsync(stoppingToken);
+        var batch = new List<Pending>(MaxBatch);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            while (batch.Count < MaxBatch && reader.TryRead(out var p))
+            {
+                batch.Add(p);
+            }
+
+            await CommitAsync(batch).ConfigureAwait(false);
+            batch.Clear();
+        }
+
+        await replay.ConfigureAwait(false);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // The web server may still be finishing calls (hosted services can stop before it does):
+        // wait for them, so every call that reached us is written before exit.
+        await _inFlight.WaitForZeroAsync(cancellationToken).ConfigureAwait(false);
+        _queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task CommitAsync(List<Pending> batch)
+    {
+        var partitionKey = RecordKeys.PartitionKey(_time.GetUtcNow(), _shard);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await _store.EnsureTablesAsync().ConfigureAwait(false);
+                var actions = new List<TableTransactionAction>(batch.Count);
+                foreach (var p in batch)
+                {
+                    actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, CallRecordMapper.ToEntity(p.Record, partitionKey)));
+                }
+
+                Interlocked.Increment(ref _transactions);
+                await _store.Calls.SubmitTransactionAsync(actions).ConfigureAwait(false);
+                Interlocked.Add(ref _written, batch.Count);
+                foreach (var p in batch)
+                {
+                    Durable?.Invoke(p.Record);
+                    p.Completion.TrySetResult();
+                }
+
+                return;
+            }
+            catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or TaskCanceledException or IOException or AggregateException)
+            {
+                if (attempt < 3)
+                {
+                    LogRetry(_logger, batch.Count, attempt, ex.GetType().Name);
+                    await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), _time).ConfigureAwait(false);
+                    continue;
+                }
+
+                await SpoolAsync(batch, partitionKey, ex).ConfigureAwait(false);
+                return;
+            }
+        }
+    }
+
+    private async Task SpoolAsync(List<Pending> batch, string attemptedPartitionKey, Exception error)
+    {
+        var records = new List<SpooledRecord>(batch.Count);
+        foreach (var p in batch)
+        {
+            records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = [attemptedPartitionKey] });
+        }
+
+        try
+        {
+            await _spool.AppendAsync(records, CancellationToken.None).ConfigureAwait(false);
+            Interlocked.Add(ref _spooled, batch.Count);
+            LogSpooled(_logger, batch.Count, error.GetType().Name);
+            foreach (var p in batch)
+            {
+                Durable?.Invoke(p.Record);
+                p.Completion.TrySetResult();
+            }
+        }
+        catch (Exception ex)
+        {
+            LogLost(_logger, ex, batch.Count);
+            foreach (var p in batch)
+            {
+                p.Completion.TrySetException(ex);
+            }
+        }
+    }
+
+    /// <summary>Replays spooled batches every few seconds until the folder is empty; also on start (after a crash).</summary>
+    private async Task ReplayLoopAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ReplayOnceAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogReplayFailed(_logger, ex.GetType().Name);
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2), _time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes every spooled batch it can lock. A record is first looked up under every key a write of it was
+    /// attempted with (an attempt may have committed without us hearing back); only when absent everywhere is it
+    /// written, under the current minute, after that key is added to the file — so a crash mid-replay cannot
+    /// produce a duplicate either.
+    /// </summary>
+    internal async Task<int> ReplayOnceAsync(CancellationToken cancellationToken)
+    {
+        var replayed = 0;
+        foreach (var file in _spool.Files())
+        {
+            await using var stream = RecordSpool.TryLock(file);
+            if (stream is null)
+            {
+                continue;
+            }
+
+            var records = await RecordSpool.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
+            await _store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
+            var missing = new List<SpooledRecord>(records.Count);
+            foreach (var r in records)
+            {
+                if (!await ExistsAsync(r, cancellationToken).ConfigureAwait(false))
+                {
+                    missing.Add(r);
+                }
+            }
+
+            if (missing.Count > 0)
+            {
+                var partitionKey = RecordKeys.PartitionKey(_time.GetUtcNow(), _shard);
+                foreach (var r in missing)
+                {
+                    r.AttemptedPartitionKeys.Add(partitionKey);
+                }
+
+                await RecordSpool.RewriteAsync(stream, records, cancellationToken).ConfigureAwait(false);
+                foreach (var chunk in missing.Chunk(MaxBatch))
+                {
+                    var actions = chunk.Select(r => new TableTransactionAction(
+                        TableTransactionActionType.UpsertReplace, CallRecordMapper.ToEntity(r.Record.ToRecord(), partitionKey))).ToList();
+                    Interlocked.Increment(ref _transactions);
+                    await _store.Calls.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            File.Delete(file);
+            replayed += records.Count;
+            LogReplayed(_logger, records.Count, missing.Count);
+        }
+
+        return replayed;
+    }
+
+    private async Task<bool> ExistsAsync(SpooledRecord r, CancellationToken cancellationToken)
+    {
+        foreach (var pk in r.AttemptedPartitionKeys)
+        {
+            var found = await _store.Calls.GetEntityIfExistsAsync<TableEntity>(pk, r.Record.CallId, ["CallId"], cancellationToken).ConfigureAwait(false);
+            if (found.HasValue)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private sealed class Pending(CallRecord record)
+    {
+        public CallRecord Record { get; } = record;
+
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Writing {Count} records failed (attempt {Attempt}, {Error}); retrying.")]
+    private static partial void LogRetry(ILogger logger, int count, int attempt, string error);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Storage unavailable ({Error}): spooled {Count} records to local disk.")]
+    private static partial void LogSpooled(ILogger logger, int count, string error);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Critical, Message = "Could not spool {Count} records: they are lost.")]
+    private static partial void LogLost(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Replayed a spooled batch of {Count} records ({Written} written, the rest were already stored).")]
+    private static partial void LogReplayed(ILogger logger, int count, int written);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "Spool replay deferred ({Error}).")]
+    private static partial void LogReplayFailed(ILogger logger, string error);
+}

@@ -1,0 +1,315 @@
+// The hosting plan and the function app, with every app setting the code reads.
+//
+// App settings are the configuration contract with functions/LlmFunctions.Core/Options:
+// each `Section__Property` below is bound by one options class, and
+// tests/LlmFunctions.Tests/Infra/AppSettingsCoverageTests.cs fails when a bound key is
+// missing here. Secrets are never values: they are Key Vault references resolved by
+// the platform with the user-assigned identity (keyVaultReferenceIdentity).
+
+import { budgetConfig, clientConfig, decimalText, modelPrice, webhookRoute } from 'types.bicep'
+
+param name string
+param location string
+param tags object
+
+@description('Value of the azd-service-name tag; azd deploys the service with this name here.')
+param serviceName string
+
+param planName string
+
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+  'AppService'
+])
+param planType string
+
+@description('Flex Consumption: memory per instance.')
+@allowed([
+  512
+  2048
+  4096
+])
+param flexInstanceMemoryMB int
+
+@description('Flex Consumption: most instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
+param flexMaximumInstanceCount int
+
+@description('Elastic Premium: most workers the plan scales out to.')
+@minValue(1)
+@maxValue(100)
+param elasticMaximumWorkerCount int
+
+@description('Elastic Premium only: blob URL of the package to run (WEBSITE_RUN_FROM_PACKAGE), read with the app identity. Empty: not set.')
+param runFromPackageUrl string
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Client id of that identity.')
+param identityClientId string
+
+param blobEndpoint string
+param queueEndpoint string
+param tableEndpoint string
+
+@description('Blob container for the Flex Consumption deployment package.')
+param deploymentContainerName string
+
+param applicationInsightsConnectionString string
+
+@description('Key Vault URI, ending with "/".')
+param keyVaultUri string
+
+// ---- App configuration (see the options classes for meaning and defaults) ----
+
+param upstreamBaseUrl string
+param upstreamTimeoutSeconds int
+param upstreamMaxRetries int
+param upstreamRetryBaseDelayMs int
+param proxyMaxRequestBodyBytes int
+param clients clientConfig[]
+param pricingOverrides { *: modelPrice }
+
+@description('True when Key Vault holds the secret metrics-bearer-token.')
+param metricsBearerTokenConfigured bool
+
+param metricsMaxModels int
+param metricsFoldLagSeconds int
+param budgetsTimeZone string
+param budgetsSchedule string
+
+@description('Empty: no per-call cost guard.')
+param budgetsMaxCostPerCallUsd string
+
+param budgets budgetConfig[]
+param webhooks webhookRoute[]
+
+var isFlex = planType == 'FlexConsumption'
+
+var planSkus = {
+  FlexConsumption: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  ElasticPremium: {
+    name: 'EP1'
+    tier: 'ElasticPremium'
+  }
+  AppService: {
+    name: 'P1v3'
+    tier: 'PremiumV3'
+  }
+}
+
+var planKinds = {
+  FlexConsumption: 'functionapp'
+  ElasticPremium: 'elastic'
+  AppService: 'linux'
+}
+
+var secretsUri = '${keyVaultUri}secrets/'
+
+// Identity-based host storage: no AzureWebJobsStorage connection string anywhere.
+var hostSettings = {
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AzureWebJobsStorage__blobServiceUri: blobEndpoint
+  AzureWebJobsStorage__queueServiceUri: queueEndpoint
+  AzureWebJobsStorage__tableServiceUri: tableEndpoint
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // DefaultAzureCredential in the app picks the user-assigned identity from this.
+  AZURE_CLIENT_ID: identityClientId
+}
+
+// Flex Consumption takes the runtime from functionAppConfig and rejects these settings;
+// the other plans need them.
+var classicPlanSettings = isFlex
+  ? {}
+  : {
+      FUNCTIONS_EXTENSION_VERSION: '~4'
+      FUNCTIONS_WORKER_RUNTIME: 'dotnet-isolated'
+    }
+
+// Elastic Premium without an Azure Files content share (Azure Files has no identity-based
+// access and shared keys are off): the app runs from a package URL read with its identity.
+var runFromPackageSettings = planType == 'ElasticPremium' && !empty(runFromPackageUrl)
+  ? {
+      WEBSITE_RUN_FROM_PACKAGE: runFromPackageUrl
+      WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID: identityId
+    }
+  : {}
+
+var appSettings = {
+  Upstream__BaseUrl: upstreamBaseUrl
+  Upstream__ApiKey: '@Microsoft.KeyVault(SecretUri=${secretsUri}upstream-api-key)'
+  Upstream__TimeoutSeconds: string(upstreamTimeoutSeconds)
+  Upstream__MaxRetries: string(upstreamMaxRetries)
+  Upstream__RetryBaseDelayMs: string(upstreamRetryBaseDelayMs)
+  Storage__TableServiceUri: tableEndpoint
+  Proxy__MaxRequestBodyBytes: string(proxyMaxRequestBodyBytes)
+  Metrics__MaxModels: string(metricsMaxModels)
+  Metrics__FoldLagSeconds: string(metricsFoldLagSeconds)
+  Budgets__TimeZone: budgetsTimeZone
+  Budgets__Schedule: budgetsSchedule
+}
+
+// Optional settings are left out when unset, so the app's own default applies.
+var metricsSettings = metricsBearerTokenConfigured
+  ? { Metrics__BearerToken: '@Microsoft.KeyVault(SecretUri=${secretsUri}metrics-bearer-token)' }
+  : {}
+
+var maxCostSettings = empty(budgetsMaxCostPerCallUsd) ? {} : { Budgets__MaxCostPerCallUsd: budgetsMaxCostPerCallUsd }
+
+// Arrays and maps become one setting per field: each lambda yields {key, value} pairs,
+// flattened and turned into an object.
+var clientSettings = toObject(
+  flatten(map(clients, c => [
+    { key: 'Clients__${c.name}__KeySha256', value: toLower(c.keySha256) }
+    ...(c.?requestsPerMinute == null
+      ? []
+      : [{ key: 'Clients__${c.name}__RequestsPerMinute', value: string(c.?requestsPerMinute) }])
+  ])),
+  s => s.key,
+  s => s.value
+)
+
+var pricingSettings = toObject(
+  flatten(map(items(pricingOverrides), m => [
+    ...(m.value.?input == null ? [] : [{ key: 'Pricing__Models__${m.key}__Input', value: decimalText(m.value.?input) }])
+    ...(m.value.?output == null ? [] : [{ key: 'Pricing__Models__${m.key}__Output', value: decimalText(m.value.?output) }])
+    ...(m.value.?cachedInput == null
+      ? []
+      : [{ key: 'Pricing__Models__${m.key}__CachedInput', value: decimalText(m.value.?cachedInput) }])
+  ])),
+  s => s.key,
+  s => s.value
+)
+
+var budgetSettings = toObject(
+  flatten(map(budgets, b => [
+    { key: 'Budgets__Items__${b.name}__Scope', value: b.scope }
+    { key: 'Budgets__Items__${b.name}__Period', value: b.period }
+    { key: 'Budgets__Items__${b.name}__LimitUsd', value: decimalText(b.limitUsd) }
+    ...(b.?thresholds == null
+      ? []
+      : [{ key: 'Budgets__Items__${b.name}__Thresholds', value: join(map(b.?thresholds ?? [], t => string(t)), ',') }])
+    ...(b.?action == null ? [] : [{ key: 'Budgets__Items__${b.name}__Action', value: b.?action }])
+    ...(b.?downgradeTo == null ? [] : [{ key: 'Budgets__Items__${b.name}__DowngradeTo', value: b.?downgradeTo }])
+  ])),
+  s => s.key,
+  s => s.value
+)
+
+var webhookSettings = toObject(
+  flatten(map(webhooks, w => [
+    { key: 'Webhooks__${w.name}__Url', value: '@Microsoft.KeyVault(SecretUri=${secretsUri}${w.urlSecretName})' }
+    { key: 'Webhooks__${w.name}__Format', value: w.format }
+    ...(empty(w.signingSecretName)
+      ? []
+      : [{ key: 'Webhooks__${w.name}__Secret', value: '@Microsoft.KeyVault(SecretUri=${secretsUri}${w.signingSecretName})' }])
+  ])),
+  s => s.key,
+  s => s.value
+)
+
+resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
+  name: planName
+  location: location
+  tags: tags
+  sku: planSkus[planType]
+  kind: planKinds[planType]
+  properties: {
+    reserved: true // Linux
+    maximumElasticWorkerCount: planType == 'ElasticPremium' ? elasticMaximumWorkerCount : null
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-11-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': serviceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    functionAppConfig: isFlex
+      ? {
+          deployment: {
+            storage: {
+              type: 'blobContainer'
+              value: '${blobEndpoint}${deploymentContainerName}'
+              authentication: {
+                type: 'UserAssignedIdentity'
+                userAssignedIdentityResourceId: identityId
+              }
+            }
+          }
+          scaleAndConcurrency: {
+            instanceMemoryMB: flexInstanceMemoryMB
+            maximumInstanceCount: flexMaximumInstanceCount
+          }
+          runtime: {
+            name: 'dotnet-isolated'
+            version: '10.0'
+          }
+        }
+      : null
+    siteConfig: {
+      linuxFxVersion: isFlex ? null : 'DOTNET-ISOLATED|10.0'
+      // App Service plans idle the app without it; Flex and Elastic Premium scale on their own.
+      alwaysOn: planType == 'AppService'
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+  }
+}
+
+resource appSettingsConfig 'Microsoft.Web/sites/config@2024-11-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: union(
+    hostSettings,
+    classicPlanSettings,
+    runFromPackageSettings,
+    appSettings,
+    metricsSettings,
+    maxCostSettings,
+    clientSettings,
+    pricingSettings,
+    budgetSettings,
+    webhookSettings
+  )
+}
+
+// No basic (user/password) publishing: azd and az deploy with Entra ID tokens.
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = site.name
+output uri string = 'https://${site.properties.defaultHostName}'

@@ -1,0 +1,504 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Xunit;
+
+namespace LlmFunctions.Tests.Infra;
+
+/// <summary>
+/// Checks on the compiled <c>infra/main.bicep</c> (see <see cref="BicepCompilation"/>):
+/// lint-clean, identity-only storage, TLS, secrets only in Key Vault, least-privilege roles,
+/// the .NET 10 isolated runtime. ARM values are often expressions such as
+/// <c>[parameters('x')]</c>, so some checks read the expression text.
+/// </summary>
+public sealed class BicepTemplateTests
+{
+    private const string StorageBlobDataOwner = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b";
+    private const string StorageTableDataContributor = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3";
+    private const string StorageQueueDataContributor = "974c5e8b-45b9-4653-ba55-5f855dd0fb88";
+    private const string KeyVaultSecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
+    private const string MonitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
+
+    private static readonly Regex Guid = new("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", RegexOptions.IgnoreCase);
+
+    [Fact]
+    public void Lint_ReportsNoErrorsOrWarnings()
+    {
+        var lint = BicepCompilation.Lint;
+
+        Assert.True(lint.ExitCode == 0, $"bicep lint exited {lint.ExitCode}:{Environment.NewLine}{lint.AllOutput}");
+        Assert.DoesNotContain("Warning", lint.AllOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("Error", lint.AllOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Build_SucceedsWithoutDiagnostics()
+    {
+        var build = BicepCompilation.Build;
+
+        Assert.True(build.ExitCode == 0, $"bicep build exited {build.ExitCode}:{Environment.NewLine}{build.StandardError}");
+        Assert.DoesNotContain("Warning", build.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("Error", build.StandardError, StringComparison.Ordinal);
+        Assert.Equal("subscription", TargetScope(BicepCompilation.Template));
+    }
+
+    [Fact]
+    public void StorageAccount_RefusesSharedKeysPublicBlobsAndOldTls()
+    {
+        var accounts = BicepCompilation.ResourcesOfType("Microsoft.Storage/storageAccounts");
+
+        Assert.NotEmpty(accounts);
+        foreach (var account in accounts)
+        {
+            var properties = account["properties"]!;
+            Assert.False(properties["allowSharedKeyAccess"]!.GetValue<bool>());
+            Assert.False(properties["allowBlobPublicAccess"]!.GetValue<bool>());
+            Assert.Equal("TLS1_2", (string?)properties["minimumTlsVersion"]);
+        }
+    }
+
+    [Fact]
+    public void StorageAccount_HasTheAppTables()
+    {
+        var tables = BicepCompilation.ResourcesOfType("Microsoft.Storage/storageAccounts/tableServices/tables");
+
+        Assert.NotEmpty(tables);
+        foreach (var table in new[] { "LlmCalls", "LlmAggregates", "LlmRollups", "LlmBudgetEvents" })
+        {
+            Assert.Contains($"\"{table}\"", BicepCompilation.ValueText, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void FunctionApp_IsHttpsOnlyWithTls12AndNoFtp()
+    {
+        var sites = BicepCompilation.ResourcesOfType("Microsoft.Web/sites");
+
+        var site = Assert.Single(sites);
+        var properties = site["properties"]!;
+        Assert.True(properties["httpsOnly"]!.GetValue<bool>());
+        var siteConfig = properties["siteConfig"]!;
+        Assert.Equal("1.2", (string?)siteConfig["minTlsVersion"]);
+        Assert.Equal("1.2", (string?)siteConfig["scmMinTlsVersion"]);
+        Assert.Equal("Disabled", (string?)siteConfig["ftpsState"]);
+    }
+
+    [Fact]
+    public void FunctionApp_RunsDotnetIsolated10OnEveryPlan()
+    {
+        var properties = BicepCompilation.ResourcesOfType("Microsoft.Web/sites").Single()["properties"]!;
+
+        // Flex Consumption: functionAppConfig.runtime (an object, or inside the plan-type if()).
+        var functionAppConfig = properties["functionAppConfig"];
+        if (functionAppConfig is JsonObject config)
+        {
+            Assert.Equal("dotnet-isolated", (string?)config["runtime"]?["name"]);
+            Assert.Equal("10.0", (string?)config["runtime"]?["version"]);
+        }
+        else
+        {
+            Assert.Matches(@"'runtime',\s*createObject\('name',\s*'dotnet-isolated',\s*'version',\s*'10\.0'\)", (string?)functionAppConfig ?? "");
+        }
+
+        // Elastic Premium and App Service: linuxFxVersion.
+        Assert.Contains("DOTNET-ISOLATED|10.0", BicepCompilation.Text(properties["siteConfig"]!["linuxFxVersion"]!), StringComparison.Ordinal);
+
+        var planType = BicepCompilation.Template["parameters"]!["planType"]!;
+        Assert.Equal("FlexConsumption", (string?)planType["defaultValue"]);
+        Assert.Equal(
+            ["AppService", "ElasticPremium", "FlexConsumption"],
+            planType["allowedValues"]!.AsArray().Select(v => (string)v!).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void FunctionApp_FlexDeploymentStorageUsesTheUserAssignedIdentity()
+    {
+        var functionAppConfig = BicepCompilation.Text(BicepCompilation.ResourcesOfType("Microsoft.Web/sites").Single()["properties"]!["functionAppConfig"]);
+
+        Assert.Contains("blobContainer", functionAppConfig, StringComparison.Ordinal);
+        Assert.Contains("UserAssignedIdentity", functionAppConfig, StringComparison.Ordinal);
+        Assert.Contains("scaleAndConcurrency", functionAppConfig, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void HostStorage_UsesTheManagedIdentityAndNoConnectionString()
+    {
+        Assert.Equal(["managedidentity"], SettingValues("AzureWebJobsStorage__credential"));
+        foreach (var key in new[]
+        {
+            "AzureWebJobsStorage__clientId",
+            "AzureWebJobsStorage__blobServiceUri",
+            "AzureWebJobsStorage__queueServiceUri",
+            "AzureWebJobsStorage__tableServiceUri",
+            "AZURE_CLIENT_ID",
+        })
+        {
+            Assert.NotEmpty(SettingValues(key));
+        }
+
+        var text = BicepCompilation.ValueText;
+        Assert.DoesNotMatch(@"(?<![A-Za-z0-9_])AzureWebJobsStorage(?!__)", text);
+        Assert.DoesNotContain("AccountKey=", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("listKeys(", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FunctionApp_ResolvesKeyVaultReferencesWithTheUserAssignedIdentity()
+    {
+        var site = BicepCompilation.ResourcesOfType("Microsoft.Web/sites").Single();
+        var identities = site["identity"]!["userAssignedIdentities"]!.AsObject().Select(p => p.Key).ToList();
+
+        Assert.Equal("UserAssigned", (string?)site["identity"]!["type"]);
+        var identityExpression = Assert.Single(identities);
+        var referenceIdentity = (string?)site["properties"]!["keyVaultReferenceIdentity"];
+        Assert.NotNull(referenceIdentity);
+
+        // Both name the same identity: "[parameters('identityId')]" and "[format('{0}', parameters('identityId'))]".
+        var parameter = Regex.Match(referenceIdentity, @"parameters\('([^']+)'\)").Groups[1].Value;
+        Assert.NotEmpty(parameter);
+        Assert.Contains($"parameters('{parameter}')", identityExpression, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UpstreamApiKey_IsAKeyVaultReference()
+    {
+        var values = SettingValues("Upstream__ApiKey");
+
+        var value = Assert.Single(values);
+        Assert.Contains("@Microsoft.KeyVault(SecretUri=", value, StringComparison.Ordinal);
+        Assert.Contains("upstream-api-key", value, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UpstreamApiKey_OnlyReachesSecureParametersAndTheKeyVaultSecret()
+    {
+        var root = BicepCompilation.Template;
+        var parameter = root["parameters"]!["upstreamApiKey"]!;
+        Assert.Equal("securestring", (string?)parameter["type"]);
+        Assert.Null(parameter["defaultValue"]);
+
+        var uses = new List<string>();
+        TraceSecureValue(root, "upstreamApiKey", "main", uses);
+
+        // main → keyvault module (secure) → the upstream-api-key secret, and nowhere else.
+        Assert.Equal(["main.keyvault → upstreamApiKey", "keyvault: Microsoft.KeyVault/vaults/secrets.properties.value"], uses);
+    }
+
+    [Fact]
+    public void Outputs_AreTheAzdContractAndCarryNoSecret()
+    {
+        var outputs = BicepCompilation.Template["outputs"]!.AsObject();
+
+        foreach (var name in new[]
+        {
+            "AZURE_LOCATION", "AZURE_TENANT_ID", "AZURE_RESOURCE_GROUP", "AZURE_FUNCTION_APP_NAME",
+            "SERVICE_API_NAME", "SERVICE_API_URI", "OPENAI_BASE_URL", "METRICS_URL",
+            "AZURE_KEY_VAULT_NAME", "AZURE_STORAGE_ACCOUNT_NAME",
+        })
+        {
+            Assert.True(outputs.ContainsKey(name), $"output {name} is missing");
+        }
+
+        Assert.EndsWith("/v1', reference('api').outputs.uri.value)]", (string?)outputs["OPENAI_BASE_URL"]!["value"], StringComparison.Ordinal);
+        Assert.EndsWith("/metrics', reference('api').outputs.uri.value)]", (string?)outputs["METRICS_URL"]!["value"], StringComparison.Ordinal);
+
+        // No output in any template reads a secure parameter or lists keys.
+        foreach (var template in BicepCompilation.AllTemplates(BicepCompilation.Template))
+        {
+            var secure = SecureParameters(template);
+            foreach (var (name, output) in template["outputs"]?.AsObject() ?? [])
+            {
+                var text = BicepCompilation.Text(output!);
+                Assert.False(
+                    secure.Any(p => text.Contains($"parameters('{p}')", StringComparison.Ordinal)),
+                    $"output {name} reads a secure parameter");
+                Assert.DoesNotContain("list", text, StringComparison.OrdinalIgnoreCase);
+            }
+        }
+    }
+
+    [Fact]
+    public void SecretLookingParameters_AreSecureEverywhere()
+    {
+        var secretName = new Regex("apikey|password|secret|token", RegexOptions.IgnoreCase);
+
+        foreach (var template in BicepCompilation.AllTemplates(BicepCompilation.Template))
+        {
+            foreach (var (name, parameter) in template["parameters"]?.AsObject() ?? [])
+            {
+                var type = (string?)parameter!["type"] ?? "";
+                if (secretName.IsMatch(name) && type is "string" or "object")
+                {
+                    Assert.Fail($"parameter {name} looks like a secret but is a plain {type}");
+                }
+
+                if (type is "securestring" or "secureObject")
+                {
+                    var defaultValue = parameter["defaultValue"];
+                    Assert.True(
+                        defaultValue is null || BicepCompilation.Text(defaultValue) is "\"\"" or "{}",
+                        $"secure parameter {name} has a non-empty default");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void KeyVault_UsesRbacAndSoftDelete()
+    {
+        var vault = Assert.Single(BicepCompilation.ResourcesOfType("Microsoft.KeyVault/vaults"));
+
+        Assert.True(vault["properties"]!["enableRbacAuthorization"]!.GetValue<bool>());
+        Assert.True(vault["properties"]!["enableSoftDelete"]!.GetValue<bool>());
+        Assert.Null(vault["properties"]!["accessPolicies"]);
+    }
+
+    [Fact]
+    public void ApplicationInsights_AcceptsOnlyEntraIdTelemetry()
+    {
+        var component = Assert.Single(BicepCompilation.ResourcesOfType("Microsoft.Insights/components"));
+
+        Assert.True(component["properties"]!["DisableLocalAuth"]!.GetValue<bool>());
+        var authentication = Assert.Single(SettingValues("APPLICATIONINSIGHTS_AUTHENTICATION_STRING"));
+        Assert.Contains("Authorization=AAD", authentication, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RoleAssignments_GrantOnlyTheDataRolesEachResourceNeeds()
+    {
+        var assignments = BicepCompilation.ResourcesOfType("Microsoft.Authorization/roleAssignments");
+        var expectedByScope = new Dictionary<string, string[]>
+        {
+            ["Microsoft.Storage/storageAccounts"] = [StorageBlobDataOwner, StorageTableDataContributor, StorageQueueDataContributor],
+            ["Microsoft.KeyVault/vaults"] = [KeyVaultSecretsUser],
+            ["Microsoft.Insights/components"] = [MonitoringMetricsPublisher],
+        };
+
+        var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var assignment in assignments)
+        {
+            var roleDefinitionId = (string?)assignment["properties"]!["roleDefinitionId"] ?? "";
+            var role = Guid.Match(roleDefinitionId).Value;
+            Assert.False(string.IsNullOrEmpty(role), $"roleDefinitionId names no role GUID: {roleDefinitionId}");
+            used.Add(role);
+
+            var scope = (string?)assignment["scope"] ?? "";
+            var allowed = expectedByScope.Where(e => scope.Contains(e.Key, StringComparison.OrdinalIgnoreCase)).ToList();
+            var expected = Assert.Single(allowed);
+            Assert.True(
+                expected.Value.Contains(role, StringComparer.OrdinalIgnoreCase),
+                $"role {role} is assigned on {expected.Key}, which needs only {string.Join(", ", expected.Value)}");
+        }
+
+        Assert.Equal(
+            new[] { StorageBlobDataOwner, StorageTableDataContributor, StorageQueueDataContributor, KeyVaultSecretsUser, MonitoringMetricsPublisher }.Order(StringComparer.Ordinal),
+            used.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void ParametersFile_NamesOnlyTemplateParametersAndTakesTheKeyFromTheEnvironment()
+    {
+        var file = JsonNode.Parse(File.ReadAllText(Path.Combine(BicepCompilation.RepoRoot, "infra", "main.parameters.json")))!;
+        var templateParameters = BicepCompilation.Template["parameters"]!.AsObject();
+
+        foreach (var (name, _) in file["parameters"]!.AsObject())
+        {
+            Assert.True(templateParameters.ContainsKey(name), $"main.parameters.json sets {name}, which main.bicep does not declare");
+        }
+
+        Assert.Equal("${UPSTREAM_API_KEY}", (string?)file["parameters"]!["upstreamApiKey"]!["value"]);
+        Assert.Equal("${AZURE_ENV_NAME}", (string?)file["parameters"]!["environmentName"]!["value"]);
+        Assert.Equal("${AZURE_LOCATION}", (string?)file["parameters"]!["location"]!["value"]);
+        Assert.Equal("${AZURE_PRINCIPAL_ID}", (string?)file["parameters"]!["principalId"]!["value"]);
+    }
+
+    [Fact]
+    public void Snapshot_ExpandsArrayAndMapParametersIntoAppSettings()
+    {
+        // `bicep snapshot` evaluates the template offline with these values. Settings that
+        // depend on secure parameters stay unevaluated, so this covers the non-secret lists.
+        var directory = Directory.CreateTempSubdirectory("llm-bicep-snapshot-");
+        try
+        {
+            var mainBicep = Path.GetRelativePath(directory.FullName, Path.Combine(BicepCompilation.RepoRoot, "infra", "main.bicep"))
+                .Replace('\\', '/');
+            File.WriteAllText(Path.Combine(directory.FullName, "sample.bicepparam"), $$"""
+                using '{{mainBicep}}'
+
+                param environmentName = 'test'
+                param location = 'eastus2'
+                param upstreamApiKey = 'not-a-real-key'
+                param budgetsMaxCostPerCallUsd = '0.50'
+                param clients = [
+                  { name: 'alice', keySha256: 'ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789', requestsPerMinute: 60 }
+                  { name: 'bob', keySha256: '0000000000000000000000000000000000000000000000000000000000000000' }
+                ]
+                param pricingOverrides = {
+                  'my.model': { input: json('1.25'), output: 2, cachedInput: '0.5' }
+                }
+                param budgets = [
+                  { name: 'daily', scope: 'global', period: 'day', limitUsd: json('12.5'), thresholds: [50, 90], action: 'block' }
+                  { name: 'alice_month', scope: 'client:alice', period: 'month', limitUsd: 100, action: 'downgrade', downgradeTo: 'cheap' }
+                ]
+                """);
+
+            var snapshot = BicepCompilation.RunIn(
+                directory.FullName,
+                "snapshot", "sample.bicepparam", "--mode", "overwrite",
+                "--subscription-id", "00000000-0000-0000-0000-000000000001",
+                "--tenant-id", "00000000-0000-0000-0000-000000000002",
+                "--location", "eastus2",
+                "--deployment-name", "main");
+            Assert.True(snapshot.ExitCode == 0, $"bicep snapshot exited {snapshot.ExitCode}:{Environment.NewLine}{snapshot.AllOutput}");
+
+            var predicted = JsonNode.Parse(File.ReadAllText(Path.Combine(directory.FullName, "sample.snapshot.json")))!["predictedResources"]!.AsArray();
+            var appSettings = BicepCompilation.Text(predicted.Single(r => (string?)r!["type"] == "Microsoft.Web/sites/config")!["properties"]);
+
+            foreach (var (key, value) in new[]
+            {
+                ("Clients__alice__KeySha256", "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"),
+                ("Clients__alice__RequestsPerMinute", "60"),
+                ("Clients__bob__KeySha256", "0000000000000000000000000000000000000000000000000000000000000000"),
+                ("Pricing__Models__my.model__Input", "1.25"),
+                ("Pricing__Models__my.model__Output", "2"),
+                ("Pricing__Models__my.model__CachedInput", "0.5"),
+                ("Budgets__Items__daily__Scope", "global"),
+                ("Budgets__Items__daily__Period", "day"),
+                ("Budgets__Items__daily__LimitUsd", "12.5"),
+                ("Budgets__Items__daily__Thresholds", "50,90"),
+                ("Budgets__Items__daily__Action", "block"),
+                ("Budgets__Items__alice_month__LimitUsd", "100"),
+                ("Budgets__Items__alice_month__DowngradeTo", "cheap"),
+                ("Budgets__MaxCostPerCallUsd", "0.50"),
+                ("Upstream__BaseUrl", "https://api.holysheep.ai/v1"),
+                ("Upstream__TimeoutSeconds", "60"),
+                ("Proxy__MaxRequestBodyBytes", "4194304"),
+            })
+            {
+                // Either an evaluated JSON property or a createObject('key', 'value', ...) pair.
+                Assert.Matches(
+                    $@"(""{Regex.Escape(key)}"":""{Regex.Escape(value)}"")|('{Regex.Escape(key)}', '{Regex.Escape(value)}')",
+                    appSettings);
+            }
+
+            Assert.DoesNotContain("Clients__bob__RequestsPerMinute", appSettings, StringComparison.Ordinal);
+            Assert.DoesNotContain("Budgets__Items__alice_month__Thresholds", appSettings, StringComparison.Ordinal);
+            Assert.DoesNotContain("not-a-real-key", appSettings, StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Values of an app setting wherever the template sets it: a JSON property named
+    /// <paramref name="key"/>, or the value that follows it in a <c>createObject('key', value)</c>.
+    /// </summary>
+    private static List<string> SettingValues(string key)
+    {
+        var values = new List<string>();
+        Collect(BicepCompilation.Template);
+        foreach (Match match in Regex.Matches(BicepCompilation.ValueText, $@"createObject\('{Regex.Escape(key)}',\s*(?<value>[^)]*\)?)"))
+        {
+            values.Add(match.Groups["value"].Value);
+        }
+
+        return values;
+
+        void Collect(JsonNode? node)
+        {
+            switch (node)
+            {
+                case JsonObject obj:
+                    foreach (var (name, value) in obj)
+                    {
+                        if (name == "metadata")
+                        {
+                            continue;
+                        }
+
+                        if (name == key && value is JsonValue scalar && scalar.GetValueKind() == JsonValueKind.String)
+                        {
+                            values.Add(scalar.GetValue<string>());
+                        }
+
+                        Collect(value);
+                    }
+
+                    break;
+                case JsonArray array:
+                    foreach (var item in array)
+                    {
+                        Collect(item);
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private static string TargetScope(JsonObject template) =>
+        ((string?)template["$schema"] ?? "").Contains("subscriptionDeploymentTemplate", StringComparison.Ordinal) ? "subscription" : "other";
+
+    private static HashSet<string> SecureParameters(JsonObject template) =>
+        (template["parameters"]?.AsObject() ?? [])
+            .Where(p => (string?)p.Value!["type"] is "securestring" or "secureObject")
+            .Select(p => p.Key)
+            .ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Follows a secure parameter through the template: every expression that reads it must
+    /// either pass it unchanged to a module's secure parameter (followed in turn) or be the
+    /// value of a Key Vault secret. Records each use; anything else fails.
+    /// </summary>
+    private static void TraceSecureValue(JsonObject template, string parameter, string templateName, List<string> uses)
+    {
+        var reference = $"parameters('{parameter}')";
+        foreach (var resource in BicepCompilation.Resources(template))
+        {
+            var type = (string?)resource["type"] ?? "";
+            if (type == "Microsoft.Resources/deployments")
+            {
+                var moduleName = (string?)resource["name"] ?? "";
+                var nested = resource["properties"]!["template"]!.AsObject();
+                foreach (var (name, value) in resource["properties"]!["parameters"]?.AsObject() ?? [])
+                {
+                    var text = BicepCompilation.Text(value!);
+                    if (!text.Contains(reference, StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    Assert.Equal($"[{reference}]", (string?)value!["value"]);
+                    Assert.Equal("securestring", (string?)nested["parameters"]![name]!["type"]);
+                    uses.Add($"{templateName}.{moduleName} → {name}");
+                    TraceSecureValue(nested, name, moduleName, uses);
+                }
+
+                // The rest of a module resource (its name, scope) must not read the value.
+                var withoutBody = resource.DeepClone().AsObject();
+                withoutBody["properties"]!.AsObject().Remove("parameters");
+                withoutBody["properties"]!.AsObject().Remove("template");
+                Assert.DoesNotContain(reference, BicepCompilation.Text(withoutBody), StringComparison.Ordinal);
+                continue;
+            }
+
+            var resourceText = BicepCompilation.Text(resource);
+            if (!resourceText.Contains(reference, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            Assert.Equal("Microsoft.KeyVault/vaults/secrets", type);
+            Assert.Equal($"[{reference}]", (string?)resource["properties"]!["value"]);
+            uses.Add($"{templateName}: {type}.properties.value");
+        }
+
+        foreach (var section in new[] { "variables", "outputs" })
+        {
+            Assert.DoesNotContain(reference, BicepCompilation.Text(template[section]), StringComparison.Ordinal);
+        }
+    }
+}
