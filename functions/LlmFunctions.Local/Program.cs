@@ -1,12 +1,5 @@
-using LlmFunctions.Core;
+using LlmFunctions.Local;
 
 // A plain ASP.NET Core host of the same handlers the Functions app binds, for machines without
 // Azure Functions Core Tools: `dotnet run --project functions/LlmFunctions.Local -- --urls http://127.0.0.1:7071`.
-var builder = WebApplication.CreateBuilder(args);
-builder.Services.AddLlmFunctions(builder.Configuration);
-builder.Services.AddLlmFunctionsBackgroundRollup();
-
-var app = builder.Build();
-app.UseOpenAIErrorsForUnknownRoutes();
-app.MapLlmFunctions();
-app.Run();
+LocalHost.Build(args).Run();

@@ -178,13 +178,20 @@ var clientSettings = toObject(
 )
 
 var pricingSettings = toObject(
-  flatten(map(items(pricingOverrides), m => [
-    ...(m.value.?input == null ? [] : [{ key: 'Pricing__Models__${m.key}__Input', value: decimalText(m.value.?input) }])
-    ...(m.value.?output == null ? [] : [{ key: 'Pricing__Models__${m.key}__Output', value: decimalText(m.value.?output) }])
-    ...(m.value.?cachedInput == null
-      ? []
-      : [{ key: 'Pricing__Models__${m.key}__CachedInput', value: decimalText(m.value.?cachedInput) }])
-  ])),
+  flatten(map(
+    items(pricingOverrides),
+    m => [
+      ...(m.value.?input == null
+        ? []
+        : [{ key: 'Pricing__Models__${m.key}__Input', value: decimalText(m.value.?input) }])
+      ...(m.value.?output == null
+        ? []
+        : [{ key: 'Pricing__Models__${m.key}__Output', value: decimalText(m.value.?output) }])
+      ...(m.value.?cachedInput == null
+        ? []
+        : [{ key: 'Pricing__Models__${m.key}__CachedInput', value: decimalText(m.value.?cachedInput) }])
+    ]
+  )),
   s => s.key,
   s => s.value
 )
@@ -210,7 +217,12 @@ var webhookSettings = toObject(
     { key: 'Webhooks__${w.name}__Format', value: w.format }
     ...(empty(w.signingSecretName)
       ? []
-      : [{ key: 'Webhooks__${w.name}__Secret', value: '@Microsoft.KeyVault(SecretUri=${secretsUri}${w.signingSecretName})' }])
+      : [
+          {
+            key: 'Webhooks__${w.name}__Secret'
+            value: '@Microsoft.KeyVault(SecretUri=${secretsUri}${w.signingSecretName})'
+          }
+        ])
   ])),
   s => s.key,
   s => s.value

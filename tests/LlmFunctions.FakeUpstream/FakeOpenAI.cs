@@ -1,0 +1,305 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace LlmFunctions.FakeUpstream;
+
+/// <summary>
+/// A local server that speaks the OpenAI wire format (chat completions, completions, embeddings, responses,
+/// models; JSON and SSE) and injects faults on demand: per request through the <c>x-fake-scenario</c> header,
+/// or queued by a test with <see cref="Enqueue"/>. Binds 127.0.0.1 only.
+/// </summary>
+public sealed class FakeOpenAI : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<Scenario> _queue = new();
+    private WebApplication? _app;
+    private long _requests;
+    private long _cancelled;
+
+    /// <summary>Scenario when nothing is queued and no header asks for one.</summary>
+    public Scenario Default { get; set; } = Scenario.Ok;
+
+    /// <summary>Simulated model latency (for the interactive simulator; zero in tests).</summary>
+    public TimeSpan Latency { get; set; }
+
+    public string BaseUrl { get; private set; } = "";
+
+    public long Requests => Interlocked.Read(ref _requests);
+
+    /// <summary>Streams whose client (the proxy) went away before the stream ended.</summary>
+    public long Cancelled => Interlocked.Read(ref _cancelled);
+
+    public ConcurrentQueue<IHeaderDictionary> SeenHeaders { get; } = new();
+
+    public ConcurrentQueue<string> SeenBodies { get; } = new();
+
+    public ConcurrentQueue<string> SeenPaths { get; } = new();
+
+    /// <summary>Raised when a stream observes its client leaving.</summary>
+    public event Action? StreamCancelled;
+
+    public void Enqueue(params Scenario[] scenarios)
+    {
+        foreach (var s in scenarios)
+        {
+            _queue.Enqueue(s);
+        }
+    }
+
+    public async Task<string> StartAsync(int port = 0, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = null);
+        _app = builder.Build();
+        _app.Map("/v1/{**path}", HandleAsync);
+        await _app.StartAsync(cancellationToken);
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        BaseUrl = address.TrimEnd('/') + "/v1";
+        return BaseUrl;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
+    private async Task HandleAsync(HttpContext context, string? path)
+    {
+        Interlocked.Increment(ref _requests);
+        SeenHeaders.Enqueue(new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value)));
+        SeenPaths.Enqueue("/v1/" + path + context.Request.QueryString);
+        using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+        var bodyText = await reader.ReadToEndAsync();
+        SeenBodies.Enqueue(bodyText);
+
+        var scenario = context.Request.Headers.TryGetValue("x-fake-scenario", out var header)
+            ? Scenario.Parse(header.ToString())
+            : _queue.TryDequeue(out var queued) ? queued : Default;
+
+        if (scenario.HeaderDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(scenario.HeaderDelay, context.RequestAborted).ContinueWith(_ => { });
+        }
+
+        if (Latency > TimeSpan.Zero)
+        {
+            await Task.Delay(Latency, context.RequestAborted).ContinueWith(_ => { });
+        }
+
+        if (scenario.Status is { } status)
+        {
+            context.Response.StatusCode = status;
+            if (scenario.RetryAfterSeconds is { } ra)
+            {
+                context.Response.Headers.RetryAfter = ra.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            await context.Response.WriteAsJsonAsync(new { error = new { message = $"Fake upstream says {status}.", type = status == 429 ? "rate_limit_error" : "server_error", code = (string?)null } });
+            return;
+        }
+
+        JsonObject? request = null;
+        try
+        {
+            request = bodyText.Length > 0 ? JsonNode.Parse(bodyText) as JsonObject : null;
+        }
+        catch (JsonException)
+        {
+        }
+
+        var model = request?["model"]?.GetValue<string>() ?? "gpt-4.1";
+        var promptTokens = scenario.PromptTokens ?? Math.Max(1, bodyText.Length / 4);
+        context.Response.Headers["x-request-id"] = "req_" + Guid.NewGuid().ToString("N")[..16];
+
+        switch (path)
+        {
+            case "models":
+                await context.Response.WriteAsJsonAsync(new { @object = "list", data = new[] { new { id = "gpt-4.1", @object = "model", created = 1700000000, owned_by = "fake" } } });
+                return;
+            case "embeddings":
+                var usage = scenario.NoUsage ? null : new JsonObject { ["prompt_tokens"] = promptTokens, ["total_tokens"] = promptTokens };
+                var embedding = new JsonObject
+                {
+                    ["object"] = "list",
+                    ["model"] = model,
+                    ["data"] = new JsonArray(new JsonObject { ["object"] = "embedding", ["index"] = 0, ["embedding"] = new JsonArray(0.1, 0.2, 0.3) }),
+                };
+                if (usage is not null)
+                {
+                    embedding["usage"] = usage;
+                }
+
+                await WriteJsonAsync(context, embedding);
+                return;
+            case "chat/completions" or "completions" or "responses":
+                break;
+            default:
+                context.Response.StatusCode = 404;
+                await context.Response.WriteAsJsonAsync(new { error = new { message = "Unknown fake path.", type = "invalid_request_error", code = "not_found" } });
+                return;
+        }
+
+        if (scenario.MalformedJson)
+        {
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync("{\"id\": \"chatcmpl-broken\", \"choices\": [ {");
+            return;
+        }
+
+        var words = Enumerable.Range(0, scenario.Words).Select(i => Lexicon[i % Lexicon.Length]).ToList();
+        if (scenario.PaddingChars > 0)
+        {
+            words.Add(new string('x', scenario.PaddingChars));
+        }
+
+        var completionTokens = (long)words.Count;
+        var stream = request?["stream"]?.GetValue<bool>() == true;
+        var includeUsage = request?["stream_options"]?["include_usage"]?.GetValue<bool>() == true;
+        var id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..20];
+        JsonObject Usage() => new()
+        {
+            ["prompt_tokens"] = promptTokens,
+            ["completion_tokens"] = completionTokens,
+            ["total_tokens"] = promptTokens + completionTokens,
+            ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = scenario.CachedTokens },
+            ["completion_tokens_details"] = new JsonObject { ["reasoning_tokens"] = scenario.ReasoningTokens },
+        };
+
+        if (!stream)
+        {
+            var message = string.Join(' ', words);
+            var body = new JsonObject
+            {
+                ["id"] = id,
+                ["object"] = "chat.completion",
+                ["created"] = 1700000000,
+                ["model"] = model + "-2025-04-14",
+                ["choices"] = new JsonArray(new JsonObject
+                {
+                    ["index"] = 0,
+                    ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = message, ["refusal"] = null },
+                    ["finish_reason"] = "stop",
+                }),
+            };
+            if (!scenario.NoUsage)
+            {
+                body["usage"] = Usage();
+            }
+
+            await WriteJsonAsync(context, body);
+            return;
+        }
+
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        try
+        {
+            if (scenario.MalformedSse)
+            {
+                await context.Response.WriteAsync("data: {not json at all\n\ndata: [DONE]\n\n", context.RequestAborted);
+                return;
+            }
+
+            var sent = 0;
+            foreach (var word in words)
+            {
+                if (scenario.StallAfterChunks == sent)
+                {
+                    await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                }
+
+                if (scenario.ResetAfterChunks == sent)
+                {
+                    context.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
+                    context.Abort();
+                    return;
+                }
+
+                var chunk = new JsonObject
+                {
+                    ["id"] = id,
+                    ["object"] = "chat.completion.chunk",
+                    ["created"] = 1700000000,
+                    ["model"] = model,
+                    ["choices"] = new JsonArray(new JsonObject
+                    {
+                        ["index"] = 0,
+                        ["delta"] = new JsonObject { ["content"] = (sent == 0 ? "" : " ") + word },
+                        ["finish_reason"] = null,
+                    }),
+                };
+                if (includeUsage && !scenario.NoUsage)
+                {
+                    chunk["usage"] = null;
+                }
+
+                await context.Response.WriteAsync("data: " + chunk.ToJsonString() + "\n\n", context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+                sent++;
+                if (scenario.ChunkDelay > TimeSpan.Zero)
+                {
+                    await Task.Delay(scenario.ChunkDelay, context.RequestAborted);
+                }
+            }
+
+            if (includeUsage && !scenario.NoUsage)
+            {
+                var usageChunk = new JsonObject
+                {
+                    ["id"] = id,
+                    ["object"] = "chat.completion.chunk",
+                    ["created"] = 1700000000,
+                    ["model"] = model,
+                    ["choices"] = new JsonArray(),
+                    ["usage"] = Usage(),
+                };
+                await context.Response.WriteAsync("data: " + usageChunk.ToJsonString() + "\n\n", context.RequestAborted);
+            }
+
+            if (!scenario.OmitDone)
+            {
+                await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Increment(ref _cancelled);
+            StreamCancelled?.Invoke();
+        }
+        catch (IOException)
+        {
+            Interlocked.Increment(ref _cancelled);
+            StreamCancelled?.Invoke();
+        }
+    }
+
+    private static async Task WriteJsonAsync(HttpContext context, JsonObject body)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString());
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = bytes.Length;
+        await context.Response.Body.WriteAsync(bytes);
+    }
+
+    private static readonly string[] Lexicon =
+    [
+        "The", "proxy", "meters", "every", "call", "and", "writes", "one", "durable", "record", "per", "request",
+        "so", "nothing", "is", "lost", "when", "instances", "scale", "out", "or", "restart",
+    ];
+}

@@ -1,0 +1,84 @@
+using Azure.Data.Tables;
+using LlmFunctions.FakeUpstream;
+using OpenAI;
+using System.ClientModel;
+
+namespace LlmFunctions.Tests.Infrastructure;
+
+/// <summary>Azurite + the fake upstream + the local host: the whole product on loopback, for one test.</summary>
+internal sealed class TestEnvironment : IAsyncDisposable
+{
+    private TestEnvironment(Azurite azurite, FakeOpenAI upstream, ProxyHost host, Dictionary<string, string?> settings)
+    {
+        Azurite = azurite;
+        Upstream = upstream;
+        Host = host;
+        Settings = settings;
+    }
+
+    public Azurite Azurite { get; }
+
+    public FakeOpenAI Upstream { get; }
+
+    public ProxyHost Host { get; private set; }
+
+    public Dictionary<string, string?> Settings { get; }
+
+    public static async Task<TestEnvironment> StartAsync(Action<Dictionary<string, string?>>? configure = null, Azurite? sharedAzurite = null)
+    {
+        var azurite = sharedAzurite ?? await Azurite.StartAsync();
+        var upstream = new FakeOpenAI();
+        var upstreamUrl = await upstream.StartAsync();
+        var settings = ProxyHost.DefaultSettings(upstreamUrl, azurite.ConnectionString);
+        configure?.Invoke(settings);
+        var host = await ProxyHost.StartAsync(settings);
+        return new TestEnvironment(azurite, upstream, host, settings);
+    }
+
+    /// <summary>The official OpenAI .NET SDK pointed at the proxy.</summary>
+    public OpenAIClient OpenAI(string key = ProxyHost.ClientKey, int maxRetries = 0) =>
+        new(new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = Host.OpenAIBase, RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries), NetworkTimeout = TimeSpan.FromSeconds(60) });
+
+    /// <summary>Waits until exactly <paramref name="count"/> records exist (records are written right after the response).</summary>
+    public async Task<List<TableEntity>> RecordsAsync(int count, TimeSpan? timeout = null)
+    {
+        var until = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        List<TableEntity> all;
+        do
+        {
+            all = await Azurite.AllCallsAsync();
+            if (all.Count >= count)
+            {
+                // Give a straggler a moment to show up as an extra (duplicate) record.
+                await Task.Delay(100);
+                return await Azurite.AllCallsAsync();
+            }
+
+            await Task.Delay(50);
+        }
+        while (DateTime.UtcNow < until);
+
+        return all;
+    }
+
+    public async Task<TableEntity> SingleRecordAsync()
+    {
+        var records = await RecordsAsync(1);
+        Assert.Single(records);
+        return records[0];
+    }
+
+    public async Task RestartHostAsync(Action<Dictionary<string, string?>>? configure = null)
+    {
+        await Host.DisposeAsync();
+        configure?.Invoke(Settings);
+        Host = await ProxyHost.StartAsync(Settings);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Host.DisposeAsync();
+        await Upstream.DisposeAsync();
+        await Azurite.DisposeAsync();
+    }
+}

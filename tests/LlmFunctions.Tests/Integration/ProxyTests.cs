@@ -1,0 +1,563 @@
+using System.ClientModel;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using LlmFunctions.FakeUpstream;
+using LlmFunctions.Tests.Infrastructure;
+using OpenAI.Chat;
+using OpenAI.Embeddings;
+
+namespace LlmFunctions.Tests.Integration;
+
+/// <summary>The proxy end to end: official OpenAI SDK → local host → fake upstream, records in real Azurite.</summary>
+public sealed class ProxyTests
+{
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private const string ChatBody = """{"model":"gpt-4.1","messages":[{"role":"user","content":"Say hello"}]}""";
+
+    [Fact]
+    public async Task NonStreamingChat_WithSdk_ReturnsCompletionAndWritesExactRecord()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { PromptTokens = 10_000, Words = 12, CachedTokens = 2_000, ReasoningTokens = 3 };
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+
+        var result = await chat.CompleteChatAsync([new UserChatMessage("Say hello")]);
+
+        Assert.StartsWith("The proxy meters", result.Value.Content[0].Text);
+        Assert.Equal(10_000, result.Value.Usage.InputTokenCount);
+        var headers = result.GetRawResponse().Headers;
+        Assert.True(headers.TryGetValue("x-llm-call-id", out var callId));
+        Assert.True(headers.TryGetValue("x-llm-cost-usd", out var cost));
+        // 8000 × 2 + 2000 × 0.5 + 12 × 8 = 17096 USD/M.
+        Assert.Equal("0.017096", cost);
+        Assert.True(headers.TryGetValue("x-llm-input-tokens", out var input));
+        Assert.Equal("10000", input);
+
+        var r = await env.SingleRecordAsync();
+        Assert.Equal(callId, r.GetString("CallId"));
+        Assert.Equal(callId, r.RowKey);
+        Assert.Equal("alpha", r.GetString("Client"));
+        Assert.Equal("gpt-4.1", r.GetString("Model"));
+        Assert.Equal("gpt-4.1-2025-04-14", r.GetString("ResponseModel"));
+        Assert.Equal("/v1/chat/completions", r.GetString("Endpoint"));
+        Assert.Equal(200, r.GetInt32("StatusCode"));
+        Assert.Equal("ok", r.GetString("Outcome"));
+        Assert.Equal(10_000, r.GetInt64("InputTokens"));
+        Assert.Equal(2_000, r.GetInt64("CachedInputTokens"));
+        Assert.Equal(12, r.GetInt64("OutputTokens"));
+        Assert.Equal(3, r.GetInt64("ReasoningTokens"));
+        Assert.Equal(17_096_000, r.GetInt64("CostNanoUsd"));
+        Assert.Equal(0.017096, r.GetDouble("CostUsd")!.Value, 9);
+        Assert.True(r.GetBoolean("Priced"));
+        Assert.Equal("reported", r.GetString("UsageSource"));
+        Assert.False(r.GetBoolean("Streamed"));
+        Assert.Equal(0, r.GetInt32("Retries"));
+        Assert.StartsWith("req_", r.GetString("UpstreamRequestId"));
+        Assert.True(r.GetDouble("DurationMs") > 0);
+        Assert.Equal(typeof(int), r["StatusCode"].GetType());
+        Assert.Equal(typeof(long), r["CostNanoUsd"].GetType());
+        Assert.Equal(typeof(long), r["InputTokens"].GetType());
+        Assert.Equal(typeof(double), r["TimeToFirstByteMs"].GetType());
+    }
+
+    [Fact]
+    public async Task StreamingChat_WithSdk_RelaysEveryChunkAndRecordsReportedUsage()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { PromptTokens = 50, Words = 20 };
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+
+        var text = new StringBuilder();
+        ChatTokenUsage? usage = null;
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("Stream please")]))
+        {
+            foreach (var part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+
+            usage ??= update.Usage;
+        }
+
+        Assert.Equal(20, text.ToString().Split(' ').Length);
+        Assert.NotNull(usage); // the SDK asked for usage, so it gets the usage chunk
+        var r = await env.SingleRecordAsync();
+        Assert.True(r.GetBoolean("Streamed"));
+        Assert.Equal("ok", r.GetString("Outcome"));
+        Assert.Equal(50, r.GetInt64("InputTokens"));
+        Assert.Equal(20, r.GetInt64("OutputTokens"));
+        Assert.Equal("reported", r.GetString("UsageSource"));
+        Assert.True(r.GetDouble("TimeToFirstByteMs") > 0);
+        Assert.Equal((long)((50 * 2.00m + 20 * 8.00m) * 1000), r.GetInt64("CostNanoUsd"));
+    }
+
+    [Fact]
+    public async Task StreamWithoutIncludeUsage_IsMeteredButClientSeesExactlyTheUpstreamChunks()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { PromptTokens = 7, Words = 5 };
+        using var http = env.Host.CreateHttpClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", Json("""{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"hi"}]}"""));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        Assert.DoesNotContain("usage", body);
+        var events = body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(6, events.Length); // 5 content chunks + [DONE]
+        Assert.Equal("data: [DONE]", events[^1]);
+        var upstreamBody = JsonNode.Parse(env.Upstream.SeenBodies.Single())!;
+        Assert.True(upstreamBody["stream_options"]!["include_usage"]!.GetValue<bool>());
+
+        var r = await env.SingleRecordAsync();
+        Assert.Equal(7, r.GetInt64("InputTokens"));
+        Assert.Equal(5, r.GetInt64("OutputTokens"));
+        Assert.Equal("reported", r.GetString("UsageSource"));
+    }
+
+    [Fact]
+    public async Task StreamWithIncludeUsage_PassesTheUsageChunkThrough()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", Json("""{"model":"gpt-4.1","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"""));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Contains("\"choices\":[],\"usage\":{\"prompt_tokens\"", body);
+        Assert.Contains("\"usage\":null", body);
+        await env.SingleRecordAsync();
+    }
+
+    [Fact]
+    public async Task ResponseWithoutUsage_IsEstimatedWithTheTokenizer()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { NoUsage = true, Words = 12 };
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+
+        await chat.CompleteChatAsync([new UserChatMessage("Hello world")]);
+        await foreach (var _ in chat.CompleteChatStreamingAsync([new UserChatMessage("Hello world")]))
+        {
+        }
+
+        var records = await env.RecordsAsync(2);
+        Assert.Equal(2, records.Count);
+        foreach (var r in records)
+        {
+            Assert.Equal("estimated", r.GetString("UsageSource"));
+            Assert.InRange(r.GetInt64("InputTokens")!.Value, 2, 10);
+            Assert.InRange(r.GetInt64("OutputTokens")!.Value, 12, 20);
+            Assert.True(r.GetInt64("CostNanoUsd") > 0);
+        }
+    }
+
+    [Fact]
+    public async Task UnknownModel_IsForwardedAndRecordedUnpriced()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var result = await env.OpenAI().GetChatClient("my-private-model").CompleteChatAsync([new UserChatMessage("hi")]);
+
+        Assert.True(result.GetRawResponse().Headers.TryGetValue("x-llm-priced", out var priced));
+        Assert.Equal("false", priced);
+        var r = await env.SingleRecordAsync();
+        Assert.False(r.GetBoolean("Priced"));
+        Assert.Equal(0, r.GetInt64("CostNanoUsd"));
+        Assert.True(r.GetInt64("InputTokens") > 0);
+    }
+
+    [Fact]
+    public async Task Embeddings_AreForwardedAndMetered()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { PromptTokens = 1000 };
+        var result = await env.OpenAI().GetEmbeddingClient("text-embedding-3-small").GenerateEmbeddingAsync("hello");
+
+        Assert.Equal(3, result.Value.ToFloats().Length);
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("/v1/embeddings", r.GetString("Endpoint"));
+        Assert.Equal(1000, r.GetInt64("InputTokens"));
+        Assert.Equal(20_000, r.GetInt64("CostNanoUsd")); // 1000 × $0.02/M
+    }
+
+    [Fact]
+    public async Task ModelsList_IsForwardedWithQueryAndRecorded()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient();
+        using var response = await http.GetAsync("/v1/models?limit=1");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("/v1/models?limit=1", env.Upstream.SeenPaths.Single());
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("none", r.GetString("UsageSource"));
+    }
+
+    [Fact]
+    public async Task RateLimited_IsRetriedWithBackoffAndRecordsRetries()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Enqueue(new Scenario { Status = 429 }, new Scenario { Status = 503 }, new Scenario { Status = 429, RetryAfterSeconds = 1 });
+        var started = DateTime.UtcNow;
+
+        var result = await env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("hi")]);
+
+        Assert.NotNull(result.Value.Content[0].Text);
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(1), "Retry-After: 1 was not honoured");
+        Assert.Equal(4, env.Upstream.Requests);
+        var r = await env.SingleRecordAsync();
+        Assert.Equal(3, r.GetInt32("Retries"));
+        Assert.Equal("ok", r.GetString("Outcome"));
+    }
+
+    [Fact]
+    public async Task PersistentRateLimit_PassesThe429ThroughAfterMaxRetries()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { Status = 429 };
+
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("hi")]));
+
+        Assert.Equal(429, ex.Status);
+        Assert.Equal(4, env.Upstream.Requests);
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("rate_limited", r.GetString("Outcome"));
+        Assert.Equal(3, r.GetInt32("Retries"));
+    }
+
+    [Theory]
+    [InlineData(500, "upstream_error", 1)]
+    [InlineData(502, "upstream_error", 4)]
+    [InlineData(400, "client_error", 1)]
+    public async Task UpstreamErrors_PassThroughWithTheirStatusAndBody(int status, string outcome, int attempts)
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { Status = status };
+        using var http = env.Host.CreateHttpClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", Json(ChatBody));
+
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Contains("Fake upstream says", await response.Content.ReadAsStringAsync());
+        Assert.Equal(attempts, env.Upstream.Requests);
+        var r = await env.SingleRecordAsync();
+        Assert.Equal(outcome, r.GetString("Outcome"));
+        Assert.Equal(status, r.GetInt32("StatusCode"));
+    }
+
+    [Fact]
+    public async Task SlowHeaders_Give504AndATimeoutRecord()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Upstream:TimeoutSeconds"] = "1");
+        env.Upstream.Default = new Scenario { HeaderDelay = TimeSpan.FromSeconds(3) };
+        using var http = env.Host.CreateHttpClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", Json(ChatBody));
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal("upstream_timeout", error["code"]!.GetValue<string>());
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("timeout", r.GetString("Outcome"));
+        Assert.Equal(504, r.GetInt32("StatusCode"));
+    }
+
+    [Fact]
+    public async Task UnreachableUpstream_Gives502AfterRetries()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Upstream:BaseUrl"] = $"http://127.0.0.1:{Ports.Free()}/v1");
+        using var http = env.Host.CreateHttpClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", Json(ChatBody));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal("upstream_unreachable", error["code"]!.GetValue<string>());
+        Assert.Equal("upstream_error", error["type"]!.GetValue<string>());
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("upstream_error", r.GetString("Outcome"));
+        Assert.Equal(3, r.GetInt32("Retries"));
+    }
+
+    [Theory]
+    [InlineData("reset=3")]
+    [InlineData("no-done")]
+    public async Task BrokenStream_IsAbortedNeverEndedAsComplete(string scenario)
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[]}""") };
+        request.Headers.Add("x-fake-scenario", scenario);
+
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync());
+
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("upstream_error", r.GetString("Outcome"));
+        Assert.Equal(502, r.GetInt32("StatusCode"));
+        Assert.Equal("estimated", r.GetString("UsageSource"));
+    }
+
+    [Fact]
+    public async Task StalledStream_HitsTheIdleTimeoutAndIsAborted()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Upstream:TimeoutSeconds"] = "1");
+        using var http = env.Host.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[]}""") };
+        request.Headers.Add("x-fake-scenario", "stall=2");
+
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync());
+
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("timeout", r.GetString("Outcome"));
+        Assert.Equal(2, r.GetInt64("OutputTokens"));
+    }
+
+    [Fact]
+    public async Task ClientDisconnectMidStream_CancelsUpstreamWithinASecondAndRecordsTokensSeen()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { Words = 200, ChunkDelay = TimeSpan.FromMilliseconds(20) };
+        var cancelled = new TaskCompletionSource();
+        env.Upstream.StreamCancelled += () => cancelled.TrySetResult();
+        using var http = env.Host.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"long"}]}""") };
+        var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var stream = await response.Content.ReadAsStreamAsync();
+        var buffer = new byte[256];
+        var read = 0;
+        while (read < 600)
+        {
+            read += await stream.ReadAsync(buffer);
+        }
+
+        var left = DateTime.UtcNow;
+        response.Dispose();
+        http.Dispose();
+        await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(DateTime.UtcNow - left < TimeSpan.FromSeconds(1), "upstream call not cancelled within a second");
+
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("client_cancelled", r.GetString("Outcome"));
+        Assert.Equal(499, r.GetInt32("StatusCode"));
+        Assert.Equal("estimated", r.GetString("UsageSource"));
+        Assert.InRange(r.GetInt64("OutputTokens")!.Value, 1, 199);
+    }
+
+    [Fact]
+    public async Task MalformedUpstreamJson_IsPassedThroughAndEstimated()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { MalformedJson = true };
+        using var http = env.Host.CreateHttpClient();
+        using var response = await http.PostAsync("/v1/chat/completions", Json(ChatBody));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("{\"id\": \"chatcmpl-broken\"", await response.Content.ReadAsStringAsync());
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("estimated", r.GetString("UsageSource"));
+    }
+
+    [Fact]
+    public async Task VeryLargeResponse_IsRelayedWhole()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        env.Upstream.Default = new Scenario { PaddingChars = 5_000_000 };
+        using var http = env.Host.CreateHttpClient();
+        using var response = await http.PostAsync("/v1/chat/completions", Json(ChatBody));
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.True(body.Length > 5_000_000);
+        Assert.NotNull(JsonNode.Parse(body));
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("reported", r.GetString("UsageSource"));
+    }
+
+    [Fact]
+    public async Task Forwarding_ReplacesAuthAndDropsCredentialAndRoutingHeaders()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json(ChatBody) };
+        request.Headers.Add("Cookie", "session=abc");
+        request.Headers.Add("x-functions-key", "fkey");
+        request.Headers.Add("X-Forwarded-Host", "evil.example");
+        request.Headers.Add("X-Forwarded-For", "1.2.3.4");
+        request.Headers.Add("OpenAI-Beta", "assistants=v2");
+
+        using var response = await http.SendAsync(request);
+
+        var seen = env.Upstream.SeenHeaders.Single();
+        Assert.Equal("Bearer " + ProxyHost.UpstreamKey, seen.Authorization.ToString());
+        Assert.False(seen.ContainsKey("Cookie"));
+        Assert.False(seen.ContainsKey("x-functions-key"));
+        Assert.False(seen.ContainsKey("X-Forwarded-Host"));
+        Assert.False(seen.ContainsKey("X-Forwarded-For"));
+        Assert.Equal("assistants=v2", seen["OpenAI-Beta"].ToString());
+        Assert.StartsWith("127.0.0.1:", seen.Host.ToString());
+    }
+
+    [Theory]
+    [InlineData(null, "invalid_api_key")]
+    [InlineData("sk-wrong", "invalid_api_key")]
+    public async Task BadKey_Gives401InOpenAIShapeAndNoRecord(string? key, string code)
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient(key);
+        using var response = await http.PostAsync("/v1/chat/completions", Json(ChatBody));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        await AssertErrorAsync(response, code);
+        Assert.Equal(0, env.Upstream.Requests);
+        await Task.Delay(300);
+        Assert.Empty(await env.Azurite.AllCallsAsync());
+    }
+
+    [Fact]
+    public async Task SdkWithWrongKey_SeesAnAuthenticationError()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => env.OpenAI("sk-nope").GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(401, ex.Status);
+        Assert.Contains("Incorrect or missing API key", ex.Message);
+    }
+
+    [Theory]
+    [InlineData("POST", "/v1/chat/completions", "{not json", "application/json", 400, "invalid_json")]
+    [InlineData("POST", "/v1/chat/completions", """{"messages":[]}""", "application/json", 400, "missing_model")]
+    [InlineData("POST", "/v1/chat/completions", """{"model":42}""", "application/json", 400, "missing_model")]
+    [InlineData("POST", "/v1/chat/completions", "", "application/json", 400, "invalid_json")]
+    [InlineData("POST", "/v1/chat/completions", "model=x", "application/x-www-form-urlencoded", 415, "unsupported_media_type")]
+    [InlineData("GET", "/v1/chat/completions", null, null, 405, "method_not_allowed")]
+    [InlineData("POST", "/v1/chat/../../admin", "{}", "application/json", 404, "not_found")]
+    [InlineData("GET", "/v1/a%2F..%2F..%2Fadmin", null, null, 404, "not_found")]
+    public async Task BadRequests_GetOpenAIShapedErrorsAndAClientErrorRecord(string method, string path, string? body, string? contentType, int status, string code)
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient();
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (body is not null)
+        {
+            request.Content = new StringContent(body, Encoding.UTF8, contentType!);
+        }
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(status, (int)response.StatusCode);
+        await AssertErrorAsync(response, code);
+        Assert.Equal(0, env.Upstream.Requests);
+        var records = await env.RecordsAsync(1);
+        if (status == 404 && path.Contains("..") && !path.Contains('%'))
+        {
+            // Kestrel resolves dot segments first: /v1/chat/../../admin is /admin, not a /v1 route at all.
+            Assert.Empty(records);
+        }
+        else
+        {
+            Assert.Equal("client_error", Assert.Single(records).GetString("Outcome"));
+        }
+    }
+
+    [Fact]
+    public async Task UnknownRoute_Gives404InOpenAIShape()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient();
+        using var response = await http.GetAsync("/nope");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        await AssertErrorAsync(response, "not_found");
+    }
+
+    [Fact]
+    public async Task BodyOverTheLimit_Gives413WithoutReadingItWhole()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Proxy:MaxRequestBodyBytes"] = "2048");
+        using var http = env.Host.CreateHttpClient();
+
+        using var declared = await http.PostAsync("/v1/chat/completions", Json("{\"model\":\"gpt-4.1\",\"x\":\"" + new string('a', 4096) + "\"}"));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, declared.StatusCode);
+        await AssertErrorAsync(declared, "request_too_large");
+
+        // Chunked (no Content-Length): the proxy stops at the limit.
+        var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes("{\"model\":\"gpt-4.1\",\"x\":\"" + new string('a', 8192) + "\"}")));
+        chunked.Headers.ContentType = new("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = chunked };
+        request.Headers.TransferEncodingChunked = true;
+        using var streamed = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, streamed.StatusCode);
+        Assert.Equal(0, env.Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task Health_SaysStorageIsReachable()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient(key: null);
+        using var response = await http.GetAsync("/health");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.True(body["storage"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task TwoHundredConcurrentMixedCalls_LeaveExactlyTwoHundredRecords()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+        using var http = env.Host.CreateHttpClient(ProxyHost.OtherClientKey);
+        var calls = Enumerable.Range(0, 200).Select(async i =>
+        {
+            switch (i % 4)
+            {
+                case 0:
+                    await chat.CompleteChatAsync([new UserChatMessage("hi " + i)]);
+                    break;
+                case 1:
+                    await foreach (var _ in chat.CompleteChatStreamingAsync([new UserChatMessage("hi " + i)]))
+                    {
+                    }
+
+                    break;
+                case 2:
+                    using (var r = await http.PostAsync("/v1/chat/completions", Json("""{"model":"deepseek-v3.2","stream":true,"messages":[{"role":"user","content":"x"}]}""")))
+                    {
+                        await r.Content.ReadAsStringAsync();
+                    }
+
+                    break;
+                default:
+                    using (var r = await http.PostAsync("/v1/embeddings", Json("""{"model":"text-embedding-3-small","input":"x"}""")))
+                    {
+                        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+                    }
+
+                    break;
+            }
+        });
+        await Task.WhenAll(calls);
+
+        var records = await env.RecordsAsync(200);
+        Assert.Equal(200, records.Count);
+        Assert.Equal(200, records.Select(r => r.RowKey).Distinct().Count());
+        Assert.All(records, r => Assert.Equal("ok", r.GetString("Outcome")));
+        Assert.Equal(100, records.Count(r => r.GetString("Client") == "beta"));
+        var writer = env.Host.Get<LlmFunctions.Core.Records.RecordWriter>();
+        Assert.True(writer.Transactions < 200, $"group commit used {writer.Transactions} transactions for 200 records");
+    }
+
+    internal static async Task AssertErrorAsync(HttpResponseMessage response, string code)
+    {
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.False(string.IsNullOrWhiteSpace(error["message"]!.GetValue<string>()));
+        Assert.False(string.IsNullOrWhiteSpace(error["type"]!.GetValue<string>()));
+        Assert.Equal(code, error["code"]!.GetValue<string>());
+    }
+}

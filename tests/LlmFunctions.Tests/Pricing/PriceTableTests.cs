@@ -1,0 +1,73 @@
+using LlmFunctions.Core;
+using LlmFunctions.Core.Pricing;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Tests.Pricing;
+
+public sealed class PriceTableTests
+{
+    private static PriceTable Table(Dictionary<string, ModelPriceOptions>? overrides = null) =>
+        new(Options.Create(new PricingOptions { Models = overrides ?? [] }));
+
+    [Theory]
+    [InlineData("gpt-4.1", 2.00, 8.00)]
+    [InlineData("claude-sonnet-4.5", 3.00, 15.00)]
+    [InlineData("gemini-2.5-flash", 0.35, 2.50)]
+    [InlineData("deepseek-v3.2", 0.14, 0.42)]
+    public void BriefModels_HaveTheBriefsPrices(string model, double input, double output)
+    {
+        Assert.True(Table().TryGetPrice(model, out var price));
+        Assert.Equal((decimal)input, price.Input);
+        Assert.Equal((decimal)output, price.Output);
+    }
+
+    [Theory]
+    [InlineData("gpt-4.1-2025-04-14")]
+    [InlineData("GPT-4.1")]
+    [InlineData("openai/gpt-4.1")]
+    [InlineData("openai/gpt-4.1-20250414")]
+    public void SnapshotCaseAndProviderPrefix_MatchTheBaseModel(string model)
+    {
+        Assert.True(Table().TryGetPrice(model, out var price));
+        Assert.Equal(2.00m, price.Input);
+    }
+
+    [Theory]
+    [InlineData("my-private-model")]
+    [InlineData("")]
+    [InlineData(null)]
+    [InlineData("gpt-4.1x")]
+    public void UnknownModel_IsUnpriced(string? model) => Assert.False(Table().TryGetPrice(model, out _));
+
+    [Fact]
+    public void Override_ReplacesBuiltInAndAddsNewModels()
+    {
+        var table = Table(new()
+        {
+            ["gpt-4.1"] = new ModelPriceOptions { Input = 1.5m },
+            ["my-model"] = new ModelPriceOptions { Input = 1m, Output = 2m },
+        });
+
+        Assert.True(table.TryGetPrice("gpt-4.1", out var gpt));
+        Assert.Equal(new ModelPrice(1.5m, 0.50m, 8.00m), gpt);
+        Assert.True(table.TryGetPrice("my-model", out var mine));
+        Assert.Equal(new ModelPrice(1m, 1m, 2m), mine);
+    }
+
+    [Fact]
+    public void OverrideOfUnknownModelWithoutOutput_FailsNamingTheKey()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => Table(new() { ["x"] = new ModelPriceOptions { Input = 1m } }));
+        Assert.Contains("Pricing__Models__x__Output", ex.Message);
+    }
+
+    [Fact]
+    public void BuiltInTable_CoversEveryVendor()
+    {
+        var table = Table();
+        foreach (var model in new[] { "gpt-5", "o4-mini", "claude-opus-4.1", "gemini-2.5-pro", "deepseek-chat", "qwen-max" })
+        {
+            Assert.True(table.TryGetPrice(model, out _), model);
+        }
+    }
+}

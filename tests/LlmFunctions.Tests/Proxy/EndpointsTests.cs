@@ -1,0 +1,44 @@
+using LlmFunctions.Core;
+using LlmFunctions.Core.Proxy;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Tests.Proxy;
+
+public sealed class EndpointsTests
+{
+    [Theory]
+    [InlineData("chat/completions", true)]
+    [InlineData("models/gpt-4.1", true)]
+    [InlineData("../admin", false)]
+    [InlineData("a/../../b", false)]
+    [InlineData("a//b", false)]
+    [InlineData("a/./b", false)]
+    [InlineData("a%2F..%2Fb", false)]
+    [InlineData("a\\b", false)]
+    [InlineData("", false)]
+    [InlineData("http://evil.example/x", false)]
+    public void IsSafePath_RejectsTraversalAndOddCharacters(string path, bool safe) => Assert.Equal(safe, Endpoints.IsSafePath(path));
+
+    [Theory]
+    [InlineData("chat/completions", "", "https://api.example.com/v1/chat/completions")]
+    [InlineData("models", "?limit=2", "https://api.example.com/v1/models?limit=2")]
+    public void TargetFor_StaysUnderTheBase(string path, string query, string expected)
+    {
+        var client = new UpstreamClient(new NoHttp(), Options.Create(new UpstreamOptions { BaseUrl = "https://api.example.com/v1", ApiKey = "k" }), TimeProvider.System, NullLogger<UpstreamClient>.Instance);
+        Assert.Equal(expected, client.TargetFor(path, new QueryString(query))!.ToString());
+    }
+
+    [Fact]
+    public void TargetFor_AnAbsoluteLookingPath_IsRefused()
+    {
+        var client = new UpstreamClient(new NoHttp(), Options.Create(new UpstreamOptions { BaseUrl = "https://api.example.com/v1", ApiKey = "k" }), TimeProvider.System, NullLogger<UpstreamClient>.Instance);
+        Assert.Null(client.TargetFor("//evil.example/v1/x", QueryString.Empty));
+    }
+
+    private sealed class NoHttp : IHttpClientFactory
+    {
+        public HttpClient CreateClient(string name) => throw new InvalidOperationException();
+    }
+}

@@ -1,0 +1,61 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using LlmFunctions.Core.Proxy;
+
+namespace LlmFunctions.Tests.Proxy;
+
+public sealed class RequestFactsTests
+{
+    [Fact]
+    public void ChatRequest_ReadsModelStreamAndLimits()
+    {
+        var json = """{"model":"gpt-4.1","stream":true,"stream_options":{"include_usage":false},"max_completion_tokens":256,"messages":[{"role":"user","content":"hi"}]}"""u8;
+        Assert.True(RequestFacts.TryParse(json, out var f));
+        Assert.Equal("gpt-4.1", f.Model);
+        Assert.True(f.Stream);
+        Assert.True(f.HasStreamOptions);
+        Assert.False(f.IncludeUsage);
+        Assert.Equal(256, f.MaxOutputTokens);
+    }
+
+    [Theory]
+    [InlineData("{\"model\":")]
+    [InlineData("{\"model\":\"x\"} trailing")]
+    [InlineData("[]")]
+    [InlineData("\"just a string\"")]
+    public void NotAJsonObject_IsRejected(string body) => Assert.False(RequestFacts.TryParse(Encoding.UTF8.GetBytes(body), out _));
+
+    [Fact]
+    public void Rewrite_WithoutStreamOptions_SplicesIncludeUsage()
+    {
+        var json = """{"model":"m","stream":true,"messages":[]}"""u8;
+        var result = RequestFacts.Rewrite(json, injectUsage: true, hasStreamOptions: false, model: null);
+        Assert.Equal("""{"model":"m","stream":true,"messages":[],"stream_options":{"include_usage":true}}""", Encoding.UTF8.GetString(result));
+    }
+
+    [Fact]
+    public void Rewrite_WithOtherStreamOptions_KeepsThemAndAddsIncludeUsage()
+    {
+        var json = """{"model":"m","stream":true,"stream_options":{"include_obfuscation":false}}"""u8;
+        var node = JsonNode.Parse(RequestFacts.Rewrite(json, true, true, null))!;
+        Assert.True(node["stream_options"]!["include_usage"]!.GetValue<bool>());
+        Assert.False(node["stream_options"]!["include_obfuscation"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public void Rewrite_Downgrade_ReplacesTheModelOnly()
+    {
+        var json = """{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}"""u8;
+        var node = JsonNode.Parse(RequestFacts.Rewrite(json, false, false, "gpt-4.1-mini"))!;
+        Assert.Equal("gpt-4.1-mini", node["model"]!.GetValue<string>());
+        Assert.Equal("hi", node["messages"]![0]!["content"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void PromptText_CollectsMessagesButNotModel()
+    {
+        var text = RequestFacts.PromptText("""{"model":"secret-model-name","messages":[{"role":"user","content":"Hello world"}],"temperature":0.5}"""u8);
+        Assert.Contains("Hello world", text);
+        Assert.DoesNotContain("secret-model-name", text);
+    }
+}
