@@ -226,6 +226,8 @@ public sealed class FakeOpenAI : IAsyncDisposable
 
                 if (scenario.ResetAfterChunks == sent)
                 {
+                    // Let the chunks already sent reach the peer first: a reset discards unread data.
+                    await Task.Delay(200, context.RequestAborted);
                     context.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
                     context.Abort();
                     return;

@@ -52,6 +52,10 @@ public static class ServiceCollectionExtensions
                 UseProxy = false,
                 ConnectTimeout = TimeSpan.FromSeconds(10),
                 MaxConnectionsPerServer = int.MaxValue,
+
+                // Never drain an abandoned response to reuse its connection: when a client leaves mid-stream the
+                // upstream call must stop now, not after up to 1 MB or 2 s of draining.
+                MaxResponseDrainSize = 0,
             })
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
         services.AddHttpClient(WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));

@@ -8,20 +8,54 @@ internal sealed class Azurite : IAsyncDisposable
     // Azurite's well-known development account (public, documented; not a secret).
     private const string DevKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+    private const int SharedAccounts = 200;
+    private static readonly SemaphoreSlim SharedLock = new(1, 1);
+    private static Azurite? _shared;
+    private static int _nextAccount;
+
     private ChildProcess? _process;
+    private string _account = "devstoreaccount1";
+    private int _accounts;
 
     public int Port { get; private set; }
 
     public string ConnectionString =>
-        $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevKey};TableEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;";
+        $"DefaultEndpointsProtocol=http;AccountName={_account};AccountKey={DevKey};TableEndpoint=http://127.0.0.1:{Port}/{_account};";
+
+    /// <summary>
+    /// A fresh storage account in one Azurite process shared by the whole test run: each test sees empty tables
+    /// without paying for its own Azurite. Disposing it does nothing; the process lives until the run ends.
+    /// </summary>
+    public static async Task<Azurite> SharedAccountAsync()
+    {
+        await SharedLock.WaitAsync();
+        try
+        {
+            _shared ??= await StartAsync(accounts: SharedAccounts);
+        }
+        finally
+        {
+            SharedLock.Release();
+        }
+
+        var n = Interlocked.Increment(ref _nextAccount);
+        if (n >= SharedAccounts)
+        {
+            throw new InvalidOperationException("More tests than shared Azurite accounts; raise SharedAccounts.");
+        }
+
+        return new Azurite { Port = _shared.Port, _account = "acct" + n, IsLease = true };
+    }
+
+    private bool IsLease { get; init; }
 
     public TableServiceClient Service => new(ConnectionString);
 
     public TableClient Calls => Service.GetTableClient("LlmCalls");
 
-    public static async Task<Azurite> StartAsync(int? port = null)
+    public static async Task<Azurite> StartAsync(int? port = null, int accounts = 0)
     {
-        var azurite = new Azurite { Port = port ?? Ports.Free() };
+        var azurite = new Azurite { Port = port ?? Ports.Free(), _accounts = accounts };
         await azurite.StartProcessAsync();
         return azurite;
     }
@@ -30,9 +64,15 @@ internal sealed class Azurite : IAsyncDisposable
     /// fault tests that stop storage use <see cref="PauseAsync"/> instead.</summary>
     private async Task StartProcessAsync()
     {
+        var env = new Dictionary<string, string>();
+        if (_accounts > 0)
+        {
+            env["AZURITE_ACCOUNTS"] = string.Join(';', Enumerable.Range(0, _accounts).Select(i => $"acct{i}:{DevKey}"));
+        }
+
         _process = ChildProcess.Start(Repo.Azurite,
-            ["--inMemoryPersistence", "--tableHost", "127.0.0.1", "--tablePort", Port.ToString(), "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose"]);
-        await _process.WaitForOutputAsync("successfully listening", TimeSpan.FromSeconds(30));
+            ["--inMemoryPersistence", "--tableHost", "127.0.0.1", "--tablePort", Port.ToString(), "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose"], env);
+        await _process.WaitForOutputAsync("successfully started", TimeSpan.FromSeconds(30));
     }
 
     /// <summary>Stops Azurite answering (SIGSTOP) for a while, as an outage that keeps its data.</summary>
@@ -53,9 +93,16 @@ internal sealed class Azurite : IAsyncDisposable
     public async Task<List<TableEntity>> AllCallsAsync()
     {
         var result = new List<TableEntity>();
-        await foreach (var e in Calls.QueryAsync<TableEntity>())
+        try
         {
-            result.Add(e);
+            await foreach (var e in Calls.QueryAsync<TableEntity>())
+            {
+                result.Add(e);
+            }
+        }
+        catch (Azure.RequestFailedException ex) when (ex.Status == 404)
+        {
+            // No table yet: no records.
         }
 
         return result;
@@ -63,7 +110,7 @@ internal sealed class Azurite : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_process is not null)
+        if (!IsLease && _process is not null)
         {
             await _process.DisposeAsync();
         }

@@ -72,7 +72,8 @@ internal sealed class ProxyHost : IAsyncDisposable
 
     public HttpClient CreateHttpClient(string? key = ClientKey)
     {
-        var client = new HttpClient { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(60) };
+        // No draining of abandoned responses, so a disposed response closes its connection at once (disconnect tests).
+        var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(60) };
         if (key is not null)
         {
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);

@@ -26,7 +26,7 @@ internal sealed class TestEnvironment : IAsyncDisposable
 
     public static async Task<TestEnvironment> StartAsync(Action<Dictionary<string, string?>>? configure = null, Azurite? sharedAzurite = null)
     {
-        var azurite = sharedAzurite ?? await Azurite.StartAsync();
+        var azurite = sharedAzurite ?? await Azurite.SharedAccountAsync();
         var upstream = new FakeOpenAI();
         var upstreamUrl = await upstream.StartAsync();
         var settings = ProxyHost.DefaultSettings(upstreamUrl, azurite.ConnectionString);
