@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Azure.Data.Tables;
 using LlmFunctions.FakeUpstream;
 using OpenAI;
@@ -8,8 +9,9 @@ namespace LlmFunctions.Tests.Infrastructure;
 /// <summary>Azurite + the fake upstream + the local host: the whole product on loopback, for one test.</summary>
 internal sealed class TestEnvironment : IAsyncDisposable
 {
-    private TestEnvironment(Azurite azurite, FakeOpenAI upstream, ProxyHost host, Dictionary<string, string?> settings)
+    private TestEnvironment(Azurite azurite, FakeOpenAI upstream, ProxyHost host, Dictionary<string, string?> settings, TestClock clock)
     {
+        Clock = clock;
         Azurite = azurite;
         Upstream = upstream;
         Host = host;
@@ -17,6 +19,9 @@ internal sealed class TestEnvironment : IAsyncDisposable
     }
 
     public Azurite Azurite { get; }
+
+    /// <summary>The clock of every host this environment starts.</summary>
+    public TestClock Clock { get; }
 
     public FakeOpenAI Upstream { get; }
 
@@ -31,8 +36,9 @@ internal sealed class TestEnvironment : IAsyncDisposable
         var upstreamUrl = await upstream.StartAsync();
         var settings = ProxyHost.DefaultSettings(upstreamUrl, azurite.ConnectionString);
         configure?.Invoke(settings);
-        var host = await ProxyHost.StartAsync(settings);
-        return new TestEnvironment(azurite, upstream, host, settings);
+        var clock = new TestClock();
+        var host = await ProxyHost.StartAsync(settings, s => s.AddSingleton<TimeProvider>(clock));
+        return new TestEnvironment(azurite, upstream, host, settings, clock);
     }
 
     /// <summary>The official OpenAI .NET SDK pointed at the proxy.</summary>
@@ -72,8 +78,12 @@ internal sealed class TestEnvironment : IAsyncDisposable
     {
         await Host.DisposeAsync();
         configure?.Invoke(Settings);
-        Host = await ProxyHost.StartAsync(Settings);
+        Host = await StartHostAsync();
     }
+
+    /// <summary>Another host on the same storage, upstream and clock (a scaled-out instance).</summary>
+    public Task<ProxyHost> StartHostAsync(string environment = "Production") =>
+        ProxyHost.StartAsync(Settings, s => s.AddSingleton<TimeProvider>(Clock), environment);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,0 +1,53 @@
+using System.Text.Json.Nodes;
+using LlmFunctions.Tests.Infrastructure;
+
+namespace LlmFunctions.Tests.Hosting;
+
+/// <summary>The Functions app's generated <c>functions.metadata</c> (what the Functions host loads).</summary>
+public sealed class FunctionMetadataTests
+{
+    private static JsonArray Metadata()
+    {
+        var bin = Repo.Path("functions", "LlmFunctions", "bin");
+        var file = Directory.GetFiles(bin, "functions.metadata", SearchOption.AllDirectories)
+            .OrderByDescending(File.GetLastWriteTimeUtc)
+            .FirstOrDefault() ?? throw new InvalidOperationException("functions.metadata not found: build functions/LlmFunctions first.");
+        return JsonNode.Parse(File.ReadAllText(file))!.AsArray();
+    }
+
+    private static JsonObject Function(string name) =>
+        Metadata().Single(f => f!["name"]!.GetValue<string>() == name)!.AsObject();
+
+    [Fact]
+    public void App_DeclaresExactlyTheFourFunctions() =>
+        Assert.Equal(["BudgetRollup", "Health", "Metrics", "Proxy"], Metadata().Select(f => f!["name"]!.GetValue<string>()).Order());
+
+    [Theory]
+    [InlineData("Proxy", "v1/{*path}", new[] { "get", "post", "put", "patch", "delete" })]
+    [InlineData("Metrics", "metrics", new[] { "get" })]
+    [InlineData("Health", "health", new[] { "get" })]
+    public void HttpFunctions_HaveTheirRoutesMethodsAndAnonymousAuth(string name, string route, string[] methods)
+    {
+        var trigger = Function(name)["bindings"]!.AsArray().Single(b => b!["type"]!.GetValue<string>() == "httpTrigger")!;
+        Assert.Equal(route, trigger["route"]!.GetValue<string>());
+        Assert.Equal("Anonymous", trigger["authLevel"]!.GetValue<string>());
+        Assert.Equal(methods.Order(), trigger["methods"]!.AsArray().Select(m => m!.GetValue<string>()).Order());
+    }
+
+    [Fact]
+    public void BudgetRollup_IsATimerOnTheBudgetsSchedule()
+    {
+        var trigger = Function("BudgetRollup")["bindings"]!.AsArray().Single()!;
+        Assert.Equal("timerTrigger", trigger["type"]!.GetValue<string>());
+        Assert.Equal("%Budgets:Schedule%", trigger["schedule"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void HostJson_HasNoRoutePrefix_SoTheFunctionUrlPlusV1IsTheOpenAIBase()
+    {
+        var host = JsonNode.Parse(File.ReadAllText(Repo.Path("host.json")))!;
+        Assert.Equal("", host["extensions"]!["http"]!["routePrefix"]!.GetValue<string>());
+        var output = Directory.GetFiles(Repo.Path("functions", "LlmFunctions", "bin"), "host.json", SearchOption.AllDirectories);
+        Assert.NotEmpty(output);
+    }
+}
