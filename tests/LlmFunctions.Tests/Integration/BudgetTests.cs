@@ -1,0 +1,256 @@
+using System.ClientModel;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using LlmFunctions.Core.Budgets;
+using LlmFunctions.FakeUpstream;
+using LlmFunctions.Tests.Infrastructure;
+using OpenAI.Chat;
+
+namespace LlmFunctions.Tests.Integration;
+
+/// <summary>Budgets end to end: rollup rows, exactly-once signed webhooks across hosts, and enforcement with the SDK.</summary>
+public sealed class BudgetTests
+{
+    private static async Task SpendAsync(TestEnvironment env, int calls)
+    {
+        // Each call: 10K in, 12 out on gpt-4.1 ≈ $0.020096.
+        env.Upstream.Default = new Scenario { PromptTokens = 10_000 };
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+        for (var i = 0; i < calls; i++)
+        {
+            await chat.CompleteChatAsync([new UserChatMessage("spend")]);
+        }
+
+        await env.RecordsAsync(calls);
+    }
+
+    [Fact]
+    public async Task Rollup_WritesSpendRowsPerBudgetAndPeriod()
+    {
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:TimeZone"] = "Asia/Shanghai";
+            s["Budgets:daily:LimitUsd"] = "1";
+            s["Budgets:alpha-month:Scope"] = "client:alpha";
+            s["Budgets:alpha-month:Period"] = "month";
+            s["Budgets:alpha-month:LimitUsd"] = "10";
+            s["Budgets:other-model:Scope"] = "model:deepseek-v3.2";
+            s["Budgets:other-model:LimitUsd"] = "1";
+        });
+        await SpendAsync(env, 5);
+
+        var statuses = await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+
+        Assert.Equal(0.10048m, statuses.Single(s => s.Name == "daily").SpentUsd);
+        Assert.Equal(10.05m, statuses.Single(s => s.Name == "daily").Percent);
+        Assert.Equal(0.10048m, statuses.Single(s => s.Name == "alpha-month").SpentUsd);
+        Assert.Equal(0m, statuses.Single(s => s.Name == "other-model").SpentUsd);
+        var rows = new List<TableEntity>();
+        await foreach (var e in env.Azurite.Service.GetTableClient("LlmRollups").QueryAsync<TableEntity>())
+        {
+            rows.Add(e);
+        }
+
+        var today = TimeZoneInfo.ConvertTime(env.Clock.GetUtcNow(), TimeZoneInfo.FindSystemTimeZoneById("Asia/Shanghai")).ToString("yyyy-MM-dd");
+        var daily = rows.Single(r => r.PartitionKey == "daily" && r.RowKey == "day-" + today);
+        Assert.Equal(100_480_000, daily.GetInt64("SpentNanoUsd"));
+        Assert.Equal(1.0, daily.GetDouble("LimitUsd"));
+        Assert.Equal(10.05, daily.GetDouble("Percent"));
+        Assert.NotNull(daily.GetDateTimeOffset("UpdatedAt"));
+        Assert.Contains(rows, r => r.PartitionKey == "alpha-month" && r.RowKey.StartsWith("month-", StringComparison.Ordinal));
+
+        // The same figures on /metrics.
+        var scrape = await MetricsTests.ScrapeAsync(env.Host);
+        Assert.Contains("api_budget_spent_usd{budget=\"daily\",scope=\"global\",period=\"day\"} 0.10048", scrape);
+    }
+
+    [Fact]
+    public async Task ThresholdsNotifyEveryFormatExactlyOnce_WithTwoHostsRunningTheTimerConcurrentlyAndRepeatedly()
+    {
+        var receivers = new Dictionary<string, WebhookReceiver>
+        {
+            ["feishu"] = await WebhookReceiver.StartAsync("feishu", "feishu-secret"),
+            ["dingtalk"] = await WebhookReceiver.StartAsync("dingtalk", "SECdingtalk"),
+            ["slack"] = await WebhookReceiver.StartAsync("slack"),
+            ["teams"] = await WebhookReceiver.StartAsync("teams"),
+            ["generic"] = await WebhookReceiver.StartAsync("generic", "generic-secret"),
+        };
+        try
+        {
+            await using var env = await TestEnvironment.StartAsync(s =>
+            {
+                s["Budgets:daily:LimitUsd"] = "0.05";
+                foreach (var (name, r) in receivers)
+                {
+                    s[$"Webhooks:{name}:Url"] = r.Url;
+                    s[$"Webhooks:{name}:Format"] = r.Format;
+                    if (r.Secret is not null)
+                    {
+                        s[$"Webhooks:{name}:Secret"] = r.Secret;
+                    }
+                }
+            });
+            await using var second = await env.StartHostAsync();
+            await SpendAsync(env, 3); // $0.06: 120 % of $0.05
+
+            for (var round = 0; round < 4; round++)
+            {
+                await Task.WhenAll(
+                    env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None),
+                    second.Get<BudgetRollup>().RunAsync(CancellationToken.None),
+                    env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None));
+            }
+
+            foreach (var (name, receiver) in receivers)
+            {
+                Assert.Empty(receiver.Rejected);
+                Assert.Equal(3, receiver.Accepted.Count);
+            }
+
+            var generic = receivers["generic"].Accepted.Select(b => b["threshold"]!.GetValue<int>()).Order();
+            Assert.Equal([50, 80, 100], generic);
+            var message = receivers["generic"].Accepted.First();
+            Assert.Equal("daily", message["budget"]!.GetValue<string>());
+            Assert.Equal("global", message["scope"]!.GetValue<string>());
+            Assert.Equal("day", message["period"]!.GetValue<string>());
+            Assert.Equal(0.060288m, message["spentUsd"]!.GetValue<decimal>());
+            Assert.Equal(0.05m, message["limitUsd"]!.GetValue<decimal>());
+            Assert.Equal("gpt-4.1", message["topModels"]![0]!["key"]!.GetValue<string>());
+            Assert.Equal("alpha", message["topClients"]![0]!["key"]!.GetValue<string>());
+            Assert.NotNull(message["resetsAt"]);
+            Assert.Contains("Resets at", receivers["feishu"].Accepted.First()["content"]!["text"]!.GetValue<string>());
+        }
+        finally
+        {
+            foreach (var r in receivers.Values)
+            {
+                await r.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ReceiverFailingTwiceThenSucceeding_GetsExactlyOneMessagePerThreshold()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync("generic", "s3cret", failFirst: 2);
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:daily:LimitUsd"] = "0.05";
+            s["Budgets:daily:Thresholds"] = "100";
+            s["Webhooks:ops:Url"] = receiver.Url;
+            s["Webhooks:ops:Format"] = "generic";
+            s["Webhooks:ops:Secret"] = "s3cret";
+        });
+        await SpendAsync(env, 3);
+        var rollup = env.Host.Get<BudgetRollup>();
+
+        await rollup.RunAsync(CancellationToken.None); // attempt 1 fails
+        await rollup.RunAsync(CancellationToken.None); // backing off: no attempt
+        Assert.Equal(1, receiver.Attempts);
+        env.Clock.Advance(TimeSpan.FromMinutes(1.5));
+        await rollup.RunAsync(CancellationToken.None); // attempt 2 fails
+        env.Clock.Advance(TimeSpan.FromMinutes(2.5));
+        await rollup.RunAsync(CancellationToken.None); // attempt 3 succeeds
+        env.Clock.Advance(TimeSpan.FromMinutes(10));
+        await rollup.RunAsync(CancellationToken.None); // nothing left to send
+
+        Assert.Equal(3, receiver.Attempts);
+        Assert.Single(receiver.Accepted);
+        var events = new List<TableEntity>();
+        await foreach (var e in env.Azurite.Service.GetTableClient("LlmBudgetEvents").QueryAsync<TableEntity>())
+        {
+            events.Add(e);
+        }
+
+        var evt = Assert.Single(events);
+        Assert.Equal("delivered", evt.GetString("Status"));
+        Assert.Equal(3, evt.GetInt32("Attempts"));
+        Assert.True(evt.GetBoolean("Delivered_ops"));
+    }
+
+    [Fact]
+    public async Task BlockBudget_Answers429BudgetExceededWithRetryAfter_AndRaisingTheLimitLiftsIt()
+    {
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:hard:Scope"] = "client:alpha";
+            s["Budgets:hard:LimitUsd"] = "0.05";
+            s["Budgets:hard:Action"] = "block";
+        });
+        await SpendAsync(env, 3);
+        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        await env.Host.Get<BudgetEnforcer>().RefreshAsync();
+        var calls = env.Upstream.Requests;
+
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("more")]));
+
+        Assert.Equal(429, ex.Status);
+        var raw = ex.GetRawResponse()!;
+        var error = JsonNode.Parse(raw.Content.ToString())!["error"]!;
+        Assert.Equal("budget_exceeded", error["type"]!.GetValue<string>());
+        Assert.Equal("budget_exceeded", error["code"]!.GetValue<string>());
+        Assert.Contains("Budget 'hard'", error["message"]!.GetValue<string>());
+        Assert.Contains("$0.05", error["message"]!.GetValue<string>());
+        Assert.Contains("resets at", error["message"]!.GetValue<string>());
+        Assert.True(raw.Headers.TryGetValue("Retry-After", out var retryAfter));
+        Assert.InRange(int.Parse(retryAfter!), 1, 86_400);
+        Assert.Equal(calls, env.Upstream.Requests);
+
+        // Another client is outside the scope.
+        using var beta = env.Host.CreateHttpClient(ProxyHost.OtherClientKey);
+        using var ok = await beta.PostAsync("/v1/chat/completions", new StringContent("""{"model":"gpt-4.1","messages":[]}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+
+        // Budget raised mid-period: the same spend is now under the limit.
+        await env.RestartHostAsync(s => s["Budgets:hard:LimitUsd"] = "10");
+        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        await env.Host.Get<BudgetEnforcer>().RefreshAsync();
+        await env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("allowed again")]);
+    }
+
+    [Fact]
+    public async Task DowngradeBudget_SwapsTheModelAndRecordsBoth()
+    {
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:soft:LimitUsd"] = "0.05";
+            s["Budgets:soft:Action"] = "downgrade";
+            s["Budgets:soft:DowngradeTo"] = "gpt-4.1-mini";
+        });
+        await SpendAsync(env, 3);
+        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        await env.Host.Get<BudgetEnforcer>().RefreshAsync();
+
+        var result = await env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("cheaper please")]);
+
+        Assert.True(result.GetRawResponse().Headers.TryGetValue("x-llm-downgraded-from", out var from));
+        Assert.Equal("gpt-4.1", from);
+        Assert.Equal("gpt-4.1-mini", JsonNode.Parse(env.Upstream.SeenBodies.Last())!["model"]!.GetValue<string>());
+        var records = await env.RecordsAsync(4);
+        var downgraded = records.Single(r => r.GetString("UsedModel") == "gpt-4.1-mini");
+        Assert.Equal("gpt-4.1", downgraded.GetString("Model"));
+        Assert.Equal((10_000 * 0.40m + 12 * 1.60m) * 1000, downgraded.GetInt64("CostNanoUsd")!.Value);
+    }
+
+    [Fact]
+    public async Task MaxCostPerCall_RefusesAnExpensiveCallBeforeTheUpstream()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Budgets:MaxCostPerCallUsd"] = "0.5");
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() =>
+            chat.CompleteChatAsync([new UserChatMessage("write a novel")], new ChatCompletionOptions { MaxOutputTokenCount = 100_000 }));
+
+        Assert.Equal(400, ex.Status);
+        var error = JsonNode.Parse(ex.GetRawResponse()!.Content.ToString())!["error"]!;
+        Assert.Equal("max_cost_per_call_exceeded", error["code"]!.GetValue<string>());
+        Assert.Contains("Budgets__MaxCostPerCallUsd", error["message"]!.GetValue<string>());
+        Assert.Equal(0, env.Upstream.Requests);
+
+        // Within the guard: forwarded.
+        await chat.CompleteChatAsync([new UserChatMessage("short")], new ChatCompletionOptions { MaxOutputTokenCount = 1000 });
+        Assert.Equal(1, env.Upstream.Requests);
+    }
+}
