@@ -6,7 +6,7 @@
 // missing here. Secrets are never values: they are Key Vault references resolved by
 // the platform with the user-assigned identity (keyVaultReferenceIdentity).
 
-import { budgetConfig, clientConfig, decimalText, modelPrice, webhookRoute } from 'types.bicep'
+import { budgetConfig, clientConfig, decimalText, modelPrice, safeSettingName, webhookRoute } from 'types.bicep'
 
 param name string
 param location string
@@ -177,19 +177,22 @@ var clientSettings = toObject(
   s => s.value
 )
 
+// App Service setting names allow only letters, digits, '.' and '_', so a model such as gpt-4o-mini is keyed by a
+// safe name and spelled out in Pricing__Models__<safe>__Model.
 var pricingSettings = toObject(
   flatten(map(
     items(pricingOverrides),
     m => [
+      { key: 'Pricing__Models__${safeSettingName(m.key)}__Model', value: m.key }
       ...(m.value.?input == null
         ? []
-        : [{ key: 'Pricing__Models__${m.key}__Input', value: decimalText(m.value.?input) }])
+        : [{ key: 'Pricing__Models__${safeSettingName(m.key)}__Input', value: decimalText(m.value.?input) }])
       ...(m.value.?output == null
         ? []
-        : [{ key: 'Pricing__Models__${m.key}__Output', value: decimalText(m.value.?output) }])
+        : [{ key: 'Pricing__Models__${safeSettingName(m.key)}__Output', value: decimalText(m.value.?output) }])
       ...(m.value.?cachedInput == null
         ? []
-        : [{ key: 'Pricing__Models__${m.key}__CachedInput', value: decimalText(m.value.?cachedInput) }])
+        : [{ key: 'Pricing__Models__${safeSettingName(m.key)}__CachedInput', value: decimalText(m.value.?cachedInput) }])
     ]
   )),
   s => s.key,

@@ -87,3 +87,7 @@ func webhookSecretName(webhookName string, part string) string =>
 @description('Text of a USD amount given as a number (12.5) or a string ("12.5"). ARM\'s string() rejects floats; format() takes them.')
 #disable-next-line no-explicit-any
 func decimalText(value any) string => format('{0}', value)
+
+@export()
+@description('An App Service setting-name segment for any name: characters other than letters, digits, "." and "_" that model names use become "_".')
+func safeSettingName(name string) string => replace(replace(replace(replace(name, '-', '_'), '/', '_'), ':', '_'), ' ', '_')

@@ -12,6 +12,13 @@ public sealed class PricingOptions
 /// <summary>One model's price in USD per 1M tokens.</summary>
 public sealed class ModelPriceOptions
 {
+    /// <summary>
+    /// The model name when the settings key cannot spell it: App Service setting names allow only letters, digits,
+    /// <c>.</c> and <c>_</c>, so <c>gpt-4o-mini</c> is set as <c>Pricing__Models__gpt_4o_mini__Model = gpt-4o-mini</c>.
+    /// Default: the key.
+    /// </summary>
+    public string? Model { get; set; }
+
     public decimal? Input { get; set; }
     public decimal? Output { get; set; }
     public decimal? CachedInput { get; set; }

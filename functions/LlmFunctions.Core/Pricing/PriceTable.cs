@@ -17,20 +17,21 @@ internal sealed class PriceTable
     public PriceTable(IOptions<PricingOptions> options)
     {
         var prices = LoadBuiltIn();
-        foreach (var (model, o) in options.Value.Models)
+        foreach (var (key, o) in options.Value.Models)
         {
+            var model = string.IsNullOrWhiteSpace(o.Model) ? key : o.Model.Trim();
             prices.TryGetValue(model, out var builtIn);
             var input = o.Input ?? builtIn?.Input
                 ?? throw new OptionsValidationException(PricingOptions.SectionName, typeof(PricingOptions),
-                    [$"Pricing__Models__{model}__Input is required for a model without a built-in price."]);
+                    [$"Pricing__Models__{key}__Input is required for a model without a built-in price."]);
             var output = o.Output ?? builtIn?.Output
                 ?? throw new OptionsValidationException(PricingOptions.SectionName, typeof(PricingOptions),
-                    [$"Pricing__Models__{model}__Output is required for a model without a built-in price."]);
+                    [$"Pricing__Models__{key}__Output is required for a model without a built-in price."]);
             var cached = o.CachedInput ?? builtIn?.CachedInput ?? input;
             if (input < 0 || output < 0 || cached < 0)
             {
                 throw new OptionsValidationException(PricingOptions.SectionName, typeof(PricingOptions),
-                    [$"Pricing__Models__{model}: prices must not be negative."]);
+                    [$"Pricing__Models__{key}: prices must not be negative."]);
             }
 
             prices[model] = new ModelPrice(input, cached, output);

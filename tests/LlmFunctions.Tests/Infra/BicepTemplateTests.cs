@@ -336,6 +336,7 @@ public sealed class BicepTemplateTests
                 ]
                 param pricingOverrides = {
                   'my.model': { input: json('1.25'), output: 2, cachedInput: '0.5' }
+                  'gpt-4o-mini': { input: json('0.2') }
                 }
                 param budgets = [
                   { name: 'daily', scope: 'global', period: 'day', limitUsd: json('12.5'), thresholds: [50, 90], action: 'block' }
@@ -363,6 +364,9 @@ public sealed class BicepTemplateTests
                 ("Pricing__Models__my.model__Input", "1.25"),
                 ("Pricing__Models__my.model__Output", "2"),
                 ("Pricing__Models__my.model__CachedInput", "0.5"),
+                ("Pricing__Models__my.model__Model", "my.model"),
+                ("Pricing__Models__gpt_4o_mini__Model", "gpt-4o-mini"),
+                ("Pricing__Models__gpt_4o_mini__Input", "0.2"),
                 ("Budgets__Items__daily__Scope", "global"),
                 ("Budgets__Items__daily__Period", "day"),
                 ("Budgets__Items__daily__LimitUsd", "12.5"),

@@ -55,6 +55,15 @@ public sealed class PriceTableTests
     }
 
     [Fact]
+    public void Override_KeyedBySafeName_NamesTheModel()
+    {
+        var table = Table(new() { ["gpt_4o_mini"] = new ModelPriceOptions { Model = "gpt-4o-mini", Input = 0.2m } });
+        Assert.True(table.TryGetPrice("gpt-4o-mini", out var price));
+        Assert.Equal(0.2m, price.Input);
+        Assert.Equal(0.60m, price.Output);
+    }
+
+    [Fact]
     public void OverrideOfUnknownModelWithoutOutput_FailsNamingTheKey()
     {
         var ex = Assert.Throws<OptionsValidationException>(() => Table(new() { ["x"] = new ModelPriceOptions { Input = 1m } }));
