@@ -31,7 +31,14 @@ internal sealed class Azurite : IAsyncDisposable
         await SharedLock.WaitAsync();
         try
         {
-            _shared ??= await StartAsync(accounts: SharedAccounts);
+            if (_shared is null)
+            {
+                _shared = await StartAsync(accounts: SharedAccounts);
+
+                // The shared process outlives every test; end it with the test host, never leave it behind.
+                var shared = _shared;
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => shared.DisposeCoreAsync().AsTask().Wait(TimeSpan.FromSeconds(10));
+            }
         }
         finally
         {
@@ -108,9 +115,11 @@ internal sealed class Azurite : IAsyncDisposable
         return result;
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => IsLease ? ValueTask.CompletedTask : DisposeCoreAsync();
+
+    private async ValueTask DisposeCoreAsync()
     {
-        if (!IsLease && _process is not null)
+        if (_process is not null)
         {
             await _process.DisposeAsync();
         }

@@ -1,0 +1,136 @@
+using System.Globalization;
+using System.Text;
+
+namespace LlmFunctions.Benchmarks.Probe;
+
+/// <summary>
+/// Turns run.sh's <c>results.tsv</c> and <c>checks.tsv</c> into the results table (Markdown), prints it and writes
+/// it to <c>--out</c>: every run with its ratios to the direct upstream and to Portkey, then issue 8's targets.
+/// </summary>
+internal static class Report
+{
+    private const string Direct = "direct";
+    private const string Proxy = "llmfunctions";
+    private const string Portkey = "portkey";
+
+    public static int Run(string[] args)
+    {
+        var options = new Options(args);
+        var rows = File.ReadAllLines(options.Required("results")).Skip(1).Where(l => l.Length > 0).Select(ResultRow.Parse).ToList();
+        var checks = File.ReadAllLines(options.Required("checks")).Where(l => l.Contains('\t', StringComparison.Ordinal))
+            .Select(l => l.Split('\t', 2)).ToDictionary(p => p[0], p => p[1]);
+        var text = Render(rows, checks);
+        Console.Write(text);
+        File.WriteAllText(options.Required("out"), text);
+        return 0;
+    }
+
+    internal static string Render(List<ResultRow> rows, Dictionary<string, string> checks)
+    {
+        var s = new StringBuilder();
+        s.AppendLine("# Benchmark results (tests/Benchmarks/run.sh)").AppendLine();
+        foreach (var key in new[] { "date", "commit", "machine", "load", "versions", "settings" })
+        {
+            if (checks.TryGetValue(key, out var v))
+            {
+                s.AppendLine(Inv($"- {key}: {v}"));
+            }
+        }
+
+        s.AppendLine();
+        s.AppendLine("| target | mode | conns | req/s | P50 ms | P99 ms | first byte P50 / P99 ms | peak RSS MB | req/s ÷ direct | req/s ÷ Portkey | added P50 / P99 vs direct ms | added first byte P50 vs direct ms | storage tx/call | errors |");
+        s.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in rows)
+        {
+            var direct = Find(rows, Direct, r.Mode, r.Connections);
+            var portkey = Find(rows, Portkey, r.Mode, r.Connections);
+            s.AppendLine(Inv($"| {r.Target} | {r.Mode} | {r.Connections} | {r.RequestsPerSecond:0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {FirstByte(r)} | {r.PeakMb:0.0} | {Ratio(r, direct)} | {Ratio(r, portkey)} | {Added(r, direct)} | {AddedFirstByte(r, direct)} | {(r.TransactionsPerCall is { } t ? t.ToString("0.000", CultureInfo.InvariantCulture) : "–")} | {Errors(r)} |"));
+        }
+
+        s.AppendLine();
+        s.AppendLine("peak RSS: VmHWM of the serving process (reset before each run): the fake upstream for `direct`, the proxy, the Portkey node process.");
+        s.AppendLine("storage tx/call: Azurite access-log lines `POST …/$batch` during the run ÷ requests the fake upstream received from the proxy during the run.");
+        s.AppendLine();
+        s.AppendLine("## Issue 8 targets (LlmFunctions proxy, records on, Azurite)").AppendLine();
+        s.AppendLine("| target | measured | goal | met |");
+        s.AppendLine("|---|---:|---:|---|");
+        var d1 = Find(rows, Direct, "json", 1);
+        var p1 = Find(rows, Proxy, "json", 1);
+        var ds = Find(rows, Direct, "stream", 1);
+        var ps = Find(rows, Proxy, "stream", 1);
+        var d32 = Find(rows, Direct, "json", 32);
+        var p32 = Find(rows, Proxy, "json", 32);
+        var k32 = Find(rows, Portkey, "json", 32);
+        if (d1 is not null && p1 is not null)
+        {
+            Goal(s, "added latency P50, 1 connection, non-streaming", p1.P50Ms - d1.P50Ms, "ms", 0.3, lowerIsBetter: true);
+            Goal(s, "added latency P99, 1 connection, non-streaming", p1.P99Ms - d1.P99Ms, "ms", 1.0, lowerIsBetter: true);
+        }
+
+        if (ds?.FirstByteP50Ms is { } dfb && ps?.FirstByteP50Ms is { } pfb)
+        {
+            Goal(s, "first streamed byte P50, later than direct", pfb - dfb, "ms", 0.5, lowerIsBetter: true);
+        }
+
+        if (d32 is not null && p32 is not null)
+        {
+            Goal(s, "throughput at 32 connections ÷ direct", p32.RequestsPerSecond / d32.RequestsPerSecond, "×", 0.30, lowerIsBetter: false);
+        }
+
+        if (k32 is not null && p32 is not null)
+        {
+            Goal(s, "throughput at 32 connections ÷ Portkey", p32.RequestsPerSecond / k32.RequestsPerSecond, "×", 10, lowerIsBetter: false);
+        }
+
+        var proxy32 = rows.Where(r => r.Target == Proxy && r.Connections == 32).ToList();
+        if (proxy32.Count > 0)
+        {
+            Goal(s, "peak memory at 32 connections (json and stream runs)", proxy32.Max(r => r.PeakMb), "MB", 150, lowerIsBetter: true);
+            if (proxy32.Where(r => r.TransactionsPerCall is not null).Select(r => r.TransactionsPerCall!.Value).DefaultIfEmpty(double.NaN).Max() is var tx && !double.IsNaN(tx))
+            {
+                Goal(s, "storage transactions per call under load (32 connections, worst run)", tx, "", 0.2, lowerIsBetter: true);
+            }
+        }
+
+        s.AppendLine();
+        if (checks.TryGetValue("records", out var records) && checks.TryGetValue("forwarded", out var forwarded))
+        {
+            var equal = records == forwarded;
+            s.AppendLine(Inv($"Records: {records} rows in LlmCalls; {forwarded} requests reached the upstream through the proxy (fake upstream's request counter over the proxy phase): {(equal ? "equal" : "NOT EQUAL")}."));
+        }
+
+        if (checks.TryGetValue("notes", out var notes))
+        {
+            s.AppendLine().AppendLine(notes);
+        }
+
+        return s.ToString();
+    }
+
+    private static ResultRow? Find(List<ResultRow> rows, string target, string mode, int connections) =>
+        rows.FirstOrDefault(r => r.Target == target && r.Mode == mode && r.Connections == connections);
+
+    private static string FirstByte(ResultRow r) =>
+        r.FirstByteP50Ms is { } p50 ? Inv($"{p50:0.000} / {r.FirstByteP99Ms:0.000}") : "–";
+
+    private static string Ratio(ResultRow r, ResultRow? baseline) =>
+        baseline is null || baseline.RequestsPerSecond <= 0 ? "–" : Inv($"{r.RequestsPerSecond / baseline.RequestsPerSecond:0.00}");
+
+    private static string Added(ResultRow r, ResultRow? direct) =>
+        direct is null || ReferenceEquals(r, direct) ? "–" : Inv($"{r.P50Ms - direct.P50Ms:+0.000;-0.000} / {r.P99Ms - direct.P99Ms:+0.000;-0.000}");
+
+    private static string AddedFirstByte(ResultRow r, ResultRow? direct) =>
+        direct is null || ReferenceEquals(r, direct) || r.FirstByteP50Ms is null || direct.FirstByteP50Ms is null
+            ? "–"
+            : Inv($"{r.FirstByteP50Ms - direct.FirstByteP50Ms:+0.000;-0.000}");
+
+    private static string Errors(ResultRow r) => r.Non2xx + r.SocketErrors == 0 ? "0" : Inv($"{r.Non2xx} non-2xx, {r.SocketErrors} socket");
+
+    private static void Goal(StringBuilder s, string what, double value, string unit, double goal, bool lowerIsBetter)
+    {
+        var met = lowerIsBetter ? value <= goal : value >= goal;
+        s.AppendLine(Inv($"| {what} | {value:0.000} {unit} | {(lowerIsBetter ? "≤" : "≥")} {goal} {unit} | {(met ? "yes" : "**no**")} |"));
+    }
+
+    private static string Inv(FormattableString f) => f.ToString(CultureInfo.InvariantCulture);
+}
