@@ -38,6 +38,9 @@ public sealed class FakeOpenAI : IAsyncDisposable
     /// <summary>Streams whose client (the proxy) went away before the stream ended.</summary>
     public long Cancelled => Interlocked.Read(ref _cancelled);
 
+    /// <summary>Keep every request's headers, body and path (off for long fuzz and load runs).</summary>
+    public bool RecordRequests { get; set; } = true;
+
     public ConcurrentQueue<IHeaderDictionary> SeenHeaders { get; } = new();
 
     public ConcurrentQueue<string> SeenBodies { get; } = new();
@@ -81,11 +84,14 @@ public sealed class FakeOpenAI : IAsyncDisposable
     private async Task HandleAsync(HttpContext context, string? path)
     {
         Interlocked.Increment(ref _requests);
-        SeenHeaders.Enqueue(new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value)));
-        SeenPaths.Enqueue("/v1/" + path + context.Request.QueryString);
         using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
         var bodyText = await reader.ReadToEndAsync();
-        SeenBodies.Enqueue(bodyText);
+        if (RecordRequests)
+        {
+            SeenHeaders.Enqueue(new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value)));
+            SeenPaths.Enqueue("/v1/" + path + context.Request.QueryString);
+            SeenBodies.Enqueue(bodyText);
+        }
 
         var scenario = context.Request.Headers.TryGetValue("x-fake-scenario", out var header)
             ? Scenario.Parse(header.ToString())
@@ -117,12 +123,14 @@ public sealed class FakeOpenAI : IAsyncDisposable
         try
         {
             request = bodyText.Length > 0 ? JsonNode.Parse(bodyText) as JsonObject : null;
+            _ = request?.Count; // materialises the members: duplicate names throw here, not later
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
         {
+            request = null;
         }
 
-        var model = request?["model"]?.GetValue<string>() ?? "gpt-4.1";
+        var model = Read<string>(request, "model") ?? "gpt-4.1";
         var promptTokens = scenario.PromptTokens ?? Math.Max(1, bodyText.Length / 4);
         context.Response.Headers["x-request-id"] = "req_" + Guid.NewGuid().ToString("N")[..16];
 
@@ -168,8 +176,8 @@ public sealed class FakeOpenAI : IAsyncDisposable
         }
 
         var completionTokens = (long)words.Count;
-        var stream = request?["stream"]?.GetValue<bool>() == true;
-        var includeUsage = request?["stream_options"]?["include_usage"]?.GetValue<bool>() == true;
+        var stream = Read<bool>(request, "stream");
+        var includeUsage = Read<bool>(request?["stream_options"] as JsonObject, "include_usage");
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..20];
         JsonObject Usage() => new()
         {
@@ -288,6 +296,19 @@ public sealed class FakeOpenAI : IAsyncDisposable
         {
             Interlocked.Increment(ref _cancelled);
             StreamCancelled?.Invoke();
+        }
+    }
+
+    /// <summary>A request member of the expected JSON type, else default: the fake tolerates any input, like a lenient provider.</summary>
+    private static T? Read<T>(JsonObject? json, string name)
+    {
+        try
+        {
+            return json?[name] is JsonValue v && v.TryGetValue<T>(out var value) ? value : default;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
+        {
+            return default;
         }
     }
 

@@ -68,6 +68,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<PriceTable>();
         services.AddSingleton<TokenEstimator>();
         services.AddSingleton<ClientAuthenticator>();
+        services.AddSingleton<ClientRateLimiter>();
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<HealthHandler>();

@@ -29,6 +29,7 @@ internal sealed partial class ProxyHandler(
     RecordWriter writer,
     InFlightCalls inFlight,
     IBudgetGate budgets,
+    ClientRateLimiter rateLimiter,
     IOptions<ProxyOptions> proxyOptions,
     TimeProvider time,
     ILogger<ProxyHandler> logger)
@@ -84,7 +85,17 @@ internal sealed partial class ProxyHandler(
 
         try
         {
-            await ForwardAsync(context, path, record, started).ConfigureAwait(false);
+            if (rateLimiter.TryAcquire(client, out var retryAfter))
+            {
+                await ForwardAsync(context, path, record, started).ConfigureAwait(false);
+            }
+            else
+            {
+                record.StatusCode = 429;
+                record.Outcome = CallOutcome.RateLimited;
+                context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                await OpenAIError.WriteAsync(context, 429, $"Client '{client}' is over its limit of requests per minute (Clients__{client}__RequestsPerMinute).", "rate_limit_error", "rate_limit_exceeded").ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
         {
@@ -157,7 +168,7 @@ internal sealed partial class ProxyHandler(
         RequestFacts? facts = null;
         if (isJson && body.WrittenCount > 0 && !RequestFacts.TryParse(body.WrittenSpan, out facts))
         {
-            await RejectAsync(context, record, 400, "The request body is not valid JSON.", "invalid_json").ConfigureAwait(false);
+            await RejectAsync(context, record, 400, facts.Problem, "invalid_json").ConfigureAwait(false);
             return;
         }
 

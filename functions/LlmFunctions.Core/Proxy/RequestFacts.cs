@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 
 namespace LlmFunctions.Core.Proxy;
 
@@ -19,6 +18,9 @@ internal sealed class RequestFacts
     /// <summary><c>max_tokens</c>, <c>max_completion_tokens</c> or <c>max_output_tokens</c>.</summary>
     public long? MaxOutputTokens { get; private set; }
 
+    /// <summary>Why the body was refused, for the 400 message.</summary>
+    public string Problem { get; private set; } = "The request body is not valid JSON.";
+
     /// <summary>Parses a request body; false when it is not a JSON object.</summary>
     public static bool TryParse(ReadOnlySpan<byte> json, out RequestFacts facts)
     {
@@ -31,8 +33,21 @@ internal sealed class RequestFacts
                 return false;
             }
 
+            var seen = 0;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
+                // A member the proxy acts on, given twice, could mean one thing to us and another upstream
+                // (bill one model, run another): refuse it rather than guess which one counts.
+                var bit = reader.ValueTextEquals("model"u8) ? 1 : reader.ValueTextEquals("stream"u8) ? 2
+                    : reader.ValueTextEquals("stream_options"u8) ? 4 : reader.ValueTextEquals("max_tokens"u8) ? 8
+                    : reader.ValueTextEquals("max_completion_tokens"u8) ? 16 : reader.ValueTextEquals("max_output_tokens"u8) ? 32 : 0;
+                if ((seen & bit) != 0)
+                {
+                    facts.Problem = $"The request body names '{reader.GetString()}' more than once.";
+                    return false;
+                }
+
+                seen |= bit;
                 if (reader.ValueTextEquals("model"u8))
                 {
                     reader.Read();
@@ -99,8 +114,9 @@ internal sealed class RequestFacts
 
             return true;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid UTF-16 once unescaped (a lone surrogate).
             return false;
         }
     }
@@ -123,25 +139,81 @@ internal sealed class RequestFacts
             return result;
         }
 
-        var node = JsonNode.Parse(json)!.AsObject();
-        if (injectUsage)
+        // Otherwise copy the object member by member (duplicates of other members pass through untouched,
+        // which a DOM such as JsonNode would refuse), replacing what we change.
+        var output = new System.Buffers.ArrayBufferWriter<byte>(json.Length + 64);
+        using (var writer = new Utf8JsonWriter(output))
         {
-            if (node["stream_options"] is JsonObject options)
+            var reader = new Utf8JsonReader(json);
+            reader.Read();
+            writer.WriteStartObject();
+            var wroteStreamOptions = false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                options["include_usage"] = true;
+                if (model is not null && reader.ValueTextEquals("model"u8))
+                {
+                    reader.Read();
+                    reader.Skip();
+                    writer.WriteString("model"u8, model);
+                }
+                else if (injectUsage && reader.ValueTextEquals("stream_options"u8))
+                {
+                    reader.Read();
+                    writer.WriteStartObject("stream_options"u8);
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                        {
+                            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
+                            var name = reader.GetString()!;
+                            reader.Read();
+                            if (!isIncludeUsage)
+                            {
+                                writer.WritePropertyName(name);
+                                CopyValue(ref reader, json, writer);
+                            }
+                            else
+                            {
+                                reader.Skip();
+                            }
+                        }
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+
+                    writer.WriteBoolean("include_usage"u8, true);
+                    writer.WriteEndObject();
+                    wroteStreamOptions = true;
+                }
+                else
+                {
+                    writer.WritePropertyName(reader.GetString()!);
+                    reader.Read();
+                    CopyValue(ref reader, json, writer);
+                }
             }
-            else
+
+            if (injectUsage && !wroteStreamOptions)
             {
-                node["stream_options"] = new JsonObject { ["include_usage"] = true };
+                writer.WriteStartObject("stream_options"u8);
+                writer.WriteBoolean("include_usage"u8, true);
+                writer.WriteEndObject();
             }
+
+            writer.WriteEndObject();
         }
 
-        if (model is not null)
-        {
-            node["model"] = model;
-        }
+        return output.WrittenSpan.ToArray();
+    }
 
-        return JsonSerializer.SerializeToUtf8Bytes(node);
+    /// <summary>Copies the value the reader is on, byte for byte.</summary>
+    private static void CopyValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, Utf8JsonWriter writer)
+    {
+        var start = (int)reader.TokenStartIndex;
+        reader.Skip();
+        writer.WriteRawValue(json[start..(int)reader.BytesConsumed], skipInputValidation: true);
     }
 
     /// <summary>Collects the prompt text of a request (messages, input, prompt, instructions) for estimating tokens.</summary>
@@ -167,7 +239,7 @@ internal sealed class RequestFacts
                 }
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             // Best effort: whatever was read so far.
         }

@@ -37,7 +37,7 @@ internal struct ResponseFacts
             ReadObject(ref reader, ref facts, text, Scope.Root);
             return true;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             return false;
         }

@@ -14,7 +14,7 @@ namespace LlmFunctions.Core.Records;
 ///  (5) caller's task completes ◄───────────┤ (3) one entity-group transaction per partition
 ///      once the record is in the table     │      (all records of a batch share this instance's
 ///      or fsync'd in the local spool       │       partition for the current minute)
-///                                          └ (4) storage down: 3 quick attempts, then spool to disk;
+///                                          └ (4) storage down: 2 quick attempts, then spool to disk;
 ///                                                 the replay loop writes spooled batches when storage is back
 /// </code>
 /// There is no batching window: while one transaction is in flight the next batch accumulates, so batches grow
@@ -126,7 +126,7 @@ internal sealed partial class RecordWriter : BackgroundService
             }
             catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or TaskCanceledException or IOException or AggregateException)
             {
-                if (attempt < 3)
+                if (attempt < 2)
                 {
                     LogRetry(_logger, batch.Count, attempt, ex.GetType().Name);
                     await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), _time).ConfigureAwait(false);

@@ -20,8 +20,10 @@ internal sealed partial class TableStore
         _logger = logger;
         var o = options.Value;
         var clientOptions = new TableClientOptions();
-        clientOptions.Retry.MaxRetries = 2;
-        clientOptions.Retry.NetworkTimeout = TimeSpan.FromSeconds(10);
+        // Our callers retry on their own terms (the writer spools after two quick attempts, the fold and the rollup
+        // run again on the next scrape or tick), so each storage call fails fast instead of hanging in SDK retries.
+        clientOptions.Retry.MaxRetries = 0;
+        clientOptions.Retry.NetworkTimeout = TimeSpan.FromSeconds(3);
         _service = string.IsNullOrWhiteSpace(o.TableServiceUri)
             ? new TableServiceClient(o.ConnectionString, clientOptions)
             : new TableServiceClient(new Uri(o.TableServiceUri), new DefaultAzureCredential(), clientOptions);

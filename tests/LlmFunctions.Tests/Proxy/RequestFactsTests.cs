@@ -25,6 +25,19 @@ public sealed class RequestFactsTests
     [InlineData("\"just a string\"")]
     public void NotAJsonObject_IsRejected(string body) => Assert.False(RequestFacts.TryParse(Encoding.UTF8.GetBytes(body), out _));
 
+    [Theory]
+    [InlineData("""{"model":"cheap","model":"expensive"}""", "model")]
+    [InlineData("""{"model":"m","stream":false,"stream":true}""", "stream")]
+    public void DuplicateMembersTheProxyActsOn_AreRefused(string body, string member)
+    {
+        Assert.False(RequestFacts.TryParse(Encoding.UTF8.GetBytes(body), out var facts));
+        Assert.Contains($"'{member}' more than once", facts.Problem);
+    }
+
+    [Fact]
+    public void LoneSurrogateEscape_IsRefusedNotThrown() =>
+        Assert.False(RequestFacts.TryParse("""{"model":"gpt-4.1\ud800"}"""u8, out _));
+
     [Fact]
     public void Rewrite_WithoutStreamOptions_SplicesIncludeUsage()
     {
@@ -40,6 +53,14 @@ public sealed class RequestFactsTests
         var node = JsonNode.Parse(RequestFacts.Rewrite(json, true, true, null))!;
         Assert.True(node["stream_options"]!["include_usage"]!.GetValue<bool>());
         Assert.False(node["stream_options"]!["include_obfuscation"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public void Rewrite_KeepsDuplicatesOfOtherMembersAsTheyAre()
+    {
+        var json = """{"messages":"x","model":"gpt-4.1","messages":[{"role":"user","content":"hi"}],"stream":true}"""u8;
+        var result = Encoding.UTF8.GetString(RequestFacts.Rewrite(json, injectUsage: true, hasStreamOptions: true, model: "gpt-4.1-mini"));
+        Assert.Equal("""{"messages":"x","model":"gpt-4.1-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}""", result);
     }
 
     [Fact]
