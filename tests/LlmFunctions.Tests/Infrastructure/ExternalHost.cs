@@ -29,11 +29,16 @@ internal sealed class ExternalHost : IAsyncDisposable
     }
 
     /// <summary>Peak resident memory of the host process (VmHWM), in MB.</summary>
-    public double PeakMemoryMb()
+    public double PeakMemoryMb() => Status("VmHWM:");
+
+    /// <summary>Resident memory of the host process now (VmRSS), in MB.</summary>
+    public double MemoryMb() => Status("VmRSS:");
+
+    private double Status(string field)
     {
         foreach (var line in File.ReadLines($"/proc/{Child.Process.Id}/status"))
         {
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            if (line.StartsWith(field, StringComparison.Ordinal))
             {
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
             }
