@@ -150,6 +150,9 @@ var appSettings = {
   Upstream__MaxRetries: string(upstreamMaxRetries)
   Upstream__RetryBaseDelayMs: string(upstreamRetryBaseDelayMs)
   Storage__TableServiceUri: tableEndpoint
+  // Functions may freeze or recycle an instance right after an invocation: a record must be durable before the
+  // function returns, so this is not a parameter.
+  Storage__AwaitRecordWrite: 'true'
   Proxy__MaxRequestBodyBytes: string(proxyMaxRequestBodyBytes)
   Metrics__MaxModels: string(metricsMaxModels)
   Metrics__FoldLagSeconds: string(metricsFoldLagSeconds)

@@ -16,4 +16,14 @@ public sealed class StorageOptions
     /// Default: <c>llm-spool</c> under the temp folder.
     /// </summary>
     public string? SpoolDirectory { get; set; }
+
+    /// <summary>
+    /// True (default): a call's handler returns only once its record is durable (in the table or the fsync'd spool),
+    /// which Azure Functions needs — an instance may be frozen or recycled right after an invocation. False: the
+    /// record is queued for group commit and the handler returns at once; a long-lived host still writes every
+    /// queued record on a graceful stop, but a crash (SIGKILL, power loss) loses the queue. On a keep-alive
+    /// connection the next request waits for the handler, so false removes the storage round trip from back-to-back
+    /// latency (see tests/Benchmarks/README.md for both settings measured).
+    /// </summary>
+    public bool AwaitRecordWrite { get; set; } = true;
 }

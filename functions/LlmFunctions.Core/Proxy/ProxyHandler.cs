@@ -31,6 +31,7 @@ internal sealed partial class ProxyHandler(
     IBudgetGate budgets,
     ClientRateLimiter rateLimiter,
     IOptions<ProxyOptions> proxyOptions,
+    IOptions<StorageOptions> storageOptions,
     TimeProvider time,
     ILogger<ProxyHandler> logger)
 {
@@ -44,6 +45,7 @@ internal sealed partial class ProxyHandler(
     };
 
     private readonly long _maxBody = proxyOptions.Value.MaxRequestBodyBytes;
+    private readonly bool _awaitRecordWrite = storageOptions.Value.AwaitRecordWrite;
 
     public async Task HandleAsync(HttpContext context, string? path)
     {
@@ -126,8 +128,13 @@ internal sealed partial class ProxyHandler(
             }
         }
 
-        // (8) Durable before the invocation completes (a Functions instance may freeze right after).
-        await writer.WriteAsync(record).ConfigureAwait(false);
+        // (8) Durable before the invocation completes (a Functions instance may freeze right after), unless the
+        // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false).
+        var durable = writer.WriteAsync(record);
+        if (_awaitRecordWrite)
+        {
+            await durable.ConfigureAwait(false);
+        }
         LogCall(logger, record.CallId, record.Client, record.UsedModel, record.StatusCode, record.Outcome, record.DurationMs);
     }
 

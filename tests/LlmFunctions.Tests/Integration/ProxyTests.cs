@@ -557,6 +557,19 @@ public sealed class ProxyTests
         Assert.True(writer.Transactions < 200, $"group commit used {writer.Transactions} transactions for 200 records");
     }
 
+    [Fact]
+    public async Task WithoutAwaitingRecordWrites_EveryRecordIsStillWrittenAndDrainedOnStop()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Storage:AwaitRecordWrite"] = "false");
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+        await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => chat.CompleteChatAsync([new UserChatMessage("hi")])));
+
+        await env.Host.App.StopAsync(); // graceful stop drains the queue
+        var records = await env.RecordsAsync(50);
+        Assert.Equal(50, records.Count);
+        Assert.Equal(50, records.Select(r => r.RowKey).Distinct().Count());
+    }
+
     internal static async Task AssertErrorAsync(HttpResponseMessage response, string code)
     {
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
