@@ -116,6 +116,9 @@ param metricsMaxModels int = 50
 @maxValue(3600)
 param metricsFoldLagSeconds int = 60
 
+@description('Budgets__DailySummary: send yesterday\'s spend by model and client to every webhook once a day.')
+param budgetsDailySummary bool = false
+
 @description('Budgets__TimeZone: IANA zone where a day or month starts.')
 param budgetsTimeZone string = 'UTC'
 
@@ -244,6 +247,7 @@ module api 'app/api.bicep' = {
     metricsMaxModels: metricsMaxModels
     metricsFoldLagSeconds: metricsFoldLagSeconds
     budgetsTimeZone: budgetsTimeZone
+    budgetsDailySummary: budgetsDailySummary
     budgetsSchedule: budgetsSchedule
     budgetsMaxCostPerCallUsd: budgetsMaxCostPerCallUsd
     budgets: budgets

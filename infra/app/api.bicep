@@ -79,6 +79,9 @@ param metricsBearerTokenConfigured bool
 param metricsMaxModels int
 param metricsFoldLagSeconds int
 param budgetsTimeZone string
+
+@description('Budgets__DailySummary.')
+param budgetsDailySummary bool
 param budgetsSchedule string
 
 @description('Empty: no per-call cost guard.')
@@ -157,6 +160,7 @@ var appSettings = {
   Metrics__MaxModels: string(metricsMaxModels)
   Metrics__FoldLagSeconds: string(metricsFoldLagSeconds)
   Budgets__TimeZone: budgetsTimeZone
+  Budgets__DailySummary: string(budgetsDailySummary)
   Budgets__Schedule: budgetsSchedule
 }
 

@@ -60,6 +60,11 @@ internal sealed partial class BudgetRollup(
             }
         }
 
+        if (_budgets.DailySummary && _webhooks.Count > 0)
+        {
+            await ClaimDailySummaryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         // (5)
         await DeliverPendingAsync(cancellationToken).ConfigureAwait(false);
         return statuses;
@@ -204,6 +209,62 @@ internal sealed partial class BudgetRollup(
         catch (RequestFailedException ex) when (ex.Status == 409)
         {
             // Already claimed by this or another instance: never a second message.
+        }
+    }
+
+    /// <summary>
+    /// Yesterday (in the budget zone) by model and client, claimed once per day like a threshold, so it is sent
+    /// once however many instances run the timer. Claimed only after the day is folded (past the fold lag).
+    /// </summary>
+    private async Task ClaimDailySummaryAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var today = BudgetPeriod.Current("day", _zone, now);
+        var yesterday = BudgetPeriod.Current("day", _zone, today.Start.AddSeconds(-1));
+        if (now - today.Start < folder.Lag * 2)
+        {
+            return;
+        }
+
+        var spend = await folder.SpendAsync(yesterday.Start, yesterday.End, cancellationToken).ConfigureAwait(false);
+        if (spend.Count == 0)
+        {
+            return; // No calls yesterday: nothing worth a message.
+        }
+
+        long total = 0;
+        var models = new Dictionary<string, long>(StringComparer.Ordinal);
+        var clients = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (key, nano) in spend)
+        {
+            var sep = key.IndexOf(AggregateState.Separator, StringComparison.Ordinal);
+            total += nano;
+            models[key[(sep + 1)..]] = models.GetValueOrDefault(key[(sep + 1)..]) + nano;
+            clients[key[..sep]] = clients.GetValueOrDefault(key[..sep]) + nano;
+        }
+
+        static List<KeyValuePair<string, decimal>> Top(Dictionary<string, long> d) =>
+            [.. d.OrderByDescending(x => x.Value).Take(10).Select(x => KeyValuePair.Create(x.Key, Pricing.CostCalculator.ToUsd(x.Value)))];
+
+        var n = new BudgetNotification("daily_summary", "daily-summary", "global", "day", yesterday.Key, Pricing.CostCalculator.ToUsd(total), 0, 0, 0, "notify",
+            yesterday.End, _budgets.TimeZone, Top(models), Top(clients));
+        var entity = new TableEntity("daily-summary", "day-" + yesterday.Key)
+        {
+            ["Status"] = "pending",
+            ["Notification"] = System.Text.Json.JsonSerializer.Serialize(n, BudgetJsonContext.Default.BudgetNotification),
+            ["Attempts"] = 0,
+            ["NextAttemptAt"] = now,
+            ["LeaseUntil"] = DateTimeOffset.MinValue.AddYears(1700),
+            ["ClaimedAt"] = now,
+        };
+
+        try
+        {
+            await store.BudgetEvents.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            // Already sent (or being sent) for that day.
         }
     }
 

@@ -12,12 +12,14 @@ internal static class BudgetsBinder
     private static readonly HashSet<string> Settings = new(StringComparer.OrdinalIgnoreCase)
     {
         nameof(BudgetsOptions.TimeZone), nameof(BudgetsOptions.Schedule), nameof(BudgetsOptions.MaxCostPerCallUsd), nameof(BudgetsOptions.Items),
+        nameof(BudgetsOptions.DailySummary),
     };
 
     public static void Bind(IConfigurationSection section, BudgetsOptions options)
     {
         options.TimeZone = section[nameof(BudgetsOptions.TimeZone)] is { Length: > 0 } tz ? tz : options.TimeZone;
         options.Schedule = section[nameof(BudgetsOptions.Schedule)] is { Length: > 0 } s ? s : options.Schedule;
+        options.DailySummary = bool.TryParse(section[nameof(BudgetsOptions.DailySummary)], out var summary) && summary;
         if (section[nameof(BudgetsOptions.MaxCostPerCallUsd)] is { Length: > 0 } max)
         {
             options.MaxCostPerCallUsd = decimal.TryParse(max, NumberStyles.Number, CultureInfo.InvariantCulture, out var m) ? m : -1;

@@ -14,6 +14,9 @@ public sealed class BudgetsOptions
     /// <summary>NCRONTAB (six fields) for the rollup timer. Default every 5 minutes.</summary>
     public string Schedule { get; set; } = "0 */5 * * * *";
 
+    /// <summary>Once a day, send yesterday's spend by model and client to every webhook. Default false.</summary>
+    public bool DailySummary { get; set; }
+
     /// <summary>Refuse a call whose worst-case cost exceeds this. Unset: no guard.</summary>
     public decimal? MaxCostPerCallUsd { get; set; }
 

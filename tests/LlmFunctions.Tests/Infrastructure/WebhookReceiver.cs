@@ -42,6 +42,9 @@ internal sealed class WebhookReceiver : IAsyncDisposable
 
     public int Attempts;
 
+    /// <summary>The receiver's clock for replay checks (a test that moves the proxy's clock moves this one too).</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
+
     public static async Task<WebhookReceiver> StartAsync(string format, string? secret = null, int failFirst = 0)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -80,7 +83,7 @@ internal sealed class WebhookReceiver : IAsyncDisposable
 
     private string? Verify(HttpRequest request, string raw, JsonNode body)
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = Clock.GetUtcNow();
         switch (Format)
         {
             case "feishu":

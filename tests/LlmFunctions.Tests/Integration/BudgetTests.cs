@@ -171,6 +171,35 @@ public sealed class BudgetTests
     }
 
     [Fact]
+    public async Task DailySummary_SendsYesterdaysSpendByModelAndClientOnce()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync("generic", "s3cret");
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:DailySummary"] = "true";
+            s["Webhooks:ops:Url"] = receiver.Url;
+            s["Webhooks:ops:Format"] = "generic";
+            s["Webhooks:ops:Secret"] = "s3cret";
+        });
+        receiver.Clock = env.Clock;
+        await using var second = await env.StartHostAsync();
+        await SpendAsync(env, 3);
+
+        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        Assert.Empty(receiver.Accepted); // today is not over yet
+
+        env.Clock.Advance(TimeSpan.FromDays(1));
+        await Task.WhenAll(env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None), second.Get<BudgetRollup>().RunAsync(CancellationToken.None));
+        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+
+        var summary = Assert.Single(receiver.Accepted);
+        Assert.Equal("daily_summary", summary["kind"]!.GetValue<string>());
+        Assert.Equal(0.060288m, summary["spentUsd"]!.GetValue<decimal>());
+        Assert.Equal("gpt-4.1", summary["topModels"]![0]!["key"]!.GetValue<string>());
+        Assert.Equal("alpha", summary["topClients"]![0]!["key"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task BlockBudget_Answers429BudgetExceededWithRetryAfter_AndRaisingTheLimitLiftsIt()
     {
         await using var env = await TestEnvironment.StartAsync(s =>

@@ -371,6 +371,24 @@ public sealed class ProxyTests
     }
 
     [Fact]
+    public async Task MalformedSse_IsRelayedAsIsAndEstimated()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[]}""") };
+        request.Headers.Add("x-fake-scenario", "malformed-sse");
+
+        using var response = await http.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("data: {not json at all\n\ndata: [DONE]\n\n", body);
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("ok", r.GetString("Outcome"));
+        Assert.Equal("estimated", r.GetString("UsageSource"));
+    }
+
+    [Fact]
     public async Task VeryLargeResponse_IsRelayedWhole()
     {
         await using var env = await TestEnvironment.StartAsync();
