@@ -27,8 +27,20 @@ internal sealed class MetricsHandler(AggregateFolder folder, RecordSpool spool, 
             return;
         }
 
-        var snapshot = await folder.SnapshotAsync(context.RequestAborted).ConfigureAwait(false);
-        var budgetGauges = await budgets.GetAsync(context.RequestAborted).ConfigureAwait(false);
+        AggregateFolder.Snapshot snapshot;
+        IReadOnlyList<BudgetGauge> budgetGauges;
+        try
+        {
+            snapshot = await folder.SnapshotAsync(context.RequestAborted).ConfigureAwait(false);
+            budgetGauges = await budgets.GetAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is Azure.RequestFailedException or TaskCanceledException or HttpRequestException && !context.RequestAborted.IsCancellationRequested)
+        {
+            // No partial exposition: a scrape that cannot read the aggregates fails (Prometheus marks it down) rather
+            // than returning counters that might look lower.
+            await OpenAIError.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Storage did not answer in time; the metrics are unavailable for this scrape.", "server_error", "storage_unavailable").ConfigureAwait(false);
+            return;
+        }
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         context.Response.Headers.CacheControl = "no-store";
         using var buffer = new MemoryStream();

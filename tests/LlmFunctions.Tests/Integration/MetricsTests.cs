@@ -72,6 +72,29 @@ public sealed partial class MetricsTests
     }
 
     [Fact]
+    public async Task StorageDown_ScrapeFailsWith503NotPartialCounters()
+    {
+        await using var azurite = await Azurite.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(sharedAzurite: azurite);
+        await DriveAsync(env.Host, 2);
+        await env.RecordsAsync(2);
+        azurite.Pause();
+        try
+        {
+            using var http = env.Host.CreateHttpClient(Token);
+            using var response = await http.GetAsync("/metrics");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            await ProxyTests.AssertErrorAsync(response, "storage_unavailable");
+        }
+        finally
+        {
+            azurite.Resume();
+        }
+
+        Assert.Equal(2, Value(await ScrapeAsync(env.Host), "api_requests_by_status{status=\"200\"}"));
+    }
+
+    [Fact]
     public async Task WrongToken_Is401()
     {
         await using var env = await TestEnvironment.StartAsync();
