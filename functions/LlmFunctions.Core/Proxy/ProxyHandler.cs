@@ -165,7 +165,23 @@ internal sealed partial class ProxyHandler(
         }
 
         using var body = new PooledBufferWriter((int)Math.Min(request.ContentLength ?? 4096, _maxBody) + 1);
-        if (!await ReadBodyAsync(request, body, context.RequestAborted).ConfigureAwait(false))
+        bool withinLimit;
+        try
+        {
+            withinLimit = await ReadBodyAsync(request, body, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            withinLimit = false;
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            // The client went away (or broke its framing) before its body arrived: its fault, not a 5xx of ours.
+            SetCancelled(record);
+            return;
+        }
+
+        if (!withinLimit)
         {
             await RejectAsync(context, record, 413, $"The request body is larger than the limit of {_maxBody} bytes.", "request_too_large").ConfigureAwait(false);
             return;

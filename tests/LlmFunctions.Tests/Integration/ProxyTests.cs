@@ -519,6 +519,26 @@ public sealed class ProxyTests
     }
 
     [Fact]
+    public async Task ClientLeavingBeforeItsBodyArrived_IsRecordedAsCancelledNotAsOurError()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        var uri = new Uri(env.Host.BaseUrl);
+        using (var tcp = new System.Net.Sockets.TcpClient())
+        {
+            await tcp.ConnectAsync(uri.Host, uri.Port);
+            var stream = tcp.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(
+                $"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ProxyHost.ClientKey}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\":"));
+            await Task.Delay(200);
+        }
+
+        var r = await env.SingleRecordAsync();
+        Assert.Equal("client_cancelled", r.GetString("Outcome"));
+        Assert.Equal(499, r.GetInt32("StatusCode"));
+        Assert.Equal(0, env.Upstream.Requests);
+    }
+
+    [Fact]
     public async Task Health_SaysStorageIsReachable()
     {
         await using var env = await TestEnvironment.StartAsync();
