@@ -10,7 +10,8 @@ await using var fake = new FakeOpenAI
 };
 var url = await fake.StartAsync(port);
 Console.WriteLine($"Upstream simulator listening on {url} (OpenAI wire format; not a real model).");
+// The web host inside handles SIGTERM/SIGINT by stopping itself without ending this process, so listen too.
 var done = new TaskCompletionSource();
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
-AppDomain.CurrentDomain.ProcessExit += (_, _) => done.TrySetResult();
+using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => done.TrySetResult());
+using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => done.TrySetResult());
 await done.Task;

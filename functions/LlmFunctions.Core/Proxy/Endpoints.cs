@@ -23,9 +23,12 @@ internal static class Endpoints
             return false;
         }
 
-        foreach (var segment in path.Split('/'))
+        var span = path.AsSpan();
+        foreach (var range in span.Split('/'))
         {
-            if (segment.Length == 0 || segment is "." or "..")
+            // Spans, not path.Split: this runs twice on every call and should not allocate.
+            var segment = span[range];
+            if (segment.IsEmpty || segment.SequenceEqual(".") || segment.SequenceEqual(".."))
             {
                 return false;
             }

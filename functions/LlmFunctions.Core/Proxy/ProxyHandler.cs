@@ -441,7 +441,7 @@ internal sealed partial class ProxyHandler(
                 }
                 else
                 {
-                    if (ResponseFacts.TryRead(chunk.Span, out var facts, text))
+                    if (ResponseFacts.TryRead(chunk.Span, out var facts, text, readIdentity: record.ResponseModel.Length == 0))
                     {
                         usage = facts.Usage ?? usage;
                         if (facts.Model is { } model && record.ResponseModel.Length == 0)

@@ -18,14 +18,19 @@ internal struct ResponseFacts
     /// <summary>True when the body has <c>"choices": []</c>.</summary>
     public bool ChoicesEmpty;
 
+    private bool _skipIdentity;
+
     /// <summary>
     /// Reads <paramref name="json"/>; when <paramref name="text"/> is given, appends generated text (message
     /// content, stream deltas, completion text) to it for estimating tokens when no usage arrives.
+    /// <paramref name="readIdentity"/> false leaves <see cref="Model"/> and <see cref="Id"/> null: a stream relay
+    /// that already has the model asks for neither, so its chunks allocate no strings.
     /// Returns false when the body is not a JSON object.
     /// </summary>
-    public static bool TryRead(ReadOnlySpan<byte> json, out ResponseFacts facts, StringBuilder? text = null)
+    public static bool TryRead(ReadOnlySpan<byte> json, out ResponseFacts facts, StringBuilder? text = null, bool readIdentity = true)
     {
         facts = default;
+        facts._skipIdentity = !readIdentity;
         try
         {
             var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
@@ -50,8 +55,8 @@ internal struct ResponseFacts
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var isUsage = reader.ValueTextEquals("usage"u8);
-            var isModel = !isUsage && reader.ValueTextEquals("model"u8);
-            var isId = !isUsage && !isModel && reader.ValueTextEquals("id"u8);
+            var isModel = !isUsage && !facts._skipIdentity && reader.ValueTextEquals("model"u8);
+            var isId = !isUsage && !isModel && !facts._skipIdentity && reader.ValueTextEquals("id"u8);
             var isChoices = reader.ValueTextEquals("choices"u8);
             var isResponse = reader.ValueTextEquals("response"u8);
             var isText = text is not null && (reader.ValueTextEquals("content"u8) || reader.ValueTextEquals("text"u8)

@@ -3,19 +3,29 @@ using Azure.Data.Tables;
 
 namespace LlmFunctions.Benchmarks.Probe;
 
-/// <summary>Counts the rows of <c>LlmCalls</c> (selecting only the key, page by page). Prints the count.</summary>
+/// <summary>
+/// Counts the rows of <c>LlmCalls</c>, page by page. Prints the total, then (with <c>--by Property,Property</c>)
+/// one line per distinct combination of those properties: <c>count value|value</c>.
+/// </summary>
 internal static class RecordCounter
 {
     public static async Task<int> RunAsync(string[] args)
     {
         var options = new Options(args);
         var table = new TableClient(options.Required("connection"), options.Get("table") ?? "LlmCalls");
+        var by = options.Get("by")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+        var groups = new SortedDictionary<string, long>(StringComparer.Ordinal);
         long count = 0;
         try
         {
-            await foreach (var _ in table.QueryAsync<TableEntity>(select: ["PartitionKey"], maxPerPage: 1000))
+            await foreach (var e in table.QueryAsync<TableEntity>(select: ["PartitionKey", .. by], maxPerPage: 1000))
             {
                 count++;
+                if (by.Length > 0)
+                {
+                    var key = string.Join('|', by.Select(p => e.TryGetValue(p, out var v) ? Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) : ""));
+                    groups[key] = groups.GetValueOrDefault(key) + 1;
+                }
             }
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
@@ -24,6 +34,11 @@ internal static class RecordCounter
         }
 
         Console.WriteLine(count);
+        foreach (var (key, n) in groups)
+        {
+            Console.WriteLine($"{n} {key}");
+        }
+
         return 0;
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using LlmFunctions.FakeUpstream;
 
 // The fake upstream as fast as it goes, for tests/Benchmarks/run.sh:
@@ -22,25 +23,25 @@ for (var i = 0; i + 1 < args.Length; i += 2)
 await using var fake = new FakeOpenAI
 {
     Latency = TimeSpan.Zero,
+
+    // It would keep every request's headers, body and path for the tests' assertions: millions here.
+    RecordRequests = false,
     Default = new Scenario { Words = words, ChunkDelay = TimeSpan.Zero },
 };
 var url = await fake.StartAsync(port);
 Console.WriteLine($"Fast upstream listening on {url} ({words} words, no latency).");
 
+// The web host inside FakeOpenAI was only started, never run: its console lifetime swallows SIGTERM and SIGINT
+// and waits for a Run() that never comes. Handle both here, so `kill <pid>` ends the process.
 using var stop = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
-AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 
-// FakeOpenAI keeps every request's headers, body and path for the tests' assertions; a benchmark sends
-// millions of requests, so drop them as they come or the upstream's memory grows without bound.
 using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
 try
 {
     while (await timer.WaitForNextTickAsync(stop.Token))
     {
-        fake.SeenHeaders.Clear();
-        fake.SeenBodies.Clear();
-        fake.SeenPaths.Clear();
         if (counterFile is not null)
         {
             var temp = counterFile + ".tmp";
@@ -51,4 +52,10 @@ try
 }
 catch (OperationCanceledException)
 {
+}
+
+void Stop(PosixSignalContext context)
+{
+    context.Cancel = true;
+    stop.Cancel();
 }

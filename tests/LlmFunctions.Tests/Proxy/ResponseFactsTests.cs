@@ -60,6 +60,16 @@ public sealed class ResponseFactsTests
         Assert.Null(f.Usage);
     }
 
+    [Fact]
+    public void WithoutIdentity_ReadsUsageButNoModelOrId()
+    {
+        var json = """{"id":"c","model":"m","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"""u8;
+        Assert.True(ResponseFacts.TryRead(json, out var f, readIdentity: false));
+        Assert.Null(f.Model);
+        Assert.Null(f.Id);
+        Assert.Equal(new Usage(1, 0, 2, 0), f.Usage);
+    }
+
     [Theory]
     [InlineData("not json")]
     [InlineData("[1,2]")]

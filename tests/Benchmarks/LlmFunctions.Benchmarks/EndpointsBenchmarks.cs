@@ -1,0 +1,12 @@
+using BenchmarkDotNet.Attributes;
+using LlmFunctions.Core.Proxy;
+
+namespace LlmFunctions.Benchmarks;
+
+/// <summary>Path validation, twice on every call.</summary>
+[MemoryDiagnoser]
+public class EndpointsBenchmarks
+{
+    [Benchmark(Description = "Endpoints.IsSafePath chat/completions")]
+    public bool IsSafePath() => Endpoints.IsSafePath("chat/completions");
+}
