@@ -32,6 +32,9 @@ internal sealed partial class BudgetRollup(
     private readonly Dictionary<string, WebhookOptions> _webhooks = webhookOptions.Value;
     private readonly TimeZoneInfo _zone = TimeZoneInfo.FindSystemTimeZoneById(budgetOptions.Value.TimeZone);
 
+    /// <summary>"Not leased": the earliest time Table Storage stores (1601) would do; any past time works.</summary>
+    private static readonly DateTimeOffset NoLease = new(1700, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     /// <summary>First retry delay of a failed delivery; doubles per attempt up to an hour.</summary>
     internal TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMinutes(1);
 
@@ -186,29 +189,41 @@ internal sealed partial class BudgetRollup(
 
     private async Task ClaimAsync(BudgetStatus s, int threshold, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
         var n = new BudgetNotification("threshold", s.Name, s.Scope.ToString(), s.Period.Kind, s.Period.Key, s.SpentUsd, s.Options.LimitUsd,
             s.Percent, threshold, s.Options.Action, s.Period.End, _budgets.TimeZone,
             [.. s.TopModels.Select(m => KeyValuePair.Create(m.Key, Pricing.CostCalculator.ToUsd(m.Value)))],
             [.. s.TopClients.Select(c => KeyValuePair.Create(c.Key, Pricing.CostCalculator.ToUsd(c.Value)))]);
-        var entity = new TableEntity(s.Name, $"{s.Period.Kind}-{s.Period.Key}-{threshold:D4}")
+        if (await TryClaimAsync(s.Name, $"{s.Period.Kind}-{s.Period.Key}-{threshold:D4}", n, cancellationToken).ConfigureAwait(false))
+        {
+            LogClaimed(logger, s.Name, threshold, s.Period.Key);
+        }
+    }
+
+    /// <summary>
+    /// Claims a notification: a conditional insert of a pending event. Only one instance's insert succeeds, however
+    /// many run the timer, so the message is sent once; false when it was claimed before.
+    /// </summary>
+    private async Task<bool> TryClaimAsync(string partitionKey, string rowKey, BudgetNotification notification, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var entity = new TableEntity(partitionKey, rowKey)
         {
             ["Status"] = "pending",
-            ["Notification"] = System.Text.Json.JsonSerializer.Serialize(n, BudgetJsonContext.Default.BudgetNotification),
+            ["Notification"] = System.Text.Json.JsonSerializer.Serialize(notification, BudgetJsonContext.Default.BudgetNotification),
             ["Attempts"] = 0,
             ["NextAttemptAt"] = now,
-            ["LeaseUntil"] = DateTimeOffset.MinValue.AddYears(1700),
+            ["LeaseUntil"] = NoLease,
             ["ClaimedAt"] = now,
         };
 
         try
         {
             await store.BudgetEvents.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
-            LogClaimed(logger, s.Name, threshold, s.Period.Key);
+            return true;
         }
         catch (RequestFailedException ex) when (ex.Status == 409)
         {
-            // Already claimed by this or another instance: never a second message.
+            return false;
         }
     }
 
@@ -248,24 +263,7 @@ internal sealed partial class BudgetRollup(
 
         var n = new BudgetNotification("daily_summary", "daily-summary", "global", "day", yesterday.Key, Pricing.CostCalculator.ToUsd(total), 0, 0, 0, "notify",
             yesterday.End, _budgets.TimeZone, Top(models), Top(clients));
-        var entity = new TableEntity("daily-summary", "day-" + yesterday.Key)
-        {
-            ["Status"] = "pending",
-            ["Notification"] = System.Text.Json.JsonSerializer.Serialize(n, BudgetJsonContext.Default.BudgetNotification),
-            ["Attempts"] = 0,
-            ["NextAttemptAt"] = now,
-            ["LeaseUntil"] = DateTimeOffset.MinValue.AddYears(1700),
-            ["ClaimedAt"] = now,
-        };
-
-        try
-        {
-            await store.BudgetEvents.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RequestFailedException ex) when (ex.Status == 409)
-        {
-            // Already sent (or being sent) for that day.
-        }
+        await TryClaimAsync("daily-summary", "day-" + yesterday.Key, n, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task DeliverPendingAsync(CancellationToken cancellationToken)
@@ -308,7 +306,7 @@ internal sealed partial class BudgetRollup(
             var attempts = (e.GetInt32("Attempts") ?? 0) + 1;
             e["Attempts"] = attempts;
             e["LastAttemptAt"] = time.GetUtcNow();
-            e["LeaseUntil"] = DateTimeOffset.MinValue.AddYears(1700);
+            e["LeaseUntil"] = NoLease;
             if (allDone)
             {
                 e["Status"] = "delivered";
