@@ -1,4 +1,5 @@
 using LlmFunctions.Core.Budgets;
+using Microsoft.Extensions.Time.Testing;
 
 namespace LlmFunctions.Tests.Budgets;
 
@@ -51,6 +52,37 @@ public sealed class BudgetPeriodTests
         Assert.Equal("2026-12", after.Key);
         Assert.Equal(after.Start, before.End);
         Assert.Equal(new DateTimeOffset(2026, 10, 31, 16, 0, 0, TimeSpan.Zero), before.Start);
+    }
+
+    [Fact]
+    public void FakeClock_CrossingShanghaiMidnight_StartsANewDayAndTheOldOneEndsThere()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 27, 15, 59, 59, TimeSpan.Zero));
+        var shanghai = Zone("Asia/Shanghai");
+        var before = BudgetPeriod.Current("day", shanghai, clock.GetUtcNow());
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var after = BudgetPeriod.Current("day", shanghai, clock.GetUtcNow());
+
+        Assert.Equal("2026-11-27", before.Key);
+        Assert.Equal("2026-11-28", after.Key);
+        Assert.Equal(clock.GetUtcNow(), after.Start);
+        Assert.Equal(after.Start, before.End);
+    }
+
+    [Fact]
+    public void FakeClock_BerlinDaylightSavingNight_KeepsOneDay()
+    {
+        // 2026-10-25: Berlin goes from UTC+2 to UTC+1 at 01:00 UTC; the local day runs 22:00 UTC → 23:00 UTC next day.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 10, 24, 22, 30, 0, TimeSpan.Zero));
+        var berlin = Zone("Europe/Berlin");
+        var first = BudgetPeriod.Current("day", berlin, clock.GetUtcNow());
+        clock.Advance(TimeSpan.FromHours(24));
+        var later = BudgetPeriod.Current("day", berlin, clock.GetUtcNow());
+
+        Assert.Equal(first, later);
+        Assert.Equal(new DateTimeOffset(2026, 10, 24, 22, 0, 0, TimeSpan.Zero), first.Start);
+        Assert.Equal(new DateTimeOffset(2026, 10, 25, 23, 0, 0, TimeSpan.Zero), first.End);
     }
 
     [Fact]
