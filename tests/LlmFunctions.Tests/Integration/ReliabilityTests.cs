@@ -131,7 +131,11 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         var lost = answered - records.Count;
         output.WriteLine($"SIGKILL under 16-connection load: {answered} answered, {records.Count} records, {lost} lost (answered but not yet committed)");
         Assert.Equal(records.Count, records.Select(r => r.RowKey).Distinct().Count());
-        Assert.InRange(lost, 0, 100); // at most one group-commit batch was in memory
+        // At most one group-commit batch was in memory. `lost` can be negative: a response already sent when the host
+        // died has its record, though the client never read it and counted the call as failed. Every record is
+        // still a call the upstream saw.
+        Assert.True(lost <= 100, $"{lost} answered calls have no record");
+        Assert.InRange(records.Count, 1, (int)upstream.Requests);
         Assert.True(records.Count > 0);
     }
 
