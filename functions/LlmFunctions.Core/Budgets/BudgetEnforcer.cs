@@ -145,7 +145,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             return;
         }
 
-        _local.Enqueue((r.StartedAt, r.Client, string.IsNullOrEmpty(r.UsedModel) ? r.Model : r.UsedModel, r.CostNanoUsd));
+        _local.Enqueue((r.StartedAt, r.Client, r.BilledModel, r.CostNanoUsd));
 
         // Keep what a rollup may not have counted yet: the last hour is plenty for a 5-minute timer.
         var horizon = _time.GetUtcNow().AddHours(-1);

@@ -95,7 +95,7 @@ internal sealed partial class BudgetRollup(
                 {
                     if (r.StartedAt >= period.Start)
                     {
-                        var key = AggregateState.Key(AggregateState.Label(r.Client), AggregateState.Label(string.IsNullOrEmpty(r.UsedModel) ? r.Model : r.UsedModel));
+                        var key = AggregateState.SpendKey(r);
                         spend[key] = spend.GetValueOrDefault(key) + r.CostNanoUsd;
                     }
                 }
@@ -103,26 +103,8 @@ internal sealed partial class BudgetRollup(
                 cache[period.Start] = spend;
             }
 
-            long total = 0;
-            var models = new Dictionary<string, long>(StringComparer.Ordinal);
-            var clients = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (var (key, nano) in spend)
-            {
-                var sep = key.IndexOf(AggregateState.Separator, StringComparison.Ordinal);
-                var client = key[..sep];
-                var model = key[(sep + 1)..];
-                if (!scope.Matches(client, model))
-                {
-                    continue;
-                }
-
-                total += nano;
-                models[model] = models.GetValueOrDefault(model) + nano;
-                clients[client] = clients.GetValueOrDefault(client) + nano;
-            }
-
-            result.Add(new BudgetStatus(name, options, scope, period, total, now,
-                [.. models.OrderByDescending(m => m.Value).Take(3)], [.. clients.OrderByDescending(c => c.Value).Take(3)]));
+            var breakdown = SpendBreakdown.Of(spend, scope, top: 3);
+            result.Add(new BudgetStatus(name, options, scope, period, breakdown.TotalNanoUsd, now, breakdown.TopModels, breakdown.TopClients));
         }
 
         return result;
@@ -190,9 +172,7 @@ internal sealed partial class BudgetRollup(
     private async Task ClaimAsync(BudgetStatus s, int threshold, CancellationToken cancellationToken)
     {
         var n = new BudgetNotification("threshold", s.Name, s.Scope.ToString(), s.Period.Kind, s.Period.Key, s.SpentUsd, s.Options.LimitUsd,
-            s.Percent, threshold, s.Options.Action, s.Period.End, _budgets.TimeZone,
-            [.. s.TopModels.Select(m => KeyValuePair.Create(m.Key, Pricing.CostCalculator.ToUsd(m.Value)))],
-            [.. s.TopClients.Select(c => KeyValuePair.Create(c.Key, Pricing.CostCalculator.ToUsd(c.Value)))]);
+            s.Percent, threshold, s.Options.Action, s.Period.End, _budgets.TimeZone, SpendBreakdown.Usd(s.TopModels), SpendBreakdown.Usd(s.TopClients));
         if (await TryClaimAsync(s.Name, $"{s.Period.Kind}-{s.Period.Key}-{threshold:D4}", n, cancellationToken).ConfigureAwait(false))
         {
             LogClaimed(logger, s.Name, threshold, s.Period.Key);
@@ -247,22 +227,9 @@ internal sealed partial class BudgetRollup(
             return; // No calls yesterday: nothing worth a message.
         }
 
-        long total = 0;
-        var models = new Dictionary<string, long>(StringComparer.Ordinal);
-        var clients = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (key, nano) in spend)
-        {
-            var sep = key.IndexOf(AggregateState.Separator, StringComparison.Ordinal);
-            total += nano;
-            models[key[(sep + 1)..]] = models.GetValueOrDefault(key[(sep + 1)..]) + nano;
-            clients[key[..sep]] = clients.GetValueOrDefault(key[..sep]) + nano;
-        }
-
-        static List<KeyValuePair<string, decimal>> Top(Dictionary<string, long> d) =>
-            [.. d.OrderByDescending(x => x.Value).Take(10).Select(x => KeyValuePair.Create(x.Key, Pricing.CostCalculator.ToUsd(x.Value)))];
-
-        var n = new BudgetNotification("daily_summary", "daily-summary", "global", "day", yesterday.Key, Pricing.CostCalculator.ToUsd(total), 0, 0, 0, "notify",
-            yesterday.End, _budgets.TimeZone, Top(models), Top(clients));
+        var breakdown = SpendBreakdown.Of(spend, BudgetScope.Global, top: 10);
+        var n = new BudgetNotification("daily_summary", "daily-summary", "global", "day", yesterday.Key, Pricing.CostCalculator.ToUsd(breakdown.TotalNanoUsd), 0, 0, 0, "notify",
+            yesterday.End, _budgets.TimeZone, SpendBreakdown.Usd(breakdown.TopModels), SpendBreakdown.Usd(breakdown.TopClients));
         await TryClaimAsync("daily-summary", "day-" + yesterday.Key, n, cancellationToken).ConfigureAwait(false);
     }
 

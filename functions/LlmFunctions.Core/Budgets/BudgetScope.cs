@@ -3,12 +3,14 @@ namespace LlmFunctions.Core.Budgets;
 /// <summary>What a budget counts: everything, one client, or one model.</summary>
 internal readonly record struct BudgetScope(string Kind, string Value)
 {
+    public static BudgetScope Global { get; } = new("global", "");
+
     public static bool TryParse(string? text, out BudgetScope scope)
     {
         scope = default;
         if (string.Equals(text, "global", StringComparison.OrdinalIgnoreCase))
         {
-            scope = new BudgetScope("global", "");
+            scope = Global;
             return true;
         }
 

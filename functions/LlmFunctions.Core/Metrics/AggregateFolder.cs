@@ -151,7 +151,7 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
                 spend[slotKey] = slotSpend = await LoadSpendAsync(slotKey, cancellationToken).ConfigureAwait(false);
             }
 
-            var who = AggregateState.Key(AggregateState.Label(record.Client), AggregateState.Label(string.IsNullOrEmpty(record.UsedModel) ? record.Model : record.UsedModel));
+            var who = AggregateState.SpendKey(record);
             slotSpend[who] = slotSpend.GetValueOrDefault(who) + record.CostNanoUsd;
             folded++;
         }

@@ -29,7 +29,7 @@ internal sealed class AggregateState
 
     public void Add(CallRecord r, int maxModels)
     {
-        var model = ModelLabel(string.IsNullOrEmpty(r.UsedModel) ? r.Model : r.UsedModel, maxModels, grant: true);
+        var model = ModelLabel(r.BilledModel, maxModels, grant: true);
         var client = Label(r.Client);
         var method = Label(r.Method);
         var endpoint = EndpointLabel(r.Endpoint);
@@ -124,6 +124,16 @@ internal sealed class AggregateState
     }
 
     internal static string Key(params ReadOnlySpan<string> parts) => string.Join(Separator, parts);
+
+    /// <summary>The <c>client|model</c> key spend is kept under (15-minute slots, budget tails).</summary>
+    internal static string SpendKey(CallRecord r) => Key(Label(r.Client), Label(r.BilledModel));
+
+    /// <summary>Splits a <see cref="SpendKey"/> back into client and model.</summary>
+    internal static (string Client, string Model) SplitSpendKey(string key)
+    {
+        var sep = key.IndexOf(Separator, StringComparison.Ordinal);
+        return (key[..sep], key[(sep + 1)..]);
+    }
 
     private void Inc(string key, long value)
     {

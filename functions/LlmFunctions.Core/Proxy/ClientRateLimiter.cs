@@ -13,7 +13,7 @@ internal sealed class ClientRateLimiter : IDisposable
 {
     private readonly PartitionedRateLimiter<string>? _limiter;
 
-    public ClientRateLimiter(IOptions<Dictionary<string, ClientOptions>> clients, TimeProvider time)
+    public ClientRateLimiter(IOptions<Dictionary<string, ClientOptions>> clients)
     {
         var limits = clients.Value.Where(c => c.Value.RequestsPerMinute > 0).ToDictionary(c => c.Key, c => c.Value.RequestsPerMinute, StringComparer.Ordinal);
         if (limits.Count == 0)

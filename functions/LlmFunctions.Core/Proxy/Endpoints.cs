@@ -26,7 +26,7 @@ internal static class Endpoints
         var span = path.AsSpan();
         foreach (var range in span.Split('/'))
         {
-            // Spans, not path.Split: this runs twice on every call and should not allocate.
+            // Spans, not path.Split: this runs on every call and should not allocate.
             var segment = span[range];
             if (segment.IsEmpty || segment.SequenceEqual(".") || segment.SequenceEqual(".."))
             {

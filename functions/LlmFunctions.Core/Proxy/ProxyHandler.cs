@@ -75,13 +75,14 @@ internal sealed partial class ProxyHandler(
             return;
         }
 
+        var safePath = Endpoints.IsSafePath(path);
         var record = new CallRecord
         {
             CallId = RecordKeys.NewCallId(time),
             StartedAt = time.GetUtcNow(),
             Client = client,
             Method = context.Request.Method,
-            Endpoint = Endpoints.IsSafePath(path) ? "/v1/" + path : "/v1/(invalid)",
+            Endpoint = safePath ? "/v1/" + path : "/v1/(invalid)",
         };
         context.Response.Headers["x-llm-call-id"] = record.CallId;
 
@@ -89,13 +90,13 @@ internal sealed partial class ProxyHandler(
         {
             if (rateLimiter.TryAcquire(client, out var retryAfter))
             {
-                await ForwardAsync(context, path, record, started).ConfigureAwait(false);
+                await ForwardAsync(context, path, safePath, record, started).ConfigureAwait(false);
             }
             else
             {
                 record.StatusCode = 429;
                 record.Outcome = CallOutcome.RateLimited;
-                context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                SetRetryAfter(context, retryAfter);
                 await OpenAIError.WriteAsync(context, 429, $"Client '{client}' is over its limit of requests per minute (Clients__{client}__RequestsPerMinute).", "rate_limit_error", "rate_limit_exceeded").ConfigureAwait(false);
             }
         }
@@ -138,12 +139,12 @@ internal sealed partial class ProxyHandler(
         LogCall(logger, record.CallId, record.Client, record.UsedModel, record.StatusCode, record.Outcome, record.DurationMs);
     }
 
-    private async Task ForwardAsync(HttpContext context, string path, CallRecord record, long started)
+    private async Task ForwardAsync(HttpContext context, string path, bool safePath, CallRecord record, long started)
     {
         var request = context.Request;
 
         // (2) Validate: path, method, size, JSON, model.
-        var target = Endpoints.IsSafePath(path) ? upstream.TargetFor(path, request.QueryString) : null;
+        var target = safePath ? upstream.TargetFor(path, request.QueryString) : null;
         if (target is null)
         {
             await RejectAsync(context, record, 404, $"Unknown path '/v1/{Truncate(path)}'.", "not_found").ConfigureAwait(false);
@@ -231,7 +232,7 @@ internal sealed partial class ProxyHandler(
                 case BudgetVerdict.Block:
                     if (decision.RetryAfter is { } retryAfter)
                     {
-                        context.Response.Headers.RetryAfter = ((long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                        SetRetryAfter(context, retryAfter);
                     }
 
                     record.StatusCode = 429;
@@ -609,6 +610,10 @@ internal sealed partial class ProxyHandler(
             }
         }
     }
+
+    /// <summary><c>Retry-After</c> in whole seconds, rounded up and at least 1.</summary>
+    private static void SetRetryAfter(HttpContext context, TimeSpan wait) =>
+        context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 
     private static string Truncate(string value) => value.Length <= 128 ? value : value[..128];
 

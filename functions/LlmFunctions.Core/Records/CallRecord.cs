@@ -19,6 +19,9 @@ internal sealed class CallRecord
     /// <summary>The model sent upstream when a budget downgraded the call; otherwise empty.</summary>
     public string UsedModel { get; set; } = "";
 
+    /// <summary>The model the call is billed and counted under: the one sent upstream, else the one requested.</summary>
+    public string BilledModel => string.IsNullOrEmpty(UsedModel) ? Model : UsedModel;
+
     /// <summary>The model the upstream said it used.</summary>
     public string ResponseModel { get; set; } = "";
 

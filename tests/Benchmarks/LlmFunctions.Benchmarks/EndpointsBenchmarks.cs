@@ -3,7 +3,7 @@ using LlmFunctions.Core.Proxy;
 
 namespace LlmFunctions.Benchmarks;
 
-/// <summary>Path validation, twice on every call.</summary>
+/// <summary>Path validation, once on every call.</summary>
 [MemoryDiagnoser]
 public class EndpointsBenchmarks
 {
