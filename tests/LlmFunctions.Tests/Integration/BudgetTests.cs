@@ -26,6 +26,13 @@ public sealed class BudgetTests
         await env.RecordsAsync(calls);
     }
 
+    /// <summary>The timer runs, then the proxy re-reads the rollup (instead of waiting for its 30 s refresh).</summary>
+    private static async Task RollUpAndRefreshAsync(TestEnvironment env)
+    {
+        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        await env.Host.Get<BudgetEnforcer>().RefreshAsync();
+    }
+
     [Fact]
     public async Task Rollup_WritesSpendRowsPerBudgetAndPeriod()
     {
@@ -209,8 +216,7 @@ public sealed class BudgetTests
             s["Budgets:hard:Action"] = "block";
         });
         await SpendAsync(env, 3);
-        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
-        await env.Host.Get<BudgetEnforcer>().RefreshAsync();
+        await RollUpAndRefreshAsync(env);
         var calls = env.Upstream.Requests;
 
         var ex = await Assert.ThrowsAsync<ClientResultException>(() => env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("more")]));
@@ -234,8 +240,7 @@ public sealed class BudgetTests
 
         // Budget raised mid-period: the same spend is now under the limit.
         await env.RestartHostAsync(s => s["Budgets:hard:LimitUsd"] = "10");
-        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
-        await env.Host.Get<BudgetEnforcer>().RefreshAsync();
+        await RollUpAndRefreshAsync(env);
         await env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("allowed again")]);
     }
 
@@ -249,8 +254,7 @@ public sealed class BudgetTests
             s["Budgets:soft:DowngradeTo"] = "gpt-4.1-mini";
         });
         await SpendAsync(env, 3);
-        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
-        await env.Host.Get<BudgetEnforcer>().RefreshAsync();
+        await RollUpAndRefreshAsync(env);
 
         var result = await env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("cheaper please")]);
 

@@ -16,6 +16,14 @@ public sealed class ProxyTests
 {
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
+    /// <summary>A streaming chat request the fake upstream answers with <paramref name="scenario"/>.</summary>
+    private static HttpRequestMessage StreamRequest(string scenario)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[]}""") };
+        request.Headers.Add("x-fake-scenario", scenario);
+        return request;
+    }
+
     private const string ChatBody = """{"model":"gpt-4.1","messages":[{"role":"user","content":"Say hello"}]}""";
 
     [Fact]
@@ -291,8 +299,7 @@ public sealed class ProxyTests
     {
         await using var env = await TestEnvironment.StartAsync();
         using var http = env.Host.CreateHttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[]}""") };
-        request.Headers.Add("x-fake-scenario", scenario);
+        using var request = StreamRequest(scenario);
 
         // The client sees headers and then a reset, or (when the reset overtakes unread data) only the reset:
         // never a stream that ends as if it had finished.
@@ -314,8 +321,7 @@ public sealed class ProxyTests
     {
         await using var env = await TestEnvironment.StartAsync(s => s["Upstream:TimeoutSeconds"] = "1");
         using var http = env.Host.CreateHttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[]}""") };
-        request.Headers.Add("x-fake-scenario", "stall=2");
+        using var request = StreamRequest("stall=2");
 
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         await Assert.ThrowsAnyAsync<Exception>(() => response.Content.ReadAsStringAsync());
@@ -375,8 +381,7 @@ public sealed class ProxyTests
     {
         await using var env = await TestEnvironment.StartAsync();
         using var http = env.Host.CreateHttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[]}""") };
-        request.Headers.Add("x-fake-scenario", "malformed-sse");
+        using var request = StreamRequest("malformed-sse");
 
         using var response = await http.SendAsync(request);
         var body = await response.Content.ReadAsStringAsync();
