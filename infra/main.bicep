@@ -116,6 +116,11 @@ param metricsMaxModels int = 50
 @maxValue(3600)
 param metricsFoldLagSeconds int = 60
 
+@description('Storage__RetentionDays: days of call records to keep (one table per UTC day); 0 keeps them forever. Metrics and budgets keep counting dropped days.')
+@minValue(0)
+@maxValue(36500)
+param storageRetentionDays int = 0
+
 @description('Budgets__DailySummary: send yesterday\'s spend by model and client to every webhook once a day.')
 param budgetsDailySummary bool = false
 
@@ -246,6 +251,7 @@ module api 'app/api.bicep' = {
     metricsBearerTokenConfigured: !empty(metricsBearerToken)
     metricsMaxModels: metricsMaxModels
     metricsFoldLagSeconds: metricsFoldLagSeconds
+    storageRetentionDays: storageRetentionDays
     budgetsTimeZone: budgetsTimeZone
     budgetsDailySummary: budgetsDailySummary
     budgetsSchedule: budgetsSchedule

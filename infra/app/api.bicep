@@ -78,6 +78,7 @@ param metricsBearerTokenConfigured bool
 
 param metricsMaxModels int
 param metricsFoldLagSeconds int
+param storageRetentionDays int
 param budgetsTimeZone string
 
 @description('Budgets__DailySummary.')
@@ -159,6 +160,7 @@ var appSettings = {
   Proxy__MaxRequestBodyBytes: string(proxyMaxRequestBodyBytes)
   Metrics__MaxModels: string(metricsMaxModels)
   Metrics__FoldLagSeconds: string(metricsFoldLagSeconds)
+  Storage__RetentionDays: string(storageRetentionDays)
   Budgets__TimeZone: budgetsTimeZone
   Budgets__DailySummary: string(budgetsDailySummary)
   Budgets__Schedule: budgetsSchedule

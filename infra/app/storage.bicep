@@ -8,9 +8,10 @@ param tags object
 @description('Blob container the Flex Consumption plan deploys the package to.')
 param deploymentContainerName string
 
-// The tables the app writes (functions/LlmFunctions.Core/Records/TableNames.cs).
+// The app's fixed tables (functions/LlmFunctions.Core/Records/TableNames.cs). Call records go to one table per
+// UTC day, LlmCallsyyyyMMdd, which the app creates on first write (Storage Table Data Contributor may) and drops
+// after Storage__RetentionDays.
 var tableNames = [
-  'LlmCalls'
   'LlmAggregates'
   'LlmRollups'
   'LlmBudgetEvents'

@@ -24,7 +24,7 @@ public static class ServiceCollectionExtensions
             .Validate(o => Uri.TryCreate(o.BaseUrl, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttps || u.Scheme == Uri.UriSchemeHttp),
                 "Upstream__BaseUrl must be an absolute http(s) URL.")
             .ValidateOnStart();
-        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.SectionName)
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.SectionName).ValidateDataAnnotations()
             .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString) || !string.IsNullOrWhiteSpace(o.TableServiceUri),
                 "Storage__ConnectionString or Storage__TableServiceUri is required.")
             .Validate(o => string.IsNullOrWhiteSpace(o.TableServiceUri) || Uri.IsWellFormedUriString(o.TableServiceUri, UriKind.Absolute),

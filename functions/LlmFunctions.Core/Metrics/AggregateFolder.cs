@@ -17,7 +17,8 @@ namespace LlmFunctions.Core.Metrics;
 /// write minute (for budgets, which need "spend since midnight in zone Z" for any zone; a record that waited in the
 /// spool counts when it is written, and every minute maps to exactly one slot, so a transaction stays small).</para>
 /// <para><b>Fold step</b>: read row <c>v1</c> (ETag E); read the records of every whole minute from the watermark
-/// up to <c>now − Metrics__FoldLagSeconds</c> with one PartitionKey range query; add them; write row <c>v1</c>
+/// up to <c>now − Metrics__FoldLagSeconds</c> with one PartitionKey range query per daily call table (one table
+/// except around midnight UTC; see <see cref="TableNames"/>); add them; write row <c>v1</c>
 /// (If-Match E) and the touched spend rows in <em>one entity-group transaction</em>.</para>
 /// <para><b>Invariants</b></para>
 /// <list type="number">
@@ -28,10 +29,13 @@ namespace LlmFunctions.Core.Metrics;
 /// <item>No record lands behind the watermark: writers key a record by the minute it is <em>written</em> and re-key
 /// anything that waited (see <see cref="RecordKeys"/>), and the fold stays <c>FoldLagSeconds</c> behind now.</item>
 /// <item>A scrape = state row + the live tail (records at or after the state's watermark, read in the same scrape),
-/// so it equals the sum over all records written so far, and since records are never deleted it never decreases.</item>
+/// so it equals the sum over all records written so far. Records are only ever deleted by retention
+/// (<c>Storage__RetentionDays</c>), a whole day at a time and only days entirely behind the watermark — already in
+/// the state — so a counter never decreases.</item>
 /// </list>
 /// </summary>
-internal sealed partial class AggregateFolder(TableStore store, TimeProvider time, IOptions<MetricsOptions> options, ILogger<AggregateFolder> logger)
+internal sealed partial class AggregateFolder(TableStore store, TimeProvider time, IOptions<MetricsOptions> options, IOptions<StorageOptions> storageOptions,
+    ILogger<AggregateFolder> logger)
 {
     internal const string PartitionKey = "state";
     internal const string StateRowKey = "v1";
@@ -43,6 +47,8 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
     internal int MaxRecordsPerStep { get; set; } = 50_000;
 
     private readonly MetricsOptions _options = options.Value;
+    private readonly int _retentionDays = storageOptions.Value.RetentionDays;
+    private DateTimeOffset _nextRetentionCheck;
 
     public TimeSpan Lag => TimeSpan.FromSeconds(_options.FoldLagSeconds);
 
@@ -63,8 +69,9 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
         state ??= new AggregateState { Watermark = RecordKeys.Minute(foldable) };
         var unfolded = 0;
         var tail = new List<CallRecord>();
-        await foreach (var e in store.Calls.QueryAsync<TableEntity>(
-            filter: TableClient.CreateQueryFilter($"PartitionKey ge {state.Watermark}"), cancellationToken: cancellationToken).ConfigureAwait(false))
+        // Up to the day of "now" plus a few minutes: another instance's clock may run slightly ahead around midnight.
+        var lastDay = DateOnly.FromDateTime(time.GetUtcNow().AddMinutes(5).UtcDateTime);
+        await foreach (var e in store.QueryCallsAsync(state.Watermark, null, lastDay, cancellationToken).ConfigureAwait(false))
         {
             var record = CallRecordMapper.FromEntity(e);
             tail.Add(record);
@@ -102,6 +109,7 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
             }
         }
 
+        await ApplyRetentionAsync(cancellationToken).ConfigureAwait(false);
         return total;
     }
 
@@ -125,8 +133,8 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
         var more = false;
         string? currentMinute = null;
         var next = limit;
-        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {state.Watermark} and PartitionKey lt {limit}");
-        await foreach (var e in store.Calls.QueryAsync<TableEntity>(filter: filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        var limitDay = DateOnly.FromDateTime(RecordKeys.ParseMinute(limit).UtcDateTime);
+        await foreach (var e in store.QueryCallsAsync(state.Watermark, limit, limitDay, cancellationToken).ConfigureAwait(false))
         {
             var minute = e.PartitionKey[..RecordKeys.MinuteFormat.Length];
             var slotKey = SpendRowPrefix + SlotOf(RecordKeys.ParseMinute(minute));
@@ -217,14 +225,41 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
         return new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, t.Minute, 0, TimeSpan.Zero);
     }
 
-    private async Task<string> FirstMinuteAsync(string fallback, CancellationToken cancellationToken)
+    private async Task<string> FirstMinuteAsync(string fallback, CancellationToken cancellationToken) =>
+        await store.FirstCallPartitionKeyAsync(cancellationToken).ConfigureAwait(false) is { } first
+            ? first[..RecordKeys.MinuteFormat.Length]
+            : fallback;
+
+    /// <summary>
+    /// With <c>Storage__RetentionDays</c> set, drops the call tables of days older than that which the fold has
+    /// passed entirely (their records are in the state). At most once an hour per instance; any instance may do it.
+    /// </summary>
+    private async Task ApplyRetentionAsync(CancellationToken cancellationToken)
     {
-        await foreach (var e in store.Calls.QueryAsync<TableEntity>(maxPerPage: 1, select: ["PartitionKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        var now = time.GetUtcNow();
+        if (_retentionDays <= 0 || now < _nextRetentionCheck)
         {
-            return e.PartitionKey[..RecordKeys.MinuteFormat.Length];
+            return;
         }
 
-        return fallback;
+        _nextRetentionCheck = now.AddHours(1);
+        var (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
+        if (state is null)
+        {
+            return;
+        }
+
+        var keepFrom = DateOnly.FromDateTime(now.UtcDateTime).AddDays(-_retentionDays);
+        var folded = DateOnly.FromDateTime(RecordKeys.ParseMinute(state.Watermark).UtcDateTime);
+        var before = TableNames.CallsFor(keepFrom < folded ? keepFrom : folded);
+        foreach (var table in await store.AllCallTablesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (string.CompareOrdinal(table, before) < 0)
+            {
+                await store.DeleteCallsTableAsync(table, cancellationToken).ConfigureAwait(false);
+                LogRetention(logger, table);
+            }
+        }
     }
 
     private async Task<Dictionary<string, long>> LoadSpendAsync(string rowKey, CancellationToken cancellationToken)
@@ -288,6 +323,9 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
     private static partial void LogConflict(ILogger logger);
+
+    [LoggerMessage(EventId = 5003, Level = LogLevel.Information, Message = "Retention: dropped {Table}, whose records are all folded.")]
+    private static partial void LogRetention(ILogger logger, string table);
 
     [LoggerMessage(EventId = 5002, Level = LogLevel.Debug, Message = "Folded {Count} records; watermark now {Watermark}.")]
     private static partial void LogFolded(ILogger logger, int count, string watermark);

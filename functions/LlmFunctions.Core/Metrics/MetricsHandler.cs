@@ -5,6 +5,7 @@ using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Metrics;
@@ -14,7 +15,8 @@ namespace LlmFunctions.Core.Metrics;
 /// scraper prefers OpenMetrics: OpenMetrics would rename the users' <c>api_requests_by_status</c> counter
 /// (counters must end in <c>_total</c> there) and break their queries.
 /// </summary>
-internal sealed class MetricsHandler(AggregateFolder folder, RecordSpool spool, IBudgetGaugeSource budgets, IOptions<MetricsOptions> options, IHostEnvironment environment)
+internal sealed partial class MetricsHandler(AggregateFolder folder, RecordSpool spool, IBudgetGaugeSource budgets, IOptions<MetricsOptions> options, IHostEnvironment environment,
+    ILogger<MetricsHandler> logger)
 {
     private readonly byte[]? _tokenHash = string.IsNullOrEmpty(options.Value.BearerToken) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.BearerToken));
 
@@ -38,6 +40,7 @@ internal sealed class MetricsHandler(AggregateFolder folder, RecordSpool spool, 
         {
             // No partial exposition: a scrape that cannot read the aggregates fails (Prometheus marks it down) rather
             // than returning counters that might look lower.
+            LogStorageFailed(logger, ex.GetType().Name, (ex as Azure.RequestFailedException)?.Status ?? 0);
             await OpenAIError.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Storage did not answer in time; the metrics are unavailable for this scrape.", "server_error", "storage_unavailable").ConfigureAwait(false);
             return;
         }
@@ -75,4 +78,7 @@ internal sealed class MetricsHandler(AggregateFolder folder, RecordSpool spool, 
         reason = "A valid scrape token is required: send 'Authorization: Bearer <Metrics__BearerToken>'.";
         return false;
     }
+
+    [LoggerMessage(EventId = 5101, Level = LogLevel.Warning, Message = "Scrape failed: storage did not answer ({Error}, status {Status}).")]
+    private static partial void LogStorageFailed(ILogger logger, string error, int status);
 }

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace LlmFunctions.Core;
 
 /// <summary>Where the per-call records and aggregates live (section <c>Storage</c>).</summary>
@@ -26,4 +28,12 @@ public sealed class StorageOptions
     /// latency (see tests/Benchmarks/README.md for both settings measured).
     /// </summary>
     public bool AwaitRecordWrite { get; set; } = true;
+
+    /// <summary>
+    /// Days of call records to keep; 0 (default) keeps them forever. Records live in one table per UTC day
+    /// (<c>LlmCallsyyyyMMdd</c>); the fold drops a day's table once it is older than this and entirely folded, so
+    /// metrics and budgets, which read the folded aggregates, keep counting it.
+    /// </summary>
+    [Range(0, 36500)]
+    public int RetentionDays { get; set; }
 }

@@ -1,7 +1,7 @@
 namespace LlmFunctions.Core.Records;
 
 /// <summary>
-/// One call, as stored in the <c>LlmCalls</c> table. It never holds prompt or completion text.
+/// One call, as stored in its day's <c>LlmCallsyyyyMMdd</c> table (see <see cref="TableNames"/>). It never holds prompt or completion text.
 /// <see cref="RecordKeys"/> explains the keys.
 /// </summary>
 internal sealed class CallRecord

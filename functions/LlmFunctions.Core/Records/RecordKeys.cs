@@ -3,7 +3,7 @@ using System.Globalization;
 namespace LlmFunctions.Core.Records;
 
 /// <summary>
-/// Keys of the <c>LlmCalls</c> table.
+/// Keys of the call records (in the daily <c>LlmCallsyyyyMMdd</c> tables, see <see cref="TableNames"/>).
 /// <para>
 /// PartitionKey = <c>yyyyMMddHHmm-SS</c>: the UTC minute the record was written, then the writer's shard.
 /// RowKey = the call id (a version 7 GUID, so time-ordered).

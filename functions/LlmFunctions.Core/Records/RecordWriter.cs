@@ -106,7 +106,7 @@ internal sealed partial class RecordWriter : BackgroundService
         {
             try
             {
-                await _store.EnsureTablesAsync().ConfigureAwait(false);
+                await _store.EnsureCallsTableAsync(partitionKey).ConfigureAwait(false);
                 var actions = new List<TableTransactionAction>(batch.Count);
                 foreach (var p in batch)
                 {
@@ -114,7 +114,7 @@ internal sealed partial class RecordWriter : BackgroundService
                 }
 
                 Interlocked.Increment(ref _transactions);
-                await _store.Calls.SubmitTransactionAsync(actions).ConfigureAwait(false);
+                await _store.CallsFor(partitionKey).SubmitTransactionAsync(actions).ConfigureAwait(false);
                 Interlocked.Add(ref _written, batch.Count);
                 foreach (var p in batch)
                 {
@@ -211,7 +211,6 @@ internal sealed partial class RecordWriter : BackgroundService
             }
 
             var records = await RecordSpool.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
-            await _store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
             var missing = new List<SpooledRecord>(records.Count);
             foreach (var r in records)
             {
@@ -230,12 +229,13 @@ internal sealed partial class RecordWriter : BackgroundService
                 }
 
                 await RecordSpool.RewriteAsync(stream, records, cancellationToken).ConfigureAwait(false);
+                await _store.EnsureCallsTableAsync(partitionKey, cancellationToken).ConfigureAwait(false);
                 foreach (var chunk in missing.Chunk(MaxBatch))
                 {
                     var actions = chunk.Select(r => new TableTransactionAction(
                         TableTransactionActionType.UpsertReplace, CallRecordMapper.ToEntity(r.Record.ToRecord(), partitionKey))).ToList();
                     Interlocked.Increment(ref _transactions);
-                    await _store.Calls.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                    await _store.CallsFor(partitionKey).SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -251,10 +251,17 @@ internal sealed partial class RecordWriter : BackgroundService
     {
         foreach (var pk in r.AttemptedPartitionKeys)
         {
-            var found = await _store.Calls.GetEntityIfExistsAsync<TableEntity>(pk, r.Record.CallId, ["CallId"], cancellationToken).ConfigureAwait(false);
-            if (found.HasValue)
+            try
             {
-                return true;
+                var found = await _store.CallsFor(pk).GetEntityIfExistsAsync<TableEntity>(pk, r.Record.CallId, ["CallId"], cancellationToken).ConfigureAwait(false);
+                if (found.HasValue)
+                {
+                    return true;
+                }
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404)
+            {
+                // That day's table was never created: the attempt did not commit.
             }
         }
 

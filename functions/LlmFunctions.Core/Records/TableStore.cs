@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Azure;
 using Azure.Data.Tables;
 using Azure.Identity;
 using Microsoft.Extensions.Logging;
@@ -7,13 +10,17 @@ namespace LlmFunctions.Core.Records;
 
 /// <summary>
 /// The Table Storage account: a connection string (Azurite locally) or, when <c>Storage__TableServiceUri</c>
-/// is set, the table endpoint with managed identity. Creates the app's tables once, on first use.
+/// is set, the table endpoint with managed identity. Creates the app's fixed tables once, on first use, and each
+/// daily call table (see <see cref="TableNames"/>) on its first write.
 /// </summary>
 internal sealed partial class TableStore
 {
     private readonly TableServiceClient _service;
     private readonly ILogger<TableStore> _logger;
-    private readonly Lazy<Task> _ensureTables;
+    private const string FixedTablesKey = "";
+
+    // Creations that succeeded (or are under way) on this instance: the fixed tables ("") and each daily call table.
+    private readonly ConcurrentDictionary<string, Task> _created = new(StringComparer.Ordinal);
 
     public TableStore(IOptions<StorageOptions> options, ILogger<TableStore> logger)
     {
@@ -27,28 +34,17 @@ internal sealed partial class TableStore
         _service = string.IsNullOrWhiteSpace(o.TableServiceUri)
             ? new TableServiceClient(o.ConnectionString, clientOptions)
             : new TableServiceClient(new Uri(o.TableServiceUri), new DefaultAzureCredential(), clientOptions);
-        _ensureTables = new Lazy<Task>(CreateTablesAsync, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
-    public TableClient Calls => _service.GetTableClient(TableNames.Calls);
+    /// <summary>The daily call table a record with this PartitionKey is in.</summary>
+    public TableClient CallsFor(string partitionKey) => _service.GetTableClient(TableNames.CallsFor(partitionKey));
     public TableClient Aggregates => _service.GetTableClient(TableNames.Aggregates);
     public TableClient Rollups => _service.GetTableClient(TableNames.Rollups);
     public TableClient BudgetEvents => _service.GetTableClient(TableNames.BudgetEvents);
 
-    /// <summary>Creates the tables if missing. A failure is not cached: the next call tries again.</summary>
-    public async Task EnsureTablesAsync(CancellationToken cancellationToken = default)
-    {
-        var task = _ensureTables.Value;
-        try
-        {
-            await task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception) when (task.IsFaulted)
-        {
-            // Retry on the next call rather than caching the failure forever.
-            await CreateTablesAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    /// <summary>Creates the fixed tables if missing. A failure is not cached: the next call tries again.</summary>
+    public Task EnsureTablesAsync(CancellationToken cancellationToken = default) =>
+        OnceAsync(FixedTablesKey, CreateTablesAsync, cancellationToken);
 
     /// <summary>True when storage answers; used by <c>/health</c>.</summary>
     public async Task<bool> IsReachableAsync(CancellationToken cancellationToken)
@@ -58,11 +54,7 @@ internal sealed partial class TableStore
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             cts.CancelAfter(TimeSpan.FromSeconds(3));
             await EnsureTablesAsync(cts.Token).ConfigureAwait(false);
-            await foreach (var _ in Calls.QueryAsync<TableEntity>(filter: "PartitionKey eq 'health'", maxPerPage: 1, select: ["PartitionKey"], cancellationToken: cts.Token).ConfigureAwait(false))
-            {
-                break;
-            }
-
+            await Aggregates.GetEntityIfExistsAsync<TableEntity>("health", "health", ["PartitionKey"], cts.Token).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -72,9 +64,157 @@ internal sealed partial class TableStore
         }
     }
 
+    /// <summary>Creates the call table for this PartitionKey's day if this instance has not yet (idempotent anywhere).</summary>
+    public Task EnsureCallsTableAsync(string partitionKey, CancellationToken cancellationToken = default)
+    {
+        var name = TableNames.CallsFor(partitionKey);
+        return OnceAsync(name, () => _service.GetTableClient(name).CreateIfNotExistsAsync(), cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a creation once per instance and remembers only its success: a failed or timed-out attempt (storage down
+    /// at the first call) is forgotten, so the next caller tries again instead of failing forever.
+    /// </summary>
+    private async Task OnceAsync(string key, Func<Task> create, CancellationToken cancellationToken)
+    {
+        var task = _created.GetOrAdd(key, _ => create());
+        try
+        {
+            await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (task.IsFaulted || task.IsCanceled)
+        {
+            _created.TryRemove(new KeyValuePair<string, Task>(key, task));
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Call records with <paramref name="fromPartitionKey"/> ≤ PartitionKey &lt; <paramref name="toPartitionKey"/>
+    /// (no upper bound when null), through the daily tables up to <paramref name="lastDay"/>, in key order.
+    /// A day without a table has no records.
+    /// </summary>
+    public async IAsyncEnumerable<TableEntity> QueryCallsAsync(string fromPartitionKey, string? toPartitionKey, DateOnly lastDay,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var filter = toPartitionKey is null
+            ? TableClient.CreateQueryFilter($"PartitionKey ge {fromPartitionKey}")
+            : TableClient.CreateQueryFilter($"PartitionKey ge {fromPartitionKey} and PartitionKey lt {toPartitionKey}");
+        foreach (var table in await CallTablesAsync(TableNames.CallsFor(fromPartitionKey), TableNames.CallsFor(lastDay), cancellationToken).ConfigureAwait(false))
+        {
+            var rows = _service.GetTableClient(table).QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).GetAsyncEnumerator(cancellationToken);
+            try
+            {
+                while (true)
+                {
+                    bool more;
+                    try
+                    {
+                        more = await rows.MoveNextAsync().ConfigureAwait(false);
+                    }
+                    catch (RequestFailedException ex) when (ex.Status == 404)
+                    {
+                        more = false;
+                    }
+
+                    if (!more)
+                    {
+                        break;
+                    }
+
+                    yield return rows.Current;
+                }
+            }
+            finally
+            {
+                await rows.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The names of the call tables from <paramref name="first"/> to <paramref name="last"/> (inclusive), in day order.
+    /// A span of up to three days is returned as is (querying a missing table is one cheap 404); a longer span is
+    /// listed, so that catching up on a long history does not probe every empty day.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> CallTablesAsync(string first, string last, CancellationToken cancellationToken)
+    {
+        if (!TableNames.TryParseCallsDay(first, out var from) || !TableNames.TryParseCallsDay(last, out var to) || from > to)
+        {
+            return [];
+        }
+
+        if (to.DayNumber - from.DayNumber < 3)
+        {
+            var days = new List<string>(3);
+            for (var d = from; d <= to; d = d.AddDays(1))
+            {
+                days.Add(TableNames.CallsFor(d));
+            }
+
+            return days;
+        }
+
+        var names = new List<string>();
+        foreach (var name in await AllCallTablesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (string.CompareOrdinal(name, first) >= 0 && string.CompareOrdinal(name, last) <= 0)
+            {
+                names.Add(name);
+            }
+        }
+
+        return names;
+    }
+
+    /// <summary>The PartitionKey of the oldest call record stored, or null when there is none.</summary>
+    public async Task<string?> FirstCallPartitionKeyAsync(CancellationToken cancellationToken)
+    {
+        foreach (var table in await AllCallTablesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await foreach (var e in _service.GetTableClient(table).QueryAsync<TableEntity>(maxPerPage: 1, select: ["PartitionKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            {
+                return e.PartitionKey;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Every daily call table in the account, oldest first.</summary>
+    public async Task<List<string>> AllCallTablesAsync(CancellationToken cancellationToken)
+    {
+        var names = new List<string>();
+        await foreach (var t in _service.QueryAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (TableNames.TryParseCallsDay(t.Name, out _))
+            {
+                names.Add(t.Name);
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    /// <summary>Deletes a whole day of call records (retention). Idempotent.</summary>
+    public async Task DeleteCallsTableAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _service.DeleteTableAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            // Already gone.
+        }
+
+        _created.TryRemove(name, out _);
+    }
+
     private async Task CreateTablesAsync()
     {
-        foreach (var name in TableNames.All)
+        foreach (var name in TableNames.Fixed)
         {
             await _service.GetTableClient(name).CreateIfNotExistsAsync().ConfigureAwait(false);
         }

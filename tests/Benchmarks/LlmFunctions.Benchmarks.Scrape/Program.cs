@@ -9,13 +9,15 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-// Scrape latency as history grows: seeds N call records into the LlmCalls table (Azurite), lets the fold catch up,
-// then times GET /metrics on the local host. Usage (tests/Benchmarks/scrape.sh starts Azurite):
-//   dotnet LlmFunctions.Benchmarks.Scrape.dll <table connection string> 10000,100000,1000000
+// Scrape latency as history grows: seeds N call records at a steady rate (default 10,000 a day, going back from
+// now, so 1M records are 100 days of history) into the daily LlmCallsyyyyMMdd tables on Azurite, lets the fold
+// catch up, then times GET /metrics on the local host. Usage (tests/Benchmarks/scrape.sh starts Azurite):
+//   dotnet LlmFunctions.Benchmarks.Scrape.dll <table connection string> 10000,100000,1000000 [records per day]
 var connection = args[0];
 var sizes = args.Length > 1 ? args[1].Split(',').Select(int.Parse).ToArray() : [10_000, 100_000];
-var calls = new TableServiceClient(connection).GetTableClient("LlmCalls");
-await calls.CreateIfNotExistsAsync();
+var perDay = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10_000;
+var service = new TableServiceClient(connection);
+var now = DateTimeOffset.UtcNow;
 
 var app = LocalHost.Build(["--urls", "http://127.0.0.1:0", "--environment", "Development"], builder =>
 {
@@ -35,42 +37,51 @@ var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddress
 using var http = new HttpClient { BaseAddress = new Uri(url) };
 http.DefaultRequestHeaders.Authorization = new("Bearer", "bench");
 
-Console.WriteLine("| records stored | seed s | fold s (first scrape) | scrape P50 ms | scrape P99 ms | scrape max ms | body KB | empty PK-range query on the emulator, P50 ms |");
-Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
+Console.WriteLine($"Steady history of {perDay:N0} records a day; the scrape reads the folded state and today's table.");
+Console.WriteLine();
+Console.WriteLine("| records stored | days of history | seed s | fold s (first scrape) | scrape P50 ms | scrape P99 ms | scrape max ms | body KB | records in today's table |");
+Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 var stored = 0;
 string[] models = ["gpt-4.1", "gpt-4.1-mini", "claude-sonnet-4.5", "gemini-2.5-flash", "deepseek-v3.2"];
 string[] clients = ["alpha", "beta", "gamma"];
+var spacing = TimeSpan.FromDays(1) / perDay;
 foreach (var size in sizes)
 {
-    // Seed: records spread over past minutes (1,000 per minute), 100 per entity-group transaction.
+    // Seed: record n was written at now − 5 min − n × spacing; one transaction per write minute (its partition).
     var seed = Stopwatch.StartNew();
-    var toAdd = size - stored;
-    var start = DateTimeOffset.UtcNow.AddMinutes(-5 - (size / 1000) - 1);
-    await Parallel.ForEachAsync(Enumerable.Range(stored / 100, toAdd / 100), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (batch, ct) =>
+    var minutes = Enumerable.Range(stored, size - stored)
+        .GroupBy(n => (now.AddMinutes(-5) - n * spacing).UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture))
+        .ToList();
+    var created = new System.Collections.Concurrent.ConcurrentDictionary<string, Task>();
+    await Parallel.ForEachAsync(minutes, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (group, ct) =>
     {
-        var minute = start.AddMinutes(batch / 10);
-        var pk = minute.UtcDateTime.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture) + "-" + (batch % 10).ToString("D2", CultureInfo.InvariantCulture);
-        var actions = new List<TableTransactionAction>(100);
-        for (var i = 0; i < 100; i++)
+        var table = service.GetTableClient("LlmCalls" + group.Key[..8]);
+        await created.GetOrAdd(table.Name, _ => table.CreateIfNotExistsAsync(ct));
+        var pk = group.Key + "-00";
+        foreach (var chunk in group.Chunk(100))
         {
-            var n = batch * 100 + i;
-            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(pk, Guid.CreateVersion7(minute).ToString("N"))
+            var actions = new List<TableTransactionAction>(chunk.Length);
+            foreach (var n in chunk)
             {
-                ["CallId"] = n.ToString(CultureInfo.InvariantCulture), ["StartedAt"] = minute, ["Client"] = clients[n % 3], ["Model"] = models[n % 5],
-                ["UsedModel"] = models[n % 5], ["Method"] = "POST", ["Endpoint"] = "/v1/chat/completions", ["StatusCode"] = n % 50 == 0 ? 429 : 200,
-                ["Outcome"] = n % 50 == 0 ? "rate_limited" : "ok", ["InputTokens"] = 1000L, ["OutputTokens"] = 200L, ["CostNanoUsd"] = 3_600_000L,
-                ["Priced"] = true, ["UsageSource"] = "reported", ["DurationMs"] = 800.0 + n % 1000, ["Streamed"] = n % 2 == 0, ["TimeToFirstByteMs"] = 120.0, ["Retries"] = 0,
-            }));
-        }
+                var at = now.AddMinutes(-5) - n * spacing;
+                actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(pk, Guid.CreateVersion7(at).ToString("N"))
+                {
+                    ["CallId"] = n.ToString(CultureInfo.InvariantCulture), ["StartedAt"] = at, ["Client"] = clients[n % 3], ["Model"] = models[n % 5],
+                    ["UsedModel"] = models[n % 5], ["Method"] = "POST", ["Endpoint"] = "/v1/chat/completions", ["StatusCode"] = n % 50 == 0 ? 429 : 200,
+                    ["Outcome"] = n % 50 == 0 ? "rate_limited" : "ok", ["InputTokens"] = 1000L, ["OutputTokens"] = 200L, ["CostNanoUsd"] = 3_600_000L,
+                    ["Priced"] = true, ["UsageSource"] = "reported", ["DurationMs"] = 800.0 + n % 1000, ["Streamed"] = n % 2 == 0, ["TimeToFirstByteMs"] = 120.0, ["Retries"] = 0,
+                }));
+            }
 
-        await calls.SubmitTransactionAsync(actions, ct);
+            await table.SubmitTransactionAsync(actions, ct);
+        }
     });
     stored = size;
     seed.Stop();
 
     // The seeded history is older than the fold's watermark (real writers never write behind it), so start the
     // fold over: drop the aggregate rows and let the first scrape fold the whole history again.
-    var aggregates = new TableServiceClient(connection).GetTableClient("LlmAggregates");
+    var aggregates = service.GetTableClient("LlmAggregates");
     await aggregates.CreateIfNotExistsAsync();
     await foreach (var e in aggregates.QueryAsync<TableEntity>(select: ["PartitionKey", "RowKey"]))
     {
@@ -106,21 +117,15 @@ foreach (var size in sizes)
 
     times.Sort();
 
-    // What one PartitionKey range query that matches nothing costs on this storage: Azurite evaluates every query
-    // by scanning the whole table, where Azure Table Storage seeks the partition index.
-    var empty = new List<double>();
-    for (var i = 0; i < 10; i++)
+    var today = 0;
+    await foreach (var _ in service.GetTableClient("LlmCalls" + DateTimeOffset.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture))
+        .QueryAsync<TableEntity>(select: ["PartitionKey"]))
     {
-        var sw = Stopwatch.StartNew();
-        await foreach (var _ in calls.QueryAsync<TableEntity>(filter: "PartitionKey ge '9999'"))
-        {
-        }
-
-        empty.Add(sw.Elapsed.TotalMilliseconds);
+        today++;
     }
 
-    empty.Sort();
-    Console.WriteLine($"| {size:N0} | {seed.Elapsed.TotalSeconds:0.0} | {fold.Elapsed.TotalSeconds:0.0} | {times[24]:0.00} | {times[48]:0.00} | {times[^1]:0.00} | {bytes / 1024.0:0.0} | {empty[5]:0.00} |");
+    var days = (int)Math.Ceiling((double)size / perDay);
+    Console.WriteLine($"| {size:N0} | {days} | {seed.Elapsed.TotalSeconds:0.0} | {fold.Elapsed.TotalSeconds:0.0} | {times[24]:0.00} | {times[48]:0.00} | {times[^1]:0.00} | {bytes / 1024.0:0.0} | {today:N0} |");
 }
 
 await app.StopAsync();

@@ -58,7 +58,6 @@ internal sealed class Azurite : IAsyncDisposable
 
     public TableServiceClient Service => new(ConnectionString);
 
-    public TableClient Calls => Service.GetTableClient("LlmCalls");
 
     public static async Task<Azurite> StartAsync(int? port = null, int accounts = 0)
     {
@@ -99,17 +98,17 @@ internal sealed class Azurite : IAsyncDisposable
 
     public async Task<List<TableEntity>> AllCallsAsync()
     {
+        // Call records live in one table per UTC day, LlmCallsyyyyMMdd.
         var result = new List<TableEntity>();
-        try
+        await foreach (var table in Service.QueryAsync())
         {
-            await foreach (var e in Calls.QueryAsync<TableEntity>())
+            if (table.Name.StartsWith("LlmCalls", StringComparison.Ordinal))
             {
-                result.Add(e);
+                await foreach (var e in Service.GetTableClient(table.Name).QueryAsync<TableEntity>())
+                {
+                    result.Add(e);
+                }
             }
-        }
-        catch (Azure.RequestFailedException ex) when (ex.Status == 404)
-        {
-            // No table yet: no records.
         }
 
         return result;

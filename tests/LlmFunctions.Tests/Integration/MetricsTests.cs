@@ -91,6 +91,7 @@ public sealed partial class MetricsTests
             azurite.Resume();
         }
 
+        // The first use of storage was during the outage: the scrape recovers as soon as storage is back.
         Assert.Equal(2, Value(await ScrapeAsync(env.Host), "api_requests_by_status{status=\"200\"}"));
     }
 
@@ -168,7 +169,8 @@ public sealed partial class MetricsTests
             await env.RecordsAsync(records);
             env.Clock.Advance(TimeSpan.FromMinutes(2));
             var folders = Enumerable.Range(0, 4).Select(_ => new AggregateFolder(store, env.Clock,
-                Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = 10 }), Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance)).ToList();
+                Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = 10 }), Microsoft.Extensions.Options.Options.Create(new Core.StorageOptions()),
+                Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance)).ToList();
 
             var folded = await Task.WhenAll(folders.Select(f => f.FoldAsync(CancellationToken.None)));
 
@@ -180,6 +182,72 @@ public sealed partial class MetricsTests
 
         var scrape = await ScrapeAsync(env.Host);
         Assert.Equal(30, Value(scrape, "api_requests_by_status{status=\"200\"}"));
+    }
+
+    [Fact]
+    public async Task RecordsOfDifferentDays_LandInDailyTables_AndEveryCounterSpansThem()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        await DriveAsync(env.Host, 4);
+        env.Clock.Advance(TimeSpan.FromDays(1));
+        await DriveAsync(env.Host, 4);
+        env.Clock.Advance(TimeSpan.FromDays(5));
+        await DriveAsync(env.Host, 4);
+        await env.RecordsAsync(12);
+
+        var tables = await CallTablesAsync(env.Azurite);
+        Assert.Equal(3, tables.Count);
+        Assert.All(tables, t => Assert.Matches("^LlmCalls[0-9]{8}$", t));
+
+        // Nothing folded yet: the first scrape folds across all three days (a 6-day span, listed rather than probed),
+        // and the tail is today's table.
+        var first = await ScrapeAsync(env.Host);
+        Assert.Equal(12, Value(first, "api_requests_by_status{status=\"200\"}"));
+        Assert.Equal(4, Value(first, "llm_metering_unfolded_records"));
+
+        env.Clock.Advance(TimeSpan.FromMinutes(2));
+        var folded = await ScrapeAsync(env.Host);
+        Assert.Equal(12, Value(folded, "api_requests_by_status{status=\"200\"}"));
+        Assert.Equal(0, Value(folded, "llm_metering_unfolded_records"));
+        Assert.Equal((await SumRecordsAsync(env.Azurite)).CostNano / 1e9, Value(folded, "api_cost_usd_total"), 9);
+    }
+
+    [Fact]
+    public async Task Retention_DropsOnlyFoldedDaysOlderThanItsLimit_AndCountersKeepThem()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Storage:RetentionDays"] = "3");
+        await DriveAsync(env.Host, 4);
+        env.Clock.Advance(TimeSpan.FromDays(2));
+        await DriveAsync(env.Host, 4);
+        env.Clock.Advance(TimeSpan.FromDays(3));
+        await DriveAsync(env.Host, 4);
+        await env.RecordsAsync(12);
+        var before = await CallTablesAsync(env.Azurite);
+        Assert.Equal(3, before.Count);
+
+        env.Clock.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(12, await env.Host.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
+
+        // Today is day 5: day 0 is older than 3 days and folded, so it is gone; day 2 is within the limit.
+        Assert.Equal(before.Skip(1), await CallTablesAsync(env.Azurite));
+        var scrape = await ScrapeAsync(env.Host);
+        Assert.Equal(12, Value(scrape, "api_requests_by_status{status=\"200\"}"));
+        Assert.Equal(8, (await SumRecordsAsync(env.Azurite)).Calls);
+    }
+
+    private static async Task<List<string>> CallTablesAsync(Azurite azurite)
+    {
+        var names = new List<string>();
+        await foreach (var t in azurite.Service.QueryAsync())
+        {
+            if (t.Name.StartsWith("LlmCalls", StringComparison.Ordinal))
+            {
+                names.Add(t.Name);
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
     }
 
     [Fact]
