@@ -264,7 +264,7 @@ proxy_phase() {
   mapfile -t counted < <(probe count-records --connection "$CONNECTION" --by StatusCode,Outcome)
   printf 'records:%s\t%s\nforwarded:%s\t%s\nrecords_by_status:%s\t%s\n' "$target" "${counted[0]}" "$target" "$forwarded" \
     "$target" "$(printf '%s; ' "${counted[@]:1}" | sed 's/; $//')" >>"$CHECKS"
-  log "$target: records in LlmCalls: ${counted[0]} (by status|outcome: ${counted[*]:1}); requests forwarded: $forwarded"
+  log "$target: records in the LlmCalls tables: ${counted[0]} (by status|outcome: ${counted[*]:1}); requests forwarded: $forwarded"
 }
 
 for target in $TARGETS; do

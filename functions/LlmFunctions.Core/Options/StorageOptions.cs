@@ -30,6 +30,14 @@ public sealed class StorageOptions
     public bool AwaitRecordWrite { get; set; } = true;
 
     /// <summary>
+    /// With <see cref="AwaitRecordWrite"/> false: the most records waiting for storage. Past it, calls wait for their
+    /// own record as if <see cref="AwaitRecordWrite"/> were true, so when calls come faster than storage takes records
+    /// the proxy slows to storage's pace instead of growing its memory and what a crash would lose. Default 10,000.
+    /// </summary>
+    [Range(100, 1_000_000)]
+    public int MaxQueuedRecords { get; set; } = 10_000;
+
+    /// <summary>
     /// Days of call records to keep; 0 (default) keeps them forever. Records live in one table per UTC day
     /// (<c>LlmCallsyyyyMMdd</c>); the fold drops a day's table once it is older than this and entirely folded, so
     /// metrics and budgets, which read the folded aggregates, keep counting it.

@@ -130,9 +130,11 @@ internal sealed partial class ProxyHandler(
         }
 
         // (8) Durable before the invocation completes (a Functions instance may freeze right after), unless the
-        // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false).
+        // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false) and
+        // storage keeps up (fewer than Storage__MaxQueuedRecords waiting).
+        var backlogged = writer.IsBacklogged;
         var durable = writer.WriteAsync(record);
-        if (_awaitRecordWrite)
+        if (_awaitRecordWrite || backlogged)
         {
             await durable.ConfigureAwait(false);
         }

@@ -3,6 +3,7 @@ using Azure;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Records;
 
@@ -35,10 +36,13 @@ internal sealed partial class RecordWriter : BackgroundService
     private long _transactions;
     private long _written;
     private long _spooled;
+    private int _queued;
+    private readonly int _maxQueued;
 
-    public RecordWriter(TableStore store, RecordSpool spool, TimeProvider time, InFlightCalls inFlight,
+    public RecordWriter(TableStore store, RecordSpool spool, TimeProvider time, InFlightCalls inFlight, IOptions<StorageOptions> options,
         ILogger<RecordWriter> logger)
     {
+        _maxQueued = options.Value.MaxQueuedRecords;
         _store = store;
         _spool = spool;
         _time = time;
@@ -55,6 +59,12 @@ internal sealed partial class RecordWriter : BackgroundService
 
     public int Shard => _shard;
 
+    /// <summary>Records accepted and not yet durable (queued or in the transaction under way).</summary>
+    public int Queued => Volatile.Read(ref _queued);
+
+    /// <summary>True when <see cref="Queued"/> reached <c>Storage__MaxQueuedRecords</c>: callers that do not wait for their record should.</summary>
+    public bool IsBacklogged => Queued >= _maxQueued;
+
     /// <summary>Raised for every record once it is durable (used by budget enforcement for "seen since the fold").</summary>
     public event Action<CallRecord>? Durable;
 
@@ -62,8 +72,10 @@ internal sealed partial class RecordWriter : BackgroundService
     public Task WriteAsync(CallRecord record)
     {
         var pending = new Pending(record);
+        Interlocked.Increment(ref _queued);
         if (!_queue.Writer.TryWrite(pending))
         {
+            Interlocked.Decrement(ref _queued);
             // Only after shutdown drained the queue: write it straight to the spool rather than lose it.
             return _spool.AppendAsync([new SpooledRecord { Record = CallRecordData.From(record) }], CancellationToken.None);
         }
@@ -84,6 +96,7 @@ internal sealed partial class RecordWriter : BackgroundService
             }
 
             await CommitAsync(batch).ConfigureAwait(false);
+            Interlocked.Add(ref _queued, -batch.Count);
             batch.Clear();
         }
 

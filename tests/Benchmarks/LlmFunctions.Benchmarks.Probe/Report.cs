@@ -113,7 +113,7 @@ internal static class Report
         s.AppendLine();
         if (checks.TryGetValue("records:" + proxy, out var records) && checks.TryGetValue("forwarded:" + proxy, out var forwarded))
         {
-            s.AppendLine(Inv($"Records: {records} rows in LlmCalls; {forwarded} requests reached the upstream through the proxy (the fake upstream's request counter over this phase): {(records == forwarded ? "equal" : "NOT EQUAL")}."));
+            s.AppendLine(Inv($"Records: {records} rows in the LlmCalls tables; {forwarded} requests reached the upstream through the proxy (the fake upstream's request counter over this phase): {(records == forwarded ? "equal" : "NOT EQUAL")}."));
             if (checks.TryGetValue("records_by_status:" + proxy, out var byStatus))
             {
                 s.AppendLine().AppendLine(Inv($"Records by StatusCode|Outcome (count value): {byStatus}."));

@@ -53,6 +53,64 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task QueuedRecords_WhenStorageFallsBehind_AreBoundedAndCallsWaitInstead()
+    {
+        await using var azurite = await Azurite.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Storage:AwaitRecordWrite"] = "false";
+            s["Storage:MaxQueuedRecords"] = "100";
+        }, sharedAzurite: azurite);
+        using var http = env.Host.CreateHttpClient();
+        var writer = env.Host.Get<Core.Records.RecordWriter>();
+        using (var warm = await http.PostAsync("/v1/chat/completions", Chat(false)))
+        {
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+        }
+
+        await env.RecordsAsync(1);
+        var maxQueued = 0;
+        using var stop = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                maxQueued = Math.Max(maxQueued, writer.Queued);
+                await Task.Delay(5, CancellationToken.None);
+            }
+        });
+
+        azurite.Pause();
+        var slow = 0;
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, 200), new ParallelOptions { MaxDegreeOfParallelism = 20 }, async (i, ct) =>
+            {
+                var started = System.Diagnostics.Stopwatch.StartNew();
+                using var response = await http.PostAsync("/v1/chat/completions", Chat(i % 2 == 0), ct);
+                await response.Content.ReadAsStringAsync(ct);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                if (started.Elapsed > TimeSpan.FromSeconds(2))
+                {
+                    Interlocked.Increment(ref slow);
+                }
+            });
+        }
+        finally
+        {
+            azurite.Resume();
+            stop.Cancel();
+            await sampler;
+        }
+
+        output.WriteLine($"200 queued-mode calls with storage paused: at most {maxQueued} records queued (bound 100, 20 callers); {slow} calls waited > 2 s; spooled {writer.Spooled}");
+        Assert.InRange(maxQueued, 100, 100 + 20);
+        Assert.True(slow > 0, "no call ever waited: the bound was not reached");
+        var records = await env.RecordsAsync(201, TimeSpan.FromSeconds(60));
+        Assert.Equal(201, records.Select(r => r.RowKey).Distinct().Count());
+    }
+
+    [Fact]
     public async Task SigtermUnderLoad_WritesEveryCallInFlightBeforeExit()
     {
         await using var azurite = await Azurite.SharedAccountAsync();
