@@ -22,6 +22,7 @@
 #   BENCH_NICE=-10           nice value for every process of the benchmark (as root; 0 to disable), so that
 #                            other work on the machine disturbs the measurement less; the same for all targets
 #   BENCH_KEEP=1             keep the work folder (logs, wrk output) and print its path
+#   BENCH_PROXY_ENV="K=V ..." extra environment for the proxy (for example DOTNET_GCgen0size=0x1000000)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -151,7 +152,8 @@ start_azurite() { # log name; a fresh in-memory Azurite for each proxy setting, 
 PX_PID=""
 start_proxy() { # extra env assignments...
   if [[ -n "$PX_PID" ]]; then stop_pid "$PX_PID"; fi
-  (cd "$LOCAL_DIR" && exec "${RUN[@]}" env "$@" \
+  # shellcheck disable=SC2086 # BENCH_PROXY_ENV is a list of K=V words
+  (cd "$LOCAL_DIR" && exec "${RUN[@]}" env ${BENCH_PROXY_ENV:-} "$@" \
     Upstream__BaseUrl="$UP_URL" Upstream__ApiKey=bench \
     Storage__ConnectionString="$CONNECTION" Storage__SpoolDirectory="$WORK/spool" \
     Clients__bench__Key=sk-bench Logging__LogLevel__Default=Warning \

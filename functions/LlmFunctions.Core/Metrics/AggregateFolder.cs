@@ -48,7 +48,7 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
 
     private readonly MetricsOptions _options = options.Value;
     private readonly int _retentionDays = storageOptions.Value.RetentionDays;
-    private DateTimeOffset _nextRetentionCheck;
+    private DateTimeOffset _nextHousekeeping;
 
     public TimeSpan Lag => TimeSpan.FromSeconds(_options.FoldLagSeconds);
 
@@ -69,8 +69,9 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
         state ??= new AggregateState { Watermark = RecordKeys.Minute(foldable) };
         var unfolded = 0;
         var tail = new List<CallRecord>();
-        // Up to the day of "now" plus a few minutes: another instance's clock may run slightly ahead around midnight.
-        var lastDay = DateOnly.FromDateTime(time.GetUtcNow().AddMinutes(5).UtcDateTime);
+        // Through tomorrow's table: an instance whose clock runs ahead may already write there around midnight, and a
+        // scrape must not count its records on one instance and miss them on the next (one cheap 404 otherwise).
+        var lastDay = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime).AddDays(1);
         await foreach (var e in store.QueryCallsAsync(state.Watermark, null, lastDay, cancellationToken).ConfigureAwait(false))
         {
             var record = CallRecordMapper.FromEntity(e);
@@ -109,7 +110,7 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
             }
         }
 
-        await ApplyRetentionAsync(cancellationToken).ConfigureAwait(false);
+        await PrepareAndRetainAsync(cancellationToken).ConfigureAwait(false);
         return total;
     }
 
@@ -231,18 +232,38 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
             : fallback;
 
     /// <summary>
-    /// With <c>Storage__RetentionDays</c> set, drops the call tables of days older than that which the fold has
-    /// passed entirely (their records are in the state). At most once an hour per instance; any instance may do it.
+    /// Table housekeeping after a fold, at most once an hour per instance (any instance may do it), never failing the
+    /// fold: creates tomorrow's call table ahead of time, so that the first write after midnight does not pay for it
+    /// (a record must be written within <c>FoldLagSeconds</c> of its key's minute); and with
+    /// <c>Storage__RetentionDays</c> set, drops the call tables of days older than that which the fold has passed
+    /// entirely (their records are in the state).
     /// </summary>
-    private async Task ApplyRetentionAsync(CancellationToken cancellationToken)
+    private async Task PrepareAndRetainAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        if (_retentionDays <= 0 || now < _nextRetentionCheck)
+        if (now < _nextHousekeeping)
         {
             return;
         }
 
-        _nextRetentionCheck = now.AddHours(1);
+        _nextHousekeeping = now.AddHours(1);
+        try
+        {
+            await store.EnsureCallsTableAsync(RecordKeys.Minute(now.AddDays(1)), cancellationToken).ConfigureAwait(false);
+            if (_retentionDays > 0)
+            {
+                await ApplyRetentionAsync(now, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            _nextHousekeeping = now.AddMinutes(1);
+            LogHousekeepingFailed(logger, ex.GetType().Name);
+        }
+    }
+
+    private async Task ApplyRetentionAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
         var (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
         if (state is null)
         {
@@ -323,6 +344,9 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
     private static partial void LogConflict(ILogger logger);
+
+    [LoggerMessage(EventId = 5004, Level = LogLevel.Warning, Message = "Table housekeeping (tomorrow's table, retention) failed ({Error}); retrying in a minute.")]
+    private static partial void LogHousekeepingFailed(ILogger logger, string error);
 
     [LoggerMessage(EventId = 5003, Level = LogLevel.Information, Message = "Retention: dropped {Table}, whose records are all folded.")]
     private static partial void LogRetention(ILogger logger, string table);

@@ -30,15 +30,16 @@ public sealed class StorageOptions
     public bool AwaitRecordWrite { get; set; } = true;
 
     /// <summary>
-    /// With <see cref="AwaitRecordWrite"/> false: the most records waiting for storage. Past it, calls wait for their
-    /// own record as if <see cref="AwaitRecordWrite"/> were true, so when calls come faster than storage takes records
-    /// the proxy slows to storage's pace instead of growing its memory and what a crash would lose. Default 10,000.
+    /// The most records waiting for storage. Past it a call waits for room in the queue (one group commit) before it
+    /// returns, so when calls come faster than storage takes records the proxy slows to storage's pace instead of
+    /// growing its memory and what a crash would lose. Matters with <see cref="AwaitRecordWrite"/> false (with true,
+    /// every call waits for its own record anyway). Default 10,000.
     /// </summary>
     [Range(100, 1_000_000)]
     public int MaxQueuedRecords { get; set; } = 10_000;
 
     /// <summary>
-    /// Days of call records to keep; 0 (default) keeps them forever. Records live in one table per UTC day
+    /// Days of call records to keep besides today's; 0 (default) keeps them forever. Records live in one table per UTC day
     /// (<c>LlmCallsyyyyMMdd</c>); the fold drops a day's table once it is older than this and entirely folded, so
     /// metrics and budgets, which read the folded aggregates, keep counting it.
     /// </summary>

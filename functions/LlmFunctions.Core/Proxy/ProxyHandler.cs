@@ -130,14 +130,9 @@ internal sealed partial class ProxyHandler(
         }
 
         // (8) Durable before the invocation completes (a Functions instance may freeze right after), unless the
-        // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false) and
-        // storage keeps up (fewer than Storage__MaxQueuedRecords waiting).
-        var backlogged = writer.IsBacklogged;
-        var durable = writer.WriteAsync(record);
-        if (_awaitRecordWrite || backlogged)
-        {
-            await durable.ConfigureAwait(false);
-        }
+        // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false); then
+        // only queued, which waits only when Storage__MaxQueuedRecords are already waiting for storage.
+        await writer.WriteAsync(record, untilDurable: _awaitRecordWrite).ConfigureAwait(false);
         LogCall(logger, record.CallId, record.Client, record.UsedModel, record.StatusCode, record.Outcome, record.DurationMs);
     }
 

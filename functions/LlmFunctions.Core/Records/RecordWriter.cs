@@ -15,8 +15,10 @@ namespace LlmFunctions.Core.Records;
 ///  (5) caller's task completes ◄───────────┤ (3) one entity-group transaction per partition
 ///      once the record is in the table     │      (all records of a batch share this instance's
 ///      or fsync'd in the local spool       │       partition for the current minute)
-///                                          └ (4) storage down: 2 quick attempts, then spool to disk;
-///                                                 the replay loop writes spooled batches when storage is back
+///                                          └ (4) storage down: 2 quick attempts, then spool to disk, and
+///                                                 spool the next batches at once for a few seconds (no caller
+///                                                 waits out timeouts again); the replay loop writes spooled
+///                                                 batches when storage is back
 /// </code>
 /// There is no batching window: while one transaction is in flight the next batch accumulates, so batches grow
 /// with load and an idle call pays one round trip. Writes are upserts keyed by call id, so a retried or
@@ -26,7 +28,7 @@ internal sealed partial class RecordWriter : BackgroundService
 {
     private const int MaxBatch = 100;
 
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Pending> _queue;
     private readonly TableStore _store;
     private readonly RecordSpool _spool;
     private readonly TimeProvider _time;
@@ -36,13 +38,21 @@ internal sealed partial class RecordWriter : BackgroundService
     private long _transactions;
     private long _written;
     private long _spooled;
-    private int _queued;
-    private readonly int _maxQueued;
+    private long _storageDownUntilTicks;
+
+    /// <summary>After a batch had to be spooled, how long later batches go straight to the spool.</summary>
+    internal static readonly TimeSpan StorageDownFor = TimeSpan.FromSeconds(5);
 
     public RecordWriter(TableStore store, RecordSpool spool, TimeProvider time, InFlightCalls inFlight, IOptions<StorageOptions> options,
         ILogger<RecordWriter> logger)
     {
-        _maxQueued = options.Value.MaxQueuedRecords;
+        // Bounded: when calls come faster than storage takes records, a caller waits for room (one group commit),
+        // so the proxy slows to storage's pace instead of growing its memory and what a crash would lose.
+        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.Value.MaxQueuedRecords)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
         _store = store;
         _spool = spool;
         _time = time;
@@ -59,28 +69,45 @@ internal sealed partial class RecordWriter : BackgroundService
 
     public int Shard => _shard;
 
-    /// <summary>Records accepted and not yet durable (queued or in the transaction under way).</summary>
-    public int Queued => Volatile.Read(ref _queued);
-
-    /// <summary>True when <see cref="Queued"/> reached <c>Storage__MaxQueuedRecords</c>: callers that do not wait for their record should.</summary>
-    public bool IsBacklogged => Queued >= _maxQueued;
+    /// <summary>Records waiting for the writer loop (not counting the transaction under way).</summary>
+    public int Queued => _queue.Reader.Count;
 
     /// <summary>Raised for every record once it is durable (used by budget enforcement for "seen since the fold").</summary>
     public event Action<CallRecord>? Durable;
 
-    /// <summary>Queues a record; the task completes when it is durable (in the table or in the spool).</summary>
-    public Task WriteAsync(CallRecord record)
+    /// <summary>
+    /// Queues a record. The task completes when the record is durable (in the table or in the spool), or — with
+    /// <paramref name="untilDurable"/> false — as soon as it is queued, which is at once unless
+    /// <c>Storage__MaxQueuedRecords</c> are already waiting.
+    /// </summary>
+    public Task WriteAsync(CallRecord record, bool untilDurable = true)
     {
         var pending = new Pending(record);
-        Interlocked.Increment(ref _queued);
-        if (!_queue.Writer.TryWrite(pending))
+        if (_queue.Writer.TryWrite(pending))
         {
-            Interlocked.Decrement(ref _queued);
-            // Only after shutdown drained the queue: write it straight to the spool rather than lose it.
-            return _spool.AppendAsync([new SpooledRecord { Record = CallRecordData.From(record) }], CancellationToken.None);
+            return untilDurable ? pending.Completion.Task : Task.CompletedTask;
         }
 
-        return pending.Completion.Task;
+        return WriteWhenRoomAsync(pending, untilDurable);
+    }
+
+    private async Task WriteWhenRoomAsync(Pending pending, bool untilDurable)
+    {
+        try
+        {
+            await _queue.Writer.WriteAsync(pending).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            // Only after shutdown drained the queue: write it straight to the spool rather than lose it.
+            await _spool.AppendAsync([new SpooledRecord { Record = CallRecordData.From(pending.Record) }], CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+
+        if (untilDurable)
+        {
+            await pending.Completion.Task.ConfigureAwait(false);
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -96,7 +123,6 @@ internal sealed partial class RecordWriter : BackgroundService
             }
 
             await CommitAsync(batch).ConfigureAwait(false);
-            Interlocked.Add(ref _queued, -batch.Count);
             batch.Clear();
         }
 
@@ -114,7 +140,16 @@ internal sealed partial class RecordWriter : BackgroundService
 
     private async Task CommitAsync(List<Pending> batch)
     {
-        var partitionKey = RecordKeys.PartitionKey(_time.GetUtcNow(), _shard);
+        var now = _time.GetUtcNow();
+        if (now.UtcTicks < Interlocked.Read(ref _storageDownUntilTicks))
+        {
+            // Storage just failed us: write this batch to the spool now rather than make its callers wait out two
+            // more timeouts; the replay loop brings it to the table.
+            await SpoolAsync(batch, attemptedPartitionKey: null, "storage down").ConfigureAwait(false);
+            return;
+        }
+
+        var partitionKey = RecordKeys.PartitionKey(now, _shard);
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -146,25 +181,26 @@ internal sealed partial class RecordWriter : BackgroundService
                     continue;
                 }
 
-                await SpoolAsync(batch, partitionKey, ex).ConfigureAwait(false);
+                Interlocked.Exchange(ref _storageDownUntilTicks, (_time.GetUtcNow() + StorageDownFor).UtcTicks);
+                await SpoolAsync(batch, partitionKey, ex.GetType().Name).ConfigureAwait(false);
                 return;
             }
         }
     }
 
-    private async Task SpoolAsync(List<Pending> batch, string attemptedPartitionKey, Exception error)
+    private async Task SpoolAsync(List<Pending> batch, string? attemptedPartitionKey, string reason)
     {
         var records = new List<SpooledRecord>(batch.Count);
         foreach (var p in batch)
         {
-            records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = [attemptedPartitionKey] });
+            records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = attemptedPartitionKey is null ? [] : [attemptedPartitionKey] });
         }
 
         try
         {
             await _spool.AppendAsync(records, CancellationToken.None).ConfigureAwait(false);
             Interlocked.Add(ref _spooled, batch.Count);
-            LogSpooled(_logger, batch.Count, error.GetType().Name);
+            LogSpooled(_logger, batch.Count, reason);
             foreach (var p in batch)
             {
                 Durable?.Invoke(p.Record);
@@ -188,7 +224,11 @@ internal sealed partial class RecordWriter : BackgroundService
         {
             try
             {
-                await ReplayOnceAsync(stoppingToken).ConfigureAwait(false);
+                if (await ReplayOnceAsync(stoppingToken).ConfigureAwait(false) > 0)
+                {
+                    // Storage took a spooled batch: it is back, new batches go to the table again.
+                    Interlocked.Exchange(ref _storageDownUntilTicks, 0);
+                }
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {

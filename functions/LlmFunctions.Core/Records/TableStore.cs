@@ -204,9 +204,9 @@ internal sealed partial class TableStore
         {
             await _service.DeleteTableAsync(name, cancellationToken).ConfigureAwait(false);
         }
-        catch (RequestFailedException ex) when (ex.Status == 404)
+        catch (RequestFailedException ex) when (ex.Status is 404 or 409)
         {
-            // Already gone.
+            // Already gone, or another instance is deleting it.
         }
 
         _created.TryRemove(name, out _);

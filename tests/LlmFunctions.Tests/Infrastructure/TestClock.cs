@@ -10,5 +10,13 @@ internal sealed class TestClock : TimeProvider
 
     public void Advance(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
 
+    /// <summary>For tests about UTC days: moves to the next 12:00 UTC, far from midnight whatever the real time.</summary>
+    public void AdvanceToNextNoonUtc()
+    {
+        var now = GetUtcNow();
+        var noon = new DateTimeOffset(now.Year, now.Month, now.Day, 12, 0, 0, TimeSpan.Zero);
+        Advance((noon > now ? noon : noon.AddDays(1)) - now);
+    }
+
     public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
 }

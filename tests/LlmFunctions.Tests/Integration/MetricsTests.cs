@@ -188,6 +188,7 @@ public sealed partial class MetricsTests
     public async Task RecordsOfDifferentDays_LandInDailyTables_AndEveryCounterSpansThem()
     {
         await using var env = await TestEnvironment.StartAsync();
+        env.Clock.AdvanceToNextNoonUtc();
         await DriveAsync(env.Host, 4);
         env.Clock.Advance(TimeSpan.FromDays(1));
         await DriveAsync(env.Host, 4);
@@ -215,25 +216,39 @@ public sealed partial class MetricsTests
     [Fact]
     public async Task Retention_DropsOnlyFoldedDaysOlderThanItsLimit_AndCountersKeepThem()
     {
-        await using var env = await TestEnvironment.StartAsync(s => s["Storage:RetentionDays"] = "3");
-        await DriveAsync(env.Host, 4);
+        await using var env = await TestEnvironment.StartAsync(s => s["Storage:RetentionDays"] = "1");
+        env.Clock.AdvanceToNextNoonUtc();
+        await DriveAsync(env.Host, 4);                 // day 0
         env.Clock.Advance(TimeSpan.FromDays(2));
-        await DriveAsync(env.Host, 4);
+        await DriveAsync(env.Host, 4);                 // day 2
         env.Clock.Advance(TimeSpan.FromDays(3));
-        await DriveAsync(env.Host, 4);
+        await DriveAsync(env.Host, 4);                 // day 5, today
         await env.RecordsAsync(12);
-        var before = await CallTablesAsync(env.Azurite);
-        Assert.Equal(3, before.Count);
+        var days = await CallTablesAsync(env.Azurite);
+        Assert.Equal(3, days.Count);
 
+        // A folder four days behind (as if the fold had stalled) has folded day 0 but not day 2: day 2 is older
+        // than the limit, yet its records are not in the state, so only day 0 may go.
+        var behind = new AggregateFolder(env.Host.Get<Core.Records.TableStore>(), env.Clock,
+            Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = 4 * 86_400 }),
+            Microsoft.Extensions.Options.Options.Create(new Core.StorageOptions { RetentionDays = 1 }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance);
+        Assert.Equal(4, await behind.FoldAsync(CancellationToken.None));
+        Assert.Equal(days.Skip(1), (await CallTablesAsync(env.Azurite)).Where(t => string.CompareOrdinal(t, days[2]) <= 0));
+
+        // Caught up, day 2 goes too; tomorrow's table was created ahead of the first write after midnight.
         env.Clock.Advance(TimeSpan.FromMinutes(2));
-        Assert.Equal(12, await env.Host.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
-
-        // Today is day 5: day 0 is older than 3 days and folded, so it is gone; day 2 is within the limit.
-        Assert.Equal(before.Skip(1), await CallTablesAsync(env.Azurite));
+        Assert.Equal(8, await env.Host.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
+        var left = await CallTablesAsync(env.Azurite);
+        Assert.Equal([days[2], NextDay(days[2])], left);
         var scrape = await ScrapeAsync(env.Host);
         Assert.Equal(12, Value(scrape, "api_requests_by_status{status=\"200\"}"));
-        Assert.Equal(8, (await SumRecordsAsync(env.Azurite)).Calls);
+        Assert.Equal(4, (await SumRecordsAsync(env.Azurite)).Calls);
     }
+
+    private static string NextDay(string table) =>
+        "LlmCalls" + DateOnly.ParseExact(table["LlmCalls".Length..], "yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture).AddDays(1)
+            .ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
 
     private static async Task<List<string>> CallTablesAsync(Azurite azurite)
     {

@@ -19,6 +19,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         await using var env = await TestEnvironment.StartAsync(sharedAzurite: azurite);
         using var http = env.Host.CreateHttpClient();
         var ok = 0;
+        var slow = 0;
         var started = DateTime.UtcNow;
         var paused = false;
 
@@ -31,18 +32,28 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
                 _ = Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None).ContinueWith(_ => azurite.Resume(), TaskScheduler.Default);
             }
 
+            var call = System.Diagnostics.Stopwatch.StartNew();
             using var response = await http.PostAsync("/v1/chat/completions", Chat(i % 3 == 0), ct);
             await response.Content.ReadAsStringAsync(ct);
             if (response.StatusCode == HttpStatusCode.OK)
             {
                 Interlocked.Increment(ref ok);
             }
+
+            if (call.Elapsed > TimeSpan.FromSeconds(3))
+            {
+                Interlocked.Increment(ref slow);
+            }
         });
 
         Assert.Equal(1000, ok);
+
+        // Only the batch that found storage gone waits out the timeouts (at most one call per client connection);
+        // the writer spools the batches after it at once instead of making each wait again.
+        Assert.InRange(slow, 1, 16);
         var writer = env.Host.Get<Core.Records.RecordWriter>();
         var records = await env.RecordsAsync(1000, TimeSpan.FromSeconds(90));
-        output.WriteLine($"1000 calls in {(DateTime.UtcNow - started).TotalSeconds:0.0} s with storage paused 10 s; spooled {writer.Spooled}, records {records.Count}, transactions {writer.Transactions}");
+        output.WriteLine($"1000 calls in {(DateTime.UtcNow - started).TotalSeconds:0.0} s with storage paused 10 s; {slow} took > 3 s; spooled {writer.Spooled}, records {records.Count}, transactions {writer.Transactions}");
         Assert.Equal(1000, records.Count);
         Assert.Equal(1000, records.Select(r => r.RowKey).Distinct().Count());
         Assert.True(writer.Spooled > 0, "the outage never reached the spool: the test did not test it");
@@ -103,8 +114,8 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
             await sampler;
         }
 
-        output.WriteLine($"200 queued-mode calls with storage paused: at most {maxQueued} records queued (bound 100, 20 callers); {slow} calls waited > 2 s; spooled {writer.Spooled}");
-        Assert.InRange(maxQueued, 100, 100 + 20);
+        output.WriteLine($"200 queued-mode calls with storage paused: at most {maxQueued} records queued (bound 100); {slow} calls waited > 2 s; spooled {writer.Spooled}");
+        Assert.Equal(100, maxQueued);
         Assert.True(slow > 0, "no call ever waited: the bound was not reached");
         var records = await env.RecordsAsync(201, TimeSpan.FromSeconds(60));
         Assert.Equal(201, records.Select(r => r.RowKey).Distinct().Count());
