@@ -111,10 +111,31 @@ internal static class Report
         }
 
         s.AppendLine();
-        if (checks.TryGetValue("records:" + proxy, out var records) && checks.TryGetValue("forwarded:" + proxy, out var forwarded))
+        if (checks.TryGetValue("records:" + proxy, out var recordsText) && checks.TryGetValue("forwarded:" + proxy, out var forwardedText)
+            && long.TryParse(recordsText, CultureInfo.InvariantCulture, out var records) && long.TryParse(forwardedText, CultureInfo.InvariantCulture, out var forwarded))
         {
-            s.AppendLine(Inv($"Records: {records} rows in the LlmCalls tables; {forwarded} requests reached the upstream through the proxy (the fake upstream's request counter over this phase): {(records == forwarded ? "equal" : "NOT EQUAL")}."));
-            if (checks.TryGetValue("records_by_status:" + proxy, out var byStatus))
+            checks.TryGetValue("records_by_status:" + proxy, out var byStatus);
+
+            // Records that are not 200s may belong to calls that never reached the upstream (a client that left
+            // before its body arrived is recorded as 499 client_cancelled); every forwarded call must have a record.
+            long notOk = 0;
+            foreach (var part in (byStatus ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var fields = part.Split(' ', 2);
+                if (fields.Length == 2 && !fields[1].StartsWith("200|", StringComparison.Ordinal) && long.TryParse(fields[0], CultureInfo.InvariantCulture, out var n))
+                {
+                    notOk += n;
+                }
+            }
+
+            var extra = records - forwarded;
+            var verdict = extra < 0
+                ? $"{-extra} forwarded calls have NO record"
+                : extra <= notOk
+                    ? $"every forwarded call has a record; the {extra} more are calls that never reached the upstream (at most the {notOk} non-200 records)"
+                    : $"{extra} records more than forwarded calls, more than the {notOk} non-200 records: DUPLICATES?";
+            s.AppendLine(Inv($"Records: {records} rows in the LlmCalls tables; {forwarded} requests reached the upstream through the proxy (the fake upstream's request counter over this phase): {verdict}."));
+            if (byStatus is not null)
             {
                 s.AppendLine().AppendLine(Inv($"Records by StatusCode|Outcome (count value): {byStatus}."));
             }
