@@ -13,6 +13,7 @@ namespace LlmFunctions.Tests.Dashboards;
 /// shipped alert rules with <c>for:</c> shortened: the metrics work in PromQL, the alerts fire, and every query of
 /// the shipped Grafana dashboard evaluates and returns series.
 /// </summary>
+[Collection(TimingSensitive.Name)]
 public sealed partial class PrometheusEndToEndTests
 {
     [Fact]
@@ -34,17 +35,29 @@ public sealed partial class PrometheusEndToEndTests
         await using var prometheus = await StartPrometheusAsync(work.FullName, promPort, new Uri(env.Host.BaseUrl).Port);
         using var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{promPort}") };
 
-        // Traffic of every kind the dashboard shows, in two waves so counters rise between scrapes.
+        // Traffic of every kind the dashboard shows, in two waves so counters rise between scrapes: `increase()`
+        // needs a sample before the rise, so each wave waits until Prometheus has scraped what came before it (its
+        // first scrape of a new target can come seconds after it is ready).
+        await WaitForSeriesAsync(api, "up == 1");
         await DriveAsync(env, wave: 1);
         await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
-        await Task.Delay(TimeSpan.FromSeconds(4));
+        await WaitForSeriesAsync(api, "api_requests_by_status{status=\"429\"} >= 1");
         await DriveAsync(env, wave: 2);
         await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
 
         // Alerts from the shipped rules fire.
         var firing = await WaitForAlertsAsync(api, ["LlmRateLimited", "LlmServerErrors"], TimeSpan.FromSeconds(60));
-        Assert.Contains("LlmRateLimited", firing);
-        Assert.Contains("LlmServerErrors", firing);
+        if (!firing.Contains("LlmRateLimited") || !firing.Contains("LlmServerErrors"))
+        {
+            // Say what Prometheus saw: the samples behind the two alerts and the scrape health.
+            var seen = new StringBuilder();
+            foreach (var query in new[] { "api_requests_by_status{status=~\"429|5..\"}[3m]", "up[3m]", "scrape_duration_seconds[3m]" })
+            {
+                seen.AppendLine(query).AppendLine((await api.GetFromJsonAsync<JsonNode>("/api/v1/query?query=" + Uri.EscapeDataString(query)))!["data"]!.ToJsonString());
+            }
+
+            Assert.Fail($"Firing: {string.Join(", ", firing)}; expected LlmRateLimited and LlmServerErrors.\n{seen}\nPrometheus:\n{prometheus.Output[^Math.Min(2000, prometheus.Output.Length)..]}");
+        }
 
         // The queries the issue names.
         foreach (var query in new[]
@@ -173,6 +186,16 @@ public sealed partial class PrometheusEndToEndTests
         }
 
         return firing;
+    }
+
+    private static async Task WaitForSeriesAsync(HttpClient api, string query)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await QueryHasSeriesAsync(api, query))
+        {
+            Assert.True(DateTime.UtcNow < until, $"Prometheus never returned a series for {query} within 30 s.");
+            await Task.Delay(250);
+        }
     }
 
     internal static async Task<bool> QueryHasSeriesAsync(HttpClient api, string query)
