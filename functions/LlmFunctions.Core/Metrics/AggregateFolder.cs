@@ -27,7 +27,9 @@ namespace LlmFunctions.Core.Metrics;
 /// nobody else changed them since we read them (ETag) — so concurrent folders on any number of instances never
 /// double-count; the loser re-reads and retries.</item>
 /// <item>No record lands behind the watermark: writers key a record by the minute it is <em>written</em> and re-key
-/// anything that waited (see <see cref="RecordKeys"/>), and the fold stays <c>FoldLagSeconds</c> behind now.</item>
+/// anything that waited (see <see cref="RecordKeys"/>), and the fold stays <c>FoldLagSeconds</c> (≥ 10 s) behind now,
+/// longer than a commit can take (two attempts of at most 3 s, then the spool; the day's table is created a day
+/// ahead by the fold, so the first write after midnight does not pay for it).</item>
 /// <item>A scrape = state row + the live tail (records at or after the state's watermark, read in the same scrape),
 /// so it equals the sum over all records written so far. Records are only ever deleted by retention
 /// (<c>Storage__RetentionDays</c>), a whole day at a time and only days entirely behind the watermark — already in

@@ -41,7 +41,8 @@ public sealed class StorageOptions
     /// <summary>
     /// Days of call records to keep besides today's; 0 (default) keeps them forever. Records live in one table per UTC day
     /// (<c>LlmCallsyyyyMMdd</c>); the fold drops a day's table once it is older than this and entirely folded, so
-    /// metrics and budgets, which read the folded aggregates, keep counting it.
+    /// metrics and budgets, which read the folded aggregates, keep counting it. Keep it longer than a spooled record
+    /// could wait for storage: a replay checks the record's original day for a copy that already committed.
     /// </summary>
     [Range(0, 36500)]
     public int RetentionDays { get; set; }
