@@ -5,6 +5,7 @@ using Azure.Data.Tables;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.FakeUpstream;
 using LlmFunctions.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace LlmFunctions.Tests.Integration;
 
@@ -211,6 +212,28 @@ public sealed partial class MetricsTests
         Assert.Equal(12, Value(folded, "api_requests_by_status{status=\"200\"}"));
         Assert.Equal(0, Value(folded, "llm_metering_unfolded_records"));
         Assert.Equal((await SumRecordsAsync(env.Azurite)).CostNano / 1e9, Value(folded, "api_cost_usd_total"), 9);
+    }
+
+    [Fact]
+    public async Task AroundMidnight_AnInstanceWhoseClockRunsAhead_IsCountedByEveryScrape()
+    {
+        // Instance A is at 23:50 UTC; instance B's clock is 15 minutes ahead, so it already writes into tomorrow's table.
+        await using var env = await TestEnvironment.StartAsync();
+        env.Clock.AdvanceToNextNoonUtc();
+        env.Clock.Advance(TimeSpan.FromHours(12) - TimeSpan.FromMinutes(10));
+        var ahead = new TestClock();
+        ahead.Advance(env.Clock.GetUtcNow() - ahead.GetUtcNow() + TimeSpan.FromMinutes(15));
+        await using var b = await ProxyHost.StartAsync(env.Settings, s => s.AddSingleton<TimeProvider>(ahead));
+
+        await DriveAsync(env.Host, 3);
+        await DriveAsync(b, 4);
+        await env.RecordsAsync(7);
+        Assert.Equal(2, (await CallTablesAsync(env.Azurite)).Count);
+
+        foreach (var host in new[] { env.Host, b })
+        {
+            Assert.Equal(7, Value(await ScrapeAsync(host), "api_requests_by_status{status=\"200\"}"));
+        }
     }
 
     [Fact]
