@@ -154,15 +154,14 @@ internal sealed partial class RecordWriter : BackgroundService
         {
             try
             {
-                await _store.EnsureCallsTableAsync(partitionKey).ConfigureAwait(false);
-                var actions = new List<TableTransactionAction>(batch.Count);
+                var records = new List<CallRecord>(batch.Count);
                 foreach (var p in batch)
                 {
-                    actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, CallRecordMapper.ToEntity(p.Record, partitionKey)));
+                    records.Add(p.Record);
                 }
 
                 Interlocked.Increment(ref _transactions);
-                await _store.CallsFor(partitionKey).SubmitTransactionAsync(actions).ConfigureAwait(false);
+                await _store.SubmitCallsAsync(partitionKey, records).ConfigureAwait(false);
                 Interlocked.Add(ref _written, batch.Count);
                 foreach (var p in batch)
                 {
@@ -282,13 +281,10 @@ internal sealed partial class RecordWriter : BackgroundService
                 }
 
                 await RecordSpool.RewriteAsync(stream, records, cancellationToken).ConfigureAwait(false);
-                await _store.EnsureCallsTableAsync(partitionKey, cancellationToken).ConfigureAwait(false);
                 foreach (var chunk in missing.Chunk(MaxBatch))
                 {
-                    var actions = chunk.Select(r => new TableTransactionAction(
-                        TableTransactionActionType.UpsertReplace, CallRecordMapper.ToEntity(r.Record.ToRecord(), partitionKey))).ToList();
                     Interlocked.Increment(ref _transactions);
-                    await _store.CallsFor(partitionKey).SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+                    await _store.SubmitCallsAsync(partitionKey, chunk.Select(r => r.Record.ToRecord()).ToList(), cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -304,17 +300,9 @@ internal sealed partial class RecordWriter : BackgroundService
     {
         foreach (var pk in r.AttemptedPartitionKeys)
         {
-            try
+            if (await _store.CallExistsAsync(pk, r.Record.CallId, cancellationToken).ConfigureAwait(false))
             {
-                var found = await _store.CallsFor(pk).GetEntityIfExistsAsync<TableEntity>(pk, r.Record.CallId, ["CallId"], cancellationToken).ConfigureAwait(false);
-                if (found.HasValue)
-                {
-                    return true;
-                }
-            }
-            catch (RequestFailedException ex) when (ex.Status == 404)
-            {
-                // That day's table was never created: the attempt did not commit.
+                return true;
             }
         }
 

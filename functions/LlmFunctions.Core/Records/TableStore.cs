@@ -36,8 +36,6 @@ internal sealed partial class TableStore
             : new TableServiceClient(new Uri(o.TableServiceUri), new DefaultAzureCredential(), clientOptions);
     }
 
-    /// <summary>The daily call table a record with this PartitionKey is in.</summary>
-    public TableClient CallsFor(string partitionKey) => _service.GetTableClient(TableNames.CallsFor(partitionKey));
     public TableClient Aggregates => _service.GetTableClient(TableNames.Aggregates);
     public TableClient Rollups => _service.GetTableClient(TableNames.Rollups);
     public TableClient BudgetEvents => _service.GetTableClient(TableNames.BudgetEvents);
@@ -70,6 +68,38 @@ internal sealed partial class TableStore
         var name = TableNames.CallsFor(partitionKey);
         return OnceAsync(name, () => _service.GetTableClient(name).CreateIfNotExistsAsync(), cancellationToken);
     }
+
+    /// <summary>
+    /// Writes call records that share one PartitionKey in one entity-group transaction (upserts keyed by call id),
+    /// creating their day's table first if this instance has not yet.
+    /// </summary>
+    public async Task SubmitCallsAsync(string partitionKey, IReadOnlyList<CallRecord> records, CancellationToken cancellationToken = default)
+    {
+        await EnsureCallsTableAsync(partitionKey, cancellationToken).ConfigureAwait(false);
+        var actions = new List<TableTransactionAction>(records.Count);
+        foreach (var record in records)
+        {
+            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, CallRecordMapper.ToEntity(record, partitionKey)));
+        }
+
+        await CallsTable(partitionKey).SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether the record of this call is stored under this PartitionKey (a day without a table has none).</summary>
+    public async Task<bool> CallExistsAsync(string partitionKey, string callId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var found = await CallsTable(partitionKey).GetEntityIfExistsAsync<TableEntity>(partitionKey, callId, ["CallId"], cancellationToken).ConfigureAwait(false);
+            return found.HasValue;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return false;
+        }
+    }
+
+    private TableClient CallsTable(string partitionKey) => _service.GetTableClient(TableNames.CallsFor(partitionKey));
 
     /// <summary>
     /// Runs a creation once per instance and remembers only its success: a failed or timed-out attempt (storage down

@@ -98,20 +98,32 @@ internal sealed class Azurite : IAsyncDisposable
 
     public async Task<List<TableEntity>> AllCallsAsync()
     {
-        // Call records live in one table per UTC day, LlmCallsyyyyMMdd.
         var result = new List<TableEntity>();
-        await foreach (var table in Service.QueryAsync())
+        foreach (var table in await CallTablesAsync())
         {
-            if (table.Name.StartsWith("LlmCalls", StringComparison.Ordinal))
+            await foreach (var e in Service.GetTableClient(table).QueryAsync<TableEntity>())
             {
-                await foreach (var e in Service.GetTableClient(table.Name).QueryAsync<TableEntity>())
-                {
-                    result.Add(e);
-                }
+                result.Add(e);
             }
         }
 
         return result;
+    }
+
+    /// <summary>Every table named like a call table (<c>LlmCalls…</c>; the app makes one per UTC day), in name order.</summary>
+    public async Task<List<string>> CallTablesAsync()
+    {
+        var names = new List<string>();
+        await foreach (var table in Service.QueryAsync())
+        {
+            if (table.Name.StartsWith(Core.Records.TableNames.CallsPrefix, StringComparison.Ordinal))
+            {
+                names.Add(table.Name);
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
     }
 
     public ValueTask DisposeAsync() => IsLease ? ValueTask.CompletedTask : DisposeCoreAsync();

@@ -197,7 +197,7 @@ public sealed partial class MetricsTests
         await DriveAsync(env.Host, 4);
         await env.RecordsAsync(12);
 
-        var tables = await CallTablesAsync(env.Azurite);
+        var tables = await env.Azurite.CallTablesAsync();
         Assert.Equal(3, tables.Count);
         Assert.All(tables, t => Assert.Matches("^LlmCalls[0-9]{8}$", t));
 
@@ -228,7 +228,7 @@ public sealed partial class MetricsTests
         await DriveAsync(env.Host, 3);
         await DriveAsync(b, 4);
         await env.RecordsAsync(7);
-        Assert.Equal(2, (await CallTablesAsync(env.Azurite)).Count);
+        Assert.Equal(2, (await env.Azurite.CallTablesAsync()).Count);
 
         foreach (var host in new[] { env.Host, b })
         {
@@ -247,7 +247,7 @@ public sealed partial class MetricsTests
         env.Clock.Advance(TimeSpan.FromDays(3));
         await DriveAsync(env.Host, 4);                 // day 5, today
         await env.RecordsAsync(12);
-        var days = await CallTablesAsync(env.Azurite);
+        var days = await env.Azurite.CallTablesAsync();
         Assert.Equal(3, days.Count);
 
         // A folder four days behind (as if the fold had stalled) has folded day 0 but not day 2: day 2 is older
@@ -257,12 +257,12 @@ public sealed partial class MetricsTests
             Microsoft.Extensions.Options.Options.Create(new Core.StorageOptions { RetentionDays = 1 }),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance);
         Assert.Equal(4, await behind.FoldAsync(CancellationToken.None));
-        Assert.Equal(days.Skip(1), (await CallTablesAsync(env.Azurite)).Where(t => string.CompareOrdinal(t, days[2]) <= 0));
+        Assert.Equal(days.Skip(1), (await env.Azurite.CallTablesAsync()).Where(t => string.CompareOrdinal(t, days[2]) <= 0));
 
         // Caught up, day 2 goes too; tomorrow's table was created ahead of the first write after midnight.
         env.Clock.Advance(TimeSpan.FromMinutes(2));
         Assert.Equal(8, await env.Host.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
-        var left = await CallTablesAsync(env.Azurite);
+        var left = await env.Azurite.CallTablesAsync();
         Assert.Equal([days[2], NextDay(days[2])], left);
         var scrape = await ScrapeAsync(env.Host);
         Assert.Equal(12, Value(scrape, "api_requests_by_status{status=\"200\"}"));
@@ -272,21 +272,6 @@ public sealed partial class MetricsTests
     private static string NextDay(string table) =>
         "LlmCalls" + DateOnly.ParseExact(table["LlmCalls".Length..], "yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture).AddDays(1)
             .ToString("yyyyMMdd", System.Globalization.CultureInfo.InvariantCulture);
-
-    private static async Task<List<string>> CallTablesAsync(Azurite azurite)
-    {
-        var names = new List<string>();
-        await foreach (var t in azurite.Service.QueryAsync())
-        {
-            if (t.Name.StartsWith("LlmCalls", StringComparison.Ordinal))
-            {
-                names.Add(t.Name);
-            }
-        }
-
-        names.Sort(StringComparer.Ordinal);
-        return names;
-    }
 
     [Fact]
     public async Task Scrape_PassesPromtoolCheckMetrics_ExceptTheUsersLegacyCounterName()
