@@ -39,6 +39,15 @@ public sealed class StorageOptions
     public int MaxQueuedRecords { get; set; } = 10_000;
 
     /// <summary>
+    /// How long the writer lets a batch of queued records (<see cref="AwaitRecordWrite"/> false) fill before it commits
+    /// it, unless it fills up first (100 records). At one call at a time this turns one storage transaction per call
+    /// into one per delay, which leaves storage's and the proxy's CPU to the calls; the cost is that a crash loses up to
+    /// this much more of the queue. Batches a caller waits on are never delayed. 0 commits at once. Default 20 ms.
+    /// </summary>
+    [Range(0, 1000)]
+    public int QueuedCommitDelayMs { get; set; } = 20;
+
+    /// <summary>
     /// Days of call records to keep besides today's; 0 (default) keeps them forever. Records live in one table per UTC day
     /// (<c>LlmCallsyyyyMMdd</c>); the fold drops a day's table once it is older than this and entirely folded, so
     /// metrics and budgets, which read the folded aggregates, keep counting it. Keep it longer than a spooled record

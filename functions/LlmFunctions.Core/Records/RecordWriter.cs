@@ -20,8 +20,10 @@ namespace LlmFunctions.Core.Records;
 ///                                                 waits out timeouts again); the replay loop writes spooled
 ///                                                 batches when storage is back
 /// </code>
-/// There is no batching window: while one transaction is in flight the next batch accumulates, so batches grow
-/// with load and an idle call pays one round trip. Writes are upserts keyed by call id, so a retried or
+/// A batch with a caller waiting on it is committed at once: while one transaction is in flight the next batch
+/// accumulates, so batches grow with load and an idle call pays one round trip. A batch nobody waits on (queued
+/// records, <c>Storage__AwaitRecordWrite=false</c>) waits up to <c>Storage__QueuedCommitDelayMs</c> to fill, so a
+/// lone client's records share transactions too. Writes are upserts keyed by call id, so a retried or
 /// replayed batch never duplicates a record; see <see cref="RecordKeys"/> for the re-keying rule.
 /// </summary>
 internal sealed partial class RecordWriter : BackgroundService
@@ -33,6 +35,7 @@ internal sealed partial class RecordWriter : BackgroundService
     private readonly RecordSpool _spool;
     private readonly TimeProvider _time;
     private readonly InFlightCalls _inFlight;
+    private readonly TimeSpan _queuedCommitDelay;
     private readonly ILogger<RecordWriter> _logger;
     private readonly int _shard = Random.Shared.Next(0, 100);
     private long _transactions;
@@ -57,6 +60,7 @@ internal sealed partial class RecordWriter : BackgroundService
         _spool = spool;
         _time = time;
         _inFlight = inFlight;
+        _queuedCommitDelay = TimeSpan.FromMilliseconds(options.Value.QueuedCommitDelayMs);
         _logger = logger;
     }
 
@@ -82,7 +86,7 @@ internal sealed partial class RecordWriter : BackgroundService
     /// </summary>
     public Task WriteAsync(CallRecord record, bool untilDurable = true)
     {
-        var pending = new Pending(record);
+        var pending = new Pending(record, untilDurable);
         if (_queue.Writer.TryWrite(pending))
         {
             return untilDurable ? pending.Completion.Task : Task.CompletedTask;
@@ -117,9 +121,10 @@ internal sealed partial class RecordWriter : BackgroundService
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
         {
-            while (batch.Count < MaxBatch && reader.TryRead(out var p))
+            var awaited = Drain(reader, batch);
+            if (!awaited && batch.Count < MaxBatch && _queuedCommitDelay > TimeSpan.Zero)
             {
-                batch.Add(p);
+                await FillAsync(reader, batch).ConfigureAwait(false);
             }
 
             await CommitAsync(batch).ConfigureAwait(false);
@@ -127,6 +132,38 @@ internal sealed partial class RecordWriter : BackgroundService
         }
 
         await replay.ConfigureAwait(false);
+    }
+
+    /// <summary>Moves queued records into the batch, up to its size; true when a caller waits on one of them.</summary>
+    private static bool Drain(ChannelReader<Pending> reader, List<Pending> batch)
+    {
+        var awaited = false;
+        while (batch.Count < MaxBatch && reader.TryRead(out var p))
+        {
+            batch.Add(p);
+            awaited |= p.Awaited;
+        }
+
+        return awaited;
+    }
+
+    /// <summary>
+    /// Lets a batch nobody waits on fill for up to the queued commit delay: it ends early when the batch is full, a
+    /// record with a waiting caller arrives, or the queue is closed (shutdown).
+    /// </summary>
+    private async Task FillAsync(ChannelReader<Pending> reader, List<Pending> batch)
+    {
+        using var delay = new CancellationTokenSource(_queuedCommitDelay, _time);
+        while (batch.Count < MaxBatch)
+        {
+            // SuppressThrowing: the delay running out is the normal way out of this loop, not an error.
+            var more = reader.WaitToReadAsync(delay.Token).AsTask();
+            await ((Task)more).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!more.IsCompletedSuccessfully || !more.Result || Drain(reader, batch))
+            {
+                return;
+            }
+        }
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -309,9 +346,12 @@ internal sealed partial class RecordWriter : BackgroundService
         return false;
     }
 
-    private sealed class Pending(CallRecord record)
+    private sealed class Pending(CallRecord record, bool awaited)
     {
         public CallRecord Record { get; } = record;
+
+        /// <summary>A caller waits for this record to be durable, so its batch is committed without delay.</summary>
+        public bool Awaited { get; } = awaited;
 
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.ClientModel;
 using System.Net;
 using System.Text;
@@ -611,6 +612,50 @@ public sealed class ProxyTests
         var records = await env.RecordsAsync(50);
         Assert.Equal(50, records.Count);
         Assert.Equal(50, records.Select(r => r.RowKey).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task QueuedRecords_OfOneClientCallingInSequence_ShareTransactions_AndAStopWritesTheWaitingBatch()
+    {
+        // A long delay, so that the sequence below fits in a few batches even on a slow machine, and the stop comes
+        // while a batch is still waiting to fill.
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Storage:AwaitRecordWrite"] = "false";
+            s["Storage:QueuedCommitDelayMs"] = "1000";
+        });
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+        for (var i = 0; i < 20; i++)
+        {
+            await chat.CompleteChatAsync([new UserChatMessage("hi")]);
+
+            // Longer than a commit takes here, so without the delay each record would have a transaction to itself.
+            await Task.Delay(20);
+        }
+
+        var writer = env.Host.Get<LlmFunctions.Core.Records.RecordWriter>();
+        await env.Host.App.StopAsync();
+        var records = await env.RecordsAsync(20);
+        Assert.Equal(20, records.Count);
+
+        // With QueuedCommitDelayMs=0 this measured 18 transactions.
+        Assert.True(writer.Transactions <= 5, $"20 sequential calls took {writer.Transactions} transactions");
+    }
+
+    [Fact]
+    public async Task AwaitedRecords_AreCommittedWithoutTheQueuedCommitDelay()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Storage:QueuedCommitDelayMs"] = "1000");
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+        var started = Stopwatch.StartNew();
+        for (var i = 0; i < 5; i++)
+        {
+            await chat.CompleteChatAsync([new UserChatMessage("hi")]);
+        }
+
+        // Each call waits for its own record; were its batch held for the delay, five calls would take 5 s.
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(2.5), $"5 awaited calls took {started.Elapsed.TotalMilliseconds:0} ms");
+        Assert.Equal(5, (await env.RecordsAsync(5)).Count);
     }
 
     internal static async Task AssertErrorAsync(HttpResponseMessage response, string code)
