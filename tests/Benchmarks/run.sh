@@ -6,12 +6,18 @@
 #
 # Installs what is missing (wrk from Debian, Azurite and Portkey from npm into .tools/), builds in Release,
 # starts everything on free loopback ports, drives each target with wrk (non-streaming and streaming, 1 and 32
-# connections), measures time to the first streamed byte, peak RSS, storage transactions per call and the
-# record count, then prints the table and writes it to tests/Benchmarks/results/latest.md.
+# connections), measures time to the first streamed byte, peak RSS (also with 1,000 streams open at once), storage
+# transactions per call and the record count, then prints the table and writes it to
+# tests/Benchmarks/results/latest.md.
 #
 # Settings (environment):
 #   BENCH_DURATION=10        seconds per wrk run (each run is also killed after DURATION + 30 s)
+#   BENCH_WARMUP=10          seconds of warm-up per mode (json, stream) before a target is measured: a fresh .NET
+#                            process JIT-compiles for its first seconds (its tiered compilation thread took half
+#                            the proxy's CPU samples 3-8 s after start), and node does too
 #   BENCH_TTFB_REQUESTS=300  sequential streaming requests for the first-byte figure (bounded to 30 s)
+#   BENCH_STREAMS=1000       streams held open at once for the memory figure (the upstream paces 20 chunks 250 ms
+#                            apart, so each lasts ≈ 5 s); 0 skips it
 #   BENCH_WORDS=20           words per fake completion (non-streaming body / stream chunks)
 #   BENCH_TARGETS="direct llmfunctions llmfunctions-queued portkey"
 #                            llmfunctions: records awaited before each handler returns (the default, and always on
@@ -30,6 +36,8 @@ BENCH="$ROOT/tests/Benchmarks"
 TOOLS="$ROOT/.tools"
 DURATION="${BENCH_DURATION:-10}"
 TTFB_REQUESTS="${BENCH_TTFB_REQUESTS:-300}"
+WARMUP="${BENCH_WARMUP:-10}"
+STREAMS="${BENCH_STREAMS:-1000}"
 WORDS="${BENCH_WORDS:-20}"
 TARGETS="${BENCH_TARGETS:-direct llmfunctions llmfunctions-queued portkey}"
 AZURITE_VERSION=3.37.0
@@ -227,9 +235,9 @@ bench_target() { # TARGET URL PID [header...]
   local target=$1 url=$2 pid=$3; shift 3
   local i=1 header ttfb_args=()
   for header in "$@"; do export "BENCH_HEADER_$i=$header"; ttfb_args+=(--header "$header"); i=$((i + 1)); done
-  log "$target: warm-up"
-  run_wrk warmup json 8 "$url" "$pid" 3
-  run_wrk warmup stream 8 "$url" "$pid" 3
+  log "$target: warm-up (${WARMUP} s per mode)"
+  run_wrk warmup json 8 "$url" "$pid" "$WARMUP"
+  run_wrk warmup stream 8 "$url" "$pid" "$WARMUP"
   log "$target: first streamed byte ($TTFB_REQUESTS sequential requests)"
   local ttfb
   ttfb=$("${RUN[@]}" dotnet "$PROBE_DLL" ttfb --url "$url/chat/completions" --requests "$TTFB_REQUESTS" --warmup 30 --seconds 30 \
@@ -242,6 +250,21 @@ bench_target() { # TARGET URL PID [header...]
     done
   done
   for ((j = 1; j < i; j++)); do unset "BENCH_HEADER_$j"; done
+  if [[ "$STREAMS" -gt 0 ]]; then open_streams "$target" "$url" "$pid" "${ttfb_args[@]}"; fi
+}
+
+# open_streams TARGET URL PID [--header H]...: STREAMS streaming calls started together and held open by the
+# upstream's pacing; the serving process's peak RSS meanwhile. Appends "streams:TARGET  ok failed max_open s MB".
+open_streams() {
+  local target=$1 url=$2 pid=$3; shift 3
+  log "$target: $STREAMS streams open at once"
+  reset_peak "$pid"
+  local out
+  out=$(timeout 120 "${RUN[@]}" dotnet "$PROBE_DLL" streams --url "$url/chat/completions" --count "$STREAMS" --seconds 90 \
+    --header "Authorization: ${BENCH_AUTH:-Bearer sk-bench}" --header "x-fake-scenario: chunk-delay-ms=250;words=20" "$@") || true
+  [[ $out == STREAMS* ]] || out="STREAMS 0 $STREAMS 0 0"
+  printf 'streams:%s\t%s %s\n' "$target" "${out#STREAMS }" "$(peak_mb "$pid")" >>"$CHECKS"
+  log "  ok, failed, most open at once, seconds: ${out#STREAMS }; peak RSS $(peak_mb "$pid") MB"
 }
 
 # proxy_phase TARGET [ENV=VALUE...]: fresh Azurite, proxy started with the settings, measured, records counted.
@@ -282,7 +305,7 @@ for target in $TARGETS; do
       ;;
     portkey)
       BENCH_AUTH="Bearer bench" bench_target portkey "http://127.0.0.1:$PK_PORT/v1" "$PK_PID" \
-        "x-portkey-provider: openai" "x-portkey-custom-host: $UP_URL"
+        "x-portkey-provider: openai" "x-portkey-custom-host: $UP_URL" "x-portkey-forward-headers: x-fake-scenario"
       ;;
     *) log "unknown target $target"; exit 2 ;;
   esac

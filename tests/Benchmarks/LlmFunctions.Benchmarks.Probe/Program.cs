@@ -3,12 +3,14 @@ using LlmFunctions.Benchmarks.Probe;
 // Commands (see tests/Benchmarks/README.md):
 //   free-ports N
 //   ttfb --url U [--requests N] [--warmup N] [--seconds S] [--header "Name: value"]...
+//   streams --url U [--count N] [--seconds S] [--header "Name: value"]...
 //   count-records --connection CS
 //   report --results results.tsv --checks checks.tsv --out latest.md
 return args.FirstOrDefault() switch
 {
     "free-ports" => FreePorts.Run(args[1..]),
     "ttfb" => await TtfbProbe.RunAsync(args[1..]),
+    "streams" => await OpenStreamsProbe.RunAsync(args[1..]),
     "count-records" => await RecordCounter.RunAsync(args[1..]),
     "report" => Report.Run(args[1..]),
     _ => Usage(),
@@ -16,6 +18,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: probe free-ports N | ttfb --url U ... | count-records --connection CS | report --results F --checks F --out F");
+    Console.Error.WriteLine("usage: probe free-ports N | ttfb --url U ... | streams --url U ... | count-records --connection CS | report --results F --checks F --out F");
     return 2;
 }

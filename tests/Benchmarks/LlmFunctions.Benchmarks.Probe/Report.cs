@@ -52,6 +52,7 @@ internal static class Report
         s.AppendLine("storage tx/call: Azurite access-log lines `POST …/$batch` during the run ÷ requests the fake upstream received from the proxy during the run.");
         s.AppendLine("A record without an upstream request is a call the proxy answered itself (a 4xx/5xx it raised, or a client that left before its body arrived); wrk closes its connections at the end of every run.");
         s.AppendLine();
+        OpenStreams(s, checks);
         foreach (var proxy in rows.Select(r => r.Target).Where(t => t.StartsWith(Proxy, StringComparison.Ordinal)).Distinct())
         {
             Targets(s, rows, checks, proxy);
@@ -110,6 +111,11 @@ internal static class Report
             }
         }
 
+        if (Streams(checks, proxy) is { } streams)
+        {
+            Goal(s, Inv($"peak memory with {streams.Ok + streams.Failed} streams started together ({streams.MaxOpen} open at once, {streams.Failed} failed)"), streams.PeakMb, "MB", 300, lowerIsBetter: true);
+        }
+
         s.AppendLine();
         if (checks.TryGetValue("records:" + proxy, out var recordsText) && checks.TryGetValue("forwarded:" + proxy, out var forwardedText)
             && long.TryParse(recordsText, CultureInfo.InvariantCulture, out var records) && long.TryParse(forwardedText, CultureInfo.InvariantCulture, out var forwarded))
@@ -142,6 +148,41 @@ internal static class Report
 
             s.AppendLine();
         }
+    }
+
+    /// <summary>The open-streams run of every target that had one.</summary>
+    private static void OpenStreams(StringBuilder s, Dictionary<string, string> checks)
+    {
+        var targets = checks.Keys.Where(k => k.StartsWith("streams:", StringComparison.Ordinal)).Select(k => k["streams:".Length..]).ToList();
+        if (targets.Count == 0)
+        {
+            return;
+        }
+
+        s.AppendLine("Streams open at once (`Probe streams`: all started together, each on its own connection; the upstream paces 20 chunks 250 ms apart):").AppendLine();
+        s.AppendLine("| target | streams ok / failed | most open at once | seconds | peak RSS MB |");
+        s.AppendLine("|---|---:|---:|---:|---:|");
+        foreach (var target in targets)
+        {
+            var r = Streams(checks, target)!.Value;
+            s.AppendLine(Inv($"| {target} | {r.Ok} / {r.Failed} | {r.MaxOpen} | {r.Seconds:0.0} | {r.PeakMb:0.0} |"));
+        }
+
+        s.AppendLine();
+    }
+
+    private static (int Ok, int Failed, int MaxOpen, double Seconds, double PeakMb)? Streams(Dictionary<string, string> checks, string target)
+    {
+        if (!checks.TryGetValue("streams:" + target, out var text))
+        {
+            return null;
+        }
+
+        var f = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return f.Length == 5
+            ? (int.Parse(f[0], CultureInfo.InvariantCulture), int.Parse(f[1], CultureInfo.InvariantCulture), int.Parse(f[2], CultureInfo.InvariantCulture),
+                double.Parse(f[3], CultureInfo.InvariantCulture), double.Parse(f[4], CultureInfo.InvariantCulture))
+            : null;
     }
 
     private static ResultRow? Find(List<ResultRow> rows, string target, string mode, int connections) =>
