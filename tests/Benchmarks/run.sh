@@ -19,10 +19,12 @@
 #   BENCH_STREAMS=1000       streams held open at once for the memory figure (the upstream paces 20 chunks 250 ms
 #                            apart, so each lasts ≈ 5 s); 0 skips it
 #   BENCH_WORDS=20           words per fake completion (non-streaming body / stream chunks)
-#   BENCH_TARGETS="direct llmfunctions llmfunctions-queued portkey"
-#                            llmfunctions: records awaited before each handler returns (the default, and always on
-#                            Functions); llmfunctions-queued: Storage__AwaitRecordWrite=false (group commit after
-#                            the handler returned, for long-lived hosts). Each proxy setting gets a fresh Azurite.
+#   BENCH_TARGETS="direct llmfunctions llmfunctions-journal llmfunctions-queued portkey"
+#                            llmfunctions: records awaited in the table before each handler returns (the default,
+#                            and always on Functions); llmfunctions-journal: Storage__LocalJournal=true (awaited
+#                            in the fsync'd local journal, the table write follows; long-lived hosts);
+#                            llmfunctions-queued: Storage__AwaitRecordWrite=false (group commit after the handler
+#                            returned, for long-lived hosts). Each proxy setting gets a fresh Azurite.
 #   BENCH_PROFILE=1          after the measured runs, one more 32-connection run of the proxy under
 #                            perf (with DOTNET_PerfMapEnabled=1) and dotnet-counters; output in results/profile/
 #   BENCH_NICE=-10           nice value for every process of the benchmark (as root; 0 to disable), so that
@@ -39,7 +41,7 @@ TTFB_REQUESTS="${BENCH_TTFB_REQUESTS:-300}"
 WARMUP="${BENCH_WARMUP:-10}"
 STREAMS="${BENCH_STREAMS:-1000}"
 WORDS="${BENCH_WORDS:-20}"
-TARGETS="${BENCH_TARGETS:-direct llmfunctions llmfunctions-queued portkey}"
+TARGETS="${BENCH_TARGETS:-direct llmfunctions llmfunctions-journal llmfunctions-queued portkey}"
 AZURITE_VERSION=3.37.0
 PORTKEY_VERSION=1.15.2
 # Azurite's well-known development account key (public, documented; not a secret).
@@ -198,7 +200,8 @@ echo -e "target\tmode\tconns\trequests\trps\tp50_ms\tp99_ms\tttfb_p50_ms\tttfb_p
 } >"$CHECKS"
 
 upstream_count() { cat "$COUNTER" 2>/dev/null || echo 0; }
-batches() { if [[ -n "$AZ_LOG" ]]; then grep -c 'POST /devstoreaccount1/\$batch' "$AZ_LOG" || true; else echo 0; fi; }
+# Storage write requests in Azurite's access log: entity-group transactions ($batch) and single inserts into a day's table.
+batches() { if [[ -n "$AZ_LOG" ]]; then grep -cE 'POST /devstoreaccount1/(\$batch|LlmCalls[0-9]{8})[ ?]' "$AZ_LOG" || true; else echo 0; fi; }
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 peak_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
@@ -302,6 +305,9 @@ for target in $TARGETS; do
       ;;
     llmfunctions-queued)
       proxy_phase llmfunctions-queued Storage__AwaitRecordWrite=false
+      ;;
+    llmfunctions-journal)
+      proxy_phase llmfunctions-journal Storage__LocalJournal=true
       ;;
     portkey)
       BENCH_AUTH="Bearer bench" bench_target portkey "http://127.0.0.1:$PK_PORT/v1" "$PK_PID" \

@@ -62,6 +62,7 @@ public static class ServiceCollectionExtensions
 
         services.AddSingleton<TableStore>();
         services.AddSingleton<RecordSpool>();
+        services.AddSingleton<RecordJournal>();
         services.AddSingleton<InFlightCalls>();
         services.AddSingleton<RecordWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<RecordWriter>());

@@ -30,6 +30,15 @@ public sealed class StorageOptions
     public bool AwaitRecordWrite { get; set; } = true;
 
     /// <summary>
+    /// False (default). True, only on a host whose local disk outlives the process (a VM, a container with a persistent
+    /// volume; never Azure Functions): a record is durable once appended to a local journal in
+    /// <see cref="SpoolDirectory"/> and flushed to disk (one fsync per group of records), so with
+    /// <see cref="AwaitRecordWrite"/> a call waits for that flush instead of a storage round trip; records reach the
+    /// table in the background, and a host that crashed replays its journal at the next start.
+    /// </summary>
+    public bool LocalJournal { get; set; }
+
+    /// <summary>
     /// The most records waiting for storage. Past it a call waits for room in the queue (one group commit) before it
     /// returns, so when calls come faster than storage takes records the proxy slows to storage's pace instead of
     /// growing its memory and what a crash would lose. Matters with <see cref="AwaitRecordWrite"/> false (with true,

@@ -129,6 +129,7 @@ internal sealed record CallRecordData(
     };
 }
 
+[JsonSerializable(typeof(SpooledRecord))]
 [JsonSerializable(typeof(IReadOnlyList<SpooledRecord>))]
 [JsonSerializable(typeof(List<SpooledRecord>))]
 internal sealed partial class SpoolJsonContext : JsonSerializerContext;

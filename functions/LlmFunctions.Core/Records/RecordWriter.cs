@@ -25,14 +25,21 @@ namespace LlmFunctions.Core.Records;
 /// records, <c>Storage__AwaitRecordWrite=false</c>) waits up to <c>Storage__QueuedCommitDelayMs</c> to fill, so a
 /// lone client's records share transactions too. Writes are upserts keyed by call id, so a retried or
 /// replayed batch never duplicates a record; see <see cref="RecordKeys"/> for the re-keying rule.
+/// <para>
+/// With the local journal (<c>Storage__LocalJournal</c>) a second loop comes first: it appends each batch to the
+/// journal, fsyncs it and completes its callers (the records are durable), then hands the batch to the table loop
+/// above, which writes it under the PartitionKey the journal holds and then tells the journal it may let go.
+/// </para>
 /// </summary>
 internal sealed partial class RecordWriter : BackgroundService
 {
     private const int MaxBatch = 100;
 
     private readonly Channel<Pending> _queue;
+    private readonly Channel<Pending> _journaled;
     private readonly TableStore _store;
     private readonly RecordSpool _spool;
+    private readonly RecordJournal _journal;
     private readonly TimeProvider _time;
     private readonly InFlightCalls _inFlight;
     private readonly TimeSpan _queuedCommitDelay;
@@ -46,8 +53,8 @@ internal sealed partial class RecordWriter : BackgroundService
     /// <summary>After a batch had to be spooled, how long later batches go straight to the spool.</summary>
     internal static readonly TimeSpan StorageDownFor = TimeSpan.FromSeconds(5);
 
-    public RecordWriter(TableStore store, RecordSpool spool, TimeProvider time, InFlightCalls inFlight, IOptions<StorageOptions> options,
-        ILogger<RecordWriter> logger)
+    public RecordWriter(TableStore store, RecordSpool spool, RecordJournal journal, TimeProvider time, InFlightCalls inFlight,
+        IOptions<StorageOptions> options, ILogger<RecordWriter> logger)
     {
         // Bounded: when calls come faster than storage takes records, a caller waits for room (one group commit),
         // so the proxy slows to storage's pace instead of growing its memory and what a crash would lose.
@@ -56,8 +63,18 @@ internal sealed partial class RecordWriter : BackgroundService
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
         });
+
+        // Journaled records on their way to the table: bounded too, so a journal far ahead of storage slows callers
+        // down rather than holding ever more records in memory.
+        _journaled = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.Value.MaxQueuedRecords)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
         _store = store;
         _spool = spool;
+        _journal = journal;
         _time = time;
         _inFlight = inFlight;
         _queuedCommitDelay = TimeSpan.FromMilliseconds(options.Value.QueuedCommitDelayMs);
@@ -73,10 +90,10 @@ internal sealed partial class RecordWriter : BackgroundService
 
     public int Shard => _shard;
 
-    /// <summary>Records waiting for the writer loop (not counting the transaction under way).</summary>
-    public int Queued => _queue.Reader.Count;
+    /// <summary>Records waiting for the writer loops (not counting the transaction under way).</summary>
+    public int Queued => _queue.Reader.Count + _journaled.Reader.Count;
 
-    /// <summary>Raised for every record once it is durable (used by budget enforcement for "seen since the fold").</summary>
+    /// <summary>Raised once for every record, when it is durable (used by budget enforcement for "seen since the fold").</summary>
     public event Action<CallRecord>? Durable;
 
     /// <summary>
@@ -116,9 +133,36 @@ internal sealed partial class RecordWriter : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var replay = ReplayLoopAsync(stoppingToken);
+        if (!_journal.Enabled)
+        {
+            var replay = ReplayLoopAsync(stoppingToken);
+            await TableLoopAsync(_queue.Reader).ConfigureAwait(false);
+            await replay.ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            // Before anything new is journaled: what a crashed host left becomes spool batches for the replay loop.
+            await _journal.RecoverAsync(_spool, stoppingToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogJournalFailed(_logger, ex.GetType().Name);
+        }
+
+        var replayJournaled = ReplayLoopAsync(stoppingToken);
+        var table = TableLoopAsync(_journaled.Reader);
+        await JournalLoopAsync().ConfigureAwait(false);
+        await table.ConfigureAwait(false);
+        _journal.Dispose();
+        await replayJournaled.ConfigureAwait(false);
+    }
+
+    /// <summary>Takes batches off a queue and writes them to the table (or the spool), until the queue is closed.</summary>
+    private async Task TableLoopAsync(ChannelReader<Pending> reader)
+    {
         var batch = new List<Pending>(MaxBatch);
-        var reader = _queue.Reader;
         while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
         {
             var awaited = Drain(reader, batch);
@@ -127,11 +171,82 @@ internal sealed partial class RecordWriter : BackgroundService
                 await FillAsync(reader, batch).ConfigureAwait(false);
             }
 
-            await CommitAsync(batch).ConfigureAwait(false);
+            // Journaled records keep the PartitionKey the journal holds for them (a batch may straddle a minute).
+            var start = 0;
+            for (var i = 1; i <= batch.Count; i++)
+            {
+                if (i == batch.Count || batch[i].PartitionKey != batch[start].PartitionKey)
+                {
+                    var run = start == 0 && i == batch.Count ? batch : batch.GetRange(start, i - start);
+                    var stored = await CommitAsync(run, run[0].PartitionKey).ConfigureAwait(false);
+                    if (stored)
+                    {
+                        foreach (var p in run)
+                        {
+                            if (p.Segment is { } segment)
+                            {
+                                _journal.Stored(segment, 1);
+                            }
+                        }
+                    }
+
+                    start = i;
+                }
+            }
+
+            batch.Clear();
+        }
+    }
+
+    /// <summary>
+    /// With the local journal: appends each batch to it and fsyncs it, completes its callers, and hands it on to the
+    /// table loop. When the journal cannot be written, the batch goes on unjournaled and its callers wait for the table.
+    /// </summary>
+    private async Task JournalLoopAsync()
+    {
+        var batch = new List<Pending>(MaxBatch);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            Drain(reader, batch);
+            var partitionKey = RecordKeys.PartitionKey(_time.GetUtcNow(), _shard);
+            var records = new List<SpooledRecord>(batch.Count);
+            foreach (var p in batch)
+            {
+                records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = [partitionKey] });
+            }
+
+            try
+            {
+                var segment = _journal.Append(records);
+                foreach (var p in batch)
+                {
+                    p.Segment = segment;
+                    p.PartitionKey = partitionKey;
+                    Durable?.Invoke(p.Record);
+                    p.Completion.TrySetResult();
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Part of the batch may be in the journal all the same: keep the key it holds, so a later replay of the
+                // journal finds these records where the table loop writes them.
+                LogJournalFailed(_logger, ex.GetType().Name);
+                foreach (var p in batch)
+                {
+                    p.PartitionKey = partitionKey;
+                }
+            }
+
+            foreach (var p in batch)
+            {
+                await _journaled.Writer.WriteAsync(p).ConfigureAwait(false);
+            }
+
             batch.Clear();
         }
 
-        await replay.ConfigureAwait(false);
+        _journaled.Writer.TryComplete();
     }
 
     /// <summary>Moves queued records into the batch, up to its size; true when a caller waits on one of them.</summary>
@@ -141,7 +256,7 @@ internal sealed partial class RecordWriter : BackgroundService
         while (batch.Count < MaxBatch && reader.TryRead(out var p))
         {
             batch.Add(p);
-            awaited |= p.Awaited;
+            awaited |= p.WaitsOnTable;
         }
 
         return awaited;
@@ -175,18 +290,21 @@ internal sealed partial class RecordWriter : BackgroundService
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task CommitAsync(List<Pending> batch)
+    /// <summary>
+    /// Writes a batch to the table under <paramref name="partitionKey"/> (journaled records) or the current minute's,
+    /// or to the spool when storage fails. True once the batch is stored in one or the other.
+    /// </summary>
+    private async Task<bool> CommitAsync(List<Pending> batch, string? partitionKey)
     {
         var now = _time.GetUtcNow();
         if (now.UtcTicks < Interlocked.Read(ref _storageDownUntilTicks))
         {
             // Storage just failed us: write this batch to the spool now rather than make its callers wait out two
             // more timeouts; the replay loop brings it to the table.
-            await SpoolAsync(batch, attemptedPartitionKey: null, "storage down").ConfigureAwait(false);
-            return;
+            return await SpoolAsync(batch, partitionKey, "storage down").ConfigureAwait(false);
         }
 
-        var partitionKey = RecordKeys.PartitionKey(now, _shard);
+        partitionKey ??= RecordKeys.PartitionKey(now, _shard);
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -200,13 +318,8 @@ internal sealed partial class RecordWriter : BackgroundService
                 Interlocked.Increment(ref _transactions);
                 await _store.SubmitCallsAsync(partitionKey, records).ConfigureAwait(false);
                 Interlocked.Add(ref _written, batch.Count);
-                foreach (var p in batch)
-                {
-                    Durable?.Invoke(p.Record);
-                    p.Completion.TrySetResult();
-                }
-
-                return;
+                Settle(batch);
+                return true;
             }
             catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or TaskCanceledException or IOException or AggregateException)
             {
@@ -218,13 +331,12 @@ internal sealed partial class RecordWriter : BackgroundService
                 }
 
                 Interlocked.Exchange(ref _storageDownUntilTicks, (_time.GetUtcNow() + StorageDownFor).UtcTicks);
-                await SpoolAsync(batch, partitionKey, ex.GetType().Name).ConfigureAwait(false);
-                return;
+                return await SpoolAsync(batch, partitionKey, ex.GetType().Name).ConfigureAwait(false);
             }
         }
     }
 
-    private async Task SpoolAsync(List<Pending> batch, string? attemptedPartitionKey, string reason)
+    private async Task<bool> SpoolAsync(List<Pending> batch, string? attemptedPartitionKey, string reason)
     {
         var records = new List<SpooledRecord>(batch.Count);
         foreach (var p in batch)
@@ -237,18 +349,31 @@ internal sealed partial class RecordWriter : BackgroundService
             await _spool.AppendAsync(records, CancellationToken.None).ConfigureAwait(false);
             Interlocked.Add(ref _spooled, batch.Count);
             LogSpooled(_logger, batch.Count, reason);
-            foreach (var p in batch)
-            {
-                Durable?.Invoke(p.Record);
-                p.Completion.TrySetResult();
-            }
+            Settle(batch);
+            return true;
         }
         catch (Exception ex)
         {
-            LogLost(_logger, ex, batch.Count);
+            // Journaled records are not lost: their segment stays until a later start replays it.
+            LogLost(_logger, ex, batch.Count(p => p.Segment is null));
             foreach (var p in batch)
             {
                 p.Completion.TrySetException(ex);
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>Completes the callers of records that became durable now (journaled ones already were).</summary>
+    private void Settle(List<Pending> batch)
+    {
+        foreach (var p in batch)
+        {
+            if (p.Segment is null)
+            {
+                Durable?.Invoke(p.Record);
+                p.Completion.TrySetResult();
             }
         }
     }
@@ -350,8 +475,17 @@ internal sealed partial class RecordWriter : BackgroundService
     {
         public CallRecord Record { get; } = record;
 
-        /// <summary>A caller waits for this record to be durable, so its batch is committed without delay.</summary>
+        /// <summary>A caller waits for this record to be durable.</summary>
         public bool Awaited { get; } = awaited;
+
+        /// <summary>The journal segment holding it once journaled (its caller has completed); null otherwise.</summary>
+        public RecordJournal.Segment? Segment { get; set; }
+
+        /// <summary>The PartitionKey the journal holds for it; null: the minute it is written in.</summary>
+        public string? PartitionKey { get; set; }
+
+        /// <summary>A caller waits for the table write itself, so its batch is committed without delay.</summary>
+        public bool WaitsOnTable => Awaited && Segment is null;
 
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -367,6 +501,9 @@ internal sealed partial class RecordWriter : BackgroundService
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Replayed a spooled batch of {Count} records ({Written} written, the rest were already stored).")]
     private static partial void LogReplayed(ILogger logger, int count, int written);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "The local journal could not be written ({Error}); records go to the table directly until it can.")]
+    private static partial void LogJournalFailed(ILogger logger, string error);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "Spool replay deferred ({Error}).")]
     private static partial void LogReplayFailed(ILogger logger, string error);

@@ -49,7 +49,7 @@ internal static class Report
 
         s.AppendLine();
         s.AppendLine("peak RSS: VmHWM of the serving process (reset before each run): the fake upstream for `direct`, the proxy, the Portkey node process.");
-        s.AppendLine("storage tx/call: Azurite access-log lines `POST …/$batch` during the run ÷ requests the fake upstream received from the proxy during the run.");
+        s.AppendLine("storage tx/call: Azurite access-log lines `POST …/$batch` (a transaction) or `POST …/LlmCallsyyyyMMdd` (a lone record's insert) during the run ÷ requests the fake upstream received from the proxy during the run.");
         s.AppendLine("A record without an upstream request is a call the proxy answered itself (a 4xx/5xx it raised, or a client that left before its body arrived); wrk closes its connections at the end of every run.");
         s.AppendLine();
         OpenStreams(s, checks);

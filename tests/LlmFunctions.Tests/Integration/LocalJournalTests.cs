@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using LlmFunctions.Core.Records;
+using LlmFunctions.FakeUpstream;
+using LlmFunctions.Tests.Infrastructure;
+using OpenAI.Chat;
+using Xunit.Abstractions;
+
+namespace LlmFunctions.Tests.Integration;
+
+/// <summary>Storage__LocalJournal: a record is durable once in the local journal; the table write follows.</summary>
+public sealed class LocalJournalTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task JournaledCalls_AllReachTheTable_AndAStopLeavesNoSegment()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Storage:LocalJournal"] = "true");
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+        await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => chat.CompleteChatAsync([new UserChatMessage("hi")])));
+
+        var journal = env.Host.Get<RecordJournal>();
+        Assert.Single(journal.Files()); // this host's open segment
+
+        await env.Host.App.StopAsync();
+        var records = await env.RecordsAsync(50);
+        Assert.Equal(50, records.Select(r => r.RowKey).Distinct().Count());
+        Assert.Empty(journal.Files());
+    }
+
+    [Fact]
+    public async Task SigkillWhileStorageIsPaused_LosesNoJournaledCall_AndTheNextStartWritesEachOnce()
+    {
+        await using var azurite = await Azurite.StartAsync();
+        await using var upstream = new FakeOpenAI();
+        var settings = ProxyHost.DefaultSettings(await upstream.StartAsync(), azurite.ConnectionString);
+        settings["Storage:LocalJournal"] = "true";
+        var answered = new List<string>();
+
+        await using (var host = await ExternalHost.StartAsync(settings))
+        {
+            using var http = host.CreateHttpClient();
+            azurite.Pause();
+            try
+            {
+                var timer = Stopwatch.StartNew();
+                for (var i = 0; i < 20; i++)
+                {
+                    using var response = await http.PostAsync("/v1/chat/completions", new StringContent(
+                        """{"model":"gpt-4.1","messages":[{"role":"user","content":"journal"}]}""", Encoding.UTF8, "application/json"));
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                    answered.Add(response.Headers.GetValues("x-llm-call-id").Single());
+                }
+
+                // Each call's handler returned once its record was flushed to the journal. Had it waited for the paused
+                // storage, the first call alone would take two 3 s timeouts before its record was spooled.
+                output.WriteLine($"20 sequential calls with storage paused: {timer.ElapsedMilliseconds} ms");
+                Assert.True(timer.Elapsed < TimeSpan.FromSeconds(5), $"20 journaled calls took {timer.ElapsedMilliseconds} ms");
+                host.Signal("KILL");
+            }
+            finally
+            {
+                azurite.Resume();
+            }
+        }
+
+        // A new host on the same spool folder turns the dead host's segment into spool batches and replays them.
+        List<Azure.Data.Tables.TableEntity> records;
+        await using (var host = await ExternalHost.StartAsync(settings))
+        {
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while ((records = await azurite.AllCallsAsync()).Count < answered.Count && DateTime.UtcNow < until)
+            {
+                await Task.Delay(250);
+            }
+        }
+
+        records = await azurite.AllCallsAsync();
+        output.WriteLine($"{answered.Count} calls answered before SIGKILL; {records.Count} records after the restart");
+        Assert.Equal(answered.Order(StringComparer.Ordinal), records.Select(r => r.GetString("CallId") ?? r.RowKey).Order(StringComparer.Ordinal));
+    }
+}
