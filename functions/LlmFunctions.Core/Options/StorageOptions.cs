@@ -48,8 +48,8 @@ public sealed class StorageOptions
     public int MaxQueuedRecords { get; set; } = 10_000;
 
     /// <summary>
-    /// How long the writer lets a batch of queued records (<see cref="AwaitRecordWrite"/> false) fill before it commits
-    /// it, unless it fills up first (40 records). At one call at a time this turns one storage transaction per call
+    /// How long the writer lets a batch nobody waits on fill before it commits it (records queued with
+    /// <see cref="AwaitRecordWrite"/> false, or already in the <see cref="LocalJournal"/>), unless it fills up first (40 records). At one call at a time this turns one storage transaction per call
     /// into one per delay, which leaves storage's and the proxy's CPU to the calls; the cost is that a crash loses up to
     /// this much more of the queue. Batches a caller waits on are never delayed. 0 commits at once. Default 20 ms.
     /// </summary>

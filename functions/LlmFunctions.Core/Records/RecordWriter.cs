@@ -23,12 +23,14 @@ namespace LlmFunctions.Core.Records;
 /// A batch with a caller waiting on it is committed at once: while one transaction is in flight the next batch
 /// accumulates, so batches grow with load and an idle call pays one round trip. A batch nobody waits on (queued
 /// records, <c>Storage__AwaitRecordWrite=false</c>) waits up to <c>Storage__QueuedCommitDelayMs</c> to fill, so a
-/// lone client's records share transactions too. Writes are upserts keyed by call id, so a retried or
-/// replayed batch never duplicates a record; see <see cref="RecordKeys"/> for the re-keying rule.
+/// lone client's records share transactions too. Writes are upserts keyed by call id (a lone record: an insert whose
+/// conflict means it is already stored), so a retried or replayed batch never duplicates a record; see <see cref="RecordKeys"/> for the re-keying rule.
 /// <para>
 /// With the local journal (<c>Storage__LocalJournal</c>) a second loop comes first: it appends each batch to the
 /// journal, fsyncs it and completes its callers (the records are durable), then hands the batch to the table loop
-/// above, which writes it under the PartitionKey the journal holds and then tells the journal it may let go.
+/// above, which writes it under the PartitionKey the journal holds and reports it stored. A journaled record is never
+/// spooled: when storage fails, or when the record reaches the table loop too late for its key, it is reported failed
+/// and the journal turns its segment into a spool batch (see <see cref="RecordJournal"/>).
 /// </para>
 /// </summary>
 internal sealed partial class RecordWriter : BackgroundService
@@ -56,6 +58,12 @@ internal sealed partial class RecordWriter : BackgroundService
     /// <summary>After a batch had to be spooled, how long later batches go straight to the spool.</summary>
     internal static readonly TimeSpan StorageDownFor = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long after being journaled a record may still be written under its journal key: with two attempts of at
+    /// most 3 s it lands well within the fold's lag (≥ 10 s) of its key's minute. Later, the replay re-keys it.
+    /// </summary>
+    internal static readonly TimeSpan JournaledWriteWindow = TimeSpan.FromSeconds(2);
+
     public RecordWriter(TableStore store, RecordSpool spool, RecordJournal journal, TimeProvider time, InFlightCalls inFlight,
         IOptions<StorageOptions> options, ILogger<RecordWriter> logger)
     {
@@ -67,9 +75,10 @@ internal sealed partial class RecordWriter : BackgroundService
             FullMode = BoundedChannelFullMode.Wait,
         });
 
-        // Journaled records on their way to the table: bounded too, so a journal far ahead of storage slows callers
-        // down rather than holding ever more records in memory.
-        _journaled = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.Value.MaxQueuedRecords)
+        // Journaled records on their way to the table: two batches at most, so a record reaches the table loop within
+        // a commit or two of its key's minute (or is reported late), and a journal ahead of storage slows callers down
+        // rather than holding records in memory.
+        _journaled = Channel.CreateBounded<Pending>(new BoundedChannelOptions(2 * MaxBatch)
         {
             SingleReader = true,
             SingleWriter = true,
@@ -144,21 +153,16 @@ internal sealed partial class RecordWriter : BackgroundService
             return;
         }
 
-        try
-        {
-            // Before anything new is journaled: what a crashed host left becomes spool batches for the replay loop.
-            await _journal.RecoverAsync(_spool, stoppingToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            LogJournalFailed(_logger, ex.GetType().Name);
-        }
+        // Before anything new is journaled: what a crashed host left becomes spool batches for the replay loop. Not
+        // cancellable: a stop during start-up must still reach the loops below, which write what callers queued.
+        await _journal.RecoverAsync(CancellationToken.None).ConfigureAwait(false);
 
         var replayJournaled = ReplayLoopAsync(stoppingToken);
         var table = TableLoopAsync(_journaled.Reader);
         await JournalLoopAsync().ConfigureAwait(false);
         await table.ConfigureAwait(false);
-        _journal.Dispose();
+        _journal.Close();
+        await _journal.ConvertFinishedAsync(CancellationToken.None).ConfigureAwait(false);
         await replayJournaled.ConfigureAwait(false);
     }
 
@@ -174,23 +178,21 @@ internal sealed partial class RecordWriter : BackgroundService
                 await FillAsync(reader, batch).ConfigureAwait(false);
             }
 
-            // Journaled records keep the PartitionKey the journal holds for them (a batch may straddle a minute).
+            // Journaled records keep the PartitionKey the journal holds for them (a batch may straddle a minute); the
+            // others (no journal, or its append failed) have none and are written under the current minute.
             var start = 0;
             for (var i = 1; i <= batch.Count; i++)
             {
                 if (i == batch.Count || batch[i].PartitionKey != batch[start].PartitionKey)
                 {
                     var run = start == 0 && i == batch.Count ? batch : batch.GetRange(start, i - start);
-                    var stored = await CommitAsync(run, run[0].PartitionKey).ConfigureAwait(false);
-                    if (stored)
+                    if (run[0].PartitionKey is { } journalKey)
                     {
-                        foreach (var p in run)
-                        {
-                            if (p.Segment is { } segment)
-                            {
-                                _journal.Stored(segment, 1);
-                            }
-                        }
+                        await WriteJournaledAsync(run, journalKey).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await CommitAsync(run).ConfigureAwait(false);
                     }
 
                     start = i;
@@ -207,49 +209,74 @@ internal sealed partial class RecordWriter : BackgroundService
     /// </summary>
     private async Task JournalLoopAsync()
     {
-        var batch = new List<Pending>(MaxBatch);
-        var reader = _queue.Reader;
-        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        try
         {
-            Drain(reader, batch);
-            var partitionKey = RecordKeys.PartitionKey(_time.GetUtcNow(), _shard);
-            var records = new List<SpooledRecord>(batch.Count);
-            foreach (var p in batch)
+            var batch = new List<Pending>(MaxBatch);
+            var reader = _queue.Reader;
+            while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
             {
-                records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = [partitionKey] });
-            }
-
-            try
-            {
-                var segment = _journal.Append(records);
+                Drain(reader, batch);
+                var now = _time.GetUtcNow();
+                var partitionKey = RecordKeys.PartitionKey(now, _shard);
+                var records = new List<SpooledRecord>(batch.Count);
                 foreach (var p in batch)
                 {
-                    p.Segment = segment;
-                    p.PartitionKey = partitionKey;
-                    Durable?.Invoke(p.Record);
-                    p.Completion.TrySetResult();
+                    records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = [partitionKey] });
                 }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Part of the batch may be in the journal all the same: keep the key it holds, so a later replay of the
-                // journal finds these records where the table loop writes them.
-                LogJournalFailed(_logger, ex.GetType().Name);
+
+                try
+                {
+                    var segment = _journal.Append(records);
+                    foreach (var p in batch)
+                    {
+                        p.Segment = segment;
+                        p.PartitionKey = partitionKey;
+                        p.JournaledAt = now;
+                        Durable?.Invoke(p.Record);
+                        p.Completion.TrySetResult();
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Not in the journal (the append was cut back): these go on as plain records, their callers wait.
+                    LogJournalFailed(_logger, ex.GetType().Name);
+                }
+
                 foreach (var p in batch)
                 {
-                    p.PartitionKey = partitionKey;
+                    await _journaled.Writer.WriteAsync(p).ConfigureAwait(false);
                 }
-            }
 
-            foreach (var p in batch)
-            {
-                await _journaled.Writer.WriteAsync(p).ConfigureAwait(false);
+                batch.Clear();
             }
-
-            batch.Clear();
         }
+        finally
+        {
+            _journaled.Writer.TryComplete();
+        }
+    }
 
-        _journaled.Writer.TryComplete();
+    /// <summary>
+    /// Writes journaled records under their journal key and reports them to the journal: stored, or failed when
+    /// storage is down or they came too late for the key (the replay of their segment writes them then).
+    /// </summary>
+    private async Task WriteJournaledAsync(List<Pending> run, string partitionKey)
+    {
+        var now = _time.GetUtcNow();
+        var stored = now - run[0].JournaledAt <= JournaledWriteWindow
+            && now.UtcTicks >= Interlocked.Read(ref _storageDownUntilTicks)
+            && await TryWriteAsync(run, partitionKey).ConfigureAwait(false);
+        foreach (var p in run)
+        {
+            if (stored)
+            {
+                _journal.Stored(p.Segment!, 1);
+            }
+            else
+            {
+                _journal.Failed(p.Segment!, 1);
+            }
+        }
     }
 
     /// <summary>Moves queued records into the batch, up to its size; true when a caller waits on one of them.</summary>
@@ -293,21 +320,35 @@ internal sealed partial class RecordWriter : BackgroundService
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Writes a batch to the table under <paramref name="partitionKey"/> (journaled records) or the current minute's,
-    /// or to the spool when storage fails. True once the batch is stored in one or the other.
-    /// </summary>
-    private async Task<bool> CommitAsync(List<Pending> batch, string? partitionKey)
+    /// <summary>Writes a batch to the table under the current minute, or to the spool when storage fails.</summary>
+    private async Task CommitAsync(List<Pending> batch)
     {
         var now = _time.GetUtcNow();
         if (now.UtcTicks < Interlocked.Read(ref _storageDownUntilTicks))
         {
             // Storage just failed us: write this batch to the spool now rather than make its callers wait out two
             // more timeouts; the replay loop brings it to the table.
-            return await SpoolAsync(batch, partitionKey, "storage down").ConfigureAwait(false);
+            await SpoolAsync(batch, attemptedPartitionKey: null, "storage down").ConfigureAwait(false);
+            return;
         }
 
-        partitionKey ??= RecordKeys.PartitionKey(now, _shard);
+        var partitionKey = RecordKeys.PartitionKey(now, _shard);
+        if (await TryWriteAsync(batch, partitionKey).ConfigureAwait(false))
+        {
+            Settle(batch);
+        }
+        else
+        {
+            await SpoolAsync(batch, partitionKey, "two attempts failed").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Two attempts to write a batch under one PartitionKey. After the second failure storage counts as down for
+    /// <see cref="StorageDownFor"/>.
+    /// </summary>
+    private async Task<bool> TryWriteAsync(List<Pending> batch, string partitionKey)
+    {
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -321,7 +362,6 @@ internal sealed partial class RecordWriter : BackgroundService
                 Interlocked.Increment(ref _transactions);
                 await _store.SubmitCallsAsync(partitionKey, records).ConfigureAwait(false);
                 Interlocked.Add(ref _written, batch.Count);
-                Settle(batch);
                 return true;
             }
             catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or TaskCanceledException or IOException or AggregateException)
@@ -333,13 +373,14 @@ internal sealed partial class RecordWriter : BackgroundService
                     continue;
                 }
 
+                LogWriteFailed(_logger, batch.Count, ex.GetType().Name);
                 Interlocked.Exchange(ref _storageDownUntilTicks, (_time.GetUtcNow() + StorageDownFor).UtcTicks);
-                return await SpoolAsync(batch, partitionKey, ex.GetType().Name).ConfigureAwait(false);
+                return false;
             }
         }
     }
 
-    private async Task<bool> SpoolAsync(List<Pending> batch, string? attemptedPartitionKey, string reason)
+    private async Task SpoolAsync(List<Pending> batch, string? attemptedPartitionKey, string reason)
     {
         var records = new List<SpooledRecord>(batch.Count);
         foreach (var p in batch)
@@ -353,31 +394,24 @@ internal sealed partial class RecordWriter : BackgroundService
             Interlocked.Add(ref _spooled, batch.Count);
             LogSpooled(_logger, batch.Count, reason);
             Settle(batch);
-            return true;
         }
         catch (Exception ex)
         {
-            // Journaled records are not lost: their segment stays until a later start replays it.
-            LogLost(_logger, ex, batch.Count(p => p.Segment is null));
+            LogLost(_logger, ex, batch.Count);
             foreach (var p in batch)
             {
                 p.Completion.TrySetException(ex);
             }
-
-            return false;
         }
     }
 
-    /// <summary>Completes the callers of records that became durable now (journaled ones already were).</summary>
+    /// <summary>Completes the callers of records that became durable now, in the table or the spool.</summary>
     private void Settle(List<Pending> batch)
     {
         foreach (var p in batch)
         {
-            if (p.Segment is null)
-            {
-                Durable?.Invoke(p.Record);
-                p.Completion.TrySetResult();
-            }
+            Durable?.Invoke(p.Record);
+            p.Completion.TrySetResult();
         }
     }
 
@@ -388,6 +422,11 @@ internal sealed partial class RecordWriter : BackgroundService
         {
             try
             {
+                if (_journal.Enabled)
+                {
+                    await _journal.ConvertFinishedAsync(stoppingToken).ConfigureAwait(false);
+                }
+
                 if (await ReplayOnceAsync(stoppingToken).ConfigureAwait(false) > 0)
                 {
                     // Storage took a spooled batch: it is back, new batches go to the table again.
@@ -487,6 +526,9 @@ internal sealed partial class RecordWriter : BackgroundService
         /// <summary>The PartitionKey the journal holds for it; null: the minute it is written in.</summary>
         public string? PartitionKey { get; set; }
 
+        /// <summary>When it was journaled (the time its PartitionKey comes from).</summary>
+        public DateTimeOffset JournaledAt { get; set; }
+
         /// <summary>A caller waits for the table write itself, so its batch is committed without delay.</summary>
         public bool WaitsOnTable => Awaited && Segment is null;
 
@@ -504,6 +546,9 @@ internal sealed partial class RecordWriter : BackgroundService
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Replayed a spooled batch of {Count} records ({Written} written, the rest were already stored).")]
     private static partial void LogReplayed(ILogger logger, int count, int written);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Writing {Count} records failed twice ({Error}); storage counts as down for a few seconds.")]
+    private static partial void LogWriteFailed(ILogger logger, int count, string error);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "The local journal could not be written ({Error}); records go to the table directly until it can.")]
     private static partial void LogJournalFailed(ILogger logger, string error);

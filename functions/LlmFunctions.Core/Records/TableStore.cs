@@ -86,7 +86,7 @@ internal sealed partial class TableStore
             {
                 await CallsTable(partitionKey).AddEntityAsync(CallRecordMapper.ToEntity(records[0], partitionKey), cancellationToken).ConfigureAwait(false);
             }
-            catch (RequestFailedException ex) when (ex.Status == 409)
+            catch (RequestFailedException ex) when (ex.Status == 409 && ex.ErrorCode == "EntityAlreadyExists")
             {
             }
 

@@ -29,6 +29,76 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task JournaledRecordsThatStorageRefused_AreReplayedOnce_AndAKillAfterwardsDuplicatesNone()
+    {
+        // Storage gone for real (stopped, not paused: a paused Azurite would still apply the writes it had received).
+        var gone = await Azurite.StartAsync();
+        var port = gone.Port;
+        await using var upstream = new FakeOpenAI();
+        var settings = ProxyHost.DefaultSettings(await upstream.StartAsync(), gone.ConnectionString);
+        settings["Storage:LocalJournal"] = "true";
+        var answered = new List<string>();
+        Azurite? back = null;
+        try
+        {
+            await using (var host = await ExternalHost.StartAsync(settings))
+            {
+                using var http = host.CreateHttpClient();
+                await gone.DisposeAsync();
+                for (var i = 0; i < 20; i++)
+                {
+                    answered.Add(await CallAsync(http));
+                }
+
+                // The table writes fail; the records are reported failed and their segment becomes a spool batch,
+                // which the replay writes under new keys once storage is back. Then the host dies: had the segment
+                // outlived the spool batch, the next start would replay its records again under yet other keys.
+                // A replay in the calls' own minute would re-key them to that same key; make it a later minute.
+                var journaledMinute = DateTime.UtcNow.Ticks / TimeSpan.TicksPerMinute;
+                await Task.Delay(TimeSpan.FromSeconds(3));
+                while (DateTime.UtcNow.Ticks / TimeSpan.TicksPerMinute == journaledMinute)
+                {
+                    await Task.Delay(500);
+                }
+
+                back = await Azurite.StartAsync(port);
+                var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+                while ((await back.AllCallsAsync()).Count < answered.Count && DateTime.UtcNow < until)
+                {
+                    await Task.Delay(250);
+                }
+
+                host.Signal("KILL");
+            }
+
+            await using (var host = await ExternalHost.StartAsync(settings))
+            {
+                // Two replay periods: anything left to recover or replay would be written by now.
+                await Task.Delay(TimeSpan.FromSeconds(5));
+            }
+
+            var records = await back.AllCallsAsync();
+            output.WriteLine($"{answered.Count} calls answered while storage was down; {records.Count} records after the replay, a kill and a restart");
+            Assert.Equal(answered.Order(StringComparer.Ordinal), records.Select(r => r.GetString("CallId") ?? r.RowKey).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            if (back is not null)
+            {
+                await back.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<string> CallAsync(HttpClient http)
+    {
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(
+            """{"model":"gpt-4.1","messages":[{"role":"user","content":"journal"}]}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return response.Headers.GetValues("x-llm-call-id").Single();
+    }
+
+    [Fact]
     public async Task SigkillWhileStorageIsPaused_LosesNoJournaledCall_AndTheNextStartWritesEachOnce()
     {
         await using var azurite = await Azurite.StartAsync();
@@ -46,10 +116,7 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
                 var timer = Stopwatch.StartNew();
                 for (var i = 0; i < 20; i++)
                 {
-                    using var response = await http.PostAsync("/v1/chat/completions", new StringContent(
-                        """{"model":"gpt-4.1","messages":[{"role":"user","content":"journal"}]}""", Encoding.UTF8, "application/json"));
-                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-                    answered.Add(response.Headers.GetValues("x-llm-call-id").Single());
+                    answered.Add(await CallAsync(http));
                 }
 
                 // Each call's handler returned once its record was flushed to the journal. Had it waited for the paused
