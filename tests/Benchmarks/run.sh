@@ -317,7 +317,8 @@ for target in $TARGETS; do
   esac
 done
 
-if grep -q 'spooled' "$WORK/proxy.log" 2>/dev/null || [[ -n "$(ls -A "$WORK/spool" 2>/dev/null)" ]]; then
+# The journal's own segments (*.journal) live in the same folder; only spool batches (*.spool) mean storage refused.
+if grep -qE 'spooled|spool batch' "$WORK/proxy.log" 2>/dev/null || compgen -G "$WORK/spool/*.spool" >/dev/null; then
   printf 'notes\tWarning: the proxy spooled records to local disk during the run (storage refused or timed out); see its log.\n' >>"$CHECKS"
 fi
 
