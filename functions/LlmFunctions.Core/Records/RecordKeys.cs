@@ -16,7 +16,7 @@ namespace LlmFunctions.Core.Records;
 /// condition for an entity-group transaction.</item>
 /// <item>The key time is the <em>write</em> minute, not the call's start: a record that waited (retries, spool)
 /// is re-keyed to the current minute before it is written (a record in the local journal keeps its journal key only
-/// when its write starts within 2 s of it; later, its segment goes to the replay, which re-keys it), so it can never
+/// when its write starts within the fold's lag less 7 s; later, its segment goes to the replay, which re-keys it), so it can never
 /// land behind the fold's watermark
 /// (see <see cref="Metrics.AggregateFolder"/>). The RowKey (call id) stays, which is how replays stay idempotent.</item>
 /// </list>

@@ -59,14 +59,16 @@ internal sealed partial class RecordWriter : BackgroundService
     internal static readonly TimeSpan StorageDownFor = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// How long after being journaled a record may still be written under its journal key: with two attempts of at
-    /// most 3 s it lands well within the fold's lag (≥ 10 s) of its key's minute. Later, the replay re-keys it.
+    /// How long after being journaled a record may still start its table write under its journal key: the fold's lag
+    /// less 7 s, so that even after two attempts of at most 3 s it lands before the fold's watermark passes its key
+    /// (3 s with the smallest lag, 10 s; 53 s by default). Later, its segment goes to the replay, which re-keys it.
     /// </summary>
-    internal static readonly TimeSpan JournaledWriteWindow = TimeSpan.FromSeconds(2);
+    private readonly TimeSpan _journaledWriteWindow;
 
     public RecordWriter(TableStore store, RecordSpool spool, RecordJournal journal, TimeProvider time, InFlightCalls inFlight,
-        IOptions<StorageOptions> options, ILogger<RecordWriter> logger)
+        IOptions<StorageOptions> options, IOptions<MetricsOptions> metrics, ILogger<RecordWriter> logger)
     {
+        _journaledWriteWindow = TimeSpan.FromSeconds(Math.Max(1, metrics.Value.FoldLagSeconds - 7));
         // Bounded: when calls come faster than storage takes records, a caller waits for room (one group commit),
         // so the proxy slows to storage's pace instead of growing its memory and what a crash would lose.
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.Value.MaxQueuedRecords)
@@ -263,7 +265,7 @@ internal sealed partial class RecordWriter : BackgroundService
     private async Task WriteJournaledAsync(List<Pending> run, string partitionKey)
     {
         var now = _time.GetUtcNow();
-        var stored = now - run[0].JournaledAt <= JournaledWriteWindow
+        var stored = now - run[0].JournaledAt <= _journaledWriteWindow
             && now.UtcTicks >= Interlocked.Read(ref _storageDownUntilTicks)
             && await TryWriteAsync(run, partitionKey).ConfigureAwait(false);
         foreach (var p in run)
