@@ -16,6 +16,11 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
     public async Task JournaledCalls_AllReachTheTable_AndAStopLeavesNoSegment()
     {
         await using var env = await TestEnvironment.StartAsync(s => s["Storage:LocalJournal"] = "true");
+        var writer = env.Host.Get<RecordWriter>();
+
+        // Budget enforcement counts spend from this event: once per record, journaled then written or not.
+        var durable = 0;
+        writer.Durable += _ => Interlocked.Increment(ref durable);
         var chat = env.OpenAI().GetChatClient("gpt-4.1");
         await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => chat.CompleteChatAsync([new UserChatMessage("hi")])));
 
@@ -26,6 +31,7 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
         var records = await env.RecordsAsync(50);
         Assert.Equal(50, records.Select(r => r.RowKey).Distinct().Count());
         Assert.Empty(journal.Files());
+        Assert.Equal(50, Volatile.Read(ref durable));
     }
 
     [Fact]
