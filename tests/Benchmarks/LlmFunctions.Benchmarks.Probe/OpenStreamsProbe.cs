@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
 
 namespace LlmFunctions.Benchmarks.Probe;
 
@@ -16,9 +14,6 @@ namespace LlmFunctions.Benchmarks.Probe;
 /// </summary>
 internal static class OpenStreamsProbe
 {
-    private static readonly byte[] Body = Encoding.UTF8.GetBytes(
-        """{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}],"stream":true}""");
-
     private static readonly byte[] Done = "data: [DONE]"u8.ToArray();
 
     public static async Task<int> RunAsync(string[] args)
@@ -26,7 +21,7 @@ internal static class OpenStreamsProbe
         var options = new Options(args);
         var url = new Uri(options.Required("url"));
         var count = options.Int("count", 1000);
-        var headers = options.All("header").Select(h => h.Split(':', 2)).Select(p => (Name: p[0].Trim(), Value: p[1].Trim())).ToList();
+        var chat = new StreamingChatRequest(url, options);
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.Int("seconds", 60)));
 
         using var handler = new SocketsHttpHandler
@@ -45,12 +40,7 @@ internal static class OpenStreamsProbe
         {
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(Body) };
-                request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-                foreach (var (name, value) in headers)
-                {
-                    request.Headers.TryAddWithoutValidation(name, value);
-                }
+                using var request = chat.Create();
 
                 using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
                 await using var stream = await response.Content.ReadAsStreamAsync(deadline.Token);

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 
 namespace LlmFunctions.Benchmarks.Probe;
@@ -13,9 +12,6 @@ namespace LlmFunctions.Benchmarks.Probe;
 /// </summary>
 internal static class TtfbProbe
 {
-    private static readonly byte[] Body = Encoding.UTF8.GetBytes(
-        """{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}],"stream":true}""");
-
     public static async Task<int> RunAsync(string[] args)
     {
         var options = new Options(args);
@@ -23,7 +19,7 @@ internal static class TtfbProbe
         var requests = options.Int("requests", 300);
         var warmup = options.Int("warmup", 30);
         var deadline = Stopwatch.GetTimestamp() + (long)(options.Int("seconds", 30) * (double)Stopwatch.Frequency);
-        var headers = options.All("header").Select(h => h.Split(':', 2)).Select(p => (Name: p[0].Trim(), Value: p[1].Trim())).ToList();
+        var chat = new StreamingChatRequest(url, options);
 
         using var handler = new SocketsHttpHandler
         {
@@ -38,12 +34,7 @@ internal static class TtfbProbe
         var failures = 0;
         for (var i = 0; i < warmup + requests && Stopwatch.GetTimestamp() < deadline; i++)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(Body) };
-            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            foreach (var (name, value) in headers)
-            {
-                request.Headers.TryAddWithoutValidation(name, value);
-            }
+            using var request = chat.Create();
 
             var started = Stopwatch.GetTimestamp();
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
