@@ -24,6 +24,13 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
         var chat = env.OpenAI().GetChatClient("gpt-4.1");
         await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => chat.CompleteChatAsync([new UserChatMessage("hi")])));
 
+        // A client has its response before the handler has its record journaled (the record needs the response's
+        // usage): wait until all 50 are.
+        for (var waited = 0; Volatile.Read(ref durable) < 50 && waited < 100; waited++)
+        {
+            await Task.Delay(100);
+        }
+
         var journal = env.Host.Get<RecordJournal>();
         Assert.True(journal.Files().Count() == 1, // this host's open segment
             $"journal segments: {journal.Files().Count()}; written {writer.Written}, spooled {writer.Spooled}; log: "
