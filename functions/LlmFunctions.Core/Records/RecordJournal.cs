@@ -30,6 +30,7 @@ internal sealed partial class RecordJournal
     private const int RecordsPerSegment = 10_000;
 
     private readonly string _directory;
+    private readonly RecordSpool _spool;
     private readonly ILogger<RecordJournal> _logger;
     private readonly ArrayBufferWriter<byte> _buffer = new(16 * 1024);
     private readonly Lock _gate = new();
@@ -39,6 +40,7 @@ internal sealed partial class RecordJournal
     public RecordJournal(RecordSpool spool, IOptions<StorageOptions> options, ILogger<RecordJournal> logger)
     {
         _directory = spool.Directory;
+        _spool = spool;
         Enabled = options.Value.LocalJournal;
         _logger = logger;
     }
@@ -202,11 +204,7 @@ internal sealed partial class RecordJournal
             _current = null;
         }
 
-        if (!segment.Sealed)
-        {
-            segment.Sealed = true;
-        }
-
+        segment.Sealed = true;
         if (segment.Outstanding == 0)
         {
             FinishLocked(segment);
@@ -249,7 +247,7 @@ internal sealed partial class RecordJournal
     private async Task<int> ConvertAsync(string path, FileStream stream, CancellationToken cancellationToken)
     {
         var name = Path.GetFileNameWithoutExtension(path);
-        if (Directory.EnumerateFiles(_directory, name + "-*.spool").Any())
+        if (_spool.HasBatch(name))
         {
             // Converted already; the host stopped before it deleted the segment.
             File.Delete(path);
@@ -283,15 +281,7 @@ internal sealed partial class RecordJournal
             return 0;
         }
 
-        var spoolPath = Path.Combine(_directory, $"{name}-{records.Count}.spool");
-        var temp = spoolPath + ".tmp";
-        await using (var spool = new FileStream(temp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 4096, FileOptions.Asynchronous))
-        {
-            await JsonSerializer.SerializeAsync(spool, records, SpoolJsonContext.Default.ListSpooledRecord, cancellationToken).ConfigureAwait(false);
-            spool.Flush(flushToDisk: true);
-            File.Move(temp, spoolPath);
-            File.Delete(path);
-        }
+        await _spool.WriteBatchAsync(name, records, whileLocked: () => File.Delete(path), cancellationToken).ConfigureAwait(false);
 
         LogConverted(_logger, records.Count, torn);
         return records.Count;

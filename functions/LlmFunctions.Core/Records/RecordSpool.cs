@@ -48,19 +48,41 @@ internal sealed class RecordSpool
         }
     }
 
-    public async Task AppendAsync(IReadOnlyList<SpooledRecord> records, CancellationToken cancellationToken)
+    public Task AppendAsync(IReadOnlyList<SpooledRecord> records, CancellationToken cancellationToken) =>
+        WriteBatchAsync($"{DateTime.UtcNow.Ticks:D19}-{Guid.NewGuid():N}", records, whileLocked: null, cancellationToken);
+
+    /// <summary>
+    /// Writes a batch as <c>&lt;name&gt;-&lt;count&gt;.spool</c>: to a temporary name, fsync'd, then renamed, so the file is
+    /// either whole or absent. It stays locked until <paramref name="whileLocked"/> has run, so the replay loop cannot
+    /// take it before then.
+    /// </summary>
+    public async Task WriteBatchAsync(string name, IReadOnlyList<SpooledRecord> records, Action? whileLocked, CancellationToken cancellationToken)
     {
         System.IO.Directory.CreateDirectory(_directory);
-        var name = $"{DateTime.UtcNow.Ticks:D19}-{Guid.NewGuid():N}-{records.Count}";
-        var temp = Path.Combine(_directory, name + ".tmp");
-        await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+        var path = Path.Combine(_directory, $"{name}-{records.Count}.spool");
+        var temp = path + ".tmp";
+        var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous);
+        try
         {
             await JsonSerializer.SerializeAsync(stream, records, SpoolJsonContext.Default.IReadOnlyListSpooledRecord, cancellationToken).ConfigureAwait(false);
             stream.Flush(flushToDisk: true);
-        }
+            if (whileLocked is null)
+            {
+                // Nothing to do under the lock: close before the rename, which Windows refuses on an open file.
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
 
-        File.Move(temp, Path.Combine(_directory, name + ".spool"));
+            File.Move(temp, path);
+            whileLocked?.Invoke();
+        }
+        finally
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
     }
+
+    /// <summary>Whether a batch written under this name (<see cref="WriteBatchAsync"/>) is in the folder.</summary>
+    public bool HasBatch(string name) => System.IO.Directory.Exists(_directory) && System.IO.Directory.EnumerateFiles(_directory, name + "-*.spool").Any();
 
     public IEnumerable<string> Files() => System.IO.Directory.Exists(_directory)
         ? System.IO.Directory.EnumerateFiles(_directory, "*.spool").Order(StringComparer.Ordinal)

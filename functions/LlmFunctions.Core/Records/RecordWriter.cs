@@ -220,15 +220,9 @@ internal sealed partial class RecordWriter : BackgroundService
                 Drain(reader, batch);
                 var now = _time.GetUtcNow();
                 var partitionKey = RecordKeys.PartitionKey(now, _shard);
-                var records = new List<SpooledRecord>(batch.Count);
-                foreach (var p in batch)
-                {
-                    records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = [partitionKey] });
-                }
-
                 try
                 {
-                    var segment = _journal.Append(records);
+                    var segment = _journal.Append(ToSpooled(batch, partitionKey));
                     foreach (var p in batch)
                     {
                         p.Segment = segment;
@@ -351,16 +345,16 @@ internal sealed partial class RecordWriter : BackgroundService
     /// </summary>
     private async Task<bool> TryWriteAsync(List<Pending> batch, string partitionKey)
     {
+        var records = new List<CallRecord>(batch.Count);
+        foreach (var p in batch)
+        {
+            records.Add(p.Record);
+        }
+
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                var records = new List<CallRecord>(batch.Count);
-                foreach (var p in batch)
-                {
-                    records.Add(p.Record);
-                }
-
                 Interlocked.Increment(ref _transactions);
                 await _store.SubmitCallsAsync(partitionKey, records).ConfigureAwait(false);
                 Interlocked.Add(ref _written, batch.Count);
@@ -384,15 +378,9 @@ internal sealed partial class RecordWriter : BackgroundService
 
     private async Task SpoolAsync(List<Pending> batch, string? attemptedPartitionKey, string reason)
     {
-        var records = new List<SpooledRecord>(batch.Count);
-        foreach (var p in batch)
-        {
-            records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = attemptedPartitionKey is null ? [] : [attemptedPartitionKey] });
-        }
-
         try
         {
-            await _spool.AppendAsync(records, CancellationToken.None).ConfigureAwait(false);
+            await _spool.AppendAsync(ToSpooled(batch, attemptedPartitionKey), CancellationToken.None).ConfigureAwait(false);
             Interlocked.Add(ref _spooled, batch.Count);
             LogSpooled(_logger, batch.Count, reason);
             Settle(batch);
@@ -405,6 +393,18 @@ internal sealed partial class RecordWriter : BackgroundService
                 p.Completion.TrySetException(ex);
             }
         }
+    }
+
+    /// <summary>The batch as spool (or journal) entries, each with the key a write of it was or will be attempted under.</summary>
+    private static List<SpooledRecord> ToSpooled(List<Pending> batch, string? attemptedPartitionKey)
+    {
+        var records = new List<SpooledRecord>(batch.Count);
+        foreach (var p in batch)
+        {
+            records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = attemptedPartitionKey is null ? [] : [attemptedPartitionKey] });
+        }
+
+        return records;
     }
 
     /// <summary>Completes the callers of records that became durable now, in the table or the spool.</summary>
