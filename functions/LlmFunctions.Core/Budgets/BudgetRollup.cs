@@ -91,14 +91,7 @@ internal sealed partial class BudgetRollup(
             if (!cache.TryGetValue(period.Start, out var spend))
             {
                 spend = await folder.SpendAsync(period.Start, now.AddMinutes(15), cancellationToken).ConfigureAwait(false);
-                foreach (var r in snapshot.Tail)
-                {
-                    if (r.StartedAt >= period.Start)
-                    {
-                        var key = AggregateState.SpendKey(r);
-                        spend[key] = spend.GetValueOrDefault(key) + r.CostNanoUsd;
-                    }
-                }
+                snapshot.TailSpend.AddSince(period.Start, spend);
 
                 cache[period.Start] = spend;
             }

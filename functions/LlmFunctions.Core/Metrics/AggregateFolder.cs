@@ -69,26 +69,23 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
         }
 
         state ??= new AggregateState { Watermark = RecordKeys.Minute(foldable) };
+        var newestFolded = state.NewestFolded;
         var unfolded = 0;
-        var tail = new List<CallRecord>();
+        var tailSpend = new TailSpend();
         // Through tomorrow's table: an instance whose clock runs ahead may already write there around midnight, and a
         // scrape must not count its records on one instance and miss them on the next (one cheap 404 otherwise).
+        // Each record is added as it is read and not kept: under load the tail holds tens of thousands of them.
         var lastDay = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime).AddDays(1);
         await foreach (var e in store.QueryCallsAsync(state.Watermark, null, lastDay, cancellationToken).ConfigureAwait(false))
         {
             var record = CallRecordMapper.FromEntity(e);
-            tail.Add(record);
+            // Label grants in the tail are provisional (not saved): the fold grants in the same order.
+            state.Add(record, _options.MaxModels);
+            tailSpend.Add(record);
             unfolded++;
         }
 
-        var newestFolded = state.NewestFolded;
-        foreach (var record in tail)
-        {
-            // Label grants in the tail are provisional (not saved): the fold grants in the same order.
-            state.Add(record, _options.MaxModels);
-        }
-
-        return new Snapshot(state, unfolded, newestFolded == default ? null : time.GetUtcNow() - newestFolded, tail);
+        return new Snapshot(state, unfolded, newestFolded == default ? null : time.GetUtcNow() - newestFolded, tailSpend);
     }
 
     /// <summary>Folds until caught up or a step limit is hit. Returns the records folded. Safe to run anywhere, any time.</summary>
@@ -342,7 +339,7 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
     }
 
     /// <summary>What a scrape renders.</summary>
-    internal sealed record Snapshot(AggregateState State, int UnfoldedRecords, TimeSpan? NewestFoldedAge, IReadOnlyList<CallRecord> Tail);
+    internal sealed record Snapshot(AggregateState State, int UnfoldedRecords, TimeSpan? NewestFoldedAge, TailSpend TailSpend);
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
     private static partial void LogConflict(ILogger logger);

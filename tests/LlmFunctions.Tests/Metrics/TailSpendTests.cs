@@ -1,0 +1,66 @@
+using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Records;
+
+namespace LlmFunctions.Tests.Metrics;
+
+public sealed class TailSpendTests
+{
+    private static readonly DateTimeOffset PeriodStart = new(2026, 11, 27, 16, 0, 0, TimeSpan.Zero);
+
+    private static CallRecord Record(DateTimeOffset startedAt, string client, string model, long nanoUsd) => new()
+    {
+        CallId = Guid.NewGuid().ToString("N"),
+        StartedAt = startedAt,
+        Client = client,
+        Model = model,
+        Method = "POST",
+        Endpoint = "chat/completions",
+        CostNanoUsd = nanoUsd,
+    };
+
+    [Fact]
+    public void AddSince_CountsCallsStartedAtOrAfterThePeriodStart_ToTheTick()
+    {
+        var tail = new TailSpend();
+        tail.Add(Record(PeriodStart.AddTicks(-1), "a", "gpt-4.1-mini", 1));
+        tail.Add(Record(PeriodStart, "a", "gpt-4.1-mini", 10));
+        tail.Add(Record(PeriodStart.AddMilliseconds(999), "a", "gpt-4.1-mini", 100));
+        tail.Add(Record(PeriodStart.AddSeconds(30), "b", "gpt-4.1", 1000));
+        tail.Add(Record(PeriodStart.AddSeconds(30), "b", "gpt-4.1", 10_000));
+
+        var spend = new Dictionary<string, long> { ["a|gpt-4.1-mini"] = 5 };
+        tail.AddSince(PeriodStart, spend);
+
+        Assert.Equal(115, spend["a|gpt-4.1-mini"]); // the folded 5 + 10 + 100; the call a tick before the start is not counted
+        Assert.Equal(11_000, spend["b|gpt-4.1"]);
+        Assert.Equal(2, spend.Count);
+
+        var later = new Dictionary<string, long>();
+        tail.AddSince(PeriodStart.AddSeconds(1), later);
+        Assert.Equal(["b|gpt-4.1"], later.Keys);
+    }
+
+    [Fact]
+    public void ManyCalls_AreKeptAsAFewSums_WithTheSameTotals()
+    {
+        // What a snapshot under load sees: thousands of calls over a few seconds, two clients, two models.
+        var tail = new TailSpend();
+        var expected = new Dictionary<string, long>();
+        for (var i = 0; i < 20_000; i++)
+        {
+            var record = Record(PeriodStart.AddMilliseconds(i / 5.0 - 1000), i % 2 == 0 ? "a" : "b", i % 3 == 0 ? "gpt-4.1" : "gpt-4.1-mini", i);
+            tail.Add(record);
+            if (record.StartedAt >= PeriodStart)
+            {
+                var key = record.Client + "|" + record.Model;
+                expected[key] = expected.GetValueOrDefault(key) + record.CostNanoUsd;
+            }
+        }
+
+        var spend = new Dictionary<string, long>();
+        tail.AddSince(PeriodStart, spend);
+
+        Assert.Equal(expected.OrderBy(p => p.Key), spend.OrderBy(p => p.Key));
+        Assert.Equal(4 * 4, tail.Count); // 4 seconds (one before the start, three after) × 4 client|model keys, not 20,000 records
+    }
+}
