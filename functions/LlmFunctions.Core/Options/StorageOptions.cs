@@ -42,10 +42,12 @@ public sealed class StorageOptions
     /// The most records waiting for storage. Past it a call waits for room in the queue (one group commit) before it
     /// returns, so when calls come faster than storage takes records the proxy slows to storage's pace instead of
     /// growing its memory and what a crash would lose. Matters with <see cref="AwaitRecordWrite"/> false (with true,
-    /// every call waits for its own record anyway). Default 10,000.
+    /// every call waits for its own record anyway). Default 1,000 (25 group commits): a longer queue absorbs a longer
+    /// burst but adds no throughput, since the writer empties it at storage's pace either way. At 32 connections
+    /// against Azurite, 10,000 gave the same requests per second with a peak RSS of 157 MB against 144 MB.
     /// </summary>
     [Range(100, 1_000_000)]
-    public int MaxQueuedRecords { get; set; } = 10_000;
+    public int MaxQueuedRecords { get; set; } = 1_000;
 
     /// <summary>
     /// How long the writer lets a batch nobody waits on fill before it commits it (records queued with
