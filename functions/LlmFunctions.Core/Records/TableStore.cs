@@ -149,7 +149,7 @@ internal sealed partial class TableStore
             : TableClient.CreateQueryFilter($"PartitionKey ge {fromPartitionKey} and PartitionKey lt {toPartitionKey}");
         foreach (var table in await CallTablesAsync(TableNames.CallsFor(fromPartitionKey), TableNames.CallsFor(lastDay), cancellationToken).ConfigureAwait(false))
         {
-            var rows = _service.GetTableClient(table).QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).GetAsyncEnumerator(cancellationToken);
+            var rows = _service.GetTableClient(table).QueryAsync<TableEntity>(filter, select: CallRecordMapper.AggregatedColumns, cancellationToken: cancellationToken).GetAsyncEnumerator(cancellationToken);
             try
             {
                 while (true)

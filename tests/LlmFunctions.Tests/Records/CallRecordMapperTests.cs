@@ -1,0 +1,73 @@
+using System.Text.Json;
+using Azure.Data.Tables;
+using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Records;
+
+namespace LlmFunctions.Tests.Records;
+
+public sealed class CallRecordMapperTests
+{
+    private static CallRecord FullRecord(string client, string model, bool streamed) => new()
+    {
+        CallId = Guid.NewGuid().ToString("N"),
+        StartedAt = new DateTimeOffset(2026, 11, 28, 6, 0, 1, TimeSpan.Zero),
+        Client = client,
+        Model = model,
+        UsedModel = model + "-downgraded",
+        ResponseModel = model + "-2025-04-14",
+        Method = "POST",
+        Endpoint = "/v1/chat/completions",
+        StatusCode = 200,
+        Outcome = CallOutcome.Ok,
+        InputTokens = 1200,
+        CachedInputTokens = 300,
+        OutputTokens = 450,
+        ReasoningTokens = 50,
+        CostNanoUsd = 987_654,
+        Priced = true,
+        UsageSource = UsageSource.Estimated,
+        DurationMs = 1234.5,
+        TimeToFirstByteMs = streamed ? 210.25 : 0,
+        Streamed = streamed,
+        Retries = 2,
+        UpstreamRequestId = "req_123",
+    };
+
+    [Fact]
+    public void AggregatedColumns_CarryEverythingTheFoldAndBudgetsRead()
+    {
+        // What the fold and a snapshot's tail get from a query that selects AggregatedColumns, against the whole entity.
+        var records = new[] { FullRecord("a", "gpt-4.1", streamed: true), FullRecord("b", "gpt-4.1-mini", streamed: false) };
+        var whole = new AggregateState();
+        var projected = new AggregateState();
+        var wholeSpend = new TailSpend();
+        var projectedSpend = new TailSpend();
+        foreach (var record in records)
+        {
+            var entity = CallRecordMapper.ToEntity(record, "202611280600-42");
+            var selected = new TableEntity();
+            foreach (var column in CallRecordMapper.AggregatedColumns)
+            {
+                Assert.True(entity.ContainsKey(column), column);
+                selected[column] = entity[column];
+            }
+
+            Assert.True(selected.Count < entity.Count); // the projection leaves something out
+            var fromWhole = CallRecordMapper.FromEntity(entity);
+            var fromSelected = CallRecordMapper.FromEntity(selected);
+            whole.Add(fromWhole, maxModels: 50);
+            projected.Add(fromSelected, maxModels: 50);
+            wholeSpend.Add(fromWhole);
+            projectedSpend.Add(fromSelected);
+        }
+
+        Assert.Equal(JsonSerializer.Serialize(whole), JsonSerializer.Serialize(projected));
+        Assert.NotEmpty(whole.Histograms);
+        var a = new Dictionary<string, long>();
+        var b = new Dictionary<string, long>();
+        wholeSpend.AddSince(DateTimeOffset.MinValue, a);
+        projectedSpend.AddSince(DateTimeOffset.MinValue, b);
+        Assert.Equal(a.OrderBy(p => p.Key), b.OrderBy(p => p.Key));
+        Assert.Equal(2, a.Count);
+    }
+}
