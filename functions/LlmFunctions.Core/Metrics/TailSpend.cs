@@ -13,7 +13,7 @@ internal sealed class TailSpend
 {
     private readonly Dictionary<(long Second, string Key), long> _nanoUsd = [];
 
-    /// <summary>Sums kept (for tests: a few per second and key, whatever the number of records).</summary>
+    /// <summary>Sums kept: one per second and key, whatever the number of records.</summary>
     public int Count => _nanoUsd.Count;
 
     public void Add(CallRecord record)
@@ -24,7 +24,8 @@ internal sealed class TailSpend
 
     /// <summary>
     /// Adds to <paramref name="spend"/> the tail's spend of calls started at or after <paramref name="start"/>. Exact
-    /// for a start on a whole second, which every budget period's is (local midnight; zone offsets are whole seconds).
+    /// for a start on a whole second, which every budget period's is (local midnight, or the first valid quarter hour
+    /// after a skipped one; zone offsets are whole minutes).
     /// </summary>
     public void AddSince(DateTimeOffset start, Dictionary<string, long> spend)
     {

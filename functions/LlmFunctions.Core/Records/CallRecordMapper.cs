@@ -33,13 +33,14 @@ internal static class CallRecordMapper
     };
 
     /// <summary>
-    /// The properties the fold and a snapshot's tail read (<see cref="Metrics.AggregateState.Add"/>, budgets' tail
-    /// spend, the fold's minute from the PartitionKey): not the call id, response model, upstream request id or the
-    /// USD double. A query that selects them moves less through storage and the SDK per record.
+    /// The properties the fold and a snapshot's tail read through <see cref="FromEntity"/>
+    /// (<see cref="Metrics.AggregateState.Add"/>, budgets' tail spend, the fold's minute from the PartitionKey, and the
+    /// RowKey and Timestamp it falls back on): not the call id, response model, upstream request id or the USD double.
+    /// A query that selects them moves less through storage and the SDK per record.
     /// </summary>
     public static readonly IEnumerable<string> AggregatedColumns =
     [
-        "PartitionKey", "RowKey", "StartedAt", "Client", "Model", "UsedModel", "Method", "Endpoint", "StatusCode", "Outcome",
+        "PartitionKey", "RowKey", "Timestamp", "StartedAt", "Client", "Model", "UsedModel", "Method", "Endpoint", "StatusCode", "Outcome",
         "InputTokens", "CachedInputTokens", "OutputTokens", "ReasoningTokens", "CostNanoUsd", "Priced", "UsageSource",
         "DurationMs", "TimeToFirstByteMs", "Streamed", "Retries",
     ];
