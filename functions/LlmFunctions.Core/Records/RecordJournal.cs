@@ -290,7 +290,7 @@ internal sealed partial class RecordJournal
     private Segment Open()
     {
         Directory.CreateDirectory(_directory);
-        var path = Path.Combine(_directory, $"{DateTime.UtcNow.Ticks:D19}-{Guid.NewGuid():N}.journal");
+        var path = Path.Combine(_directory, RecordSpool.NewFileName() + ".journal");
 
         // FileShare.None: an exclusive lock, so another host's recovery leaves a live segment alone. No buffering:
         // every append goes to the file and is flushed with it.

@@ -49,7 +49,10 @@ internal sealed class RecordSpool
     }
 
     public Task AppendAsync(IReadOnlyList<SpooledRecord> records, CancellationToken cancellationToken) =>
-        WriteBatchAsync($"{DateTime.UtcNow.Ticks:D19}-{Guid.NewGuid():N}", records, whileLocked: null, cancellationToken);
+        WriteBatchAsync(NewFileName(), records, whileLocked: null, cancellationToken);
+
+    /// <summary>A unique file name (no extension) that sorts by creation time: spool batches and journal segments.</summary>
+    internal static string NewFileName() => $"{DateTime.UtcNow.Ticks:D19}-{Guid.NewGuid():N}";
 
     /// <summary>
     /// Writes a batch as <c>&lt;name&gt;-&lt;count&gt;.spool</c>: to a temporary name, fsync'd, then renamed, so the file is
