@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace LlmFunctions.Tests.Infrastructure;
 
 /// <summary>The local host (the real <see cref="LocalHost"/> builder), in-process on a free 127.0.0.1 port.</summary>
-internal sealed class ProxyHost : IAsyncDisposable
+internal sealed class ProxyHost : ITestHost
 {
     public const string ClientKey = "sk-test-client-key-alpha";
     public const string OtherClientKey = "sk-test-client-key-beta";
@@ -31,6 +31,10 @@ internal sealed class ProxyHost : IAsyncDisposable
     public Uri OpenAIBase => new(BaseUrl + "/v1");
 
     public CapturingLoggerProvider Logs { get; }
+
+    public HostKind Kind => HostKind.Local;
+
+    public string Log => Logs.All;
 
     public IServiceProvider Services => App.Services;
 
@@ -67,6 +71,8 @@ internal sealed class ProxyHost : IAsyncDisposable
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new ProxyHost(app, address.TrimEnd('/'), logs);
     }
+
+    public async Task RunBudgetRollupAsync() => await Get<Core.Budgets.BudgetRollup>().RunAsync(CancellationToken.None);
 
     public T Get<T>() where T : notnull => App.Services.GetRequiredService<T>();
 

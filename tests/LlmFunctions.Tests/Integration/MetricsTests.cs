@@ -14,7 +14,7 @@ public sealed partial class MetricsTests
 {
     private const string Token = "scrape-token-for-tests";
 
-    internal static async Task<string> ScrapeAsync(ProxyHost host, string? token = Token)
+    internal static async Task<string> ScrapeAsync(ITestHost host, string? token = Token)
     {
         using var http = host.CreateHttpClient(token);
         using var response = await http.GetAsync("/metrics");

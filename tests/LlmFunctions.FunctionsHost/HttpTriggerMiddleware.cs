@@ -1,0 +1,93 @@
+using LlmFunctions.FunctionsHost.Rpc;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace LlmFunctions.FunctionsHost;
+
+/// <summary>
+/// The host's HTTP path under the ASP.NET Core integration, for every request that matches an HTTP function:
+/// 1. match the route and method (no match goes on to a plain 404, as on the host);
+/// 2. send the <c>InvocationRequest</c> with the route values;
+/// 3. forward the request to the worker's Kestrel with <c>x-ms-invocation-id</c>, streaming the response back
+///    (YARP, as the host uses, flushing each read);
+/// 4. wait for the <c>InvocationResponse</c>; a failed invocation whose response has not started answers 500.
+/// </summary>
+internal sealed partial class HttpTriggerMiddleware(
+    RequestDelegate next, LoadedApp app, FunctionInvoker invoker, IHttpForwarder forwarder, ILogger<HttpTriggerMiddleware> logger)
+{
+    // The host's own forwarding client: no proxy, no decompression, no redirects, no cookies.
+    private static readonly HttpMessageInvoker Worker = new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        AutomaticDecompression = System.Net.DecompressionMethods.None,
+        UseCookies = false,
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+    });
+
+    // host.json functionTimeout is ten minutes; an LLM stream may be quiet for long stretches.
+    private static readonly ForwarderRequestConfig Config = new() { ActivityTimeout = TimeSpan.FromMinutes(10) };
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (app.Current is not { } current)
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return;
+        }
+
+        // 1
+        var (function, values) = current.Functions.Http
+            .Select(f => (Function: f, Values: f.Match(context.Request.Method, context.Request.Path)))
+            .FirstOrDefault(m => m.Values is not null);
+        if (function is null)
+        {
+            await next(context);
+            return;
+        }
+
+        // 2
+        var invocationId = Guid.NewGuid().ToString();
+        var invocation = invoker.InvokeHttpAsync(function, invocationId, values!, context.RequestAborted);
+
+        // 3
+        var error = await forwarder.SendAsync(context, current.HttpUri.ToString(), Worker, Config, new InvocationTransformer(invocationId));
+        if (error != ForwarderError.None)
+        {
+            Log.ForwardFailed(logger, function.Name, invocationId, error);
+        }
+
+        // 4
+        InvocationResponse response;
+        try
+        {
+            response = await invocation;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            Log.InvocationLost(logger, function.Name, invocationId, ex.Message);
+            return;
+        }
+
+        if (response.Result?.Status != StatusResult.Types.Status.Success)
+        {
+            Log.InvocationFailed(logger, function.Name, invocationId, response.Result?.Exception?.Message);
+            if (!context.Response.HasStarted)
+            {
+                context.Response.Clear();
+                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Forwarding {Function} invocation {InvocationId} to the worker failed: {Error}.")]
+        public static partial void ForwardFailed(ILogger logger, string function, string invocationId, ForwarderError error);
+
+        [LoggerMessage(EventId = 21, Level = LogLevel.Error, Message = "Executed 'Functions.{Function}' (Failed, Id={InvocationId}): {Error}")]
+        public static partial void InvocationFailed(ILogger logger, string function, string invocationId, string? error);
+
+        [LoggerMessage(EventId = 22, Level = LogLevel.Debug, Message = "Invocation {InvocationId} of {Function} ended without an answer: {Reason}")]
+        public static partial void InvocationLost(ILogger logger, string function, string invocationId, string reason);
+    }
+}

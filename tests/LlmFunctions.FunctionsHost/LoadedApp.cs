@@ -1,0 +1,16 @@
+namespace LlmFunctions.FunctionsHost;
+
+/// <summary>The worker's functions and HTTP address once the handshake is done; triggers wait for it.</summary>
+internal sealed class LoadedApp
+{
+    private readonly TaskCompletionSource<(Uri HttpUri, FunctionIndex Functions)> _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task<(Uri HttpUri, FunctionIndex Functions)> Loaded => _loaded.Task;
+
+    /// <summary>The loaded app, or null while the worker starts (the host answers 503 then).</summary>
+    public (Uri HttpUri, FunctionIndex Functions)? Current => _loaded.Task.IsCompletedSuccessfully ? _loaded.Task.Result : null;
+
+    public void Set(Uri httpUri, FunctionIndex functions) => _loaded.TrySetResult((httpUri, functions));
+
+    public void Fail(Exception error) => _loaded.TrySetException(error);
+}

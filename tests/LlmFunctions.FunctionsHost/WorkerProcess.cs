@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+
+namespace LlmFunctions.FunctionsHost;
+
+/// <summary>
+/// The worker process, started as the host starts it: the executable and assembly from <c>worker.config.json</c>,
+/// the host's command-line arguments (new and old spellings), and an environment of the app settings plus the
+/// worker and application directories. Its console output goes to the log; it gets its own temporary HOME
+/// (ASP.NET Core writes data-protection keys there).
+/// </summary>
+internal sealed partial class WorkerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _home;
+    private readonly ILogger _logger;
+
+    private WorkerProcess(Process process, string home, ILogger logger)
+    {
+        _process = process;
+        _home = home;
+        _logger = logger;
+    }
+
+    public int Id => _process.Id;
+
+    public Task Exited => _process.WaitForExitAsync();
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public static WorkerProcess Start(EmulatorOptions options, Uri rpcUri, string workerId, ILoggerFactory loggers)
+    {
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(options.AppDirectory, "worker.config.json")))!["description"]!;
+        var executable = (string?)config["defaultExecutablePath"] ?? "dotnet";
+        var workerPath = Path.Combine(options.AppDirectory, (string?)config["defaultWorkerPath"]
+            ?? throw new InvalidOperationException("worker.config.json names no defaultWorkerPath."));
+
+        var psi = new ProcessStartInfo(executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = options.AppDirectory,
+        };
+        var requestId = Guid.NewGuid().ToString();
+        string[] args =
+        [
+            workerPath,
+            "--host", rpcUri.Host, "--port", rpcUri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--workerId", workerId, "--requestId", requestId, "--grpcMaxMessageLength", "2147483647",
+            "--functions-uri", rpcUri.ToString(), "--functions-worker-id", workerId,
+            "--functions-request-id", requestId, "--functions-grpc-max-message-length", "2147483647",
+        ];
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        var home = Directory.CreateTempSubdirectory("llmf-worker-home-").FullName;
+        if (!options.InheritEnvironment)
+        {
+            psi.Environment.Clear();
+            foreach (var name in new[] { "PATH", "DOTNET_ROOT", "TMPDIR", "LANG" })
+            {
+                if (Environment.GetEnvironmentVariable(name) is { } value)
+                {
+                    psi.Environment[name] = value;
+                }
+            }
+        }
+
+        foreach (var (key, value) in options.AppSettings)
+        {
+            psi.Environment[key] = value;
+        }
+
+        psi.Environment["HOME"] = home;
+        psi.Environment["FUNCTIONS_WORKER_RUNTIME"] = "dotnet-isolated";
+        psi.Environment["FUNCTIONS_WORKER_DIRECTORY"] = options.AppDirectory;
+        psi.Environment["FUNCTIONS_APPLICATION_DIRECTORY"] = options.AppDirectory;
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+
+        var logger = loggers.CreateLogger("Worker.Console");
+        var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => Write(logger, LogLevel.Information, e.Data);
+        process.ErrorDataReceived += (_, e) => Write(logger, LogLevel.Error, e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        Log.Started(logger, process.Id, workerPath);
+        return new WorkerProcess(process, home, logger);
+    }
+
+    /// <summary>SIGTERM: the worker's own graceful stop (ASP.NET Core's console lifetime).</summary>
+    public void Terminate()
+    {
+        if (!_process.HasExited && SysKill(_process.Id, 15) != 0)
+        {
+            Log.SignalFailed(_logger, Marshal.GetLastPInvokeError());
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(_home, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static void Write(ILogger logger, LogLevel level, string? line)
+    {
+        if (!string.IsNullOrEmpty(line))
+        {
+            Log.Output(logger, level, line);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int SysKill(int pid, int signal);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 40, Message = "{Line}")]
+        public static partial void Output(ILogger logger, LogLevel level, string line);
+
+        [LoggerMessage(EventId = 41, Level = LogLevel.Information, Message = "Started worker process {Pid}: dotnet {Worker}")]
+        public static partial void Started(ILogger logger, int pid, string worker);
+
+        [LoggerMessage(EventId = 42, Level = LogLevel.Warning, Message = "SIGTERM to the worker failed (errno {Errno}).")]
+        public static partial void SignalFailed(ILogger logger, int errno);
+    }
+}

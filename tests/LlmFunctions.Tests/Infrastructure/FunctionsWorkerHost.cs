@@ -1,0 +1,74 @@
+using System.Reflection;
+using LlmFunctions.FunctionsHost;
+using Microsoft.Extensions.Logging;
+
+namespace LlmFunctions.Tests.Infrastructure;
+
+/// <summary>The real Functions app (its build output), started by the host emulator on a free loopback port.</summary>
+internal sealed class FunctionsWorkerHost : ITestHost
+{
+    private FunctionsWorkerHost(FunctionsHostEmulator emulator, CapturingLoggerProvider logs)
+    {
+        Emulator = emulator;
+        Logs = logs;
+    }
+
+    public FunctionsHostEmulator Emulator { get; }
+
+    public CapturingLoggerProvider Logs { get; }
+
+    public HostKind Kind => HostKind.Functions;
+
+    public string BaseUrl => Emulator.BaseUrl.ToString().TrimEnd('/');
+
+    public string Log => Logs.All;
+
+    /// <summary>The Functions app's output folder, built in the test assembly's configuration.</summary>
+    public static string AppDirectory { get; } = Repo.Path("functions", "LlmFunctions", "bin",
+        typeof(FunctionsWorkerHost).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()!.Configuration, "net10.0");
+
+    /// <summary>App settings as the host hands them to the worker: <c>Section:Key</c> becomes <c>Section__Key</c>.</summary>
+    public static Dictionary<string, string> AppSettings(IDictionary<string, string?> settings)
+    {
+        var appSettings = settings.Where(s => s.Value is not null)
+            .ToDictionary(s => s.Key.Replace(":", "__", StringComparison.Ordinal), s => s.Value!);
+
+        // The timer binds %Budgets:Schedule%; tests run it on demand, so by default it never fires by itself.
+        appSettings.TryAdd("Budgets__Schedule", "0 0 0 1 1 *");
+        appSettings.TryAdd("AZURE_FUNCTIONS_ENVIRONMENT", "Production");
+        return appSettings;
+    }
+
+    public static async Task<FunctionsWorkerHost> StartAsync(IDictionary<string, string?> settings, TimeSpan? shutdownGracePeriod = null)
+    {
+        var logs = new CapturingLoggerProvider();
+        var options = new EmulatorOptions
+        {
+            AppDirectory = AppDirectory,
+            AppSettings = AppSettings(settings),
+            Url = new Uri("http://127.0.0.1:0"),
+            ShutdownGracePeriod = shutdownGracePeriod ?? TimeSpan.FromSeconds(20),
+        };
+        var emulator = await FunctionsHostEmulator.StartAsync(options, logging =>
+        {
+            logging.AddProvider(logs);
+            logging.SetMinimumLevel(LogLevel.Debug);
+        });
+        return new FunctionsWorkerHost(emulator, logs);
+    }
+
+    public HttpClient CreateHttpClient(string? key = ProxyHost.ClientKey)
+    {
+        var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(60) };
+        if (key is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        }
+
+        return client;
+    }
+
+    public async Task RunBudgetRollupAsync() => Assert.True(await Emulator.InvokeAsync("BudgetRollup"), "BudgetRollup failed:\n" + Log);
+
+    public ValueTask DisposeAsync() => Emulator.DisposeAsync();
+}

@@ -1,0 +1,255 @@
+using System.ClientModel;
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using LlmFunctions.FakeUpstream;
+using LlmFunctions.Tests.Infrastructure;
+using OpenAI.Chat;
+
+namespace LlmFunctions.Tests.Integration;
+
+/// <summary>
+/// The scenarios users depend on, each run on the local host and on the real Functions worker (through the host
+/// emulator), against one Azurite account and one fake upstream: the same answers, records and counters on both.
+/// </summary>
+public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<BothHostsFixture>
+{
+    private const string ChatBody = """{"model":"gpt-4.1","messages":[{"role":"user","content":"Say hello"}]}""";
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static HttpRequestMessage Chat(string body, string? scenario = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json(body) };
+        if (scenario is not null)
+        {
+            request.Headers.Add("x-fake-scenario", scenario);
+        }
+
+        return request;
+    }
+
+    private static string CallId(HttpResponseMessage response) => response.Headers.GetValues("x-llm-call-id").Single();
+
+    [Theory]
+    [InlineData(HostKind.Local)]
+    [InlineData(HostKind.Functions)]
+    public async Task NonStreamingChat_WithTheSdk_AnswersAndWritesTheExactRecord(HostKind kind)
+    {
+        fixture.Upstream.Default = new Scenario { PromptTokens = 10_000, Words = 12, CachedTokens = 2_000 };
+        var result = await fixture.OpenAI(kind).GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("Say hello")]);
+
+        Assert.StartsWith("The proxy meters", result.Value.Content[0].Text);
+        var headers = result.GetRawResponse().Headers;
+        Assert.True(headers.TryGetValue("x-llm-cost-usd", out var cost));
+        Assert.Equal("0.017096", cost); // 8000 × 2 + 2000 × 0.5 + 12 × 8 USD/M
+        Assert.True(headers.TryGetValue("x-llm-call-id", out var callId));
+        var r = await fixture.RecordAsync(callId!);
+        Assert.Equal("alpha", r.GetString("Client"));
+        Assert.Equal("/v1/chat/completions", r.GetString("Endpoint"));
+        Assert.Equal(200, r.GetInt32("StatusCode"));
+        Assert.Equal("ok", r.GetString("Outcome"));
+        Assert.Equal(17_096_000, r.GetInt64("CostNanoUsd"));
+        Assert.False(r.GetBoolean("Streamed"));
+    }
+
+    [Theory]
+    [InlineData(HostKind.Local)]
+    [InlineData(HostKind.Functions)]
+    public async Task StreamingChat_WithTheSdk_GetsEveryChunkAndTheUsage(HostKind kind)
+    {
+        fixture.Upstream.Default = new Scenario { PromptTokens = 50, Words = 20 };
+        var text = new StringBuilder();
+        ChatTokenUsage? usage = null;
+        var updates = fixture.OpenAI(kind).GetChatClient("gpt-4.1").CompleteChatStreamingAsync([new UserChatMessage("Stream please")]);
+        await foreach (var update in updates)
+        {
+            text.Append(string.Concat(update.ContentUpdate.Select(p => p.Text)));
+            usage ??= update.Usage;
+        }
+
+        Assert.Equal(20, text.ToString().Split(' ').Length);
+        Assert.Equal(20, usage?.OutputTokenCount); // the SDK asks for include_usage
+        var records = await fixture.Azurite.AllCallsAsync();
+        var r = records.Where(e => e.GetBoolean("Streamed") == true && e.GetInt64("InputTokens") == 50).MaxBy(e => e.GetDateTimeOffset("StartedAt"))!;
+        Assert.Equal("reported", r.GetString("UsageSource"));
+        Assert.Equal(20, r.GetInt64("OutputTokens"));
+        Assert.Equal((long)((50 * 2.00m + 20 * 8.00m) * 1000), r.GetInt64("CostNanoUsd"));
+    }
+
+    [Theory]
+    [InlineData(HostKind.Local)]
+    [InlineData(HostKind.Functions)]
+    public async Task StreamWithoutIncludeUsage_RelaysExactlyTheUpstreamEventsAndStillMeters(HostKind kind)
+    {
+        fixture.Upstream.Default = new Scenario { PromptTokens = 7, Words = 5 };
+        using var http = fixture.Host(kind).CreateHttpClient();
+
+        using var response = await http.SendAsync(Chat("""{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"hi"}]}"""));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        Assert.DoesNotContain("usage", body);
+        Assert.EndsWith("data: [DONE]\n\n", body);
+        var r = await fixture.RecordAsync(CallId(response));
+        Assert.Equal(5, r.GetInt64("OutputTokens"));
+        Assert.True(r.GetBoolean("Streamed"));
+    }
+
+    [Theory]
+    [InlineData(HostKind.Local)]
+    [InlineData(HostKind.Functions)]
+    public async Task FirstStreamedEvent_ReachesTheClientLongBeforeTheLast(HostKind kind)
+    {
+        fixture.Upstream.Default = Scenario.Ok;
+        using var http = fixture.Host(kind).CreateHttpClient();
+        var clock = Stopwatch.StartNew();
+
+        using var response = await http.SendAsync(
+            Chat("""{"model":"gpt-4.1","stream":true,"messages":[]}""", "words=16;chunk-delay-ms=100"), HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        TimeSpan? first = null;
+        string? line;
+        while ((line = await reader.ReadLineAsync()) is not null && line != "data: [DONE]")
+        {
+            if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                first ??= clock.Elapsed;
+            }
+        }
+
+        var last = clock.Elapsed;
+        Assert.Equal("data: [DONE]", line);
+        Assert.True(last > TimeSpan.FromSeconds(1.5), $"the stream took {last}");
+        Assert.True(first < last / 3, $"first event after {first}, last after {last}: the host buffered the stream");
+    }
+
+    [Theory]
+    [InlineData(HostKind.Local, null)]
+    [InlineData(HostKind.Local, "sk-wrong")]
+    [InlineData(HostKind.Functions, null)]
+    [InlineData(HostKind.Functions, "sk-wrong")]
+    public async Task BadKey_Gets401InTheOpenAIShape(HostKind kind, string? key)
+    {
+        var forwarded = fixture.Upstream.Requests;
+        using var http = fixture.Host(kind).CreateHttpClient(key);
+
+        using var response = await http.SendAsync(Chat(ChatBody));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal("invalid_api_key", error["code"]!.GetValue<string>());
+        Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
+        Assert.Equal(forwarded, fixture.Upstream.Requests);
+    }
+
+    [Theory]
+    [InlineData(HostKind.Local, "POST", "{not json", 400, "invalid_json")]
+    [InlineData(HostKind.Local, "POST", """{"messages":[]}""", 400, "missing_model")]
+    [InlineData(HostKind.Local, "GET", null, 405, "method_not_allowed")]
+    [InlineData(HostKind.Functions, "POST", "{not json", 400, "invalid_json")]
+    [InlineData(HostKind.Functions, "POST", """{"messages":[]}""", 400, "missing_model")]
+    [InlineData(HostKind.Functions, "GET", null, 405, "method_not_allowed")]
+    public async Task BadRequest_GetsItsStatusInTheOpenAIShape(HostKind kind, string method, string? body, int status, string code)
+    {
+        using var http = fixture.Host(kind).CreateHttpClient();
+        using var request = new HttpRequestMessage(new HttpMethod(method), "/v1/chat/completions") { Content = body is null ? null : Json(body) };
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(status, (int)response.StatusCode);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal(code, error["code"]!.GetValue<string>());
+        Assert.NotNull(error["message"]);
+        Assert.NotNull(error["type"]);
+    }
+
+    [Theory]
+    [InlineData(HostKind.Local, "status=429", 429, "rate_limited")]
+    [InlineData(HostKind.Local, "status=500", 500, "upstream_error")]
+    [InlineData(HostKind.Local, "delay-ms=4000", 504, "timeout")]
+    [InlineData(HostKind.Functions, "status=429", 429, "rate_limited")]
+    [InlineData(HostKind.Functions, "status=500", 500, "upstream_error")]
+    [InlineData(HostKind.Functions, "delay-ms=4000", 504, "timeout")]
+    public async Task UpstreamFailure_ReachesTheClientAndTheRecord(HostKind kind, string scenario, int status, string outcome)
+    {
+        fixture.Upstream.Default = Scenario.Ok;
+        using var http = fixture.Host(kind).CreateHttpClient();
+
+        using var response = await http.SendAsync(Chat(ChatBody, scenario));
+
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.NotNull(JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]);
+        var r = await fixture.RecordAsync(CallId(response));
+        Assert.Equal(outcome, r.GetString("Outcome"));
+        Assert.Equal(status, r.GetInt32("StatusCode"));
+    }
+
+    [Theory]
+    [InlineData(HostKind.Local)]
+    [InlineData(HostKind.Functions)]
+    public async Task Health_SaysStorageIsReachable(HostKind kind)
+    {
+        using var http = fixture.Host(kind).CreateHttpClient(key: null);
+
+        using var response = await http.GetAsync("/health");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var health = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.Equal("healthy", health["status"]!.GetValue<string>());
+        Assert.True(health["storage"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task Metrics_OnBothHosts_AgreeWithEachOtherAndWithTheRecords()
+    {
+        fixture.Upstream.Default = Scenario.Ok;
+        foreach (var kind in new[] { HostKind.Local, HostKind.Functions })
+        {
+            using var http = fixture.Host(kind).CreateHttpClient();
+            for (var i = 0; i < 5; i++)
+            {
+                using var response = await http.SendAsync(Chat($$"""{"model":"gpt-4.1","stream":{{(i % 2 == 0 ? "true" : "false")}},"messages":[]}"""));
+                await fixture.RecordAsync(CallId(response));
+            }
+        }
+
+        var records = await fixture.Azurite.AllCallsAsync();
+        var local = await MetricsTests.ScrapeAsync(fixture.Host(HostKind.Local));
+        var functions = await MetricsTests.ScrapeAsync(fixture.Host(HostKind.Functions));
+
+        foreach (var scrape in new[] { local, functions })
+        {
+            Assert.Equal(records.Count(r => r.GetInt32("StatusCode") == 200), MetricsTests.Value(scrape, "api_requests_by_status{status=\"200\"}"));
+            Assert.Equal((double)Core.Pricing.CostCalculator.ToUsd(records.Sum(r => r.GetInt64("CostNanoUsd") ?? 0)), MetricsTests.Value(scrape, "api_cost_usd_total"), 9);
+        }
+
+        Assert.True(MetricsTests.Value(local, "api_requests_by_status{status=\"200\"}") >= 10);
+        foreach (var series in new[] { "api_cost_usd_total", "api_tokens_total{token_type=\"output\",model=\"gpt-4.1\",client=\"alpha\"}" })
+        {
+            Assert.Equal(MetricsTests.Value(local, series), MetricsTests.Value(functions, series));
+        }
+    }
+
+    [Fact]
+    public async Task TheRecord_HasTheSameShapeOnBothHosts()
+    {
+        fixture.Upstream.Default = Scenario.Ok;
+        var shapes = new List<string>();
+        foreach (var kind in new[] { HostKind.Local, HostKind.Functions })
+        {
+            using var http = fixture.Host(kind).CreateHttpClient();
+            using var response = await http.SendAsync(Chat("""{"model":"gpt-4.1","stream":true,"stream_options":{"include_usage":true},"messages":[]}"""));
+            await response.Content.ReadAsStringAsync();
+            var record = await fixture.RecordAsync(CallId(response));
+            Assert.Equal(200, record.GetInt32("StatusCode"));
+            Assert.Equal("ok", record.GetString("Outcome"));
+            shapes.Add(string.Join('\n', record.Keys.Order(StringComparer.Ordinal).Select(k => $"{k}: {record[k]?.GetType().Name}")));
+        }
+
+        Assert.Contains("CostNanoUsd: Int64", shapes[0]);
+        Assert.Equal(shapes[0], shapes[1]);
+    }
+}
