@@ -41,6 +41,9 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
 
     public Task WorkerExited => _worker.Exited;
 
+    /// <summary>The worker's exit code once it has exited.</summary>
+    public int? WorkerExitCode => _worker.ExitCode;
+
     public static async Task<FunctionsHostEmulator> StartAsync(EmulatorOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
         var routePrefix = ReadRoutePrefix(options.AppDirectory);
@@ -162,7 +165,7 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
 
     private async Task<bool> Exits(TimeSpan within)
     {
-        await _worker.Exited.WaitAsync(within).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await ((Task)_worker.Exited).WaitAsync(within).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         return _worker.HasExited;
     }
 

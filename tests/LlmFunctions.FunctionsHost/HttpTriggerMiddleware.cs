@@ -14,15 +14,16 @@ namespace LlmFunctions.FunctionsHost;
 internal sealed partial class HttpTriggerMiddleware(
     RequestDelegate next, LoadedApp app, FunctionInvoker invoker, IHttpForwarder forwarder, ILogger<HttpTriggerMiddleware> logger)
 {
-    // The host's own forwarding client: no proxy, no decompression, no redirects, no cookies.
-    private static readonly HttpMessageInvoker Worker = new(new SocketsHttpHandler
+    // The host's own forwarding client: no proxy, no decompression, no redirects, no cookies; and, as the host's,
+    // it retries a refused connection, because the worker answers WorkerInitRequest before its Kestrel listens.
+    private static readonly HttpMessageInvoker Worker = new(new WorkerConnectRetryHandler(new SocketsHttpHandler
     {
         UseProxy = false,
         AllowAutoRedirect = false,
         AutomaticDecompression = System.Net.DecompressionMethods.None,
         UseCookies = false,
         ConnectTimeout = TimeSpan.FromSeconds(10),
-    });
+    }));
 
     // host.json functionTimeout is ten minutes; an LLM stream may be quiet for long stretches.
     private static readonly ForwarderRequestConfig Config = new() { ActivityTimeout = TimeSpan.FromMinutes(10) };

@@ -21,17 +21,29 @@ if (File.Exists(localSettings) && JsonNode.Parse(File.ReadAllText(localSettings)
 }
 
 var options = new EmulatorOptions { AppDirectory = appDirectory, AppSettings = settings, Url = url, InheritEnvironment = true };
-await using var emulator = await FunctionsHostEmulator.StartAsync(options, logging => logging.AddSimpleConsole(o =>
+FunctionsHostEmulator emulator;
+try
 {
-    o.SingleLine = true;
-    o.TimestampFormat = "HH:mm:ss ";
-}));
+    emulator = await FunctionsHostEmulator.StartAsync(options, logging => logging.AddSimpleConsole(o =>
+    {
+        o.SingleLine = true;
+        o.TimestampFormat = "HH:mm:ss ";
+    }));
+}
+catch (Exception ex) when (ex is FunctionIndexingException or InvalidOperationException or IOException or TimeoutException or OperationCanceledException)
+{
+    await Console.Error.WriteLineAsync("The function host could not start: " + ex.Message);
+    return 1;
+}
+
+await using var running = emulator;
 
 var stop = new TaskCompletionSource();
 using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
 using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
 await Task.WhenAny(stop.Task, emulator.WorkerExited);
 await emulator.StopAsync();
+return emulator.WorkerExitCode ?? 0;
 
 string? Argument(string name)
 {

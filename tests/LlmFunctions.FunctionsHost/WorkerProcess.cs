@@ -13,23 +13,26 @@ namespace LlmFunctions.FunctionsHost;
 internal sealed partial class WorkerProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly Task<int> _exit;
     private readonly string _home;
     private readonly ILogger _logger;
 
-    private WorkerProcess(Process process, string home, ILogger logger)
+    private WorkerProcess(Process process, Task<int> exit, string home, ILogger logger)
     {
         _process = process;
+        _exit = exit;
         _home = home;
         _logger = logger;
     }
 
     public int Id => _process.Id;
 
-    public Task Exited => _process.WaitForExitAsync();
+    /// <summary>Completes with the exit code when the worker has exited.</summary>
+    public Task<int> Exited => _exit;
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _exit.IsCompleted;
 
-    public int ExitCode => _process.ExitCode;
+    public int? ExitCode => _exit.IsCompleted ? _exit.Result : null;
 
     public static WorkerProcess Start(EmulatorOptions options, Uri rpcUri, string workerId, ILoggerFactory loggers)
     {
@@ -82,22 +85,25 @@ internal sealed partial class WorkerProcess : IAsyncDisposable
         psi.Environment["FUNCTIONS_WORKER_DIRECTORY"] = options.AppDirectory;
         psi.Environment["FUNCTIONS_APPLICATION_DIRECTORY"] = options.AppDirectory;
         psi.Environment["DOTNET_NOLOGO"] = "1";
+        psi.Environment.TryAdd("AZURE_FUNCTIONS_ENVIRONMENT", "Production");
 
         var logger = loggers.CreateLogger("Worker.Console");
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        var exit = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.Exited += (_, _) => exit.TrySetResult(process.ExitCode);
         process.OutputDataReceived += (_, e) => Write(logger, LogLevel.Information, e.Data);
         process.ErrorDataReceived += (_, e) => Write(logger, LogLevel.Error, e.Data);
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         Log.Started(logger, process.Id, workerPath);
-        return new WorkerProcess(process, home, logger);
+        return new WorkerProcess(process, exit.Task, home, logger);
     }
 
     /// <summary>SIGTERM: the worker's own graceful stop (ASP.NET Core's console lifetime).</summary>
     public void Terminate()
     {
-        if (!_process.HasExited && SysKill(_process.Id, 15) != 0)
+        if (!HasExited && SysKill(_process.Id, 15) != 0)
         {
             Log.SignalFailed(_logger, Marshal.GetLastPInvokeError());
         }
@@ -105,10 +111,10 @@ internal sealed partial class WorkerProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        if (!HasExited)
         {
             _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await ((Task)_exit).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         _process.Dispose();

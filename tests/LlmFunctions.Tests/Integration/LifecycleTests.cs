@@ -1,0 +1,112 @@
+using System.ClientModel;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using LlmFunctions.FakeUpstream;
+using LlmFunctions.Tests.Infrastructure;
+using OpenAI;
+using OpenAI.Chat;
+using Xunit.Abstractions;
+
+namespace LlmFunctions.Tests.Integration;
+
+/// <summary>The budget timer and a graceful stop, on the local host and on the real Functions worker.</summary>
+public sealed class LifecycleTests(ITestOutputHelper output)
+{
+    private static Task<ITestHost> StartAsync(HostKind kind, Dictionary<string, string?> settings) => kind == HostKind.Local
+        ? ProxyHost.StartAsync(settings).ContinueWith(t => (ITestHost)t.Result, TaskScheduler.Default)
+        : FunctionsWorkerHost.StartAsync(settings).ContinueWith(t => (ITestHost)t.Result, TaskScheduler.Default);
+
+    private static ChatClient Chat(ITestHost host) => new OpenAIClient(new ApiKeyCredential(ProxyHost.ClientKey),
+        new OpenAIClientOptions { Endpoint = host.OpenAIBase, RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) }).GetChatClient("gpt-4.1");
+
+    [Theory]
+    [InlineData(HostKind.Local)]
+    [InlineData(HostKind.Functions)]
+    public async Task BudgetRollup_FiresASignedWebhook_AndTheClientIsBlocked(HostKind kind)
+    {
+        await using var receiver = await WebhookReceiver.StartAsync("generic", "generic-secret");
+        await using var azurite = await Azurite.SharedAccountAsync();
+        await using var upstream = new FakeOpenAI { Default = new Scenario { PromptTokens = 10_000 } };
+        var settings = ProxyHost.DefaultSettings(await upstream.StartAsync(), azurite.ConnectionString);
+        settings["Budgets:hard:Scope"] = "client:alpha";
+        settings["Budgets:hard:LimitUsd"] = "0.05";
+        settings["Budgets:hard:Action"] = "block";
+        settings["Webhooks:ops:Url"] = receiver.Url;
+        settings["Webhooks:ops:Format"] = "generic";
+        settings["Webhooks:ops:Secret"] = "generic-secret";
+        await using var host = await StartAsync(kind, settings);
+        var chat = Chat(host);
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await chat.CompleteChatAsync([new UserChatMessage("spend")]); // ≈ $0.020096 each
+            }
+        }
+        catch (ClientResultException)
+        {
+            output.WriteLine(host.Log);
+            throw;
+        }
+
+        while ((await azurite.AllCallsAsync()).Count < 3)
+        {
+            await Task.Delay(50);
+        }
+
+        await host.RunBudgetRollupAsync();
+
+        Assert.Empty(receiver.Rejected);
+        Assert.Equal([50, 80, 100], receiver.Accepted.Select(b => b["threshold"]!.GetValue<int>()).Order());
+        Assert.All(receiver.Accepted, m => Assert.Equal("hard", m["budget"]!.GetValue<string>()));
+        var forwarded = upstream.Requests;
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => chat.CompleteChatAsync([new UserChatMessage("more")]));
+        Assert.Equal(429, ex.Status);
+        Assert.Equal("budget_exceeded", JsonNode.Parse(ex.GetRawResponse()!.Content.ToString())!["error"]!["code"]!.GetValue<string>());
+        Assert.Equal(forwarded, upstream.Requests);
+
+        // A second run notifies nobody again.
+        await host.RunBudgetRollupAsync();
+        Assert.Equal(3, receiver.Accepted.Count);
+    }
+
+    [Fact]
+    public async Task FunctionsWorker_StoppedWithCallsInFlight_AnswersThemAndLosesNoRecord()
+    {
+        await using var azurite = await Azurite.SharedAccountAsync();
+        await using var upstream = new FakeOpenAI { Default = new Scenario { Words = 40, ChunkDelay = TimeSpan.FromMilliseconds(25) } };
+        var settings = ProxyHost.DefaultSettings(await upstream.StartAsync(), azurite.ConnectionString);
+        await using var host = await FunctionsWorkerHost.StartAsync(settings);
+        using var http = host.CreateHttpClient();
+
+        var calls = Enumerable.Range(0, 40).Select(async i =>
+        {
+            try
+            {
+                using var response = await http.PostAsync("/v1/chat/completions",
+                    new StringContent("""{"model":"gpt-4.1","stream":true,"messages":[]}""", Encoding.UTF8, "application/json"));
+                var body = await response.Content.ReadAsStringAsync();
+                return response.StatusCode == HttpStatusCode.OK && body.EndsWith("data: [DONE]\n\n", StringComparison.Ordinal);
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }).ToList();
+        while (upstream.Requests < 20)
+        {
+            await Task.Delay(10);
+        }
+
+        await host.Emulator.StopAsync();
+        var completed = (await Task.WhenAll(calls)).Count(c => c);
+
+        var records = await azurite.AllCallsAsync();
+        output.WriteLine($"WorkerTerminate: {upstream.Requests} calls forwarded, {completed} completed, {records.Count} records, exit code {host.Emulator.WorkerExitCode}");
+        Assert.Equal(0, host.Emulator.WorkerExitCode);
+        Assert.True(completed >= 20, $"only {completed} calls completed:\n{host.Log}");
+        Assert.Equal(upstream.Requests, records.Count);
+        Assert.Equal(records.Count, records.Select(r => r.RowKey).Distinct().Count());
+    }
+}
