@@ -61,7 +61,8 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
             kestrel.Listen(IPAddress.Loopback, 0, o => (rpcEndpoint = o).Protocols = HttpProtocols.Http2);
         });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning)
+            .AddFilter("Worker.Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
         builder.Services.AddRouting();
         builder.Services.AddGrpc(o =>
