@@ -19,11 +19,12 @@ log() { printf '[functions-host %s] %s\n' "$(date +%T)" "$*" >&2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/llm-fhost.XXXXXX")"
-PIDS=()
+HOSTS=()    # stopped first, gracefully (the emulator drains its worker), while storage still answers
+SERVICES=() # Azurite and the upstream, stopped last
+stop_host() { kill -TERM "$1" 2>/dev/null || return 0; for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL "$1" 2>/dev/null || true; }
 cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 2
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${HOSTS[@]}"; do stop_host "$p"; done
+  for p in "${SERVICES[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -38,10 +39,10 @@ done
 AZ_PORT=$(free_port); UP_PORT=$(free_port)
 "$ROOT/.tools/node_modules/.bin/azurite-table" --tableHost 127.0.0.1 --tablePort "$AZ_PORT" --inMemoryPersistence \
   --skipApiVersionCheck --disableProductStyleUrl >"$WORK/azurite.log" 2>&1 &
-PIDS+=($!)
+SERVICES+=($!)
 dotnet "$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Upstream/bin/Release/net10.0/LlmFunctions.Benchmarks.Upstream.dll" \
   --port "$UP_PORT" >"$WORK/upstream.log" 2>&1 &
-PIDS+=($!)
+SERVICES+=($!)
 sleep 2
 
 export Upstream__BaseUrl="http://127.0.0.1:$UP_PORT/v1" Upstream__ApiKey=bench Clients__bench__Key=sk-bench \
@@ -49,7 +50,7 @@ export Upstream__BaseUrl="http://127.0.0.1:$UP_PORT/v1" Upstream__ApiKey=bench C
   Budgets__Schedule="0 0 0 1 1 *" Logging__LogLevel__Default=Warning DOTNET_TieredPGO=0
 BODY='{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
 
-# start_host KIND PORT -> starts it in the background, sets HOST_PID
+# start_host KIND PORT -> starts it in the background, sets HOST_PID and adds it to HOSTS
 start_host() {
   export Storage__SpoolDirectory="$WORK/spool-$1-$2"
   if [[ "$1" == functions ]]; then
@@ -59,9 +60,8 @@ start_host() {
     (cd "$ROOT/functions/LlmFunctions.Local/bin/Release/net10.0" && exec dotnet LlmFunctions.Local.dll --urls "http://127.0.0.1:$2") >>"$WORK/$1.log" 2>&1 &
   fi
   HOST_PID=$!
+  HOSTS+=($HOST_PID)
 }
-
-stop_host() { kill -TERM "$1" 2>/dev/null || true; for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -KILL "$1" || true; }
 
 # 1. Cold start to the first 200.
 declare -A START_MS
@@ -88,8 +88,8 @@ done
 
 # 2. Latency under wrk, both hosts running side by side (only the measured one gets traffic).
 LP=$(free_port); FP=$(free_port)
-start_host local "$LP"; LOCAL_PID=$HOST_PID; PIDS+=($LOCAL_PID)
-start_host functions "$FP"; FUNC_PID=$HOST_PID; PIDS+=($FUNC_PID)
+start_host local "$LP"
+start_host functions "$FP"
 for port in "$LP" "$FP"; do
   for _ in $(seq 300); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
 done

@@ -6,14 +6,14 @@ internal static class AdminEndpoints
     public static IEndpointRouteBuilder MapAdminEndpoints(this IEndpointRouteBuilder endpoints)
     {
         // As on the host: 202 at once, the invocation runs on. Local admin calls need no master key here.
-        endpoints.MapPost("/admin/functions/{name}", (string name, LoadedApp app, TimerTriggerService timers, IHostApplicationLifetime lifetime) =>
+        endpoints.MapPost("/admin/functions/{name}", (string name, LoadedApp app, TimerTriggerService timers) =>
         {
             if (app.Current?.Functions.Find(name) is not TimerFunction timer)
             {
                 return Results.NotFound();
             }
 
-            _ = timers.InvokeAsync(timer, lifetime.ApplicationStopping);
+            timers.Trigger(timer);
             return Results.Accepted();
         });
         endpoints.MapGet("/admin/host/status", (LoadedApp app) =>

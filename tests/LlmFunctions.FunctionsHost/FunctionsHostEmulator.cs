@@ -15,24 +15,23 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly WorkerProcess _worker;
-    private readonly WorkerChannel _channel;
     private readonly EmulatorOptions _options;
     private readonly FunctionIndex _functions;
     private readonly ILogger _logger;
-    private int _stopped;
+    private readonly Lock _stopLock = new();
+    private Task? _stopping;
 
-    private FunctionsHostEmulator(WebApplication app, WorkerProcess worker, WorkerChannel channel, EmulatorOptions options, FunctionIndex functions, Uri baseUrl)
+    private FunctionsHostEmulator(WebApplication app, WorkerProcess worker, EmulatorOptions options, FunctionIndex functions, Uri baseUrl)
     {
         _app = app;
         _worker = worker;
-        _channel = channel;
         _options = options;
         _functions = functions;
         _logger = app.Services.GetRequiredService<ILogger<FunctionsHostEmulator>>();
         BaseUrl = baseUrl;
     }
 
-    /// <summary>Where clients call the functions, without a trailing slash.</summary>
+    /// <summary>Where clients call the functions.</summary>
     public Uri BaseUrl { get; }
 
     public IReadOnlyList<string> FunctionNames => _functions.Functions.Select(f => f.Name).ToList();
@@ -44,21 +43,122 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
     /// <summary>The worker's exit code once it has exited.</summary>
     public int? WorkerExitCode => _worker.ExitCode;
 
+    /// <summary>
+    /// Starts the emulator, then the worker, and returns once the worker's functions are loaded:
+    /// 1. the emulator's two endpoints (clients: HTTP/1.1; the worker's gRPC stream: HTTP/2 without TLS);
+    /// 2. the worker process; 3. the handshake (<see cref="WorkerHandshake"/>). Any failure stops everything.
+    /// </summary>
     public static async Task<FunctionsHostEmulator> StartAsync(EmulatorOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
         var routePrefix = ReadRoutePrefix(options.AppDirectory);
         var workerId = Guid.NewGuid().ToString();
-        ListenOptions? publicEndpoint = null, rpcEndpoint = null;
+        var endpoints = new Endpoints();
+        var app = Build(options, workerId, endpoints, logging);
+        var logger = app.Services.GetRequiredService<ILogger<FunctionsHostEmulator>>();
+        var loaded = app.Services.GetRequiredService<LoadedApp>();
+        WorkerProcess? worker = null;
+        try
+        {
+            // 1
+            await app.StartAsync(cancellationToken);
+            var baseUrl = new Uri($"http://{options.Url.Host}:{endpoints.Public!.IPEndPoint!.Port}");
 
+            // 2
+            worker = WorkerProcess.Start(options, new Uri($"http://127.0.0.1:{endpoints.Rpc!.IPEndPoint!.Port}/"), workerId,
+                app.Services.GetRequiredService<ILoggerFactory>());
+
+            // 3
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.StartTimeout);
+            var channel = app.Services.GetRequiredService<WorkerChannel>();
+            if (await Task.WhenAny(channel.Connected, worker.Exited).WaitAsync(timeout.Token) != channel.Connected)
+            {
+                throw new InvalidOperationException($"The worker exited ({worker.ExitCode}) before it connected; its output is in the log.");
+            }
+
+            var (httpUri, functions) = await WorkerHandshake.RunAsync(channel, options.AppDirectory, routePrefix,
+                new AppSettingsResolver(Settings(options)), timeout.Token).WaitAsync(timeout.Token);
+            loaded.Set(httpUri, functions);
+            Log.Ready(logger, functions.Functions.Count, baseUrl,
+                string.Join(", ", functions.Http.Select(f => $"{f.Name}: [{string.Join(',', f.Methods ?? new HashSet<string> { "*" })}] /{f.Route}")));
+            return new FunctionsHostEmulator(app, worker, options, functions, baseUrl);
+        }
+        catch (Exception ex)
+        {
+            loaded.Fail(ex);
+            Log.StartFailed(logger, ex.Message);
+            if (worker is not null)
+            {
+                await worker.DisposeAsync();
+            }
+
+            await app.StopAsync(CancellationToken.None);
+            await app.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Invokes a timer function now, as <c>POST /admin/functions/{name}</c> does, and waits for it.</summary>
+    public Task<bool> InvokeAsync(string functionName, CancellationToken cancellationToken = default) =>
+        _functions.Find(functionName) is TimerFunction timer
+            ? _app.Services.GetRequiredService<TimerTriggerService>().InvokeAsync(timer, cancellationToken)
+            : throw new ArgumentException($"'{functionName}' is not a timer function of this app.", nameof(functionName));
+
+    /// <summary>
+    /// Stops as the host does: no new calls (503) and no more timers, then <c>WorkerTerminate</c> with the grace
+    /// period (the worker stops its application and drains), SIGTERM if it is still running after that, SIGKILL
+    /// ten seconds later; then the emulator stops. Every caller waits for the same stop.
+    /// </summary>
+    public Task StopAsync()
+    {
+        lock (_stopLock)
+        {
+            return _stopping ??= StopCoreAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private async Task StopCoreAsync()
+    {
+        _app.Services.GetRequiredService<LoadedApp>().Close();
+        await _app.Services.GetRequiredService<TimerTriggerService>().StopAsync(CancellationToken.None);
+        var terminate = new StreamingMessage { WorkerTerminate = new WorkerTerminate { GracePeriod = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(_options.ShutdownGracePeriod) } };
+        if (!_worker.HasExited && (!_app.Services.GetRequiredService<WorkerChannel>().Post(terminate) || !await ExitsWithin(_options.ShutdownGracePeriod)))
+        {
+            Log.Escalating(_logger, "SIGTERM");
+            _worker.Terminate();
+            if (!await ExitsWithin(TimeSpan.FromSeconds(10)))
+            {
+                Log.Escalating(_logger, "SIGKILL");
+            }
+        }
+
+        await _worker.DisposeAsync();
+        await _app.StopAsync(CancellationToken.None);
+    }
+
+    private async Task<bool> ExitsWithin(TimeSpan time)
+    {
+        await ((Task)_worker.Exited).WaitAsync(time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        return _worker.HasExited;
+    }
+
+    private static WebApplication Build(EmulatorOptions options, string workerId, Endpoints endpoints, Action<ILoggingBuilder>? logging)
+    {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(FunctionsHostEmulator).Assembly.GetName().Name });
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = 100 * 1024 * 1024; // the host's request size limit
-            var address = options.Url.IsLoopback && options.Url.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(options.Url.Host);
-            kestrel.Listen(address, options.Url.Port, o => (publicEndpoint = o).Protocols = HttpProtocols.Http1);
+            var address = options.Url.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(options.Url.Host);
+            kestrel.Listen(address, options.Url.Port, o => (endpoints.Public = o).Protocols = HttpProtocols.Http1);
 
             // The worker's gRPC client speaks HTTP/2 without TLS (prior knowledge): this endpoint must be HTTP/2 only.
-            kestrel.Listen(IPAddress.Loopback, 0, o => (rpcEndpoint = o).Protocols = HttpProtocols.Http2);
+            kestrel.Listen(IPAddress.Loopback, 0, o => (endpoints.Rpc = o).Protocols = HttpProtocols.Http2);
         });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning)
@@ -79,6 +179,7 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
         builder.Services.AddSingleton(sp => new WorkerChannel(workerId, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<LoadedApp>();
         builder.Services.AddSingleton<FunctionInvoker>();
+        builder.Services.AddSingleton<WorkerForwarder>();
         builder.Services.AddSingleton<TimerTriggerService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TimerTriggerService>());
 
@@ -87,87 +188,7 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
         app.UseWhen(c => c.GetEndpoint() is null, b => b.UseMiddleware<HttpTriggerMiddleware>());
         app.MapGrpcService<FunctionRpcService>();
         app.MapAdminEndpoints();
-        await app.StartAsync(cancellationToken);
-
-        var logger = app.Services.GetRequiredService<ILogger<FunctionsHostEmulator>>();
-        var rpcUri = new Uri($"http://127.0.0.1:{rpcEndpoint!.IPEndPoint!.Port}/");
-        var baseUrl = new Uri($"http://{options.Url.Host}:{publicEndpoint!.IPEndPoint!.Port}");
-        var channel = app.Services.GetRequiredService<WorkerChannel>();
-        var loaded = app.Services.GetRequiredService<LoadedApp>();
-        var worker = WorkerProcess.Start(options, rpcUri, workerId, app.Services.GetRequiredService<ILoggerFactory>());
-        try
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(options.StartTimeout);
-            var connected = await Task.WhenAny(channel.Connected, worker.Exited).WaitAsync(timeout.Token);
-            if (connected != channel.Connected)
-            {
-                throw new InvalidOperationException($"The worker exited ({worker.ExitCode}) before it connected; its output is in the log.");
-            }
-
-            var (httpUri, functions) = await WorkerHandshake.RunAsync(channel, options.AppDirectory, routePrefix,
-                new AppSettingsResolver(Settings(options)), timeout.Token).WaitAsync(timeout.Token);
-            loaded.Set(httpUri, functions);
-            Log.Ready(logger, functions.Functions.Count, baseUrl, string.Join(", ", functions.Http.Select(f => $"{f.Name}: [{string.Join(',', f.Methods ?? new HashSet<string> { "*" })}] /{f.Route}")));
-            return new FunctionsHostEmulator(app, worker, channel, options, functions, baseUrl);
-        }
-        catch (Exception ex)
-        {
-            loaded.Fail(ex);
-            Log.StartFailed(logger, ex.Message);
-            await worker.DisposeAsync();
-            await app.StopAsync(CancellationToken.None);
-            await app.DisposeAsync();
-            throw;
-        }
-    }
-
-    /// <summary>Invokes a timer function now, as <c>POST /admin/functions/{name}</c> does, and waits for it.</summary>
-    public Task<bool> InvokeAsync(string functionName, CancellationToken cancellationToken = default) =>
-        _functions.Find(functionName) is TimerFunction timer
-            ? _app.Services.GetRequiredService<TimerTriggerService>().InvokeAsync(timer, cancellationToken)
-            : throw new ArgumentException($"'{functionName}' is not a timer function of this app.", nameof(functionName));
-
-    /// <summary>
-    /// Stops as the host does: <c>WorkerTerminate</c> with the grace period (the worker stops its application and
-    /// drains), SIGTERM if it is still running after that, SIGKILL ten seconds later; then the emulator stops.
-    /// </summary>
-    public async Task StopAsync()
-    {
-        if (Interlocked.Exchange(ref _stopped, 1) == 1)
-        {
-            return;
-        }
-
-        var grace = _options.ShutdownGracePeriod;
-        if (!_worker.HasExited)
-        {
-            _channel.Post(new StreamingMessage { WorkerTerminate = new WorkerTerminate { GracePeriod = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(grace) } });
-            if (!await Exits(grace))
-            {
-                Log.Escalating(_logger, "SIGTERM");
-                _worker.Terminate();
-                if (!await Exits(TimeSpan.FromSeconds(10)))
-                {
-                    Log.Escalating(_logger, "SIGKILL");
-                }
-            }
-        }
-
-        await _worker.DisposeAsync();
-        await _app.StopAsync(CancellationToken.None);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync();
-        await _app.DisposeAsync();
-    }
-
-    private async Task<bool> Exits(TimeSpan within)
-    {
-        await ((Task)_worker.Exited).WaitAsync(within).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        return _worker.HasExited;
+        return app;
     }
 
     /// <summary>The settings <c>%Name%</c> resolves against: the app settings, and the environment where the worker inherits it.</summary>
@@ -200,6 +221,14 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
         }
 
         return (string?)JsonNode.Parse(File.ReadAllText(hostJson))?["extensions"]?["http"]?["routePrefix"] ?? "api";
+    }
+
+    /// <summary>Kestrel's listen options, read after the start for the ports it bound.</summary>
+    private sealed class Endpoints
+    {
+        public ListenOptions? Public { get; set; }
+
+        public ListenOptions? Rpc { get; set; }
     }
 
     private static partial class Log

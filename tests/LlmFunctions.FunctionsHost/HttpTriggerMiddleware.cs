@@ -7,27 +7,13 @@ namespace LlmFunctions.FunctionsHost;
 /// The host's HTTP path under the ASP.NET Core integration, for every request that matches an HTTP function:
 /// 1. match the route and method (no match goes on to a plain 404, as on the host);
 /// 2. send the <c>InvocationRequest</c> with the route values;
-/// 3. forward the request to the worker's Kestrel with <c>x-ms-invocation-id</c>, streaming the response back
-///    (YARP, as the host uses, flushing each read);
+/// 3. forward the request to the worker's Kestrel with <c>x-ms-invocation-id</c>, streaming the response back;
+///    if the forward fails the invocation is cancelled (the worker would wait 15 s for a request that never comes);
 /// 4. wait for the <c>InvocationResponse</c>; a failed invocation whose response has not started answers 500.
 /// </summary>
 internal sealed partial class HttpTriggerMiddleware(
-    RequestDelegate next, LoadedApp app, FunctionInvoker invoker, IHttpForwarder forwarder, ILogger<HttpTriggerMiddleware> logger)
+    RequestDelegate next, LoadedApp app, FunctionInvoker invoker, WorkerForwarder forwarder, ILogger<HttpTriggerMiddleware> logger)
 {
-    // The host's own forwarding client: no proxy, no decompression, no redirects, no cookies; and, as the host's,
-    // it retries a refused connection, because the worker answers WorkerInitRequest before its Kestrel listens.
-    private static readonly HttpMessageInvoker Worker = new(new WorkerConnectRetryHandler(new SocketsHttpHandler
-    {
-        UseProxy = false,
-        AllowAutoRedirect = false,
-        AutomaticDecompression = System.Net.DecompressionMethods.None,
-        UseCookies = false,
-        ConnectTimeout = TimeSpan.FromSeconds(10),
-    }));
-
-    // host.json functionTimeout is ten minutes; an LLM stream may be quiet for long stretches.
-    private static readonly ForwarderRequestConfig Config = new() { ActivityTimeout = TimeSpan.FromMinutes(10) };
-
     public async Task InvokeAsync(HttpContext context)
     {
         if (app.Current is not { } current)
@@ -48,13 +34,15 @@ internal sealed partial class HttpTriggerMiddleware(
 
         // 2
         var invocationId = Guid.NewGuid().ToString();
-        var invocation = invoker.InvokeHttpAsync(function, invocationId, values!, context.RequestAborted);
+        using var invocationCancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        var invocation = invoker.InvokeHttpAsync(function, invocationId, values!, invocationCancel.Token);
 
         // 3
-        var error = await forwarder.SendAsync(context, current.HttpUri.ToString(), Worker, Config, new InvocationTransformer(invocationId));
+        var error = await forwarder.ForwardAsync(context, current.HttpUri, invocationId);
         if (error != ForwarderError.None)
         {
             Log.ForwardFailed(logger, function.Name, invocationId, error);
+            await invocationCancel.CancelAsync();
         }
 
         // 4

@@ -10,8 +10,12 @@ namespace LlmFunctions.FunctionsHost;
 internal sealed partial class TimerTriggerService(
     LoadedApp app, FunctionInvoker invoker, EmulatorOptions options, TimeProvider time, ILogger<TimerTriggerService> logger) : BackgroundService
 {
+    // Task.Delay takes at most about 49 days; a yearly schedule waits in steps.
+    private static readonly TimeSpan LongestWait = TimeSpan.FromDays(1);
+
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new();
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastRuns = new();
+    private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>Invokes a timer function now and waits for it; false when it failed.</summary>
     public async Task<bool> InvokeAsync(TimerFunction function, CancellationToken cancellationToken)
@@ -35,6 +39,21 @@ internal sealed partial class TimerTriggerService(
         }
     }
 
+    /// <summary>Starts an invocation and returns (the admin endpoint's 202); its outcome goes to the log.</summary>
+    public void Trigger(TimerFunction function) => _ = RunLoggedAsync(function);
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        await base.StopAsync(cancellationToken);
+    }
+
+    public override void Dispose()
+    {
+        _stopping.Dispose();
+        base.Dispose();
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         (Uri, FunctionIndex Functions) loaded;
@@ -44,7 +63,7 @@ internal sealed partial class TimerTriggerService(
         }
         catch (Exception)
         {
-            return;
+            return; // the start failed or was stopped; the emulator reports it
         }
 
         if (options.RunTimers)
@@ -55,29 +74,53 @@ internal sealed partial class TimerTriggerService(
 
     private async Task RunScheduleAsync(TimerFunction function, CancellationToken stoppingToken)
     {
-        try
+        if (function.RunOnStartup)
         {
-            if (function.RunOnStartup)
+            await RunLoggedAsync(function);
+        }
+
+        var due = Next(function, time.GetUtcNow());
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
             {
-                await InvokeAsync(function, stoppingToken);
+                for (var now = time.GetUtcNow(); now < due; now = time.GetUtcNow())
+                {
+                    await Task.Delay(Min(due - now, LongestWait), time, stoppingToken);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
             }
 
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                var now = time.GetUtcNow();
-                var next = new DateTimeOffset(function.Schedule.GetNextOccurrence(now.UtcDateTime), TimeSpan.Zero);
-                await Task.Delay(next - now, time, stoppingToken);
-                await InvokeAsync(function, stoppingToken);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        catch (IOException ex)
-        {
-            Log.Stopped(logger, function.Name, ex.Message);
+            await RunLoggedAsync(function);
+
+            // From the occurrence that fired, not from now: a wait that ends a hair early must not fire it twice.
+            var after = time.GetUtcNow();
+            due = Next(function, after > due ? after : due);
         }
     }
+
+    private async Task RunLoggedAsync(TimerFunction function)
+    {
+        try
+        {
+            await InvokeAsync(function, _stopping.Token);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !_stopping.IsCancellationRequested)
+        {
+            Log.InvocationFailed(logger, function.Name, ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static DateTimeOffset Next(TimerFunction function, DateTimeOffset after) =>
+        new(function.Schedule.GetNextOccurrence(after.UtcDateTime), TimeSpan.Zero);
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private static partial class Log
     {
@@ -87,7 +130,7 @@ internal sealed partial class TimerTriggerService(
         [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "Executed 'Functions.{Function}' ({Outcome}, Duration={DurationMs:F0}ms){Error}")]
         public static partial void Executed(ILogger logger, string function, string outcome, double durationMs, string error);
 
-        [LoggerMessage(EventId = 32, Level = LogLevel.Warning, Message = "The timer of {Function} stopped: {Reason}")]
-        public static partial void Stopped(ILogger logger, string function, string reason);
+        [LoggerMessage(EventId = 32, Level = LogLevel.Error, Message = "'Functions.{Function}' could not be invoked: {Reason}")]
+        public static partial void InvocationFailed(ILogger logger, string function, string reason);
     }
 }

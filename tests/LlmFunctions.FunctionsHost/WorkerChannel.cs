@@ -72,6 +72,7 @@ internal sealed partial class WorkerChannel(string workerId, ILoggerFactory logg
     /// <summary>Sends a request and waits for the worker's answer to it.</summary>
     public async Task<StreamingMessage> SendAsync(StreamingMessage request, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         request.RequestId = Guid.NewGuid().ToString("N");
         var answer = new TaskCompletionSource<StreamingMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[request.RequestId] = answer;
@@ -122,6 +123,7 @@ internal sealed partial class WorkerChannel(string workerId, ILoggerFactory logg
         }
         else
         {
+            // An answer to a request nobody waits for any more (a cancelled invocation).
             Log.Unexpected(_logger, message.ContentCase.ToString(), message.RequestId);
         }
     }
@@ -149,7 +151,7 @@ internal sealed partial class WorkerChannel(string workerId, ILoggerFactory logg
         [LoggerMessage(EventId = 1, Message = "{Message}")]
         public static partial void Worker(ILogger logger, LogLevel level, string message);
 
-        [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Unexpected {Content} from the worker (request {RequestId}).")]
+        [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "{Content} from the worker for request {RequestId}, which nobody waits for.")]
         public static partial void Unexpected(ILogger logger, string content, string requestId);
 
         [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "The worker's stream ended: {Reason}")]

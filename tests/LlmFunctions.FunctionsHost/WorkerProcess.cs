@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 
@@ -8,7 +9,8 @@ namespace LlmFunctions.FunctionsHost;
 /// The worker process, started as the host starts it: the executable and assembly from <c>worker.config.json</c>,
 /// the host's command-line arguments (new and old spellings), and an environment of the app settings plus the
 /// worker and application directories. Its console output goes to the log; it gets its own temporary HOME
-/// (ASP.NET Core writes data-protection keys there).
+/// (ASP.NET Core writes data-protection keys there). The worker does not exit when its gRPC stream ends, so this
+/// process kills it when it exits itself.
 /// </summary>
 internal sealed partial class WorkerProcess : IAsyncDisposable
 {
@@ -16,18 +18,24 @@ internal sealed partial class WorkerProcess : IAsyncDisposable
     private readonly Task<int> _exit;
     private readonly string _home;
     private readonly ILogger _logger;
+    private readonly EventHandler _killOnExit;
 
-    private WorkerProcess(Process process, Task<int> exit, string home, ILogger logger)
+    private WorkerProcess(Process process, string home, ILogger logger)
     {
         _process = process;
-        _exit = exit;
         _home = home;
         _logger = logger;
+
+        // WaitForExitAsync also waits for the redirected output to end, so no last line of a crash is lost.
+        _exit = process.WaitForExitAsync().ContinueWith(_ => process.ExitCode, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _killOnExit = (_, _) => Kill();
+        AppDomain.CurrentDomain.ProcessExit += _killOnExit;
     }
 
     public int Id => _process.Id;
 
-    /// <summary>Completes with the exit code when the worker has exited.</summary>
+    /// <summary>Completes with the exit code when the worker has exited and its output has been read.</summary>
     public Task<int> Exited => _exit;
 
     public bool HasExited => _exit.IsCompleted;
@@ -36,12 +44,48 @@ internal sealed partial class WorkerProcess : IAsyncDisposable
 
     public static WorkerProcess Start(EmulatorOptions options, Uri rpcUri, string workerId, ILoggerFactory loggers)
     {
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(options.AppDirectory, "worker.config.json")))!["description"]!;
-        var executable = (string?)config["defaultExecutablePath"] ?? "dotnet";
-        var workerPath = Path.Combine(options.AppDirectory, (string?)config["defaultWorkerPath"]
-            ?? throw new InvalidOperationException("worker.config.json names no defaultWorkerPath."));
+        var home = Directory.CreateTempSubdirectory("llmf-worker-home-").FullName;
+        var logger = loggers.CreateLogger("Worker.Console");
+        try
+        {
+            var process = new Process { StartInfo = StartInfo(options, rpcUri, workerId, home) };
+            process.OutputDataReceived += (_, e) => Write(logger, LogLevel.Information, e.Data);
+            process.ErrorDataReceived += (_, e) => Write(logger, LogLevel.Error, e.Data);
+            process.Start();
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            Log.Started(logger, process.Id, process.StartInfo.ArgumentList[0]);
+            return new WorkerProcess(process, home, logger);
+        }
+        catch
+        {
+            TryDelete(home);
+            throw;
+        }
+    }
 
-        var psi = new ProcessStartInfo(executable)
+    /// <summary>SIGTERM: the worker's own graceful stop (its console lifetime).</summary>
+    public void Terminate()
+    {
+        if (!HasExited && SysKill(_process.Id, 15) != 0)
+        {
+            Log.SignalFailed(_logger, Marshal.GetLastPInvokeError());
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Kill();
+        await ((Task)_exit).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        AppDomain.CurrentDomain.ProcessExit -= _killOnExit;
+        _process.Dispose();
+        TryDelete(_home);
+    }
+
+    private static ProcessStartInfo StartInfo(EmulatorOptions options, Uri rpcUri, string workerId, string home)
+    {
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(options.AppDirectory, "worker.config.json")))!["description"]!;
+        var psi = new ProcessStartInfo((string?)config["defaultExecutablePath"] ?? "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -49,20 +93,21 @@ internal sealed partial class WorkerProcess : IAsyncDisposable
             WorkingDirectory = options.AppDirectory,
         };
         var requestId = Guid.NewGuid().ToString();
+        var port = rpcUri.Port.ToString(CultureInfo.InvariantCulture);
         string[] args =
         [
-            workerPath,
-            "--host", rpcUri.Host, "--port", rpcUri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--workerId", workerId, "--requestId", requestId, "--grpcMaxMessageLength", "2147483647",
-            "--functions-uri", rpcUri.ToString(), "--functions-worker-id", workerId,
-            "--functions-request-id", requestId, "--functions-grpc-max-message-length", "2147483647",
+            Path.Combine(options.AppDirectory, (string?)config["defaultWorkerPath"]
+                ?? throw new InvalidOperationException("worker.config.json names no defaultWorkerPath.")),
+            "--host", rpcUri.Host, "--port", port, "--workerId", workerId, "--requestId", requestId,
+            "--grpcMaxMessageLength", "2147483647",
+            "--functions-uri", rpcUri.ToString(), "--functions-worker-id", workerId, "--functions-request-id", requestId,
+            "--functions-grpc-max-message-length", "2147483647",
         ];
         foreach (var arg in args)
         {
             psi.ArgumentList.Add(arg);
         }
 
-        var home = Directory.CreateTempSubdirectory("llmf-worker-home-").FullName;
         if (!options.InheritEnvironment)
         {
             psi.Environment.Clear();
@@ -86,43 +131,31 @@ internal sealed partial class WorkerProcess : IAsyncDisposable
         psi.Environment["FUNCTIONS_APPLICATION_DIRECTORY"] = options.AppDirectory;
         psi.Environment["DOTNET_NOLOGO"] = "1";
         psi.Environment.TryAdd("AZURE_FUNCTIONS_ENVIRONMENT", "Production");
-
-        var logger = loggers.CreateLogger("Worker.Console");
-        var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
-        var exit = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.Exited += (_, _) => exit.TrySetResult(process.ExitCode);
-        process.OutputDataReceived += (_, e) => Write(logger, LogLevel.Information, e.Data);
-        process.ErrorDataReceived += (_, e) => Write(logger, LogLevel.Error, e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        Log.Started(logger, process.Id, workerPath);
-        return new WorkerProcess(process, exit.Task, home, logger);
+        return psi;
     }
 
-    /// <summary>SIGTERM: the worker's own graceful stop (ASP.NET Core's console lifetime).</summary>
-    public void Terminate()
+    private void Kill()
     {
-        if (!HasExited && SysKill(_process.Id, 15) != 0)
-        {
-            Log.SignalFailed(_logger, Marshal.GetLastPInvokeError());
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await ((Task)_exit).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-
-        _process.Dispose();
         try
         {
-            Directory.Delete(_home, recursive: true);
+            if (!HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // Exited meanwhile.
+        }
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
         }
     }

@@ -64,6 +64,7 @@ public sealed class FunctionsHostEmulatorTests
                 {
                     using var response = await http.GetAsync("/v1/models"); // no key: the handler's 401
                     statuses.Add((int)response.StatusCode);
+                    await Task.Delay(5); // leave the starting worker some CPU
                 }
                 catch (HttpRequestException)
                 {
@@ -121,6 +122,20 @@ public sealed class FunctionsHostEmulatorTests
         }
 
         Assert.Contains("Executed 'Functions.BudgetRollup' (", host.Log);
+    }
+
+    [Fact]
+    public async Task Timer_DueInMoreThan49Days_WaitsWithoutFailingTheHost()
+    {
+        await using var azurite = await Azurite.SharedAccountAsync(); // the rollup itself must succeed
+        var settings = ProxyHost.DefaultSettings("http://127.0.0.1:9/v1", azurite.ConnectionString);
+        settings["Budgets:Schedule"] = "0 0 0 29 2 *"; // the next 29 February is more than Task.Delay's 49.7 days away
+        await using var host = await FunctionsWorkerHost.StartAsync(settings);
+        await Task.Delay(500);
+
+        Assert.True(await host.Emulator.InvokeAsync("BudgetRollup"), host.Log);
+        Assert.DoesNotContain("ArgumentOutOfRangeException", host.Log);
+        Assert.DoesNotContain("could not be invoked", host.Log);
     }
 
     [Fact]

@@ -68,7 +68,11 @@ internal sealed class FunctionsWorkerHost : ITestHost
         return client;
     }
 
-    public async Task RunBudgetRollupAsync() => Assert.True(await Emulator.InvokeAsync("BudgetRollup"), "BudgetRollup failed:\n" + Log);
+    public async Task RunBudgetRollupAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        Assert.True(await Emulator.InvokeAsync("BudgetRollup", timeout.Token), "BudgetRollup failed:\n" + Log);
+    }
 
     public ValueTask DisposeAsync() => Emulator.DisposeAsync();
 }

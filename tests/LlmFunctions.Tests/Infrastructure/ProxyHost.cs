@@ -72,7 +72,11 @@ internal sealed class ProxyHost : ITestHost
         return new ProxyHost(app, address.TrimEnd('/'), logs);
     }
 
-    public async Task RunBudgetRollupAsync() => await Get<Core.Budgets.BudgetRollup>().RunAsync(CancellationToken.None);
+    public async Task RunBudgetRollupAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await Get<Core.Budgets.BudgetRollup>().RunAsync(timeout.Token);
+    }
 
     public T Get<T>() where T : notnull => App.Services.GetRequiredService<T>();
 

@@ -50,7 +50,8 @@ public sealed class LifecycleTests(ITestOutputHelper output)
             throw;
         }
 
-        while ((await azurite.AllCallsAsync()).Count < 3)
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while ((await azurite.AllCallsAsync()).Count < 3 && DateTime.UtcNow < until)
         {
             await Task.Delay(50);
         }
@@ -94,7 +95,8 @@ public sealed class LifecycleTests(ITestOutputHelper output)
                 return false;
             }
         }).ToList();
-        while (upstream.Requests < 20)
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (upstream.Requests < 20 && DateTime.UtcNow < until)
         {
             await Task.Delay(10);
         }
