@@ -8,12 +8,15 @@ namespace LlmFunctions.FunctionsHost;
 /// 1. match the route and method (no match goes on to a plain 404, as on the host);
 /// 2. send the <c>InvocationRequest</c> with the route values;
 /// 3. forward the request to the worker's Kestrel with <c>x-ms-invocation-id</c>, streaming the response back;
-///    if the forward fails the invocation is cancelled (the worker would wait 15 s for a request that never comes);
+///    if the forward fails the invocation is cancelled after a grace period: a worker that got the request sees
+///    the abort itself and records the call, one that never got it would wait 15 s for it;
 /// 4. wait for the <c>InvocationResponse</c>; a failed invocation whose response has not started answers 500.
 /// </summary>
 internal sealed partial class HttpTriggerMiddleware(
     RequestDelegate next, LoadedApp app, FunctionInvoker invoker, WorkerForwarder forwarder, ILogger<HttpTriggerMiddleware> logger)
 {
+    private static readonly TimeSpan AbandonedInvocationGrace = TimeSpan.FromSeconds(2);
+
     public async Task InvokeAsync(HttpContext context)
     {
         if (app.Current is not { } current)
@@ -34,15 +37,18 @@ internal sealed partial class HttpTriggerMiddleware(
 
         // 2
         var invocationId = Guid.NewGuid().ToString();
-        using var invocationCancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        // Not linked to the client's abort: cancelling at once would race the worker's own view of the abort, and
+        // an invocation cancelled before its request arrives never runs, so the call would leave no record.
+        using var invocationCancel = new CancellationTokenSource();
         var invocation = invoker.InvokeHttpAsync(function, invocationId, values!, invocationCancel.Token);
 
         // 3
         var error = await forwarder.ForwardAsync(context, current.HttpUri, invocationId);
         if (error != ForwarderError.None)
         {
-            Log.ForwardFailed(logger, function.Name, invocationId, error);
-            await invocationCancel.CancelAsync();
+            // The worker unreachable is our failure; a client that left is not (YARP logs those at Debug too).
+            Log.ForwardEnded(logger, error == ForwarderError.Request ? LogLevel.Warning : LogLevel.Debug, function.Name, invocationId, error);
+            invocationCancel.CancelAfter(AbandonedInvocationGrace);
         }
 
         // 4
@@ -70,8 +76,8 @@ internal sealed partial class HttpTriggerMiddleware(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Forwarding {Function} invocation {InvocationId} to the worker failed: {Error}.")]
-        public static partial void ForwardFailed(ILogger logger, string function, string invocationId, ForwarderError error);
+        [LoggerMessage(EventId = 20, Message = "Forwarding {Function} invocation {InvocationId} to the worker ended early: {Error}.")]
+        public static partial void ForwardEnded(ILogger logger, LogLevel level, string function, string invocationId, ForwarderError error);
 
         [LoggerMessage(EventId = 21, Level = LogLevel.Error, Message = "Executed 'Functions.{Function}' (Failed, Id={InvocationId}): {Error}")]
         public static partial void InvocationFailed(ILogger logger, string function, string invocationId, string? error);

@@ -40,10 +40,10 @@ public sealed partial class PrometheusEndToEndTests
         // first scrape of a new target can come seconds after it is ready).
         await WaitForSeriesAsync(api, "up == 1");
         await DriveAsync(env, wave: 1);
-        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        await env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None);
         await WaitForSeriesAsync(api, "api_requests_by_status{status=\"429\"} >= 1");
         await DriveAsync(env, wave: 2);
-        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        await env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None);
 
         // Alerts from the shipped rules fire.
         var firing = await WaitForAlertsAsync(api, ["LlmRateLimited", "LlmServerErrors"], TimeSpan.FromSeconds(60));

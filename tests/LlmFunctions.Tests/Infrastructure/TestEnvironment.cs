@@ -6,10 +6,13 @@ using System.ClientModel;
 
 namespace LlmFunctions.Tests.Infrastructure;
 
-/// <summary>Azurite + the fake upstream + the local host: the whole product on loopback, for one test.</summary>
+/// <summary>
+/// Azurite + the fake upstream + a host (the local host, or the real Functions worker under the host emulator):
+/// the whole product on loopback, for one test.
+/// </summary>
 internal sealed class TestEnvironment : IAsyncDisposable
 {
-    private TestEnvironment(Azurite azurite, FakeOpenAI upstream, ProxyHost host, Dictionary<string, string?> settings, TestClock clock)
+    private TestEnvironment(Azurite azurite, FakeOpenAI upstream, ITestHost host, Dictionary<string, string?> settings, TestClock clock)
     {
         Clock = clock;
         Azurite = azurite;
@@ -20,16 +23,19 @@ internal sealed class TestEnvironment : IAsyncDisposable
 
     public Azurite Azurite { get; }
 
-    /// <summary>The clock of every host this environment starts.</summary>
+    /// <summary>The clock of every local host this environment starts; a Functions worker runs on the system clock.</summary>
     public TestClock Clock { get; }
 
     public FakeOpenAI Upstream { get; }
 
-    public ProxyHost Host { get; private set; }
+    public ITestHost Host { get; private set; }
+
+    /// <summary>The host as the local host, for tests that reach into its services (they run on the local host only).</summary>
+    public ProxyHost Local => Host as ProxyHost ?? throw new InvalidOperationException("This test reaches into the local host's services.");
 
     public Dictionary<string, string?> Settings { get; }
 
-    public static async Task<TestEnvironment> StartAsync(Action<Dictionary<string, string?>>? configure = null, Azurite? sharedAzurite = null)
+    public static async Task<TestEnvironment> StartAsync(Action<Dictionary<string, string?>>? configure = null, Azurite? sharedAzurite = null, HostKind kind = HostKind.Local)
     {
         var azurite = sharedAzurite ?? await Azurite.SharedAccountAsync();
         var upstream = new FakeOpenAI();
@@ -37,7 +43,9 @@ internal sealed class TestEnvironment : IAsyncDisposable
         var settings = ProxyHost.DefaultSettings(upstreamUrl, azurite.ConnectionString);
         configure?.Invoke(settings);
         var clock = new TestClock();
-        var host = await ProxyHost.StartAsync(settings, s => s.AddSingleton<TimeProvider>(clock));
+        ITestHost host = kind == HostKind.Functions
+            ? await FunctionsWorkerHost.StartAsync(settings)
+            : await ProxyHost.StartAsync(settings, s => s.AddSingleton<TimeProvider>(clock));
         return new TestEnvironment(azurite, upstream, host, settings, clock);
     }
 
@@ -76,9 +84,10 @@ internal sealed class TestEnvironment : IAsyncDisposable
 
     public async Task RestartHostAsync(Action<Dictionary<string, string?>>? configure = null)
     {
+        var kind = Host.Kind;
         await Host.DisposeAsync();
         configure?.Invoke(Settings);
-        Host = await StartHostAsync();
+        Host = kind == HostKind.Functions ? await FunctionsWorkerHost.StartAsync(Settings) : await StartHostAsync();
     }
 
     /// <summary>Another host on the same storage, upstream and clock (a scaled-out instance).</summary>

@@ -29,8 +29,8 @@ public sealed class BudgetTests
     /// <summary>The timer runs, then the proxy re-reads the rollup (instead of waiting for its 30 s refresh).</summary>
     private static async Task RollUpAndRefreshAsync(TestEnvironment env)
     {
-        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
-        await env.Host.Get<BudgetEnforcer>().RefreshAsync();
+        await env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        await env.Local.Get<BudgetEnforcer>().RefreshAsync();
     }
 
     [Fact]
@@ -48,7 +48,7 @@ public sealed class BudgetTests
         });
         await SpendAsync(env, 5);
 
-        var statuses = await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        var statuses = await env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None);
 
         Assert.Equal(0.10048m, statuses.Single(s => s.Name == "daily").SpentUsd);
         Assert.Equal(10.05m, statuses.Single(s => s.Name == "daily").Percent);
@@ -105,9 +105,9 @@ public sealed class BudgetTests
             for (var round = 0; round < 4; round++)
             {
                 await Task.WhenAll(
-                    env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None),
+                    env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None),
                     second.Get<BudgetRollup>().RunAsync(CancellationToken.None),
-                    env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None));
+                    env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None));
             }
 
             foreach (var (name, receiver) in receivers)
@@ -151,7 +151,7 @@ public sealed class BudgetTests
             s["Webhooks:ops:Secret"] = "s3cret";
         });
         await SpendAsync(env, 3);
-        var rollup = env.Host.Get<BudgetRollup>();
+        var rollup = env.Local.Get<BudgetRollup>();
 
         await rollup.RunAsync(CancellationToken.None); // attempt 1 fails
         await rollup.RunAsync(CancellationToken.None); // backing off: no attempt
@@ -192,12 +192,12 @@ public sealed class BudgetTests
         await using var second = await env.StartHostAsync();
         await SpendAsync(env, 3);
 
-        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        await env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None);
         Assert.Empty(receiver.Accepted); // today is not over yet
 
         env.Clock.Advance(TimeSpan.FromDays(1));
-        await Task.WhenAll(env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None), second.Get<BudgetRollup>().RunAsync(CancellationToken.None));
-        await env.Host.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        await Task.WhenAll(env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None), second.Get<BudgetRollup>().RunAsync(CancellationToken.None));
+        await env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None);
 
         var summary = Assert.Single(receiver.Accepted);
         Assert.Equal("daily_summary", summary["kind"]!.GetValue<string>());

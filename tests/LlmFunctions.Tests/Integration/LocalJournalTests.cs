@@ -16,7 +16,7 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
     public async Task JournaledCalls_AllReachTheTable_AndAStopLeavesNoSegment()
     {
         await using var env = await TestEnvironment.StartAsync(s => s["Storage:LocalJournal"] = "true");
-        var writer = env.Host.Get<RecordWriter>();
+        var writer = env.Local.Get<RecordWriter>();
 
         // Budget enforcement counts spend from this event: once per record, journaled then written or not.
         var durable = 0;
@@ -31,12 +31,12 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
             await Task.Delay(100);
         }
 
-        var journal = env.Host.Get<RecordJournal>();
+        var journal = env.Local.Get<RecordJournal>();
         Assert.True(journal.Files().Count() == 1, // this host's open segment
             $"journal segments: {journal.Files().Count()}; written {writer.Written}, spooled {writer.Spooled}; log: "
-            + string.Join(" | ", env.Host.Logs.Lines.Where(l => l.Contains("Record", StringComparison.Ordinal))));
+            + string.Join(" | ", env.Local.Logs.Lines.Where(l => l.Contains("Record", StringComparison.Ordinal))));
 
-        await env.Host.App.StopAsync();
+        await env.Local.App.StopAsync();
         var records = await env.RecordsAsync(50);
         Assert.Equal(50, records.Select(r => r.RowKey).Distinct().Count());
         Assert.Empty(journal.Files());

@@ -36,7 +36,7 @@ public sealed partial class MetricsTests
         return 0;
     }
 
-    internal static async Task DriveAsync(ProxyHost host, int calls, string key = ProxyHost.ClientKey)
+    internal static async Task DriveAsync(ITestHost host, int calls, string key = ProxyHost.ClientKey)
     {
         using var http = host.CreateHttpClient(key);
         for (var i = 0; i < calls; i++)
@@ -139,7 +139,7 @@ public sealed partial class MetricsTests
 
         // Two minutes later the timer folds: everything moves into the aggregates.
         env.Clock.Advance(TimeSpan.FromMinutes(2));
-        Assert.Equal(20, await env.Host.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
+        Assert.Equal(20, await env.Local.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
 
         await env.RestartHostAsync();
         var after = await ScrapeAsync(env.Host);
@@ -161,7 +161,7 @@ public sealed partial class MetricsTests
     public async Task ConcurrentFolds_NeverDoubleCount()
     {
         await using var env = await TestEnvironment.StartAsync();
-        var store = env.Host.Get<Core.Records.TableStore>();
+        var store = env.Local.Get<Core.Records.TableStore>();
         var records = 0;
         for (var round = 1; round <= 3; round++)
         {
@@ -252,7 +252,7 @@ public sealed partial class MetricsTests
 
         // A folder four days behind (as if the fold had stalled) has folded day 0 but not day 2: day 2 is older
         // than the limit, yet its records are not in the state, so only day 0 may go.
-        var behind = new AggregateFolder(env.Host.Get<Core.Records.TableStore>(), env.Clock,
+        var behind = new AggregateFolder(env.Local.Get<Core.Records.TableStore>(), env.Clock,
             Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = 4 * 86_400 }),
             Microsoft.Extensions.Options.Options.Create(new Core.StorageOptions { RetentionDays = 1 }),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance);
@@ -261,7 +261,7 @@ public sealed partial class MetricsTests
 
         // Caught up, day 2 goes too; tomorrow's table was created ahead of the first write after midnight.
         env.Clock.Advance(TimeSpan.FromMinutes(2));
-        Assert.Equal(8, await env.Host.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
+        Assert.Equal(8, await env.Local.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
         var left = await env.Azurite.CallTablesAsync();
         Assert.Equal([days[2], NextDay(days[2])], left);
         var scrape = await ScrapeAsync(env.Host);

@@ -51,7 +51,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         // Only the batch that found storage gone waits out the timeouts (at most one call per client connection);
         // the writer spools the batches after it at once instead of making each wait again.
         Assert.InRange(slow, 1, 16);
-        var writer = env.Host.Get<Core.Records.RecordWriter>();
+        var writer = env.Local.Get<Core.Records.RecordWriter>();
         var records = await env.RecordsAsync(1000, TimeSpan.FromSeconds(90));
         output.WriteLine($"1000 calls in {(DateTime.UtcNow - started).TotalSeconds:0.0} s with storage paused 10 s; {slow} took > 3 s; spooled {writer.Spooled}, records {records.Count}, transactions {writer.Transactions}");
         Assert.Equal(1000, records.Count);
@@ -73,7 +73,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
             s["Storage:MaxQueuedRecords"] = "100";
         }, sharedAzurite: azurite);
         using var http = env.Host.CreateHttpClient();
-        var writer = env.Host.Get<Core.Records.RecordWriter>();
+        var writer = env.Local.Get<Core.Records.RecordWriter>();
         using (var warm = await http.PostAsync("/v1/chat/completions", Chat(false)))
         {
             Assert.Equal(HttpStatusCode.OK, warm.StatusCode);

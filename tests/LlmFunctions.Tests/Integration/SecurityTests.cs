@@ -50,7 +50,7 @@ public sealed class SecurityTests(ITestOutputHelper output)
 
         await env.RecordsAsync(scenarios.Length * 2);
         var records = string.Join('\n', (await env.Azurite.AllCallsAsync()).Select(e => string.Join(';', e.Select(kv => $"{kv.Key}={kv.Value}"))));
-        var logs = env.Host.Logs.All;
+        var logs = env.Local.Logs.All;
         Assert.NotEmpty(logs);
         Assert.Contains("status=502", logs, StringComparison.Ordinal); // the logs did capture the run
 

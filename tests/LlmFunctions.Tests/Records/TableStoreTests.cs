@@ -9,7 +9,7 @@ public sealed class TableStoreTests
     public async Task WritingARecordAgain_AloneOrInABatch_SucceedsAndLeavesOneCopy()
     {
         await using var env = await TestEnvironment.StartAsync();
-        var store = env.Host.Get<TableStore>();
+        var store = env.Local.Get<TableStore>();
         var now = env.Clock.GetUtcNow();
         var partitionKey = RecordKeys.PartitionKey(now, 7);
         CallRecord Record(string id, long tokens) => new()
