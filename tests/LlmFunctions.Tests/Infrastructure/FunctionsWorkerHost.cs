@@ -1,5 +1,6 @@
 using System.Reflection;
 using LlmFunctions.FunctionsHost;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace LlmFunctions.Tests.Infrastructure;
@@ -51,6 +52,8 @@ internal sealed class FunctionsWorkerHost : ITestHost
         };
         var emulator = await FunctionsHostEmulator.StartAsync(options, logging =>
         {
+            // Everything, also what the emulator's console leaves out: tests search it (for leaked secrets, say).
+            logging.Services.Configure<LoggerFilterOptions>(o => o.Rules.Clear());
             logging.AddProvider(logs);
             logging.SetMinimumLevel(LogLevel.Debug);
         });

@@ -13,10 +13,11 @@ public sealed class SecurityTests(ITestOutputHelper output)
     private const string Prompt = "PROMPT-CANARY-7f3a do not store me";
     private const string Completion = "metering"; // a word the fake upstream generates
 
-    [Fact]
-    public async Task FullRun_NeverWritesAKeyOrPromptToLogsRecordsOrErrorBodies()
+    [Theory]
+    [OnBothHosts]
+    public async Task FullRun_NeverWritesAKeyOrPromptToLogsRecordsOrErrorBodies(HostKind kind)
     {
-        await using var env = await TestEnvironment.StartAsync(s => s["Upstream:TimeoutSeconds"] = "1");
+        await using var env = await TestEnvironment.StartAsync(s => s["Upstream:TimeoutSeconds"] = "1", kind: kind);
         var bodies = new StringBuilder();
         using var http = env.Host.CreateHttpClient();
         using var wrong = env.Host.CreateHttpClient("sk-wrong-key-canary-91b2");
@@ -50,7 +51,7 @@ public sealed class SecurityTests(ITestOutputHelper output)
 
         await env.RecordsAsync(scenarios.Length * 2);
         var records = string.Join('\n', (await env.Azurite.AllCallsAsync()).Select(e => string.Join(';', e.Select(kv => $"{kv.Key}={kv.Value}"))));
-        var logs = env.Local.Logs.All;
+        var logs = env.Host.Log; // on Functions: the host's, and the worker's as the host receives them (RpcLog, console)
         Assert.NotEmpty(logs);
         Assert.Contains("status=502", logs, StringComparison.Ordinal); // the logs did capture the run
 
@@ -67,10 +68,11 @@ public sealed class SecurityTests(ITestOutputHelper output)
         Assert.DoesNotContain(Completion, logs, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task PerClientRateLimit_Answers429WithRetryAfter_OnlyForThatClient()
+    [Theory]
+    [OnBothHosts]
+    public async Task PerClientRateLimit_Answers429WithRetryAfter_OnlyForThatClient(HostKind kind)
     {
-        await using var env = await TestEnvironment.StartAsync(s => s["Clients:alpha:RequestsPerMinute"] = "3");
+        await using var env = await TestEnvironment.StartAsync(s => s["Clients:alpha:RequestsPerMinute"] = "3", kind: kind);
         using var alpha = env.Host.CreateHttpClient();
         using var beta = env.Host.CreateHttpClient(ProxyHost.OtherClientKey);
         var body = """{"model":"gpt-4.1","messages":[]}""";
