@@ -111,4 +111,24 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         Assert.Equal(upstream.Requests, records.Count);
         Assert.Equal(records.Count, records.Select(r => r.RowKey).Distinct().Count());
     }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task Restart_LeavesEveryCounterWhereItWas(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
+        await MetricsTests.DriveAsync(env.Host, 10);
+        await env.RecordsAsync(10);
+        await env.Host.RunBudgetRollupAsync(); // on Functions the timer also advances the metrics fold
+        var before = await MetricsTests.ScrapeAsync(env.Host);
+
+        await env.RestartHostAsync();
+        var after = await MetricsTests.ScrapeAsync(env.Host);
+
+        Assert.Equal(10, MetricsTests.Value(before, "api_requests_by_status{status=\"200\"}"));
+        foreach (var series in new[] { "api_requests_by_status{status=\"200\"}", "api_cost_usd_total", "api_request_duration_seconds_count{method=\"POST\",endpoint=\"/v1/chat/completions\"}" })
+        {
+            Assert.Equal(MetricsTests.Value(before, series), MetricsTests.Value(after, series));
+        }
+    }
 }
