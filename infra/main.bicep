@@ -130,6 +130,11 @@ param budgetsTimeZone string = 'UTC'
 @description('Budgets__Schedule: NCRONTAB (six fields) for the rollup timer.')
 param budgetsSchedule string = '0 */5 * * * *'
 
+@description('Budgets__RefreshSeconds: how often each instance re-reads the rollup to enforce block and downgrade budgets.')
+@minValue(1)
+@maxValue(3600)
+param budgetsRefreshSeconds int = 5
+
 @description('Budgets__MaxCostPerCallUsd: refuse a call whose worst-case cost exceeds this, e.g. "0.50". Empty: off.')
 param budgetsMaxCostPerCallUsd string = ''
 
@@ -255,6 +260,7 @@ module api 'app/api.bicep' = {
     budgetsTimeZone: budgetsTimeZone
     budgetsDailySummary: budgetsDailySummary
     budgetsSchedule: budgetsSchedule
+    budgetsRefreshSeconds: budgetsRefreshSeconds
     budgetsMaxCostPerCallUsd: budgetsMaxCostPerCallUsd
     budgets: budgets
     webhooks: webhookRoutes

@@ -84,6 +84,7 @@ param budgetsTimeZone string
 @description('Budgets__DailySummary.')
 param budgetsDailySummary bool
 param budgetsSchedule string
+param budgetsRefreshSeconds int
 
 @description('Empty: no per-call cost guard.')
 param budgetsMaxCostPerCallUsd string
@@ -164,6 +165,7 @@ var appSettings = {
   Budgets__TimeZone: budgetsTimeZone
   Budgets__DailySummary: string(budgetsDailySummary)
   Budgets__Schedule: budgetsSchedule
+  Budgets__RefreshSeconds: string(budgetsRefreshSeconds)
 }
 
 // Optional settings are left out when unset, so the app's own default applies.

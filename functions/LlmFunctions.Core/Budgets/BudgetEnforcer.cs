@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Proxy;
@@ -10,19 +9,16 @@ namespace LlmFunctions.Core.Budgets;
 
 /// <summary>
 /// Budget enforcement at the proxy, without a storage round trip per call.
-/// <para>Spend of a budget = the last rollup's figure (re-read in the background every
-/// <see cref="RefreshInterval"/>) + what this instance itself recorded since that rollup. A call is judged
-/// against that figure: <c>block</c> answers 429, <c>downgrade</c> swaps the model.</para>
-/// <para><b>Worst-case overshoot</b> with N instances: each instance only sees other instances' spend once the rollup
-/// counted it (timer period P, default 5 min) and it re-read it (R = 30 s). So a budget can be exceeded by up to the
-/// spend of the other N−1 instances over P + R, plus the calls in flight when the limit is crossed (each at most the
-/// max-cost guard when set). Before the first read finishes (cold start) the enforcer allows calls: it fails open,
-/// because a metering proxy must not stop traffic when storage is slow.</para>
+/// <para>Spend of a budget = the last rollup's figure (re-read in the background every <c>Budgets__RefreshSeconds</c>,
+/// and taken at once from this instance's own rollup runs) + what this instance itself recorded since that rollup
+/// (<see cref="LocalSpend"/>, O(1) per call). A call is judged against that figure: <c>block</c> answers 429,
+/// <c>downgrade</c> swaps the model.</para>
+/// <para>Other instances' spend counts here once a rollup has counted it and this instance has read that rollup:
+/// the worst-case overshoot is in docs/architecture.md. Before the first read finishes (cold start) the enforcer
+/// allows calls: it fails open, because a metering proxy must not stop traffic when storage is slow.</para>
 /// </summary>
 internal sealed partial class BudgetEnforcer : IBudgetGate
 {
-    internal static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(30);
-
     /// <summary>Output cap assumed for the worst case when the request sets no <c>max_tokens</c>.</summary>
     internal const long DefaultOutputCap = 16_384;
 
@@ -31,8 +27,9 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private readonly TimeProvider _time;
     private readonly ILogger<BudgetEnforcer> _logger;
     private readonly BudgetsOptions _options;
-    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope)> _enforced = [];
-    private readonly ConcurrentQueue<(DateTimeOffset At, string Client, string Model, long Nano)> _local = new();
+    private readonly TimeSpan _refreshInterval;
+    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> _enforced = [];
+    private readonly Lock _applyLock = new();
     private volatile Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>? _rollups;
     private long _nextRefreshTicks;
     private int _refreshing;
@@ -44,11 +41,12 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         _time = time;
         _logger = logger;
         _options = options.Value;
+        _refreshInterval = TimeSpan.FromSeconds(_options.RefreshSeconds);
         foreach (var (name, b) in _options.Items)
         {
             if (b.Action.ToLowerInvariant() is "block" or "downgrade" && BudgetScope.TryParse(b.Scope, out var scope))
             {
-                _enforced.Add((name, b, scope));
+                _enforced.Add((name, b, scope, new LocalSpend()));
             }
         }
 
@@ -85,7 +83,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
 
         var now = _time.GetUtcNow();
         BudgetDecision decision = BudgetDecision.Allow;
-        foreach (var (name, options, scope) in _enforced)
+        foreach (var (name, options, scope, local) in _enforced)
         {
             if (!scope.Matches(client, model))
             {
@@ -101,7 +99,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
                 since = row.UpdatedAt;
             }
 
-            spent += LocalSince(since, scope);
+            spent += CostCalculator.ToUsd(local.Since(since, period.Start));
             if (spent < options.LimitUsd)
             {
                 continue;
@@ -124,18 +122,20 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         return decision;
     }
 
-    private decimal LocalSince(DateTimeOffset since, BudgetScope scope)
+    /// <summary>Takes the figures of a rollup this instance just ran, so its own run applies a block at once.</summary>
+    internal void Apply(IEnumerable<BudgetStatus> statuses)
     {
-        long nano = 0;
-        foreach (var (at, client, model, cost) in _local)
+        lock (_applyLock)
         {
-            if (at >= since && scope.Matches(client, model))
+            var rollups = _rollups is { } known ? new Dictionary<string, (string, decimal, DateTimeOffset)>(known, StringComparer.OrdinalIgnoreCase)
+                : new Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>(StringComparer.OrdinalIgnoreCase);
+            foreach (var s in statuses)
             {
-                nano += cost;
+                rollups[s.Name] = (s.Period.Key, s.SpentUsd, s.UpdatedAt);
             }
-        }
 
-        return CostCalculator.ToUsd(nano);
+            _rollups = rollups;
+        }
     }
 
     private void OnRecord(CallRecord r)
@@ -145,13 +145,13 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             return;
         }
 
-        _local.Enqueue((r.StartedAt, r.Client, r.BilledModel, r.CostNanoUsd));
-
-        // Keep what a rollup may not have counted yet: the last hour is plenty for a 5-minute timer.
-        var horizon = _time.GetUtcNow().AddHours(-1);
-        while (_local.TryPeek(out var oldest) && oldest.At < horizon)
+        var durableAt = _time.GetUtcNow();
+        foreach (var (_, _, scope, local) in _enforced)
         {
-            _local.TryDequeue(out _);
+            if (scope.Matches(r.Client, r.BilledModel))
+            {
+                local.Add(durableAt, r.StartedAt, r.CostNanoUsd);
+            }
         }
     }
 
@@ -171,7 +171,23 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     {
         try
         {
-            _rollups = await _rollup.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false);
+            var read = await _rollup.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false);
+            lock (_applyLock)
+            {
+                // Never step back: a read that started before this instance's own rollup finished is older than it.
+                if (_rollups is { } known)
+                {
+                    foreach (var (name, row) in known)
+                    {
+                        if (!read.TryGetValue(name, out var fresh) || fresh.UpdatedAt < row.UpdatedAt)
+                        {
+                            read[name] = row;
+                        }
+                    }
+                }
+
+                _rollups = read;
+            }
         }
         catch (Exception ex)
         {
@@ -179,7 +195,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         }
         finally
         {
-            Interlocked.Exchange(ref _nextRefreshTicks, (_time.GetUtcNow() + RefreshInterval).UtcTicks);
+            Interlocked.Exchange(ref _nextRefreshTicks, (_time.GetUtcNow() + _refreshInterval).UtcTicks);
             Interlocked.Exchange(ref _refreshing, 0);
         }
     }

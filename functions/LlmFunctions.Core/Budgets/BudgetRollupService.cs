@@ -5,8 +5,8 @@ using NCrontab;
 
 namespace LlmFunctions.Core.Budgets;
 
-/// <summary>Runs <see cref="BudgetRollup"/> on <c>Budgets__Schedule</c> in a long-lived host (the Functions app has a timer trigger).</summary>
-internal sealed partial class BudgetRollupService(BudgetRollup rollup, IOptions<BudgetsOptions> options, TimeProvider time, ILogger<BudgetRollupService> logger) : BackgroundService
+/// <summary>Runs the budget timer's handler on <c>Budgets__Schedule</c> in a long-lived host (the Functions app has a timer trigger).</summary>
+internal sealed partial class BudgetRollupService(LlmFunctionsHandlers handlers, IOptions<BudgetsOptions> options, TimeProvider time, ILogger<BudgetRollupService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -18,7 +18,7 @@ internal sealed partial class BudgetRollupService(BudgetRollup rollup, IOptions<
             try
             {
                 await Task.Delay(next - now, time, stoppingToken).ConfigureAwait(false);
-                await rollup.RunAsync(stoppingToken).ConfigureAwait(false);
+                await handlers.BudgetRollupAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

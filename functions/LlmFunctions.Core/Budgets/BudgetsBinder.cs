@@ -4,7 +4,8 @@ using Microsoft.Extensions.Configuration;
 namespace LlmFunctions.Core.Budgets;
 
 /// <summary>
-/// Binds <c>Budgets</c>: the settings <c>TimeZone</c>, <c>Schedule</c> and <c>MaxCostPerCallUsd</c>, and every other
+/// Binds <c>Budgets</c>: the settings <c>TimeZone</c>, <c>Schedule</c>, <c>RefreshSeconds</c>, <c>DailySummary</c> and
+/// <c>MaxCostPerCallUsd</c>, and every other
 /// child as one budget (<c>Budgets__&lt;name&gt;__LimitUsd</c>), as the configuration contract spells it.
 /// </summary>
 internal static class BudgetsBinder
@@ -12,7 +13,7 @@ internal static class BudgetsBinder
     private static readonly HashSet<string> Settings = new(StringComparer.OrdinalIgnoreCase)
     {
         nameof(BudgetsOptions.TimeZone), nameof(BudgetsOptions.Schedule), nameof(BudgetsOptions.MaxCostPerCallUsd), nameof(BudgetsOptions.Items),
-        nameof(BudgetsOptions.DailySummary),
+        nameof(BudgetsOptions.DailySummary), nameof(BudgetsOptions.RefreshSeconds),
     };
 
     public static void Bind(IConfigurationSection section, BudgetsOptions options)
@@ -20,6 +21,11 @@ internal static class BudgetsBinder
         options.TimeZone = section[nameof(BudgetsOptions.TimeZone)] is { Length: > 0 } tz ? tz : options.TimeZone;
         options.Schedule = section[nameof(BudgetsOptions.Schedule)] is { Length: > 0 } s ? s : options.Schedule;
         options.DailySummary = bool.TryParse(section[nameof(BudgetsOptions.DailySummary)], out var summary) && summary;
+        if (section[nameof(BudgetsOptions.RefreshSeconds)] is { Length: > 0 } refresh)
+        {
+            options.RefreshSeconds = int.TryParse(refresh, NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : -1;
+        }
+
         if (section[nameof(BudgetsOptions.MaxCostPerCallUsd)] is { Length: > 0 } max)
         {
             options.MaxCostPerCallUsd = decimal.TryParse(max, NumberStyles.Number, CultureInfo.InvariantCulture, out var m) ? m : -1;

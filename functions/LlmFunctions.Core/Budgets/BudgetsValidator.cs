@@ -19,6 +19,11 @@ internal sealed class BudgetsValidator : IValidateOptions<BudgetsOptions>
             errors.Add($"Budgets__Schedule '{options.Schedule}' is not a six-field NCRONTAB expression (for example '0 */5 * * * *').");
         }
 
+        if (options.RefreshSeconds is < 1 or > 3600)
+        {
+            errors.Add("Budgets__RefreshSeconds must be a whole number of seconds between 1 and 3600.");
+        }
+
         if (options.MaxCostPerCallUsd is <= 0)
         {
             errors.Add("Budgets__MaxCostPerCallUsd must be a positive number of USD.");

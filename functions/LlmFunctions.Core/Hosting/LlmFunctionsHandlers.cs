@@ -13,13 +13,15 @@ public sealed class LlmFunctionsHandlers
     private readonly MetricsHandler _metrics;
     private readonly HealthHandler _health;
     private readonly BudgetRollup _rollup;
+    private readonly BudgetEnforcer _enforcer;
 
-    internal LlmFunctionsHandlers(ProxyHandler proxy, MetricsHandler metrics, HealthHandler health, BudgetRollup rollup)
+    internal LlmFunctionsHandlers(ProxyHandler proxy, MetricsHandler metrics, HealthHandler health, BudgetRollup rollup, BudgetEnforcer enforcer)
     {
         _proxy = proxy;
         _metrics = metrics;
         _health = health;
         _rollup = rollup;
+        _enforcer = enforcer;
     }
 
     public Task ProxyAsync(HttpContext context, string? path) => _proxy.HandleAsync(context, path);
@@ -28,5 +30,8 @@ public sealed class LlmFunctionsHandlers
 
     public Task HealthAsync(HttpContext context) => _health.HandleAsync(context);
 
-    public Task BudgetRollupAsync(CancellationToken cancellationToken) => _rollup.RunAsync(cancellationToken);
+    /// <summary>The budget timer: rolls spend up, notifies, and enforces what it found here at once (other instances
+    /// within <c>Budgets__RefreshSeconds</c>).</summary>
+    public async Task BudgetRollupAsync(CancellationToken cancellationToken) =>
+        _enforcer.Apply(await _rollup.RunAsync(cancellationToken).ConfigureAwait(false));
 }

@@ -82,7 +82,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<WebhookSender>();
         services.AddSingleton(sp => new LlmFunctionsHandlers(
             sp.GetRequiredService<ProxyHandler>(), sp.GetRequiredService<MetricsHandler>(),
-            sp.GetRequiredService<HealthHandler>(), sp.GetRequiredService<BudgetRollup>()));
+            sp.GetRequiredService<HealthHandler>(), sp.GetRequiredService<BudgetRollup>(), sp.GetRequiredService<BudgetEnforcer>()));
         services.AddHostedService<StartupReport>();
         return services;
     }

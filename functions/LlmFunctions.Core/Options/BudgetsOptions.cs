@@ -17,6 +17,12 @@ public sealed class BudgetsOptions
     /// <summary>Once a day, send yesterday's spend by model and client to every webhook. Default false.</summary>
     public bool DailySummary { get; set; }
 
+    /// <summary>
+    /// How often each instance re-reads the rollup rows to enforce <c>block</c> and <c>downgrade</c> budgets, in
+    /// seconds (1–3600). Default 5: another instance's rollup takes effect here within that long.
+    /// </summary>
+    public int RefreshSeconds { get; set; } = 5;
+
     /// <summary>Refuse a call whose worst-case cost exceeds this. Unset: no guard.</summary>
     public decimal? MaxCostPerCallUsd { get; set; }
 

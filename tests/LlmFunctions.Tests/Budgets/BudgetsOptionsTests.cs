@@ -21,6 +21,7 @@ public sealed class BudgetsOptionsTests
         Assert.Equal("UTC", o.TimeZone);
         Assert.Equal("0 */5 * * * *", o.Schedule);
         Assert.Null(o.MaxCostPerCallUsd);
+        Assert.Equal(5, o.RefreshSeconds);
         Assert.Empty(o.Items);
         Assert.True(new BudgetsValidator().Validate(null, o).Succeeded);
     }
@@ -51,11 +52,21 @@ public sealed class BudgetsOptionsTests
     [InlineData("Budgets:b:Action", "downgrade", "Budgets__b__DowngradeTo")]
     [InlineData("Budgets:b:Thresholds", "50,abc", "Budgets__b__Thresholds")]
     [InlineData("Budgets:MaxCostPerCallUsd", "cheap", "Budgets__MaxCostPerCallUsd")]
+    [InlineData("Budgets:RefreshSeconds", "0", "Budgets__RefreshSeconds")]
+    [InlineData("Budgets:RefreshSeconds", "soon", "Budgets__RefreshSeconds")]
     public void InvalidSettings_FailNamingTheKey(string key, string value, string named)
     {
         var o = Bind(new() { ["Budgets:b:LimitUsd"] = "5", [key] = value });
         var result = new BudgetsValidator().Validate(null, o);
         Assert.True(result.Failed);
         Assert.Contains(named, result.FailureMessage);
+    }
+
+    [Fact]
+    public void RefreshSeconds_IsASettingNotABudget()
+    {
+        var o = Bind(new() { ["Budgets:RefreshSeconds"] = "2" });
+        Assert.Equal(2, o.RefreshSeconds);
+        Assert.Empty(o.Items);
     }
 }

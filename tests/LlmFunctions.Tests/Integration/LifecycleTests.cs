@@ -131,4 +131,71 @@ public sealed class LifecycleTests(ITestOutputHelper output)
             Assert.Equal(MetricsTests.Value(before, series), MetricsTests.Value(after, series));
         }
     }
+
+    private static async Task<int> StatusAsync(ITestHost host)
+    {
+        using var http = host.CreateHttpClient();
+        using var response = await http.PostAsync("/v1/chat/completions",
+            new StringContent("""{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"));
+        return (int)response.StatusCode;
+    }
+
+    /// <summary>A block budget of $0.05 for alpha, crossed by another instance (b) of the same app: 3 calls of 10K tokens.</summary>
+    private static async Task<(TestEnvironment Env, ProxyHost Other)> CrossedElsewhereAsync(HostKind kind, string refreshSeconds)
+    {
+        var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:hard:Scope"] = "client:alpha";
+            s["Budgets:hard:LimitUsd"] = "0.05";
+            s["Budgets:hard:Action"] = "block";
+            s["Budgets:RefreshSeconds"] = refreshSeconds;
+        }, kind: kind);
+        var other = await env.StartHostAsync();
+        Assert.Equal(200, await StatusAsync(env.Host)); // this instance has read the rollup (nothing spent yet)
+
+        env.Upstream.Default = new Scenario { PromptTokens = 10_000 };
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(200, await StatusAsync(other));
+        }
+
+        env.Upstream.Default = Scenario.Ok; // this instance's own calls below cost next to nothing
+        await env.RecordsAsync(4);
+        return (env, other);
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task OwnRollupRun_AppliesABlockHereAtOnce(HostKind kind)
+    {
+        var (env, other) = await CrossedElsewhereAsync(kind, refreshSeconds: "3600"); // no re-read would come in time
+        await using var _ = env;
+        await using var __ = other;
+
+        await env.Host.RunBudgetRollupAsync();
+
+        Assert.Equal(429, await StatusAsync(env.Host));
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task AnotherInstancesRollup_BlocksHereWithinRefreshSeconds(HostKind kind)
+    {
+        var (env, other) = await CrossedElsewhereAsync(kind, refreshSeconds: "5"); // the default
+        await using var _ = env;
+        await using var __ = other;
+
+        await other.RunBudgetRollupAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var status = 200;
+        while (status == 200 && clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            await Task.Delay(250);
+            status = await StatusAsync(env.Host);
+        }
+
+        output.WriteLine($"{kind}: blocked {clock.Elapsed.TotalSeconds:0.0} s after the other instance's rollup");
+        Assert.Equal(429, status);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(7), $"the block took {clock.Elapsed} to arrive (Budgets__RefreshSeconds 5)");
+    }
 }
