@@ -96,13 +96,8 @@ public sealed class FunctionsHostEmulatorTests
         await using var host = await FunctionsWorkerHost.StartAsync(Settings());
 
         Assert.Equal(["BudgetRollup", "Health", "Metrics", "Proxy"], host.Emulator.FunctionNames.Order());
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!host.Log.Contains("LlmFunctions: upstream", StringComparison.Ordinal) && DateTime.UtcNow < until)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.Contains("Worker.LlmFunctions.Core.Hosting.StartupReport", host.Log);
+        Assert.True(await host.WaitForLogAsync("LlmFunctions: upstream"), host.Log);
+        Assert.Contains("Worker.LlmFunctions.Core.Hosting.StartupReport", host.Log); // RpcLog carries the worker's category
         Assert.Contains("LlmFunctions: upstream http://127.0.0.1:9/v1", host.Log);
         Assert.DoesNotContain(ProxyHost.UpstreamKey, host.Log);
         Assert.DoesNotContain(ProxyHost.ClientKey, host.Log);
@@ -115,13 +110,7 @@ public sealed class FunctionsHostEmulatorTests
         settings["Budgets:Schedule"] = "*/2 * * * * *";
         await using var host = await FunctionsWorkerHost.StartAsync(settings);
 
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!host.Log.Contains("Executed 'Functions.BudgetRollup' (", StringComparison.Ordinal) && DateTime.UtcNow < until)
-        {
-            await Task.Delay(100);
-        }
-
-        Assert.Contains("Executed 'Functions.BudgetRollup' (", host.Log);
+        Assert.True(await host.WaitForLogAsync("Executed 'Functions.BudgetRollup' ("), host.Log);
     }
 
     [Fact]
@@ -153,13 +142,7 @@ public sealed class FunctionsHostEmulatorTests
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, httpFunction.StatusCode);
         Assert.Contains("\"state\":\"Running\"", status);
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!host.Log.Contains("Executing 'Functions.BudgetRollup'", StringComparison.Ordinal) && DateTime.UtcNow < until)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.Contains("Executing 'Functions.BudgetRollup'", host.Log);
+        Assert.True(await host.WaitForLogAsync("Executing 'Functions.BudgetRollup'"), host.Log);
     }
 
     [Fact]

@@ -60,6 +60,18 @@ internal sealed class FunctionsWorkerHost : ITestHost
         return new FunctionsWorkerHost(emulator, logs);
     }
 
+    /// <summary>Waits (at most 10 s) until the host's log contains <paramref name="text"/>.</summary>
+    public async Task<bool> WaitForLogAsync(string text)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!Log.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < until)
+        {
+            await Task.Delay(50);
+        }
+
+        return Log.Contains(text, StringComparison.Ordinal);
+    }
+
     public HttpClient CreateHttpClient(string? key = ProxyHost.ClientKey)
     {
         var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(60) };

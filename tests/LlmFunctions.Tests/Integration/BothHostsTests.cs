@@ -33,8 +33,7 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
     private static string CallId(HttpResponseMessage response) => response.Headers.GetValues("x-llm-call-id").Single();
 
     [Theory]
-    [InlineData(HostKind.Local)]
-    [InlineData(HostKind.Functions)]
+    [OnBothHosts]
     public async Task NonStreamingChat_WithTheSdk_AnswersAndWritesTheExactRecord(HostKind kind)
     {
         fixture.Upstream.Default = new Scenario { PromptTokens = 10_000, Words = 12, CachedTokens = 2_000 };
@@ -55,8 +54,7 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
     }
 
     [Theory]
-    [InlineData(HostKind.Local)]
-    [InlineData(HostKind.Functions)]
+    [OnBothHosts]
     public async Task StreamingChat_WithTheSdk_GetsEveryChunkAndTheUsage(HostKind kind)
     {
         // A prompt size of its own per host: the fixture's account holds both hosts' records.
@@ -81,8 +79,7 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
     }
 
     [Theory]
-    [InlineData(HostKind.Local)]
-    [InlineData(HostKind.Functions)]
+    [OnBothHosts]
     public async Task StreamWithoutIncludeUsage_RelaysExactlyTheUpstreamEventsAndStillMeters(HostKind kind)
     {
         fixture.Upstream.Default = new Scenario { PromptTokens = 7, Words = 5 };
@@ -101,8 +98,7 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
     }
 
     [Theory]
-    [InlineData(HostKind.Local)]
-    [InlineData(HostKind.Functions)]
+    [OnBothHosts]
     public async Task FirstStreamedEvent_ReachesTheClientLongBeforeTheLast(HostKind kind)
     {
         fixture.Upstream.Default = Scenario.Ok;
@@ -129,11 +125,9 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
     }
 
     [Theory]
-    [InlineData(HostKind.Local, null)]
-    [InlineData(HostKind.Local, "sk-wrong")]
-    [InlineData(HostKind.Functions, null)]
-    [InlineData(HostKind.Functions, "sk-wrong")]
-    public async Task BadKey_Gets401InTheOpenAIShape(HostKind kind, string? key)
+    [OnBothHosts(new object?[] { null })]
+    [OnBothHosts("sk-wrong")]
+    public async Task BadKey_Gets401InTheOpenAIShape(string? key, HostKind kind)
     {
         var forwarded = fixture.Upstream.Requests;
         using var http = fixture.Host(kind).CreateHttpClient(key);
@@ -148,13 +142,10 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
     }
 
     [Theory]
-    [InlineData(HostKind.Local, "POST", "{not json", 400, "invalid_json")]
-    [InlineData(HostKind.Local, "POST", """{"messages":[]}""", 400, "missing_model")]
-    [InlineData(HostKind.Local, "GET", null, 405, "method_not_allowed")]
-    [InlineData(HostKind.Functions, "POST", "{not json", 400, "invalid_json")]
-    [InlineData(HostKind.Functions, "POST", """{"messages":[]}""", 400, "missing_model")]
-    [InlineData(HostKind.Functions, "GET", null, 405, "method_not_allowed")]
-    public async Task BadRequest_GetsItsStatusInTheOpenAIShape(HostKind kind, string method, string? body, int status, string code)
+    [OnBothHosts("POST", "{not json", 400, "invalid_json")]
+    [OnBothHosts("POST", """{"messages":[]}""", 400, "missing_model")]
+    [OnBothHosts("GET", null, 405, "method_not_allowed")]
+    public async Task BadRequest_GetsItsStatusInTheOpenAIShape(string method, string? body, int status, string code, HostKind kind)
     {
         using var http = fixture.Host(kind).CreateHttpClient();
         using var request = new HttpRequestMessage(new HttpMethod(method), "/v1/chat/completions") { Content = body is null ? null : Json(body) };
@@ -169,13 +160,10 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
     }
 
     [Theory]
-    [InlineData(HostKind.Local, "status=429", 429, "rate_limited")]
-    [InlineData(HostKind.Local, "status=500", 500, "upstream_error")]
-    [InlineData(HostKind.Local, "delay-ms=4000", 504, "timeout")]
-    [InlineData(HostKind.Functions, "status=429", 429, "rate_limited")]
-    [InlineData(HostKind.Functions, "status=500", 500, "upstream_error")]
-    [InlineData(HostKind.Functions, "delay-ms=4000", 504, "timeout")]
-    public async Task UpstreamFailure_ReachesTheClientAndTheRecord(HostKind kind, string scenario, int status, string outcome)
+    [OnBothHosts("status=429", 429, "rate_limited")]
+    [OnBothHosts("status=500", 500, "upstream_error")]
+    [OnBothHosts("delay-ms=4000", 504, "timeout")]
+    public async Task UpstreamFailure_ReachesTheClientAndTheRecord(string scenario, int status, string outcome, HostKind kind)
     {
         fixture.Upstream.Default = Scenario.Ok;
         using var http = fixture.Host(kind).CreateHttpClient();
@@ -190,8 +178,7 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
     }
 
     [Theory]
-    [InlineData(HostKind.Local)]
-    [InlineData(HostKind.Functions)]
+    [OnBothHosts]
     public async Task Health_SaysStorageIsReachable(HostKind kind)
     {
         using var http = fixture.Host(kind).CreateHttpClient(key: null);
