@@ -22,9 +22,10 @@ public sealed class LocalSpendTests
         spend.Add(Noon.AddSeconds(7), Noon.AddSeconds(7), 4);       // after the baseline: counted without a rescan
         Assert.Equal(27, spend.Since(Noon, periodStart));
 
-        // A later rollup moves the baseline; a new period leaves out calls that started in the old one.
-        Assert.Equal(4, spend.Since(Noon.AddSeconds(6.5), periodStart));
-        Assert.Equal(7, spend.Since(Noon, Noon.AddSeconds(1)));
+        // A later rollup moves the baseline; a new period (on a whole minute) leaves out calls started in the old one.
+        Assert.Equal(4, spend.Since(Noon.AddSeconds(7), periodStart));
+        Assert.Equal(7, spend.Since(Noon, Noon));
+        Assert.Equal(0, spend.Since(Noon, Noon.AddMinutes(1)));
     }
 
     [Fact]
@@ -46,6 +47,19 @@ public sealed class LocalSpendTests
         // A scan per call would be 10^10 steps (minutes); one scan per baseline is milliseconds.
         Assert.Equal(50_000, seen);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"100,000 budget checks took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public void ARecordPerCall_IsKeptAsOneSumPerSecond()
+    {
+        var spend = new LocalSpend();
+        for (var i = 0; i < 10_000; i++)
+        {
+            spend.Add(Noon.AddMilliseconds(i), Noon.AddMilliseconds(i), 2); // 10 s of calls
+        }
+
+        Assert.Equal(10, spend.Buckets);
+        Assert.Equal(20_000, spend.Since(Noon, Noon.Date));
     }
 
     [Fact]
