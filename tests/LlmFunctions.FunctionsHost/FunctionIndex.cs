@@ -36,12 +36,14 @@ internal sealed class FunctionIndex
             .ToList();
         if (triggers.Count != 1)
         {
-            throw new FunctionIndexingException($"Error indexing method 'Functions.{function.Name}'. A function has exactly one trigger; found {triggers.Count}.");
+            throw new FunctionIndexingException(
+                $"Error indexing method 'Functions.{function.Name}'. A function has exactly one trigger; found {triggers.Count}.");
         }
 
         var trigger = triggers[0];
         var type = (string)trigger["type"]!;
-        var binding = (string?)trigger["name"] ?? throw new FunctionIndexingException($"Error indexing method 'Functions.{function.Name}'. The trigger has no name.");
+        var binding = (string?)trigger["name"]
+            ?? throw new FunctionIndexingException($"Error indexing method 'Functions.{function.Name}'. The trigger has no name.");
         return type.ToUpperInvariant() switch
         {
             "HTTPTRIGGER" => new HttpFunction(function.FunctionId, function.Name, binding,
@@ -64,5 +66,6 @@ internal sealed class FunctionIndex
     private static CrontabSchedule ParseSchedule(string functionName, string expression) =>
         CrontabSchedule.TryParse(expression, new CrontabSchedule.ParseOptions { IncludingSeconds = true })
         ?? throw new FunctionIndexingException(
-            $"Error indexing method 'Functions.{functionName}'. The schedule expression '{expression}' was not recognized as a valid cron expression or timespan string.");
+            $"Error indexing method 'Functions.{functionName}'. The schedule expression '{expression}' was not recognized "
+            + "as a valid cron expression or timespan string.");
 }

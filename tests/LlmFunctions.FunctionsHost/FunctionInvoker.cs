@@ -12,7 +12,8 @@ internal sealed class FunctionInvoker(WorkerChannel channel, TimeProvider time)
     /// request itself goes to the worker's Kestrel with <c>x-ms-invocation-id</c>), and the route values travel as
     /// trigger metadata strings, which is where the worker binds <c>string? path</c> from.
     /// </summary>
-    public Task<InvocationResponse> InvokeHttpAsync(HttpFunction function, string invocationId, RouteValueDictionary routeValues, CancellationToken cancellationToken)
+    public Task<InvocationResponse> InvokeHttpAsync(
+        HttpFunction function, string invocationId, RouteValueDictionary routeValues, CancellationToken cancellationToken)
     {
         var request = NewRequest(function, invocationId, new TypedData { Http = new RpcHttp() });
         foreach (var (name, value) in routeValues)
@@ -33,7 +34,12 @@ internal sealed class FunctionInvoker(WorkerChannel channel, TimeProvider time)
         var info = new
         {
             Schedule = new { AdjustForDST = true },
-            ScheduleStatus = new { Last = last ?? now, Next = new DateTimeOffset(function.Schedule.GetNextOccurrence(now.UtcDateTime), TimeSpan.Zero), LastUpdated = now },
+            ScheduleStatus = new
+            {
+                Last = last ?? now,
+                Next = new DateTimeOffset(function.Schedule.GetNextOccurrence(now.UtcDateTime), TimeSpan.Zero),
+                LastUpdated = now,
+            },
             IsPastDue = isPastDue,
         };
         var request = NewRequest(function, Guid.NewGuid().ToString(), new TypedData { Json = JsonSerializer.Serialize(info) });

@@ -48,7 +48,8 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
     /// 1. the emulator's two endpoints (clients: HTTP/1.1; the worker's gRPC stream: HTTP/2 without TLS);
     /// 2. the worker process; 3. the handshake (<see cref="WorkerHandshake"/>). Any failure stops everything.
     /// </summary>
-    public static async Task<FunctionsHostEmulator> StartAsync(EmulatorOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    public static async Task<FunctionsHostEmulator> StartAsync(
+        EmulatorOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
         var routePrefix = ReadRoutePrefix(options.AppDirectory);
         var workerId = Guid.NewGuid().ToString();
@@ -127,7 +128,8 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
     {
         _app.Services.GetRequiredService<LoadedApp>().Close();
         await _app.Services.GetRequiredService<TimerTriggerService>().StopAsync(CancellationToken.None);
-        var terminate = new StreamingMessage { WorkerTerminate = new WorkerTerminate { GracePeriod = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(_options.ShutdownGracePeriod) } };
+        var grace = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(_options.ShutdownGracePeriod);
+        var terminate = new StreamingMessage { WorkerTerminate = new WorkerTerminate { GracePeriod = grace } };
         if (!_worker.HasExited && (!_app.Services.GetRequiredService<WorkerChannel>().Post(terminate) || !await ExitsWithin(_options.ShutdownGracePeriod)))
         {
             Log.Escalating(_logger, "SIGTERM");

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using LlmFunctions.FunctionsHost;
 
@@ -39,8 +40,8 @@ catch (Exception ex) when (ex is FunctionIndexingException or InvalidOperationEx
 await using var running = emulator;
 
 var stop = new TaskCompletionSource();
-using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
-using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
 await Task.WhenAny(stop.Task, emulator.WorkerExited);
 await emulator.StopAsync();
 return emulator.WorkerExitCode ?? 0;

@@ -28,7 +28,8 @@ internal sealed partial class WorkerChannel(string workerId, ILoggerFactory logg
     public Task Closed => _closed.Task;
 
     /// <summary>Serves the worker's stream until it ends (bound to <c>FunctionRpc.EventStream</c>).</summary>
-    public async Task RunAsync(IAsyncStreamReader<StreamingMessage> requests, IServerStreamWriter<StreamingMessage> responses, CancellationToken cancellationToken)
+    public async Task RunAsync(
+        IAsyncStreamReader<StreamingMessage> requests, IServerStreamWriter<StreamingMessage> responses, CancellationToken cancellationToken)
     {
         if (!await requests.MoveNext(cancellationToken) || requests.Current.ContentCase != StreamingMessage.ContentOneofCase.StartStream)
         {

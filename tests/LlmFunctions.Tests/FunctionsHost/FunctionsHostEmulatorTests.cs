@@ -9,7 +9,8 @@ namespace LlmFunctions.Tests.FunctionsHost;
 public sealed class FunctionsHostEmulatorTests
 {
     private static Dictionary<string, string?> Settings() =>
-        ProxyHost.DefaultSettings("http://127.0.0.1:9/v1", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;");
+        ProxyHost.DefaultSettings("http://127.0.0.1:9/v1",
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;");
 
     private static async Task<(Exception Error, string Log)> StartFailsAsync(Dictionary<string, string> appSettings)
     {

@@ -35,7 +35,8 @@ internal sealed class TestEnvironment : IAsyncDisposable
 
     public Dictionary<string, string?> Settings { get; }
 
-    public static async Task<TestEnvironment> StartAsync(Action<Dictionary<string, string?>>? configure = null, Azurite? sharedAzurite = null, HostKind kind = HostKind.Local)
+    public static async Task<TestEnvironment> StartAsync(
+        Action<Dictionary<string, string?>>? configure = null, Azurite? sharedAzurite = null, HostKind kind = HostKind.Local)
     {
         var azurite = sharedAzurite ?? await Azurite.SharedAccountAsync();
         var upstream = new FakeOpenAI();
@@ -51,7 +52,12 @@ internal sealed class TestEnvironment : IAsyncDisposable
 
     /// <summary>The official OpenAI .NET SDK pointed at the proxy.</summary>
     public OpenAIClient OpenAI(string key = ProxyHost.ClientKey, int maxRetries = 0) =>
-        new(new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = Host.OpenAIBase, RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries), NetworkTimeout = TimeSpan.FromSeconds(60) });
+        new(new ApiKeyCredential(key), new OpenAIClientOptions
+        {
+            Endpoint = Host.OpenAIBase,
+            RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries),
+            NetworkTimeout = TimeSpan.FromSeconds(60),
+        });
 
     /// <summary>Waits until exactly <paramref name="count"/> records exist (records are written right after the response).</summary>
     public async Task<List<TableEntity>> RecordsAsync(int count, TimeSpan? timeout = null)

@@ -212,7 +212,8 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
         foreach (var scrape in new[] { local, functions })
         {
             Assert.Equal(records.Count(r => r.GetInt32("StatusCode") == 200), MetricsTests.Value(scrape, "api_requests_by_status{status=\"200\"}"));
-            Assert.Equal((double)Core.Pricing.CostCalculator.ToUsd(records.Sum(r => r.GetInt64("CostNanoUsd") ?? 0)), MetricsTests.Value(scrape, "api_cost_usd_total"), 9);
+            var cost = (double)Core.Pricing.CostCalculator.ToUsd(records.Sum(r => r.GetInt64("CostNanoUsd") ?? 0));
+            Assert.Equal(cost, MetricsTests.Value(scrape, "api_cost_usd_total"), 9);
         }
 
         Assert.True(MetricsTests.Value(local, "api_requests_by_status{status=\"200\"}") >= 10);

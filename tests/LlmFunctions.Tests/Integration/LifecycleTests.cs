@@ -105,7 +105,8 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         var completed = (await Task.WhenAll(calls)).Count(c => c);
 
         var records = await azurite.AllCallsAsync();
-        output.WriteLine($"WorkerTerminate: {upstream.Requests} calls forwarded, {completed} completed, {records.Count} records, exit code {host.Emulator.WorkerExitCode}");
+        output.WriteLine($"WorkerTerminate: {upstream.Requests} calls forwarded, {completed} completed, {records.Count} records, "
+            + $"exit code {host.Emulator.WorkerExitCode}");
         Assert.Equal(0, host.Emulator.WorkerExitCode);
         Assert.True(completed >= 20, $"only {completed} calls completed:\n{host.Log}");
         Assert.Equal(upstream.Requests, records.Count);
@@ -126,7 +127,12 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         var after = await MetricsTests.ScrapeAsync(env.Host);
 
         Assert.Equal(10, MetricsTests.Value(before, "api_requests_by_status{status=\"200\"}"));
-        foreach (var series in new[] { "api_requests_by_status{status=\"200\"}", "api_cost_usd_total", "api_request_duration_seconds_count{method=\"POST\",endpoint=\"/v1/chat/completions\"}" })
+        string[] counters =
+        [
+            "api_requests_by_status{status=\"200\"}", "api_cost_usd_total",
+            "api_request_duration_seconds_count{method=\"POST\",endpoint=\"/v1/chat/completions\"}",
+        ];
+        foreach (var series in counters)
         {
             Assert.Equal(MetricsTests.Value(before, series), MetricsTests.Value(after, series));
         }
@@ -203,8 +209,8 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     private static Dictionary<string, double> Counters(string exposition) => exposition.Split('\n')
         .Where(l => l.Length > 0 && l[0] != '#')
         .Select(l => (Series: l[..l.LastIndexOf(' ')], Value: l[(l.LastIndexOf(' ') + 1)..]))
-        .Where(p => p.Series.Split('{')[0] is var name && (name.EndsWith("_total", StringComparison.Ordinal) || name.EndsWith("_count", StringComparison.Ordinal)
-            || name == "api_requests_by_status"))
+        .Where(p => p.Series.Split('{')[0] is var name
+            && (name.EndsWith("_total", StringComparison.Ordinal) || name.EndsWith("_count", StringComparison.Ordinal) || name == "api_requests_by_status"))
         .ToDictionary(p => p.Series, p => double.Parse(p.Value, System.Globalization.CultureInfo.InvariantCulture));
 
     [Theory]
@@ -248,7 +254,8 @@ public sealed class LifecycleTests(ITestOutputHelper output)
             var now = Counters(await MetricsTests.ScrapeAsync(env.Host));
             foreach (var (series, value) in previous)
             {
-                Assert.True(now.TryGetValue(series, out var later) && later >= value, $"{series} went from {value} to {(now.TryGetValue(series, out var v) ? v : double.NaN)}");
+                var later = now.TryGetValue(series, out var v) ? v : double.NaN;
+                Assert.True(later >= value, $"{series} went from {value} to {later}");
             }
 
             previous = now;
@@ -262,7 +269,8 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         output.WriteLine($"{kind}: {records.Count} calls, {scrapes} scrapes, {folds} folds");
         Assert.True(records.Count > 100, $"only {records.Count} calls");
         Assert.Equal(records.Count, MetricsTests.Value(last, "api_requests_by_status{status=\"200\"}"));
-        Assert.Equal((double)Core.Pricing.CostCalculator.ToUsd(records.Sum(r => r.GetInt64("CostNanoUsd") ?? 0)), MetricsTests.Value(last, "api_cost_usd_total"), 9);
+        var cost = (double)Core.Pricing.CostCalculator.ToUsd(records.Sum(r => r.GetInt64("CostNanoUsd") ?? 0));
+        Assert.Equal(cost, MetricsTests.Value(last, "api_cost_usd_total"), 9);
         if (kind == HostKind.Local)
         {
             // On Functions (the system clock) a fold moves records only when the run crosses a minute past the lag.
