@@ -122,19 +122,30 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         return decision;
     }
 
-    /// <summary>Takes the figures of a rollup this instance just ran, so its own run applies a block at once.</summary>
+    /// <summary>Takes the figures of a rollup this instance just wrote, so its own run applies a block at once.</summary>
     internal void Apply(IEnumerable<BudgetStatus> statuses)
+    {
+        var fresh = statuses.ToDictionary(s => s.Name, s => (s.Period.Key, s.SpentUsd, s.UpdatedAt), StringComparer.OrdinalIgnoreCase);
+        Merge(fresh);
+    }
+
+    /// <summary>Takes rows that are newer than what this instance knows, never older ones, whichever arrives last.</summary>
+    private void Merge(Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)> fresh)
     {
         lock (_applyLock)
         {
-            var rollups = _rollups is { } known ? new Dictionary<string, (string, decimal, DateTimeOffset)>(known, StringComparer.OrdinalIgnoreCase)
+            var merged = _rollups is { } known
+                ? new Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>(known, StringComparer.OrdinalIgnoreCase)
                 : new Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>(StringComparer.OrdinalIgnoreCase);
-            foreach (var s in statuses)
+            foreach (var (name, row) in fresh)
             {
-                rollups[s.Name] = (s.Period.Key, s.SpentUsd, s.UpdatedAt);
+                if (!merged.TryGetValue(name, out var current) || row.UpdatedAt >= current.UpdatedAt)
+                {
+                    merged[name] = row;
+                }
             }
 
-            _rollups = rollups;
+            _rollups = merged;
         }
     }
 
@@ -171,23 +182,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     {
         try
         {
-            var read = await _rollup.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false);
-            lock (_applyLock)
-            {
-                // Never step back: a read that started before this instance's own rollup finished is older than it.
-                if (_rollups is { } known)
-                {
-                    foreach (var (name, row) in known)
-                    {
-                        if (!read.TryGetValue(name, out var fresh) || fresh.UpdatedAt < row.UpdatedAt)
-                        {
-                            read[name] = row;
-                        }
-                    }
-                }
-
-                _rollups = read;
-            }
+            Merge(await _rollup.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false));
         }
         catch (Exception ex)
         {

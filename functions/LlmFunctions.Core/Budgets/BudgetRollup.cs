@@ -43,16 +43,23 @@ internal sealed partial class BudgetRollup(
 
     public TimeZoneInfo Zone => _zone;
 
-    public async Task<IReadOnlyList<BudgetStatus>> RunAsync(CancellationToken cancellationToken)
+    /// <param name="written">Called once every budget's row is written, before notifications are claimed and sent:
+    /// where this instance's own enforcement takes the new figures, so webhook latency never delays a block.</param>
+    public async Task<IReadOnlyList<BudgetStatus>> RunAsync(CancellationToken cancellationToken, Action<IReadOnlyList<BudgetStatus>>? written = null)
     {
         // (1)
         await folder.FoldAsync(cancellationToken).ConfigureAwait(false);
         var statuses = await ComputeAsync(cancellationToken).ConfigureAwait(false);
+
+        // (3)
         foreach (var status in statuses)
         {
-            // (3)
             await WriteRollupAsync(status, cancellationToken).ConfigureAwait(false);
+        }
 
+        written?.Invoke(statuses);
+        foreach (var status in statuses)
+        {
             // (4)
             foreach (var threshold in BudgetThresholds.Parse(status.Options.Thresholds) ?? [])
             {
@@ -96,8 +103,9 @@ internal sealed partial class BudgetRollup(
                 cache[period.Start] = spend;
             }
 
+            // Stamped when the tail read began: a record durable after it counts at the enforcer, not twice.
             var breakdown = SpendBreakdown.Of(spend, scope, top: 3);
-            result.Add(new BudgetStatus(name, options, scope, period, breakdown.TotalNanoUsd, now, breakdown.TopModels, breakdown.TopClients));
+            result.Add(new BudgetStatus(name, options, scope, period, breakdown.TotalNanoUsd, snapshot.TailReadAt, breakdown.TopModels, breakdown.TopClients));
         }
 
         return result;

@@ -32,6 +32,5 @@ public sealed class LlmFunctionsHandlers
 
     /// <summary>The budget timer: rolls spend up, notifies, and enforces what it found here at once (other instances
     /// within <c>Budgets__RefreshSeconds</c>).</summary>
-    public async Task BudgetRollupAsync(CancellationToken cancellationToken) =>
-        _enforcer.Apply(await _rollup.RunAsync(cancellationToken).ConfigureAwait(false));
+    public Task BudgetRollupAsync(CancellationToken cancellationToken) => _rollup.RunAsync(cancellationToken, _enforcer.Apply);
 }

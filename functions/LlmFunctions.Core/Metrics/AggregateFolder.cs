@@ -75,7 +75,8 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
         // Through tomorrow's table: an instance whose clock runs ahead may already write there around midnight, and a
         // scrape must not count its records on one instance and miss them on the next (one cheap 404 otherwise).
         // Each record is added as it is read and not kept: under load the tail holds tens of thousands of them.
-        var lastDay = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime).AddDays(1);
+        var tailReadAt = time.GetUtcNow();
+        var lastDay = DateOnly.FromDateTime(tailReadAt.UtcDateTime).AddDays(1);
         await foreach (var e in store.QueryCallsAsync(state.Watermark, null, lastDay, cancellationToken).ConfigureAwait(false))
         {
             var record = CallRecordMapper.FromEntity(e);
@@ -85,7 +86,7 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
             unfolded++;
         }
 
-        return new Snapshot(state, unfolded, newestFolded == default ? null : time.GetUtcNow() - newestFolded, tailSpend);
+        return new Snapshot(state, unfolded, newestFolded == default ? null : time.GetUtcNow() - newestFolded, tailSpend, tailReadAt);
     }
 
     /// <summary>Folds until caught up or a step limit is hit. Returns the records folded. Safe to run anywhere, any time.</summary>
@@ -339,7 +340,8 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
     }
 
     /// <summary>What a scrape renders.</summary>
-    internal sealed record Snapshot(AggregateState State, int UnfoldedRecords, TimeSpan? NewestFoldedAge, TailSpend TailSpend);
+    /// <param name="TailReadAt">When the read of the unfolded records began: records durable before it are in it.</param>
+    internal sealed record Snapshot(AggregateState State, int UnfoldedRecords, TimeSpan? NewestFoldedAge, TailSpend TailSpend, DateTimeOffset TailReadAt);
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
     private static partial void LogConflict(ILogger logger);

@@ -51,7 +51,7 @@ public class MetricsBenchmarks
             }
         }
 
-        _snapshot = new AggregateFolder.Snapshot(state, 0, TimeSpan.FromSeconds(30), new TailSpend());
+        _snapshot = new AggregateFolder.Snapshot(state, 0, TimeSpan.FromSeconds(30), new TailSpend(), DateTimeOffset.UnixEpoch);
     }
 
     [Benchmark(Description = "MetricsRenderer.RenderAsync 20 models x 3 clients")]

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using LlmFunctions.Core.Budgets;
 
 namespace LlmFunctions.Tests.Budgets;
@@ -29,7 +28,20 @@ public sealed class LocalSpendTests
     }
 
     [Fact]
-    public void Since_WithAHundredThousandRecords_AnswersAHundredThousandCallsWithoutScanningEach()
+    public void AStreamThatStartedBeforeThePeriod_AndEndsAfterTheBaseline_IsNotCountedInTheNewPeriod()
+    {
+        var spend = new LocalSpend();
+        var midnight = new DateTimeOffset(2026, 11, 29, 0, 0, 0, TimeSpan.Zero);
+        Assert.Equal(0, spend.Since(midnight, midnight)); // a call checks at 00:00:02: the day's baseline
+
+        spend.Add(midnight.AddMinutes(1), midnight.AddMinutes(-2), 50); // a stream from 23:58 ends at 00:01
+        spend.Add(midnight.AddMinutes(1), midnight.AddSeconds(30), 7);
+
+        Assert.Equal(7, spend.Since(midnight, midnight));
+    }
+
+    [Fact]
+    public void AskedAHundredThousandTimesForOneRollup_ComputesOneBaseline()
     {
         var spend = new LocalSpend();
         for (var i = 0; i < 100_000; i++)
@@ -37,29 +49,32 @@ public sealed class LocalSpendTests
             spend.Add(Noon.AddMilliseconds(i), Noon.AddMilliseconds(i), 1);
         }
 
-        var clock = Stopwatch.StartNew();
         long seen = 0;
         for (var i = 0; i < 100_000; i++)
         {
             seen = spend.Since(Noon.AddSeconds(50), Noon.Date);
         }
 
-        // A scan per call would be 10^10 steps (minutes); one scan per baseline is milliseconds.
         Assert.Equal(50_000, seen);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"100,000 budget checks took {clock.Elapsed}");
+        Assert.Equal(1, spend.BaselinesComputed);
+        Assert.Equal(40_000, spend.Since(Noon.AddSeconds(60), Noon.Date)); // a new rollup: one more baseline
+        Assert.Equal(2, spend.BaselinesComputed);
     }
 
     [Fact]
-    public void ARecordPerCall_IsKeptAsOneSumPerSecond()
+    public void StreamsStartedInDifferentMinutes_EndingInTheSameSecond_ShareOneSum()
     {
         var spend = new LocalSpend();
         for (var i = 0; i < 10_000; i++)
         {
-            spend.Add(Noon.AddMilliseconds(i), Noon.AddMilliseconds(i), 2); // 10 s of calls
+            // 10 s of completions at 1,000/s from calls that started up to two minutes earlier, interleaved.
+            var durable = Noon.AddMilliseconds(i);
+            spend.Add(durable, durable.AddMinutes(-(i % 3)), 2);
         }
 
-        Assert.Equal(10, spend.Buckets);
+        Assert.Equal(10, spend.Seconds);
         Assert.Equal(20_000, spend.Since(Noon, Noon.Date));
+        Assert.Equal(2 * 3_334, spend.Since(Noon, Noon)); // only the calls that started at or after 12:00
     }
 
     [Fact]

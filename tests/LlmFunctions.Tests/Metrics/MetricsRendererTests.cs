@@ -30,7 +30,7 @@ public sealed class MetricsRendererTests
     private static async Task<string> RenderAsync(AggregateState state, IReadOnlyList<BudgetGauge>? budgets = null)
     {
         using var stream = new MemoryStream();
-        var snapshot = new AggregateFolder.Snapshot(state, 2, TimeSpan.FromSeconds(30), new TailSpend());
+        var snapshot = new AggregateFolder.Snapshot(state, 2, TimeSpan.FromSeconds(30), new TailSpend(), DateTimeOffset.UnixEpoch);
         await MetricsRenderer.RenderAsync(stream, snapshot, budgets ?? [], 0, CancellationToken.None);
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }
