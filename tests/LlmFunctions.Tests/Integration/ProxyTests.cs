@@ -368,7 +368,10 @@ public sealed class ProxyTests
         response.Dispose();
         http.Dispose();
         await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5));
-        Assert.True(DateTime.UtcNow - left < TimeSpan.FromSeconds(1), "upstream call not cancelled within a second");
+
+        // On Functions the abort crosses one more process (host → worker), which a loaded CI machine can slow.
+        var bound = TimeSpan.FromSeconds(kind == HostKind.Functions ? 2 : 1);
+        Assert.True(DateTime.UtcNow - left < bound, $"upstream call not cancelled within {bound.TotalSeconds} s");
 
         var r = await env.SingleRecordAsync();
         Assert.Equal("client_cancelled", r.GetString("Outcome"));
