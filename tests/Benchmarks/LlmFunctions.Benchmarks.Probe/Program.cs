@@ -5,6 +5,7 @@ using LlmFunctions.Benchmarks.Probe;
 //   ttfb --url U [--requests N] [--warmup N] [--seconds S] [--header "Name: value"]...
 //   streams --url U [--count N] [--seconds S] [--header "Name: value"]...
 //   count-records --connection CS
+//   sustained --url U --key K --scrape-token T [--rate R (0: as fast as 32 connections go)] [--seconds S]
 //   report --results results.tsv --checks checks.tsv --out latest.md
 return args.FirstOrDefault() switch
 {
@@ -12,6 +13,7 @@ return args.FirstOrDefault() switch
     "ttfb" => await TtfbProbe.RunAsync(args[1..]),
     "streams" => await OpenStreamsProbe.RunAsync(args[1..]),
     "count-records" => await RecordCounter.RunAsync(args[1..]),
+    "sustained" => await SustainedLoadProbe.RunAsync(args[1..]),
     "report" => Report.Run(args[1..]),
     _ => Usage(),
 };

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# /metrics latency while the proxy holds a steady call rate (issue 15): for each rate, a fresh Azurite (in memory),
+# the fast fake upstream and the host, BENCH_SECONDS of non-streaming chat at that rate (open loop; "max" is as
+# fast as 32 connections go) with one scrape a second, then one table row. Everything on 127.0.0.1; every run is
+# bounded (the probe stops itself, and each step is killed after its time plus 60 s).
+#
+#   bash tests/Benchmarks/sustained.sh            # rates 10 100 300 max, 300 s each (≈ 22 min)
+#   BENCH_SECONDS=60 bash tests/Benchmarks/sustained.sh
+#
+# Settings: BENCH_RATES="10 100 300 max", BENCH_SECONDS=300, BENCH_HOST=local|functions (the Functions worker
+# under the host emulator). The host runs with the defaults a user gets (fold lag 60 s, rollup every 5 minutes).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+RATES="${BENCH_RATES:-10 100 300 max}"
+SECONDS_PER_RATE="${BENCH_SECONDS:-300}"
+HOST_KIND="${BENCH_HOST:-local}"
+AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" # public dev key
+PROBE="$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Probe/bin/Release/net10.0/LlmFunctions.Benchmarks.Probe.dll"
+log() { printf '[sustained %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+bash "$ROOT/.ci/install-tools.sh" >/dev/null
+for p in functions/LlmFunctions functions/LlmFunctions.Local tests/LlmFunctions.FunctionsHost \
+         tests/Benchmarks/LlmFunctions.Benchmarks.Upstream tests/Benchmarks/LlmFunctions.Benchmarks.Probe; do
+  dotnet build "$ROOT/$p" -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
+done
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/llm-sustained.XXXXXX")"
+PIDS=()
+stop_all() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for _ in $(seq 100); do
+    local alive=0
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+trap 'stop_all; rm -rf "$WORK"' EXIT
+
+ROWS=()
+for rate in $RATES; do
+  read -r AZ UP PX <<< "$(dotnet "$PROBE" free-ports 3 | tr '\n' ' ')"
+  "$ROOT/.tools/node_modules/.bin/azurite-table" --tableHost 127.0.0.1 --tablePort "$AZ" --inMemoryPersistence \
+    --skipApiVersionCheck --disableProductStyleUrl >"$WORK/azurite-$rate.log" 2>&1 &
+  PIDS+=($!)
+  dotnet "$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Upstream/bin/Release/net10.0/LlmFunctions.Benchmarks.Upstream.dll" --port "$UP" \
+    >"$WORK/upstream-$rate.log" 2>&1 &
+  PIDS+=($!)
+  sleep 2
+  export Upstream__BaseUrl="http://127.0.0.1:$UP/v1" Upstream__ApiKey=bench Clients__bench__Key=sk-bench Metrics__BearerToken=bench-scrape \
+    Storage__ConnectionString="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;TableEndpoint=http://127.0.0.1:$AZ/devstoreaccount1;" \
+    Storage__SpoolDirectory="$WORK/spool-$rate" Budgets__Schedule="0 */5 * * * *" Logging__LogLevel__Default=Warning
+  if [[ "$HOST_KIND" == functions ]]; then
+    dotnet "$ROOT/tests/LlmFunctions.FunctionsHost/bin/Release/net10.0/LlmFunctions.FunctionsHost.dll" --urls "http://127.0.0.1:$PX" \
+      --app "$ROOT/functions/LlmFunctions/bin/Release/net10.0" >"$WORK/host-$rate.log" 2>&1 &
+  else
+    (cd "$ROOT/functions/LlmFunctions.Local/bin/Release/net10.0" && exec dotnet LlmFunctions.Local.dll --urls "http://127.0.0.1:$PX") \
+      >"$WORK/host-$rate.log" 2>&1 &
+  fi
+  PIDS+=($!)
+  for _ in $(seq 300); do curl -fs "http://127.0.0.1:$PX/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  r=$rate; [[ "$rate" == max ]] && r=0
+  log "$HOST_KIND: $rate calls/s for $SECONDS_PER_RATE s"
+  out=$(timeout $((SECONDS_PER_RATE + 60)) dotnet "$PROBE" sustained --url "http://127.0.0.1:$PX" --key sk-bench \
+    --scrape-token bench-scrape --rate "$r" --seconds "$SECONDS_PER_RATE" | grep '^SUSTAINED')
+  log "$out"
+  eval "$(echo "$out" | sed 's/^SUSTAINED //; s/rate=[^ ]* //')"
+  ROWS+=("| $HOST_KIND | $rate | $achieved | $calls | $non2xx | $scrapes | $scrape_p50_ms | $scrape_p99_ms | $scrape_max_ms |")
+  stop_all
+done
+
+{
+  echo "# /metrics under a steady call rate ($(date -u +%F), $(nproc) cores, commit $(git -C "$ROOT" rev-parse --short HEAD), ${SECONDS_PER_RATE} s per rate)"
+  echo
+  echo "| host | target calls/s | achieved | calls | non-2xx | scrapes | scrape P50 ms | scrape P99 ms | scrape max ms |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${ROWS[@]}"
+} | tee "$ROOT/tests/Benchmarks/results/sustained-$HOST_KIND.md"
