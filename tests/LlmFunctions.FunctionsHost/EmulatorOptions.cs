@@ -23,7 +23,4 @@ public sealed record EmulatorOptions
 
     /// <summary>The grace period sent in <c>WorkerTerminate</c>; after it the worker gets SIGTERM, then SIGKILL.</summary>
     public TimeSpan ShutdownGracePeriod { get; init; } = TimeSpan.FromSeconds(20);
-
-    /// <summary>Whether timer functions run on their schedules (on-demand invocation works either way).</summary>
-    public bool RunTimers { get; init; } = true;
 }

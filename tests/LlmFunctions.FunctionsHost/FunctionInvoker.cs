@@ -37,7 +37,7 @@ internal sealed class FunctionInvoker(WorkerChannel channel, TimeProvider time)
             ScheduleStatus = new
             {
                 Last = last ?? now,
-                Next = new DateTimeOffset(function.Schedule.GetNextOccurrence(now.UtcDateTime), TimeSpan.Zero),
+                Next = function.Next(now),
                 LastUpdated = now,
             },
             IsPastDue = isPastDue,

@@ -36,8 +36,6 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
 
     public IReadOnlyList<string> FunctionNames => _functions.Functions.Select(f => f.Name).ToList();
 
-    public int WorkerProcessId => _worker.Id;
-
     public Task WorkerExited => _worker.Exited;
 
     /// <summary>The worker's exit code once it has exited.</summary>

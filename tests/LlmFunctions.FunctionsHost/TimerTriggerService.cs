@@ -8,7 +8,7 @@ namespace LlmFunctions.FunctionsHost;
 /// time, as the host's timer is a singleton: a run that is due while another is going waits for it.
 /// </summary>
 internal sealed partial class TimerTriggerService(
-    LoadedApp app, FunctionInvoker invoker, EmulatorOptions options, TimeProvider time, ILogger<TimerTriggerService> logger) : BackgroundService
+    LoadedApp app, FunctionInvoker invoker, TimeProvider time, ILogger<TimerTriggerService> logger) : BackgroundService
 {
     // Task.Delay takes at most about 49 days; a yearly schedule waits in steps.
     private static readonly TimeSpan LongestWait = TimeSpan.FromDays(1);
@@ -66,10 +66,7 @@ internal sealed partial class TimerTriggerService(
             return; // the start failed or was stopped; the emulator reports it
         }
 
-        if (options.RunTimers)
-        {
-            await Task.WhenAll(loaded.Functions.Timers.Select(t => RunScheduleAsync(t, stoppingToken)));
-        }
+        await Task.WhenAll(loaded.Functions.Timers.Select(t => RunScheduleAsync(t, stoppingToken)));
     }
 
     private async Task RunScheduleAsync(TimerFunction function, CancellationToken stoppingToken)
@@ -79,7 +76,7 @@ internal sealed partial class TimerTriggerService(
             await RunLoggedAsync(function);
         }
 
-        var due = Next(function, time.GetUtcNow());
+        var due = function.Next(time.GetUtcNow());
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -98,7 +95,7 @@ internal sealed partial class TimerTriggerService(
 
             // From the occurrence that fired, not from now: a wait that ends a hair early must not fire it twice.
             var after = time.GetUtcNow();
-            due = Next(function, after > due ? after : due);
+            due = function.Next(after > due ? after : due);
         }
     }
 
@@ -116,9 +113,6 @@ internal sealed partial class TimerTriggerService(
         {
         }
     }
-
-    private static DateTimeOffset Next(TimerFunction function, DateTimeOffset after) =>
-        new(function.Schedule.GetNextOccurrence(after.UtcDateTime), TimeSpan.Zero);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 

@@ -16,16 +16,12 @@ internal sealed partial class WorkerChannel(string workerId, ILoggerFactory logg
     private readonly Channel<StreamingMessage> _outbound = Channel.CreateUnbounded<StreamingMessage>(new() { SingleReader = true });
     private readonly ConcurrentDictionary<string, TaskCompletionSource<StreamingMessage>> _pending = new();
     private readonly TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentDictionary<string, ILogger> _workerLoggers = new();
     private readonly ILogger _logger = loggers.CreateLogger<WorkerChannel>();
     private int _attached;
 
     /// <summary>Completes when the worker has opened its stream with <c>StartStream</c>.</summary>
     public Task Connected => _connected.Task;
-
-    /// <summary>Completes when the worker's stream has ended.</summary>
-    public Task Closed => _closed.Task;
 
     /// <summary>Serves the worker's stream until it ends (bound to <c>FunctionRpc.EventStream</c>).</summary>
     public async Task RunAsync(
@@ -66,7 +62,6 @@ internal sealed partial class WorkerChannel(string workerId, ILoggerFactory logg
             }
 
             await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            _closed.TrySetResult();
         }
     }
 

@@ -33,8 +33,6 @@ internal sealed partial class WorkerProcess : IAsyncDisposable
         AppDomain.CurrentDomain.ProcessExit += _killOnExit;
     }
 
-    public int Id => _process.Id;
-
     /// <summary>Completes with the exit code when the worker has exited and its output has been read.</summary>
     public Task<int> Exited => _exit;
 

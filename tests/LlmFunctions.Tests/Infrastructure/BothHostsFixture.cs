@@ -1,4 +1,3 @@
-using System.ClientModel;
 using Azure.Data.Tables;
 using LlmFunctions.FakeUpstream;
 using OpenAI;
@@ -22,13 +21,7 @@ public sealed class BothHostsFixture : IAsyncLifetime
 
     internal ITestHost Host(HostKind kind) => kind == HostKind.Local ? _local! : _functions!;
 
-    internal OpenAIClient OpenAI(HostKind kind, string key = ProxyHost.ClientKey) =>
-        new(new ApiKeyCredential(key), new OpenAIClientOptions
-        {
-            Endpoint = Host(kind).OpenAIBase,
-            RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0),
-            NetworkTimeout = TimeSpan.FromSeconds(60),
-        });
+    internal OpenAIClient OpenAI(HostKind kind, string key = ProxyHost.ClientKey) => TestEnvironment.OpenAIFor(Host(kind), key);
 
     /// <summary>The record of one call, by the call id the proxy answered with.</summary>
     internal async Task<TableEntity> RecordAsync(string callId)

@@ -72,16 +72,7 @@ internal sealed class FunctionsWorkerHost : ITestHost
         return Log.Contains(text, StringComparison.Ordinal);
     }
 
-    public HttpClient CreateHttpClient(string? key = ProxyHost.ClientKey)
-    {
-        var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(60) };
-        if (key is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
-        }
-
-        return client;
-    }
+    public HttpClient CreateHttpClient(string? key = ProxyHost.ClientKey) => ProxyHost.ClientFor(BaseUrl, key);
 
     public async Task RunBudgetRollupAsync()
     {

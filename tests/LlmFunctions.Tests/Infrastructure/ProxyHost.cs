@@ -80,10 +80,13 @@ internal sealed class ProxyHost : ITestHost
 
     public T Get<T>() where T : notnull => App.Services.GetRequiredService<T>();
 
-    public HttpClient CreateHttpClient(string? key = ClientKey)
+    public HttpClient CreateHttpClient(string? key = ClientKey) => ClientFor(BaseUrl, key);
+
+    /// <summary>A client of a host under test, with <paramref name="key"/> as its bearer key when given.</summary>
+    public static HttpClient ClientFor(string baseUrl, string? key)
     {
         // No draining of abandoned responses, so a disposed response closes its connection at once (disconnect tests).
-        var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(60) };
+        var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(60) };
         if (key is not null)
         {
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);

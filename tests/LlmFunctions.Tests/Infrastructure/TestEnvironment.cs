@@ -44,17 +44,17 @@ internal sealed class TestEnvironment : IAsyncDisposable
         var settings = ProxyHost.DefaultSettings(upstreamUrl, azurite.ConnectionString);
         configure?.Invoke(settings);
         var clock = new TestClock();
-        ITestHost host = kind == HostKind.Functions
-            ? await FunctionsWorkerHost.StartAsync(settings)
-            : await ProxyHost.StartAsync(settings, s => s.AddSingleton<TimeProvider>(clock));
-        return new TestEnvironment(azurite, upstream, host, settings, clock);
+        return new TestEnvironment(azurite, upstream, await StartHostAsync(kind, settings, clock), settings, clock);
     }
 
     /// <summary>The official OpenAI .NET SDK pointed at the proxy.</summary>
-    public OpenAIClient OpenAI(string key = ProxyHost.ClientKey, int maxRetries = 0) =>
+    public OpenAIClient OpenAI(string key = ProxyHost.ClientKey, int maxRetries = 0) => OpenAIFor(Host, key, maxRetries);
+
+    /// <summary>The official OpenAI .NET SDK pointed at <paramref name="host"/>.</summary>
+    public static OpenAIClient OpenAIFor(ITestHost host, string key = ProxyHost.ClientKey, int maxRetries = 0) =>
         new(new ApiKeyCredential(key), new OpenAIClientOptions
         {
-            Endpoint = Host.OpenAIBase,
+            Endpoint = host.OpenAIBase,
             RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries),
             NetworkTimeout = TimeSpan.FromSeconds(60),
         });
@@ -93,8 +93,14 @@ internal sealed class TestEnvironment : IAsyncDisposable
         var kind = Host.Kind;
         await Host.DisposeAsync();
         configure?.Invoke(Settings);
-        Host = kind == HostKind.Functions ? await FunctionsWorkerHost.StartAsync(Settings) : await StartHostAsync();
+        Host = await StartHostAsync(kind, Settings, Clock);
     }
+
+    /// <summary>A host of <paramref name="kind"/>; the local one runs on <paramref name="clock"/>, a worker on the system clock.</summary>
+    private static async Task<ITestHost> StartHostAsync(HostKind kind, Dictionary<string, string?> settings, TestClock clock) =>
+        kind == HostKind.Functions
+            ? await FunctionsWorkerHost.StartAsync(settings)
+            : await ProxyHost.StartAsync(settings, s => s.AddSingleton<TimeProvider>(clock));
 
     /// <summary>Another host on the same storage, upstream and clock (a scaled-out instance).</summary>
     public Task<ProxyHost> StartHostAsync(string environment = "Production") =>

@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using LlmFunctions.FakeUpstream;
 using LlmFunctions.Tests.Infrastructure;
-using OpenAI;
 using OpenAI.Chat;
 using Xunit.Abstractions;
 
@@ -13,30 +12,22 @@ namespace LlmFunctions.Tests.Integration;
 /// <summary>The budget timer and a graceful stop, on the local host and on the real Functions worker.</summary>
 public sealed class LifecycleTests(ITestOutputHelper output)
 {
-    private static Task<ITestHost> StartAsync(HostKind kind, Dictionary<string, string?> settings) => kind == HostKind.Local
-        ? ProxyHost.StartAsync(settings).ContinueWith(t => (ITestHost)t.Result, TaskScheduler.Default)
-        : FunctionsWorkerHost.StartAsync(settings).ContinueWith(t => (ITestHost)t.Result, TaskScheduler.Default);
-
-    private static ChatClient Chat(ITestHost host) => new OpenAIClient(new ApiKeyCredential(ProxyHost.ClientKey),
-        new OpenAIClientOptions { Endpoint = host.OpenAIBase, RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(0) }).GetChatClient("gpt-4.1");
-
     [Theory]
-    [InlineData(HostKind.Local)]
-    [InlineData(HostKind.Functions)]
+    [OnBothHosts]
     public async Task BudgetRollup_FiresASignedWebhook_AndTheClientIsBlocked(HostKind kind)
     {
         await using var receiver = await WebhookReceiver.StartAsync("generic", "generic-secret");
-        await using var azurite = await Azurite.SharedAccountAsync();
-        await using var upstream = new FakeOpenAI { Default = new Scenario { PromptTokens = 10_000 } };
-        var settings = ProxyHost.DefaultSettings(await upstream.StartAsync(), azurite.ConnectionString);
-        settings["Budgets:hard:Scope"] = "client:alpha";
-        settings["Budgets:hard:LimitUsd"] = "0.05";
-        settings["Budgets:hard:Action"] = "block";
-        settings["Webhooks:ops:Url"] = receiver.Url;
-        settings["Webhooks:ops:Format"] = "generic";
-        settings["Webhooks:ops:Secret"] = "generic-secret";
-        await using var host = await StartAsync(kind, settings);
-        var chat = Chat(host);
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:hard:Scope"] = "client:alpha";
+            s["Budgets:hard:LimitUsd"] = "0.05";
+            s["Budgets:hard:Action"] = "block";
+            s["Webhooks:ops:Url"] = receiver.Url;
+            s["Webhooks:ops:Format"] = "generic";
+            s["Webhooks:ops:Secret"] = "generic-secret";
+        }, kind: kind);
+        env.Upstream.Default = new Scenario { PromptTokens = 10_000 };
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
         try
         {
             for (var i = 0; i < 3; i++)
@@ -46,29 +37,24 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         }
         catch (ClientResultException)
         {
-            output.WriteLine(host.Log);
+            output.WriteLine(env.Host.Log);
             throw;
         }
 
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while ((await azurite.AllCallsAsync()).Count < 3 && DateTime.UtcNow < until)
-        {
-            await Task.Delay(50);
-        }
-
-        await host.RunBudgetRollupAsync();
+        await env.RecordsAsync(3);
+        await env.Host.RunBudgetRollupAsync();
 
         Assert.Empty(receiver.Rejected);
         Assert.Equal([50, 80, 100], receiver.Accepted.Select(b => b["threshold"]!.GetValue<int>()).Order());
         Assert.All(receiver.Accepted, m => Assert.Equal("hard", m["budget"]!.GetValue<string>()));
-        var forwarded = upstream.Requests;
+        var forwarded = env.Upstream.Requests;
         var ex = await Assert.ThrowsAsync<ClientResultException>(() => chat.CompleteChatAsync([new UserChatMessage("more")]));
         Assert.Equal(429, ex.Status);
         Assert.Equal("budget_exceeded", JsonNode.Parse(ex.GetRawResponse()!.Content.ToString())!["error"]!["code"]!.GetValue<string>());
-        Assert.Equal(forwarded, upstream.Requests);
+        Assert.Equal(forwarded, env.Upstream.Requests);
 
         // A second run notifies nobody again.
-        await host.RunBudgetRollupAsync();
+        await env.Host.RunBudgetRollupAsync();
         Assert.Equal(3, receiver.Accepted.Count);
     }
 
