@@ -15,6 +15,8 @@ DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-5}"
 STARTS="${BENCH_STARTS:-5}"
 AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" # public dev key
+# shellcheck source=hosts.sh
+source "$ROOT/tests/Benchmarks/hosts.sh"
 log() { printf '[functions-host %s] %s\n' "$(date +%T)" "$*" >&2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -53,12 +55,7 @@ BODY='{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"Say hello in
 # start_host KIND PORT -> starts it in the background, sets HOST_PID and adds it to HOSTS
 start_host() {
   export Storage__SpoolDirectory="$WORK/spool-$1-$2"
-  if [[ "$1" == functions ]]; then
-    dotnet "$ROOT/tests/LlmFunctions.FunctionsHost/bin/Release/net10.0/LlmFunctions.FunctionsHost.dll" --urls "http://127.0.0.1:$2" \
-      --app "$ROOT/functions/LlmFunctions/bin/Release/net10.0" >>"$WORK/$1.log" 2>&1 &
-  else
-    (cd "$ROOT/functions/LlmFunctions.Local/bin/Release/net10.0" && exec dotnet LlmFunctions.Local.dll --urls "http://127.0.0.1:$2") >>"$WORK/$1.log" 2>&1 &
-  fi
+  launch_host "$1" "$2" "$WORK/$1.log"
   HOST_PID=$!
   HOSTS+=($HOST_PID)
 }

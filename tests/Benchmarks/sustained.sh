@@ -17,6 +17,8 @@ SECONDS_PER_RATE="${BENCH_SECONDS:-300}"
 HOST_KIND="${BENCH_HOST:-local}"
 AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" # public dev key
 PROBE="$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Probe/bin/Release/net10.0/LlmFunctions.Benchmarks.Probe.dll"
+# shellcheck source=hosts.sh
+source "$ROOT/tests/Benchmarks/hosts.sh"
 log() { printf '[sustained %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 bash "$ROOT/.ci/install-tools.sh" >/dev/null
@@ -53,13 +55,7 @@ for rate in $RATES; do
   export Upstream__BaseUrl="http://127.0.0.1:$UP/v1" Upstream__ApiKey=bench Clients__bench__Key=sk-bench Metrics__BearerToken=bench-scrape \
     Storage__ConnectionString="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;TableEndpoint=http://127.0.0.1:$AZ/devstoreaccount1;" \
     Storage__SpoolDirectory="$WORK/spool-$rate" Budgets__Schedule="0 */5 * * * *" Logging__LogLevel__Default=Warning
-  if [[ "$HOST_KIND" == functions ]]; then
-    dotnet "$ROOT/tests/LlmFunctions.FunctionsHost/bin/Release/net10.0/LlmFunctions.FunctionsHost.dll" --urls "http://127.0.0.1:$PX" \
-      --app "$ROOT/functions/LlmFunctions/bin/Release/net10.0" >"$WORK/host-$rate.log" 2>&1 &
-  else
-    (cd "$ROOT/functions/LlmFunctions.Local/bin/Release/net10.0" && exec dotnet LlmFunctions.Local.dll --urls "http://127.0.0.1:$PX") \
-      >"$WORK/host-$rate.log" 2>&1 &
-  fi
+  launch_host "$HOST_KIND" "$PX" "$WORK/host-$rate.log"
   PIDS+=($!)
   for _ in $(seq 300); do curl -fs "http://127.0.0.1:$PX/health" >/dev/null 2>&1 && break; sleep 0.1; done
   r=$rate; [[ "$rate" == max ]] && r=0
