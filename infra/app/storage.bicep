@@ -15,6 +15,7 @@ var tableNames = [
   'LlmAggregates'
   'LlmRollups'
   'LlmBudgetEvents'
+  'LlmTail'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {

@@ -18,6 +18,10 @@ internal sealed class HealthHandler(TableStore store, RecordSpool spool)
         json.WriteString("status", reachable ? "healthy" : "unhealthy");
         json.WriteBoolean("storage", reachable);
         json.WriteNumber("spoolBacklog", spool.Backlog);
+
+        // This instance's storage requests since it started (each a billed transaction on Azure).
+        json.WriteNumber("storageReads", store.Requests.Reads);
+        json.WriteNumber("storageWrites", store.Requests.Writes);
         json.WriteEndObject();
         await json.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }

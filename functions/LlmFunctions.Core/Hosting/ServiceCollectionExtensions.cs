@@ -64,6 +64,10 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<RecordSpool>();
         services.AddSingleton<RecordJournal>();
         services.AddSingleton<InFlightCalls>();
+
+        // Registered before the writer so that it stops after it: the last commits reach the tail before exit.
+        services.AddSingleton<TailSummaries>();
+        services.AddHostedService(sp => sp.GetRequiredService<TailSummaries>());
         services.AddSingleton<RecordWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<RecordWriter>());
         services.AddSingleton<PriceTable>();

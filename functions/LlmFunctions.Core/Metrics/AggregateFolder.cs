@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.IO.Compression;
 using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
@@ -36,14 +35,15 @@ namespace LlmFunctions.Core.Metrics;
 /// the state — so a counter never decreases.</item>
 /// </list>
 /// </summary>
-internal sealed partial class AggregateFolder(TableStore store, TimeProvider time, IOptions<MetricsOptions> options, IOptions<StorageOptions> storageOptions,
-    ILogger<AggregateFolder> logger)
+internal sealed partial class AggregateFolder(TableStore store, TailSummaries tail, TimeProvider time, IOptions<MetricsOptions> options,
+    IOptions<StorageOptions> storageOptions, ILogger<AggregateFolder> logger)
 {
     internal const string PartitionKey = "state";
     internal const string StateRowKey = "v1";
     internal const string SpendRowPrefix = "spend-";
-    private const int ChunkBytes = 60 * 1024;
-    private const int MaxChunks = 15;
+
+    /// <summary>How much earlier than the tail's read a record must have been committed to be surely in it.</summary>
+    private static readonly TimeSpan TailDelay = TailSummaries.FlushInterval + TimeSpan.FromSeconds(2);
 
     /// <summary>Most records one fold step reads; the rest waits for the next step.</summary>
     internal int MaxRecordsPerStep { get; set; } = 50_000;
@@ -51,42 +51,74 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
     private readonly MetricsOptions _options = options.Value;
     private readonly int _retentionDays = storageOptions.Value.RetentionDays;
     private DateTimeOffset _nextHousekeeping;
+    private int _folding;
 
     public TimeSpan Lag => TimeSpan.FromSeconds(_options.FoldLagSeconds);
 
-    /// <summary>The snapshot a scrape renders: folded state plus the live tail.</summary>
+    /// <summary>
+    /// The snapshot a scrape renders: the folded state plus every instance's sums for the minutes not folded yet
+    /// (<see cref="TailSummaries"/>): a few rows, whatever the request rate or history.
+    /// </summary>
     public async Task<Snapshot> SnapshotAsync(CancellationToken cancellationToken)
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
-        var (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
-        var foldable = FoldableBefore();
 
-        // Keep the fold moving even without the timer: a scrape that finds whole minutes to fold folds them first.
-        if (state is null || string.CompareOrdinal(state.Watermark, RecordKeys.Minute(foldable)) < 0)
+        // This instance's own commits are in the tail before it is read; other instances' within a flush interval.
+        await tail.FlushAsync(cancellationToken).ConfigureAwait(false);
+        var tailReadAt = time.GetUtcNow();
+        var (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
+        if (state is null)
         {
+            // The first scrape of a deployment creates the state (and folds whatever history there is) before reading.
             await FoldAsync(cancellationToken).ConfigureAwait(false);
             (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        state ??= new AggregateState { Watermark = RecordKeys.Minute(foldable) };
-        var newestFolded = state.NewestFolded;
-        var unfolded = 0;
-        var tailSpend = new TailSpend();
-        // Through tomorrow's table: an instance whose clock runs ahead may already write there around midnight, and a
-        // scrape must not count its records on one instance and miss them on the next (one cheap 404 otherwise).
-        // Each record is added as it is read and not kept: under load the tail holds tens of thousands of them.
-        var tailReadAt = time.GetUtcNow();
-        var lastDay = DateOnly.FromDateTime(tailReadAt.UtcDateTime).AddDays(1);
-        await foreach (var e in store.QueryCallsAsync(state.Watermark, null, lastDay, cancellationToken).ConfigureAwait(false))
+        else if (string.CompareOrdinal(state.Watermark, RecordKeys.Minute(FoldableBefore())) < 0)
         {
-            var record = CallRecordMapper.FromEntity(e);
-            // Label grants in the tail are provisional (not saved): the fold grants in the same order.
-            state.Add(record, _options.MaxModels);
-            tailSpend.Add(record);
-            unfolded++;
+            // Keep the fold moving even without the timer, but off the scrape's path: the tail covers those minutes.
+            FoldInBackground();
         }
 
-        return new Snapshot(state, unfolded, newestFolded == default ? null : time.GetUtcNow() - newestFolded, tailSpend, tailReadAt);
+        state ??= new AggregateState();
+        var newestFolded = state.NewestFolded;
+        var tailSpend = new TailSpend();
+        long unfolded = 0;
+        foreach (var (_, delta) in await tail.ReadAsync(state.Watermark, cancellationToken).ConfigureAwait(false))
+        {
+            // Minute by minute, as the fold will add them, so model labels are granted the same way.
+            state.Merge(delta, _options.MaxModels);
+            tailSpend.Add(delta);
+            unfolded += delta.Records;
+        }
+
+        return new Snapshot(state, unfolded, newestFolded == default ? null : time.GetUtcNow() - newestFolded, tailSpend, tailReadAt - TailDelay);
+    }
+
+    /// <summary>Starts a fold unless one started here is still running; a failure waits for the next scrape or tick.</summary>
+    private void FoldInBackground()
+    {
+        if (Interlocked.Exchange(ref _folding, 1) == 1)
+        {
+            return;
+        }
+
+        // Not in the scrape's execution context: its storage requests are not the scrape's (StorageRequestCounter).
+        using var _ = ExecutionContext.SuppressFlow();
+        Task.Run(async () =>
+        {
+            try
+            {
+                await FoldAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or TaskCanceledException or InvalidOperationException)
+            {
+                LogBackgroundFoldFailed(logger, ex.GetType().Name);
+            }
+            finally
+            {
+                Volatile.Write(ref _folding, 0);
+            }
+        });
     }
 
     /// <summary>Folds until caught up or a step limit is hit. Returns the records folded. Safe to run anywhere, any time.</summary>
@@ -126,6 +158,19 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
 
         if (string.CompareOrdinal(state.Watermark, limit) >= 0)
         {
+            if (etag is null)
+            {
+                // Nothing to fold yet: store the empty state, so scrapes find one and never fold on their own path.
+                try
+                {
+                    await store.Aggregates.AddEntityAsync(ToEntity(state), cancellationToken).ConfigureAwait(false);
+                }
+                catch (RequestFailedException ex) when (ex.Status == 409)
+                {
+                    // Another instance stored it first.
+                }
+            }
+
             return (0, false, false);
         }
 
@@ -133,38 +178,36 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
         var folded = 0;
         var more = false;
         string? currentMinute = null;
+        MetricsDelta? minuteDelta = null;
         var next = limit;
         var limitDay = DateOnly.FromDateTime(RecordKeys.ParseMinute(limit).UtcDateTime);
         await foreach (var e in store.QueryCallsAsync(state.Watermark, limit, limitDay, cancellationToken).ConfigureAwait(false))
         {
             var minute = e.PartitionKey[..RecordKeys.MinuteFormat.Length];
-            var slotKey = SpendRowPrefix + SlotOf(RecordKeys.ParseMinute(minute));
             if (!string.Equals(minute, currentMinute, StringComparison.Ordinal))
             {
+                await AddMinuteAsync(state, currentMinute, minuteDelta, spend, cancellationToken).ConfigureAwait(false);
+
                 // Stop only at a minute boundary, so the watermark always means "every earlier minute is in";
                 // and before one transaction would exceed its 100 entities.
+                var slotKey = SpendRowPrefix + SlotOf(RecordKeys.ParseMinute(minute));
                 if (folded >= MaxRecordsPerStep || (spend.Count >= 98 && !spend.ContainsKey(slotKey)))
                 {
                     next = minute;
                     more = true;
+                    minuteDelta = null;
                     break;
                 }
 
                 currentMinute = minute;
+                minuteDelta = new MetricsDelta();
             }
 
-            var record = CallRecordMapper.FromEntity(e);
-            state.Add(record, _options.MaxModels);
-            if (!spend.TryGetValue(slotKey, out var slotSpend))
-            {
-                spend[slotKey] = slotSpend = await LoadSpendAsync(slotKey, cancellationToken).ConfigureAwait(false);
-            }
-
-            var who = AggregateState.SpendKey(record);
-            slotSpend[who] = slotSpend.GetValueOrDefault(who) + record.CostNanoUsd;
+            minuteDelta!.Add(CallRecordMapper.FromEntity(e));
             folded++;
         }
 
+        await AddMinuteAsync(state, currentMinute, minuteDelta, spend, cancellationToken).ConfigureAwait(false);
         state.Watermark = next;
         state.FoldedRecords += folded;
 
@@ -193,6 +236,28 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
 
         LogFolded(logger, folded, next);
         return (folded, false, more);
+    }
+
+    /// <summary>Adds one minute's records, summed, to the state and to the spend row of the minute's slot.</summary>
+    private async Task AddMinuteAsync(AggregateState state, string? minute, MetricsDelta? delta, Dictionary<string, Dictionary<string, long>> spend,
+        CancellationToken cancellationToken)
+    {
+        if (minute is null || delta is null)
+        {
+            return;
+        }
+
+        state.Merge(delta, _options.MaxModels);
+        var slotKey = SpendRowPrefix + SlotOf(RecordKeys.ParseMinute(minute));
+        if (!spend.TryGetValue(slotKey, out var slotSpend))
+        {
+            spend[slotKey] = slotSpend = await LoadSpendAsync(slotKey, cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var (who, nanoUsd) in delta.SpendByKey())
+        {
+            slotSpend[who] = slotSpend.GetValueOrDefault(who) + nanoUsd;
+        }
     }
 
     /// <summary>Spend per "client|model" in nano-USD for 15-minute UTC slots in [from, to).</summary>
@@ -250,6 +315,12 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
         try
         {
             await store.EnsureCallsTableAsync(RecordKeys.Minute(now.AddDays(1)), cancellationToken).ConfigureAwait(false);
+            if ((await LoadAsync(cancellationToken).ConfigureAwait(false)).State is { } folded)
+            {
+                // Tail rows of minutes long folded are never read again; a few minutes' margin for late flushes.
+                await tail.DeleteBeforeAsync(RecordKeys.Minute(RecordKeys.ParseMinute(folded.Watermark).AddMinutes(-10)), cancellationToken).ConfigureAwait(false);
+            }
+
             if (_retentionDays > 0)
             {
                 await ApplyRetentionAsync(now, cancellationToken).ConfigureAwait(false);
@@ -294,54 +365,26 @@ internal sealed partial class AggregateFolder(TableStore store, TimeProvider tim
     internal async Task<(AggregateState? State, ETag? ETag)> LoadAsync(CancellationToken cancellationToken)
     {
         var response = await store.Aggregates.GetEntityIfExistsAsync<TableEntity>(PartitionKey, StateRowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (!response.HasValue)
-        {
-            return (null, null);
-        }
-
-        var entity = response.Value!;
-        using var compressed = new MemoryStream();
-        for (var i = 0; i < MaxChunks && entity.GetBinary("Chunk" + i) is { } chunk; i++)
-        {
-            compressed.Write(chunk);
-        }
-
-        compressed.Position = 0;
-        await using var gzip = new GZipStream(compressed, CompressionMode.Decompress);
-        var state = await JsonSerializer.DeserializeAsync(gzip, AggregateJsonContext.Default.AggregateState, cancellationToken).ConfigureAwait(false);
-        return (state, entity.ETag);
+        return response.HasValue
+            ? (ChunkedJson.FromEntity(response.Value!, AggregateJsonContext.Default.AggregateState), response.Value!.ETag)
+            : (null, null);
     }
 
     private static TableEntity ToEntity(AggregateState state)
     {
-        using var compressed = new MemoryStream();
-        using (var gzip = new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
-        {
-            JsonSerializer.Serialize(gzip, state, AggregateJsonContext.Default.AggregateState);
-        }
-
-        var bytes = compressed.ToArray();
-        if (bytes.Length > ChunkBytes * MaxChunks)
-        {
-            throw new InvalidOperationException($"The aggregate state grew to {bytes.Length} bytes; lower Metrics__MaxModels or the number of clients.");
-        }
-
-        var entity = new TableEntity(PartitionKey, StateRowKey)
-        {
-            ["Watermark"] = state.Watermark,
-            ["FoldedRecords"] = state.FoldedRecords,
-        };
-        for (var i = 0; i * ChunkBytes < bytes.Length; i++)
-        {
-            entity["Chunk" + i] = bytes.AsSpan(i * ChunkBytes, Math.Min(ChunkBytes, bytes.Length - i * ChunkBytes)).ToArray();
-        }
-
+        var entity = ChunkedJson.ToEntity(PartitionKey, StateRowKey, state, AggregateJsonContext.Default.AggregateState);
+        entity["Watermark"] = state.Watermark;
+        entity["FoldedRecords"] = state.FoldedRecords;
         return entity;
     }
 
     /// <summary>What a scrape renders.</summary>
-    /// <param name="TailReadAt">When the read of the unfolded records began: records durable before it are in it.</param>
-    internal sealed record Snapshot(AggregateState State, int UnfoldedRecords, TimeSpan? NewestFoldedAge, TailSpend TailSpend, DateTimeOffset TailReadAt);
+    /// <param name="TailReadAt">Records committed to the table before this time are in the snapshot (the tail's read less
+    /// the longest an instance takes to publish its sums).</param>
+    internal sealed record Snapshot(AggregateState State, long UnfoldedRecords, TimeSpan? NewestFoldedAge, TailSpend TailSpend, DateTimeOffset TailReadAt);
+
+    [LoggerMessage(EventId = 5006, Level = LogLevel.Warning, Message = "A fold started by a scrape failed ({Error}); the next scrape or timer tick folds.")]
+    private static partial void LogBackgroundFoldFailed(ILogger logger, string error);
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
     private static partial void LogConflict(ILogger logger);

@@ -1,12 +1,12 @@
-using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json.Serialization;
 using LlmFunctions.Core.Records;
 
 namespace LlmFunctions.Core.Metrics;
 
 /// <summary>
-/// Every metric as a sum over call records. Keys are <c>name|label|label…</c> with label values in the order of
-/// <see cref="MetricsRenderer"/>'s label names. Adding records is the only operation: values never go down.
+/// Every metric as a sum over call records, keyed by <see cref="MetricKey"/> (stored as its text). Merging deltas is
+/// the only operation: values never go down.
 /// </summary>
 internal sealed class AggregateState
 {
@@ -27,63 +27,71 @@ internal sealed class AggregateState
     /// <summary>Model label values granted so far, in order; past the cap, new models count as <c>other</c>.</summary>
     public List<string> Models { get; set; } = [];
 
+    /// <summary>Adds one record (a delta of one).</summary>
     public void Add(CallRecord r, int maxModels)
     {
-        var model = ModelLabel(r.BilledModel, maxModels, grant: true);
-        var client = Label(r.Client);
-        var method = Label(r.Method);
-        var endpoint = EndpointLabel(r.Endpoint);
-        var status = r.Outcome == CallOutcome.Timeout ? "timeout" : r.StatusCode.ToString(CultureInfo.InvariantCulture);
-
-        Inc(Key("requests", method, endpoint, status, model, client), 1);
-        Inc(Key("tokens", "input", model, client), r.InputTokens);
-        Inc(Key("tokens", "output", model, client), r.OutputTokens);
-        Inc(Key("tokens", "cached_input", model, client), r.CachedInputTokens);
-        Inc(Key("tokens", "reasoning", model, client), r.ReasoningTokens);
-        Inc(Key("cost", model, client), r.CostNanoUsd);
-        Inc(Key("retries", model), r.Retries);
-        var metered = r.UsageSource != UsageSource.None;
-        Inc(Key("unpriced", model), metered && !r.Priced ? 1 : 0);
-        Inc(Key("estimated", model), r.UsageSource == UsageSource.Estimated ? 1 : 0);
-
-        Observe(Key("duration", method, endpoint), MetricBuckets.DurationSeconds, r.DurationMs / 1000);
-        if (metered)
-        {
-            Observe("cost_per_call", MetricBuckets.CostUsd, r.CostNanoUsd / (double)Pricing.CostCalculator.NanoPerUsd);
-        }
-
-        if (r.Streamed && r.TimeToFirstByteMs > 0)
-        {
-            Observe(Key("ttfb", model), MetricBuckets.TimeToFirstByteSeconds, r.TimeToFirstByteMs / 1000);
-        }
-
-        if (r.StartedAt > NewestFolded)
-        {
-            NewestFolded = r.StartedAt;
-        }
+        var delta = new MetricsDelta();
+        delta.Add(r);
+        Merge(delta, maxModels);
     }
 
-    /// <summary>The model label: the name while under the cap (granted in fold order), else <c>other</c>.</summary>
-    public string ModelLabel(string model, int maxModels, bool grant)
+    /// <summary>
+    /// Adds a delta. Models the delta brings that have no label yet are granted one in ordinal order while under the
+    /// cap, so the same minute of records grants the same labels whether the fold adds them or a scrape adds that
+    /// minute's summaries; past the cap they count as <c>other</c>.
+    /// </summary>
+    public void Merge(MetricsDelta delta, int maxModels)
     {
-        var label = string.IsNullOrEmpty(model) ? "none" : Label(model);
-        if (Models.Contains(label))
+        var fresh = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var text in delta.Counters.Keys.Concat(delta.Histograms.Keys))
         {
-            return label;
+            if (MetricKey.TryParse(text, out var key) && key.HasModel && !Models.Contains(key.Model))
+            {
+                fresh.Add(key.Model);
+            }
         }
 
-        if (Models.Count < maxModels)
+        foreach (var model in fresh)
         {
-            if (grant)
+            if (Models.Count >= maxModels)
             {
-                Models.Add(label);
+                break;
             }
 
-            return label;
+            Models.Add(model);
         }
 
-        return "other";
+        foreach (var (text, value) in delta.Counters)
+        {
+            if (MetricKey.TryParse(text, out var key))
+            {
+                CollectionsMarshal.GetValueRefOrAddDefault(Counters, Granted(key).ToString(), out _) += value;
+            }
+        }
+
+        foreach (var (text, h) in delta.Histograms)
+        {
+            if (MetricKey.TryParse(text, out var key))
+            {
+                var granted = Granted(key).ToString();
+                if (Histograms.TryGetValue(granted, out var mine))
+                {
+                    mine.Add(h);
+                }
+                else
+                {
+                    Histograms[granted] = h.Clone();
+                }
+            }
+        }
+
+        if (delta.NewestStarted > NewestFolded)
+        {
+            NewestFolded = delta.NewestStarted;
+        }
     }
+
+    private MetricKey Granted(MetricKey key) => key.HasModel && !Models.Contains(key.Model) ? key with { Model = "other" } : key;
 
     private static readonly string[] KnownEndpoints =
     [
@@ -134,28 +142,9 @@ internal sealed class AggregateState
         var sep = key.IndexOf(Separator, StringComparison.Ordinal);
         return (key[..sep], key[(sep + 1)..]);
     }
-
-    private void Inc(string key, long value)
-    {
-        if (value == 0 && Counters.ContainsKey(key))
-        {
-            return;
-        }
-
-        Counters[key] = Counters.GetValueOrDefault(key) + value;
-    }
-
-    private void Observe(string key, double[] bounds, double value)
-    {
-        if (!Histograms.TryGetValue(key, out var h))
-        {
-            Histograms[key] = h = HistogramData.For(bounds);
-        }
-
-        h.Observe(bounds, value);
-    }
 }
 
 [JsonSerializable(typeof(AggregateState))]
 [JsonSerializable(typeof(Dictionary<string, long>))]
+[JsonSerializable(typeof(MetricsDelta))]
 internal sealed partial class AggregateJsonContext : JsonSerializerContext;

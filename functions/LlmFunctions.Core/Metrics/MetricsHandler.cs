@@ -31,6 +31,7 @@ internal sealed partial class MetricsHandler(AggregateFolder folder, RecordSpool
 
         AggregateFolder.Snapshot snapshot;
         IReadOnlyList<BudgetGauge> budgetGauges;
+        using var storageRequests = StorageRequestCounter.BeginScope();
         try
         {
             snapshot = await folder.SnapshotAsync(context.RequestAborted).ConfigureAwait(false);
@@ -47,7 +48,8 @@ internal sealed partial class MetricsHandler(AggregateFolder folder, RecordSpool
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         context.Response.Headers.CacheControl = "no-store";
         using var buffer = new MemoryStream();
-        await MetricsRenderer.RenderAsync(buffer, snapshot, budgetGauges, spool.Backlog, context.RequestAborted).ConfigureAwait(false);
+        await MetricsRenderer.RenderAsync(buffer, snapshot, budgetGauges, new MetricsRenderer.InstanceFacts(spool.Backlog, storageRequests.Requests), context.RequestAborted)
+            .ConfigureAwait(false);
         context.Response.ContentLength = buffer.Length;
         await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted).ConfigureAwait(false);
     }

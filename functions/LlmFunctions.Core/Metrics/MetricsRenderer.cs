@@ -9,7 +9,13 @@ namespace LlmFunctions.Core.Metrics;
 /// </summary>
 internal static class MetricsRenderer
 {
-    public static async Task RenderAsync(Stream output, AggregateFolder.Snapshot snapshot, IReadOnlyList<BudgetGauge> budgets, int spoolBacklog, CancellationToken cancellationToken)
+    /// <summary>What the instance that answers the scrape adds about itself.</summary>
+    /// <param name="SpoolBacklog">Records in its local spool.</param>
+    /// <param name="ScrapeStorageRequests">Storage requests it made to answer this scrape (billed as transactions on Azure).</param>
+    internal readonly record struct InstanceFacts(int SpoolBacklog, int ScrapeStorageRequests);
+
+    public static async Task RenderAsync(Stream output, AggregateFolder.Snapshot snapshot, IReadOnlyList<BudgetGauge> budgets, InstanceFacts instance,
+        CancellationToken cancellationToken)
     {
         var registry = Prometheus.Metrics.NewCustomRegistry();
         var factory = Prometheus.Metrics.WithCustomRegistry(registry);
@@ -41,36 +47,40 @@ internal static class MetricsRenderer
         var costByClientTotals = new Dictionary<string, long>(StringComparer.Ordinal);
         var byStatusTotals = new Dictionary<string, long>(StringComparer.Ordinal);
         long costTotal = 0, timeoutTotal = 0;
-        foreach (var (key, value) in state.Counters)
+        foreach (var (text, value) in state.Counters)
         {
-            var parts = key.Split(AggregateState.Separator);
-            switch (parts[0])
+            if (!MetricKey.TryParse(text, out var key))
             {
-                case "requests":
-                    requests.WithLabels(parts[1], parts[2], parts[3], parts[4], parts[5]).IncTo(value);
-                    byStatusTotals[parts[3]] = byStatusTotals.GetValueOrDefault(parts[3]) + value;
-                    if (parts[3] == "timeout")
+                continue;
+            }
+
+            switch (key.Kind)
+            {
+                case MetricKind.Requests:
+                    requests.WithLabels(key.Method, key.Endpoint, key.Status, key.Model, key.Client).IncTo(value);
+                    byStatusTotals[key.Status] = byStatusTotals.GetValueOrDefault(key.Status) + value;
+                    if (key.Status == "timeout")
                     {
                         timeoutTotal += value;
                     }
 
                     break;
-                case "tokens":
-                    tokens.WithLabels(parts[1], parts[2], parts[3]).IncTo(value);
+                case MetricKind.Tokens:
+                    tokens.WithLabels(key.TokenType, key.Model, key.Client).IncTo(value);
                     break;
-                case "cost":
+                case MetricKind.Cost:
                     costTotal += value;
-                    costByModelTotals[parts[1]] = costByModelTotals.GetValueOrDefault(parts[1]) + value;
-                    costByClientTotals[parts[2]] = costByClientTotals.GetValueOrDefault(parts[2]) + value;
+                    costByModelTotals[key.Model] = costByModelTotals.GetValueOrDefault(key.Model) + value;
+                    costByClientTotals[key.Client] = costByClientTotals.GetValueOrDefault(key.Client) + value;
                     break;
-                case "retries":
-                    retries.WithLabels(parts[1]).IncTo(value);
+                case MetricKind.Retries:
+                    retries.WithLabels(key.Model).IncTo(value);
                     break;
-                case "unpriced":
-                    unpriced.WithLabels(parts[1]).IncTo(value);
+                case MetricKind.Unpriced:
+                    unpriced.WithLabels(key.Model).IncTo(value);
                     break;
-                case "estimated":
-                    estimated.WithLabels(parts[1]).IncTo(value);
+                case MetricKind.Estimated:
+                    estimated.WithLabels(key.Model).IncTo(value);
                     break;
             }
         }
@@ -103,20 +113,24 @@ internal static class MetricsRenderer
         var ttfb = factory.CreateHistogram("api_time_to_first_byte_seconds", "Time to the first streamed byte.",
             new HistogramConfiguration { LabelNames = ["model"], Buckets = MetricBuckets.TimeToFirstByteSeconds });
 
-        foreach (var (key, h) in state.Histograms)
+        foreach (var (text, h) in state.Histograms)
         {
-            var parts = key.Split(AggregateState.Separator);
-            switch (parts[0])
+            if (!MetricKey.TryParse(text, out var key))
             {
-                case "duration":
-                    Replay(duration.WithLabels(parts[1], parts[2]), h, MetricBuckets.DurationSeconds);
+                continue;
+            }
+
+            switch (key.Kind)
+            {
+                case MetricKind.Duration:
+                    Replay(duration.WithLabels(key.Method, key.Endpoint), h, key);
                     break;
-                case "cost_per_call":
-                    Replay(costPerCallUsd, h, MetricBuckets.CostUsd);
-                    Replay(costPerCall, h, MetricBuckets.CostUsd);
+                case MetricKind.CostPerCall:
+                    Replay(costPerCallUsd, h, key);
+                    Replay(costPerCall, h, key);
                     break;
-                case "ttfb":
-                    Replay(ttfb.WithLabels(parts[1]), h, MetricBuckets.TimeToFirstByteSeconds);
+                case MetricKind.TimeToFirstByte:
+                    Replay(ttfb.WithLabels(key.Model), h, key);
                     break;
             }
         }
@@ -138,7 +152,9 @@ internal static class MetricsRenderer
         factory.CreateGauge("llm_metering_unfolded_records", "Records written but not yet folded into the aggregates (added live to this scrape).")
             .Set(snapshot.UnfoldedRecords);
         factory.CreateGauge("llm_metering_spool_backlog", "Records in this instance's local spool, waiting for storage.")
-            .Set(spoolBacklog);
+            .Set(instance.SpoolBacklog);
+        factory.CreateGauge("llm_metering_scrape_storage_requests", "Storage requests the answering instance made for this scrape.")
+            .Set(instance.ScrapeStorageRequests);
         factory.CreateGauge("llm_metering_newest_folded_age_seconds", "Age of the newest folded record.")
             .Set(snapshot.NewestFoldedAge?.TotalSeconds ?? 0);
 
@@ -147,8 +163,9 @@ internal static class MetricsRenderer
 
     private static double Usd(long nano) => (double)Pricing.CostCalculator.ToUsd(nano);
 
-    private static void Replay(IHistogram histogram, HistogramData data, double[] bounds)
+    private static void Replay(IHistogram histogram, HistogramData data, MetricKey key)
     {
+        var bounds = key.Buckets;
         for (var i = 0; i < data.Counts.Length; i++)
         {
             var count = data.Counts[i];
@@ -160,7 +177,7 @@ internal static class MetricsRenderer
             // The mean of a bucket's observations lies inside the bucket; clamp against rounding at its edges.
             var lower = i == 0 ? double.NegativeInfinity : bounds[i - 1];
             var upper = i < bounds.Length ? bounds[i] : double.PositiveInfinity;
-            var mean = data.Sums[i] / count;
+            var mean = data.Sum(i, key.Scale) / count;
             if (mean <= lower)
             {
                 mean = Math.BitIncrement(lower);

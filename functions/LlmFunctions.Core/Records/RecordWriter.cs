@@ -4,6 +4,7 @@ using Azure.Data.Tables;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using LlmFunctions.Core.Metrics;
 
 namespace LlmFunctions.Core.Records;
 
@@ -47,6 +48,7 @@ internal sealed partial class RecordWriter : BackgroundService
     private readonly RecordJournal _journal;
     private readonly TimeProvider _time;
     private readonly InFlightCalls _inFlight;
+    private readonly TailSummaries _tail;
     private readonly TimeSpan _queuedCommitDelay;
     private readonly ILogger<RecordWriter> _logger;
     private readonly int _shard = Random.Shared.Next(0, 100);
@@ -65,7 +67,7 @@ internal sealed partial class RecordWriter : BackgroundService
     /// </summary>
     private readonly TimeSpan _journaledWriteWindow;
 
-    public RecordWriter(TableStore store, RecordSpool spool, RecordJournal journal, TimeProvider time, InFlightCalls inFlight,
+    public RecordWriter(TableStore store, RecordSpool spool, RecordJournal journal, TimeProvider time, InFlightCalls inFlight, TailSummaries tail,
         IOptions<StorageOptions> options, IOptions<MetricsOptions> metrics, ILogger<RecordWriter> logger)
     {
         _journaledWriteWindow = TimeSpan.FromSeconds(Math.Max(1, metrics.Value.FoldLagSeconds - 7));
@@ -91,6 +93,7 @@ internal sealed partial class RecordWriter : BackgroundService
         _journal = journal;
         _time = time;
         _inFlight = inFlight;
+        _tail = tail;
         _queuedCommitDelay = TimeSpan.FromMilliseconds(options.Value.QueuedCommitDelayMs);
         _logger = logger;
     }
@@ -357,6 +360,7 @@ internal sealed partial class RecordWriter : BackgroundService
             {
                 Interlocked.Increment(ref _transactions);
                 await _store.SubmitCallsAsync(partitionKey, records).ConfigureAwait(false);
+                _tail.Committed(partitionKey, records);
                 Interlocked.Add(ref _written, batch.Count);
                 return true;
             }
@@ -472,7 +476,12 @@ internal sealed partial class RecordWriter : BackgroundService
             var missing = new List<SpooledRecord>(records.Count);
             foreach (var r in records)
             {
-                if (!await ExistsAsync(r, cancellationToken).ConfigureAwait(false))
+                if (await FindAsync(r, cancellationToken).ConfigureAwait(false) is { } storedUnder)
+                {
+                    // An attempt committed without us hearing back: nobody has published it to the tail yet.
+                    _tail.Committed(storedUnder, [r.Record.ToRecord()]);
+                }
+                else
                 {
                     missing.Add(r);
                 }
@@ -490,7 +499,9 @@ internal sealed partial class RecordWriter : BackgroundService
                 foreach (var chunk in missing.Chunk(MaxBatch))
                 {
                     Interlocked.Increment(ref _transactions);
-                    await _store.SubmitCallsAsync(partitionKey, chunk.Select(r => r.Record.ToRecord()).ToList(), cancellationToken).ConfigureAwait(false);
+                    var replayedRecords = chunk.Select(r => r.Record.ToRecord()).ToList();
+                    await _store.SubmitCallsAsync(partitionKey, replayedRecords, cancellationToken).ConfigureAwait(false);
+                    _tail.Committed(partitionKey, replayedRecords);
                 }
             }
 
@@ -502,17 +513,18 @@ internal sealed partial class RecordWriter : BackgroundService
         return replayed;
     }
 
-    private async Task<bool> ExistsAsync(SpooledRecord r, CancellationToken cancellationToken)
+    /// <summary>The PartitionKey a spooled record is already stored under, if an earlier attempt committed it.</summary>
+    private async Task<string?> FindAsync(SpooledRecord r, CancellationToken cancellationToken)
     {
         foreach (var pk in r.AttemptedPartitionKeys)
         {
             if (await _store.CallExistsAsync(pk, r.Record.CallId, cancellationToken).ConfigureAwait(false))
             {
-                return true;
+                return pk;
             }
         }
 
-        return false;
+        return null;
     }
 
     private sealed class Pending(CallRecord record, bool awaited)

@@ -4,7 +4,7 @@ namespace LlmFunctions.Core.Records;
 
 /// <summary>
 /// The tables the app uses. Call records go to one table per UTC day of their write minute,
-/// <c>LlmCallsyyyyMMdd</c>, which the app creates on first write; Bicep creates the other three.
+/// <c>LlmCallsyyyyMMdd</c>, which the app creates on first write; Bicep creates the others.
 /// <para>Why daily tables: Azure Table Storage has no time-to-live, and deleting a day of records entity by entity
 /// costs one transaction per 100 records, where dropping its table is one call (the "high-volume delete" pattern of
 /// the Table design guide; see <see cref="StorageOptions.RetentionDays"/>). Reads stay PartitionKey ranges, so
@@ -18,10 +18,13 @@ internal static class TableNames
     public const string Rollups = "LlmRollups";
     public const string BudgetEvents = "LlmBudgetEvents";
 
+    /// <summary>Each instance's running sums of what it wrote per minute, which a scrape reads for unfolded minutes.</summary>
+    public const string Tail = "LlmTail";
+
     private const string DayFormat = "yyyyMMdd";
 
     /// <summary>The tables created once at startup (the daily call tables are created on first write).</summary>
-    public static readonly string[] Fixed = [Aggregates, Rollups, BudgetEvents];
+    public static readonly string[] Fixed = [Aggregates, Rollups, BudgetEvents, Tail];
 
     /// <summary>The call table a record with this PartitionKey (or minute, <c>yyyyMMddHHmm…</c>) belongs to.</summary>
     public static string CallsFor(string partitionKeyOrMinute) => string.Concat(CallsPrefix, partitionKeyOrMinute.AsSpan(0, DayFormat.Length));

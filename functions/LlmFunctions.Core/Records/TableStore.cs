@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Azure;
+using Azure.Core;
 using Azure.Data.Tables;
 using Azure.Identity;
 using Microsoft.Extensions.Logging;
@@ -31,14 +32,19 @@ internal sealed partial class TableStore
         // run again on the next scrape or tick), so each storage call fails fast instead of hanging in SDK retries.
         clientOptions.Retry.MaxRetries = 0;
         clientOptions.Retry.NetworkTimeout = TimeSpan.FromSeconds(3);
+        clientOptions.AddPolicy(Requests, HttpPipelinePosition.PerRetry);
         _service = string.IsNullOrWhiteSpace(o.TableServiceUri)
             ? new TableServiceClient(o.ConnectionString, clientOptions)
             : new TableServiceClient(new Uri(o.TableServiceUri), new DefaultAzureCredential(), clientOptions);
     }
 
+    /// <summary>The requests this instance has sent to storage.</summary>
+    public StorageRequestCounter Requests { get; } = new();
+
     public TableClient Aggregates => _service.GetTableClient(TableNames.Aggregates);
     public TableClient Rollups => _service.GetTableClient(TableNames.Rollups);
     public TableClient BudgetEvents => _service.GetTableClient(TableNames.BudgetEvents);
+    public TableClient Tail => _service.GetTableClient(TableNames.Tail);
 
     /// <summary>Creates the fixed tables if missing. A failure is not cached: the next call tries again.</summary>
     public Task EnsureTablesAsync(CancellationToken cancellationToken = default) =>

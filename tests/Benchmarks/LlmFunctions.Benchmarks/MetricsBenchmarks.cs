@@ -58,7 +58,7 @@ public class MetricsBenchmarks
     public async Task<long> Render()
     {
         _output.SetLength(0);
-        await MetricsRenderer.RenderAsync(_output, _snapshot, [], 0, CancellationToken.None);
+        await MetricsRenderer.RenderAsync(_output, _snapshot, [], default, CancellationToken.None);
         return _output.Length;
     }
 }

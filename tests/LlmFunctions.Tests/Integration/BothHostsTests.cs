@@ -207,8 +207,9 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
         }
 
         var records = await fixture.Azurite.AllCallsAsync();
-        var local = await MetricsTests.ScrapeAsync(fixture.Host(HostKind.Local));
-        var functions = await MetricsTests.ScrapeAsync(fixture.Host(HostKind.Functions));
+        var ok = records.Count(r => r.GetInt32("StatusCode") == 200);
+        var local = await MetricsTests.ScrapeUntilAsync(fixture.Host(HostKind.Local), "api_requests_by_status{status=\"200\"}", ok);
+        var functions = await MetricsTests.ScrapeUntilAsync(fixture.Host(HostKind.Functions), "api_requests_by_status{status=\"200\"}", ok);
 
         foreach (var scrape in new[] { local, functions })
         {

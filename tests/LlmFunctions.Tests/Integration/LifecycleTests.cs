@@ -153,6 +153,9 @@ public sealed class LifecycleTests(ITestOutputHelper output)
 
         env.Upstream.Default = Scenario.Ok; // this instance's own calls below cost next to nothing
         await env.RecordsAsync(4);
+
+        // The other instance publishes its sums within a second; a scrape there publishes them now.
+        await MetricsTests.ScrapeAsync(other);
         return (env, other);
     }
 

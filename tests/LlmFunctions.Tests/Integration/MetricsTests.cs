@@ -23,6 +23,26 @@ public sealed partial class MetricsTests
         return await response.Content.ReadAsStringAsync();
     }
 
+    /// <summary>
+    /// Scrapes until <paramref name="series"/> reaches <paramref name="expected"/>: another instance's records reach a
+    /// scrape within its tail flush interval (a scrape flushes its own instance's first). Fails after 10 s.
+    /// </summary>
+    internal static async Task<string> ScrapeUntilAsync(ITestHost host, string series, double expected)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            var text = await ScrapeAsync(host);
+            if (Value(text, series) == expected || deadline.IsCancellationRequested)
+            {
+                Assert.Equal(expected, Value(text, series));
+                return text;
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
     internal static double Value(string exposition, string series)
     {
         foreach (var line in exposition.Split('\n'))
@@ -116,8 +136,8 @@ public sealed partial class MetricsTests
         var (calls, costNano) = await SumRecordsAsync(env.Azurite);
         Assert.Equal(50, calls);
 
-        var a = await ScrapeAsync(env.Host);
-        var b = await ScrapeAsync(second);
+        var a = await ScrapeUntilAsync(env.Host, "api_requests_by_status{status=\"200\"}", 50);
+        var b = await ScrapeUntilAsync(second, "api_requests_by_status{status=\"200\"}", 50);
         Assert.Equal(50, Value(a, "api_requests_by_status{status=\"200\"}"));
         Assert.Equal(50, Value(b, "api_requests_by_status{status=\"200\"}"));
         Assert.Equal((double)Core.Pricing.CostCalculator.ToUsd(costNano), Value(a, "api_cost_usd_total"), 9);
@@ -158,6 +178,58 @@ public sealed partial class MetricsTests
     }
 
     [Fact]
+    public async Task Scrape_ReadsAFewRows_WhateverTheNumberOfCallsNotFoldedYet()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        await ScrapeAsync(env.Host); // the deployment's first scrape creates the folded state
+        await DriveAsync(env.Host, 4);
+        await env.RecordsAsync(4);
+        var few = Value(await ScrapeAsync(env.Host), "llm_metering_scrape_storage_requests");
+
+        using var http = env.Host.CreateHttpClient(ProxyHost.ClientKey);
+        await Parallel.ForEachAsync(Enumerable.Range(0, 1_200), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+        {
+            using var r = await http.PostAsync("/v1/chat/completions", new StringContent("""{"model":"gpt-4.1","messages":[]}""", Encoding.UTF8, "application/json"), ct);
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        });
+        await env.RecordsAsync(1_204);
+        var many = await ScrapeAsync(env.Host);
+
+        // 1,204 unfolded records, more than one page of a records query: the scrape read this instance's sums instead.
+        Assert.Equal(1_204, Value(many, "llm_metering_unfolded_records"));
+        Assert.Equal(1_204, Value(many, "api_requests_by_status{status=\"200\"}"));
+        // The state and the tail rows, after a flush of this instance's sums for one minute or two (none if its loop just did).
+        Assert.InRange(few, 2, 4);
+        Assert.InRange(Value(many, "llm_metering_scrape_storage_requests"), 2, 4);
+    }
+
+    [Fact]
+    public async Task TheTailAndTheFold_RenderTheSameExposition_EvenPastTheModelCap()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Metrics:MaxModels"] = "2");
+        using var http = env.Host.CreateHttpClient(ProxyHost.ClientKey);
+        foreach (var (model, i) in new[] { "gpt-4.1-mini", "gpt-4.1", "deepseek-chat", "gpt-4.1" }.SelectMany(m => Enumerable.Repeat(m, 3)).Select((m, i) => (m, i)))
+        {
+            var stream = i % 2 == 0 ? "true" : "false";
+            using var r = await http.PostAsync("/v1/chat/completions", new StringContent($$"""{"model":"{{model}}","stream":{{stream}},"messages":[]}""", Encoding.UTF8, "application/json"));
+            await r.Content.ReadAsStringAsync();
+        }
+
+        await env.RecordsAsync(12);
+        var fromTail = await ScrapeAsync(env.Host);
+        Assert.Equal(12, Value(fromTail, "llm_metering_unfolded_records"));
+
+        env.Clock.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(12, await env.Local.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
+        var fromFold = await ScrapeAsync(env.Host);
+        Assert.Equal(0, Value(fromFold, "llm_metering_unfolded_records"));
+
+        static string[] Series(string text) => text.Split('\n').Where(l => l.Length > 0 && !l.Contains("llm_metering_", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(Series(fromTail), Series(fromFold));
+        Assert.Contains("api_requests_total{method=\"POST\",endpoint=\"/v1/chat/completions\",status=\"200\",model=\"other\",client=\"alpha\"} 3", fromFold);
+    }
+
+    [Fact]
     public async Task ConcurrentFolds_NeverDoubleCount()
     {
         await using var env = await TestEnvironment.StartAsync();
@@ -169,7 +241,7 @@ public sealed partial class MetricsTests
             records += 10;
             await env.RecordsAsync(records);
             env.Clock.Advance(TimeSpan.FromMinutes(2));
-            var folders = Enumerable.Range(0, 4).Select(_ => new AggregateFolder(store, env.Clock,
+            var folders = Enumerable.Range(0, 4).Select(_ => new AggregateFolder(store, env.Local.Get<TailSummaries>(), env.Clock,
                 Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = 10 }), Microsoft.Extensions.Options.Options.Create(new Core.StorageOptions()),
                 Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance)).ToList();
 
@@ -202,12 +274,14 @@ public sealed partial class MetricsTests
         Assert.All(tables, t => Assert.Matches("^LlmCalls[0-9]{8}$", t));
 
         // Nothing folded yet: the first scrape folds across all three days (a 6-day span, listed rather than probed),
-        // and the tail is today's table.
+        // and the tail is today's minute.
         var first = await ScrapeAsync(env.Host);
         Assert.Equal(12, Value(first, "api_requests_by_status{status=\"200\"}"));
         Assert.Equal(4, Value(first, "llm_metering_unfolded_records"));
 
+        // Two minutes later the timer folds the rest (a scrape would start that fold too, off its own path).
         env.Clock.Advance(TimeSpan.FromMinutes(2));
+        await env.Local.Get<AggregateFolder>().FoldAsync(CancellationToken.None);
         var folded = await ScrapeAsync(env.Host);
         Assert.Equal(12, Value(folded, "api_requests_by_status{status=\"200\"}"));
         Assert.Equal(0, Value(folded, "llm_metering_unfolded_records"));
@@ -232,7 +306,7 @@ public sealed partial class MetricsTests
 
         foreach (var host in new[] { env.Host, b })
         {
-            Assert.Equal(7, Value(await ScrapeAsync(host), "api_requests_by_status{status=\"200\"}"));
+            await ScrapeUntilAsync(host, "api_requests_by_status{status=\"200\"}", 7);
         }
     }
 
@@ -252,7 +326,7 @@ public sealed partial class MetricsTests
 
         // A folder four days behind (as if the fold had stalled) has folded day 0 but not day 2: day 2 is older
         // than the limit, yet its records are not in the state, so only day 0 may go.
-        var behind = new AggregateFolder(env.Local.Get<Core.Records.TableStore>(), env.Clock,
+        var behind = new AggregateFolder(env.Local.Get<Core.Records.TableStore>(), env.Local.Get<TailSummaries>(), env.Clock,
             Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = 4 * 86_400 }),
             Microsoft.Extensions.Options.Options.Create(new Core.StorageOptions { RetentionDays = 1 }),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance);

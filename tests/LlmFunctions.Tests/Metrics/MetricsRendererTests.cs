@@ -31,7 +31,7 @@ public sealed class MetricsRendererTests
     {
         using var stream = new MemoryStream();
         var snapshot = new AggregateFolder.Snapshot(state, 2, TimeSpan.FromSeconds(30), new TailSpend(), DateTimeOffset.UnixEpoch);
-        await MetricsRenderer.RenderAsync(stream, snapshot, budgets ?? [], 0, CancellationToken.None);
+        await MetricsRenderer.RenderAsync(stream, snapshot, budgets ?? [], new MetricsRenderer.InstanceFacts(0, 3), CancellationToken.None);
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }
 
@@ -84,6 +84,7 @@ public sealed class MetricsRendererTests
         Assert.Contains("api_time_to_first_byte_seconds_bucket{model=\"gpt-4.1\",le=\"0.1\"} 1\n", text);
         Assert.Contains("llm_metering_unfolded_records 2\n", text);
         Assert.Contains("llm_metering_newest_folded_age_seconds 30\n", text);
+        Assert.Contains("llm_metering_scrape_storage_requests 3\n", text);
     }
 
     [Fact]

@@ -18,15 +18,23 @@ public sealed class TailSpendTests
         CostNanoUsd = nanoUsd,
     };
 
+    /// <summary>What a snapshot does with one published record: sum it into a delta, add the delta.</summary>
+    private static void Add(TailSpend tail, CallRecord record)
+    {
+        var delta = new MetricsDelta();
+        delta.Add(record);
+        tail.Add(delta);
+    }
+
     [Fact]
     public void AddSince_CountsCallsStartedAtOrAfterThePeriodStart_ToTheTick()
     {
         var tail = new TailSpend();
-        tail.Add(Record(PeriodStart.AddTicks(-1), "a", "gpt-4.1-mini", 1));
-        tail.Add(Record(PeriodStart, "a", "gpt-4.1-mini", 10));
-        tail.Add(Record(PeriodStart.AddMilliseconds(999), "a", "gpt-4.1-mini", 100));
-        tail.Add(Record(PeriodStart.AddSeconds(30), "b", "gpt-4.1", 1000));
-        tail.Add(Record(PeriodStart.AddSeconds(30), "b", "gpt-4.1", 10_000));
+        Add(tail, Record(PeriodStart.AddTicks(-1), "a", "gpt-4.1-mini", 1));
+        Add(tail, Record(PeriodStart, "a", "gpt-4.1-mini", 10));
+        Add(tail, Record(PeriodStart.AddMilliseconds(999), "a", "gpt-4.1-mini", 100));
+        Add(tail, Record(PeriodStart.AddSeconds(90), "b", "gpt-4.1", 1000));
+        Add(tail, Record(PeriodStart.AddSeconds(90), "b", "gpt-4.1", 10_000));
 
         var spend = new Dictionary<string, long> { ["a|gpt-4.1-mini"] = 5 };
         tail.AddSince(PeriodStart, spend);
@@ -36,7 +44,7 @@ public sealed class TailSpendTests
         Assert.Equal(2, spend.Count);
 
         var later = new Dictionary<string, long>();
-        tail.AddSince(PeriodStart.AddSeconds(1), later);
+        tail.AddSince(PeriodStart.AddMinutes(1), later);
         Assert.Equal(["b|gpt-4.1"], later.Keys);
     }
 
@@ -49,7 +57,7 @@ public sealed class TailSpendTests
         for (var i = 0; i < 20_000; i++)
         {
             var record = Record(PeriodStart.AddMilliseconds(i / 5.0 - 1000), i % 2 == 0 ? "a" : "b", i % 3 == 0 ? "gpt-4.1" : "gpt-4.1-mini", i);
-            tail.Add(record);
+            Add(tail, record);
             if (record.StartedAt >= PeriodStart)
             {
                 var key = record.Client + "|" + record.Model;
@@ -61,6 +69,6 @@ public sealed class TailSpendTests
         tail.AddSince(PeriodStart, spend);
 
         Assert.Equal(expected.OrderBy(p => p.Key), spend.OrderBy(p => p.Key));
-        Assert.Equal(4 * 4, tail.Count); // 4 seconds (one before the start, three after) × 4 client|model keys, not 20,000 records
+        Assert.Equal(2 * 4, tail.Count); // 2 minutes (one before the start, one after) × 4 client|model keys, not 20,000 records
     }
 }

@@ -68,8 +68,8 @@ public sealed class CallRecordMapperTests
             Assert.Equal(fromWhole.StartedAt, fromSelected.StartedAt);
             whole.Add(fromWhole, maxModels: 50);
             projected.Add(fromSelected, maxModels: 50);
-            wholeSpend.Add(fromWhole);
-            projectedSpend.Add(fromSelected);
+            wholeSpend.Add(Delta(fromWhole));
+            projectedSpend.Add(Delta(fromSelected));
         }
 
         Assert.Equal(JsonSerializer.Serialize(whole), JsonSerializer.Serialize(projected));
@@ -80,5 +80,12 @@ public sealed class CallRecordMapperTests
         projectedSpend.AddSince(DateTimeOffset.MinValue, b);
         Assert.Equal(a.OrderBy(p => p.Key), b.OrderBy(p => p.Key));
         Assert.Equal(2, a.Count);
+    }
+
+    private static MetricsDelta Delta(CallRecord record)
+    {
+        var delta = new MetricsDelta();
+        delta.Add(record);
+        return delta;
     }
 }

@@ -1,0 +1,190 @@
+using Azure;
+using Azure.Data.Tables;
+using LlmFunctions.Core.Records;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LlmFunctions.Core.Metrics;
+
+/// <summary>
+/// Each instance's running sums of the records it has written, one <see cref="MetricsDelta"/> per write minute, kept in
+/// table <c>LlmTail</c> (PartitionKey = minute, RowKey = this process's id) so that a scrape reads a few small rows
+/// for the minutes the fold has not reached instead of every record in them.
+/// <list type="bullet">
+/// <item>A record is added after its table commit succeeds and before its caller hears so; rows are written at most
+/// <see cref="FlushInterval"/> later, and before a scrape or rollup on this instance reads. A row only grows (it is
+/// replaced by a later sum of the same minute), so a scrape never shows less than the one before it.</item>
+/// <item>A row may miss records (written, not yet flushed, or lost with a crash): the scrape shows them late, never
+/// twice. The fold reads the records themselves, so the state is exact whatever the rows say.</item>
+/// </list>
+/// </summary>
+internal sealed partial class TailSummaries(TableStore store, TimeProvider time, ILogger<TailSummaries> logger) : BackgroundService
+{
+    /// <summary>Longest a committed record waits to be in this instance's row.</summary>
+    internal static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a minute's sums stay in memory after the minute ends (it may still get journaled records).</summary>
+    private static readonly TimeSpan KeepFor = TimeSpan.FromMinutes(10);
+
+    private readonly string _instance = Guid.NewGuid().ToString("N");
+    private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _flushing = new(1, 1);
+    private readonly Dictionary<string, Minute> _minutes = new(StringComparer.Ordinal);
+
+    /// <summary>Adds records that were just committed under <paramref name="partitionKey"/>.</summary>
+    public void Committed(string partitionKey, IReadOnlyList<CallRecord> records)
+    {
+        var minute = partitionKey[..RecordKeys.MinuteFormat.Length];
+        lock (_lock)
+        {
+            if (!_minutes.TryGetValue(minute, out var m))
+            {
+                _minutes[minute] = m = new Minute();
+            }
+
+            foreach (var r in records)
+            {
+                m.Delta.Add(r);
+            }
+
+            m.Version++;
+        }
+    }
+
+    /// <summary>Writes the rows of minutes that changed since their last write.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        await _flushing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var pending = new List<(string Minute, long Version, TableEntity Row)>();
+            var forgetBefore = RecordKeys.Minute(time.GetUtcNow() - KeepFor);
+            lock (_lock)
+            {
+                foreach (var (minute, m) in _minutes)
+                {
+                    if (m.Version != m.Flushed)
+                    {
+                        pending.Add((minute, m.Version, ChunkedJson.ToEntity(minute, _instance, m.Delta, AggregateJsonContext.Default.MetricsDelta)));
+                    }
+                }
+
+                foreach (var minute in _minutes.Where(p => p.Value.Version == p.Value.Flushed && string.CompareOrdinal(p.Key, forgetBefore) < 0).Select(p => p.Key).ToList())
+                {
+                    _minutes.Remove(minute);
+                }
+            }
+
+            if (pending.Count > 0)
+            {
+                await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var (minute, version, row) in pending)
+            {
+                await store.Tail.UpsertEntityAsync(row, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+                lock (_lock)
+                {
+                    _minutes[minute].Flushed = version;
+                }
+            }
+        }
+        finally
+        {
+            _flushing.Release();
+        }
+    }
+
+    /// <summary>Every instance's sums for the minutes from <paramref name="fromMinute"/> on, summed per minute, in order.</summary>
+    public async Task<SortedDictionary<string, MetricsDelta>> ReadAsync(string fromMinute, CancellationToken cancellationToken)
+    {
+        var result = new SortedDictionary<string, MetricsDelta>(StringComparer.Ordinal);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {fromMinute}");
+        await foreach (var row in store.Tail.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (ChunkedJson.FromEntity(row, AggregateJsonContext.Default.MetricsDelta) is not { } delta)
+            {
+                continue;
+            }
+
+            if (result.TryGetValue(row.PartitionKey, out var sum))
+            {
+                sum.Add(delta);
+            }
+            else
+            {
+                result[row.PartitionKey] = delta;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Deletes the rows of minutes before <paramref name="beforeMinute"/> (all folded), a partition per transaction.</summary>
+    public async Task<int> DeleteBeforeAsync(string beforeMinute, CancellationToken cancellationToken)
+    {
+        var filter = TableClient.CreateQueryFilter($"PartitionKey lt {beforeMinute}");
+        var rows = new List<TableEntity>();
+        await foreach (var row in store.Tail.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            rows.Add(row);
+        }
+
+        foreach (var partition in rows.GroupBy(r => r.PartitionKey))
+        {
+            foreach (var chunk in partition.Chunk(100))
+            {
+                await store.Tail.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All)), cancellationToken)
+                    .ConfigureAwait(false);
+            }
+        }
+
+        return rows.Count;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(FlushInterval, time, stoppingToken).ConfigureAwait(false);
+                await FlushAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or TaskCanceledException)
+            {
+                // The sums are cumulative: the next flush writes them all.
+                LogFlushFailed(logger, ex.GetType().Name);
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or OperationCanceledException)
+        {
+            LogFlushFailed(logger, ex.GetType().Name);
+        }
+    }
+
+    private sealed class Minute
+    {
+        public MetricsDelta Delta { get; } = new();
+
+        public long Version { get; set; }
+
+        public long Flushed { get; set; }
+    }
+
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Warning, Message = "Writing this instance's tail sums failed ({Error}); the next flush writes them.")]
+    private static partial void LogFlushFailed(ILogger logger, string error);
+}
