@@ -59,6 +59,17 @@ public sealed class StorageOptions
     public int QueuedCommitDelayMs { get; set; } = 20;
 
     /// <summary>
+    /// The shortest time between two commits of batches that callers wait on. A call that finds the writer idle is
+    /// committed at once; while calls keep coming, each commit waits until this long after the previous one began,
+    /// gathering the records that arrive meanwhile (up to 40), so a steady rate costs at most 1,000 / this
+    /// transactions a second. Callers wait after their response is complete, so clients see no extra latency; an
+    /// invocation lasts up to this much longer. 0 commits at once (one transaction per call at moderate rates).
+    /// Default 50 ms.
+    /// </summary>
+    [Range(0, 1000)]
+    public int CommitIntervalMs { get; set; } = 50;
+
+    /// <summary>
     /// Days of call records to keep besides today's; 0 (default) keeps them forever. Records live in one table per UTC day
     /// (<c>LlmCallsyyyyMMdd</c>); the fold drops a day's table once it is older than this and entirely folded, so
     /// metrics and budgets, which read the folded aggregates, keep counting it. Keep it longer than a spooled record

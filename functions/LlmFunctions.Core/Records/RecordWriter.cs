@@ -50,6 +50,8 @@ internal sealed partial class RecordWriter : BackgroundService
     private readonly InFlightCalls _inFlight;
     private readonly TailSummaries _tail;
     private readonly TimeSpan _queuedCommitDelay;
+    private readonly TimeSpan _commitInterval;
+    private long _lastCommitTimestamp;
     private readonly ILogger<RecordWriter> _logger;
     private readonly int _shard = Random.Shared.Next(0, 100);
     private long _transactions;
@@ -95,6 +97,7 @@ internal sealed partial class RecordWriter : BackgroundService
         _inFlight = inFlight;
         _tail = tail;
         _queuedCommitDelay = TimeSpan.FromMilliseconds(options.Value.QueuedCommitDelayMs);
+        _commitInterval = TimeSpan.FromMilliseconds(options.Value.CommitIntervalMs);
         _logger = logger;
     }
 
@@ -180,8 +183,17 @@ internal sealed partial class RecordWriter : BackgroundService
             var awaited = Drain(reader, batch);
             if (!awaited && batch.Count < MaxBatch && _queuedCommitDelay > TimeSpan.Zero)
             {
-                await FillAsync(reader, batch).ConfigureAwait(false);
+                awaited = await FillAsync(reader, batch, _queuedCommitDelay, untilAwaited: true).ConfigureAwait(false);
             }
+
+            // Pacing: while calls keep coming, at most one awaited commit per interval (see StorageOptions.CommitIntervalMs).
+            var sinceLast = _time.GetElapsedTime(_lastCommitTimestamp);
+            if (awaited && batch.Count < MaxBatch && sinceLast < _commitInterval)
+            {
+                await FillAsync(reader, batch, _commitInterval - sinceLast, untilAwaited: false).ConfigureAwait(false);
+            }
+
+            _lastCommitTimestamp = _time.GetTimestamp();
 
             // Journaled records keep the PartitionKey the journal holds for them (a batch may straddle a minute); the
             // others (no journal, or its append failed) have none and are written under the current minute.
@@ -292,22 +304,32 @@ internal sealed partial class RecordWriter : BackgroundService
     }
 
     /// <summary>
-    /// Lets a batch nobody waits on fill for up to the queued commit delay: it ends early when the batch is full, a
-    /// record with a waiting caller arrives, or the queue is closed (shutdown).
+    /// Lets a batch fill for up to <paramref name="delay"/>: it ends early when the batch is full, the queue is closed
+    /// (shutdown), or — with <paramref name="untilAwaited"/> — a record with a waiting caller arrives. True when the
+    /// batch got such a record.
     /// </summary>
-    private async Task FillAsync(ChannelReader<Pending> reader, List<Pending> batch)
+    private async Task<bool> FillAsync(ChannelReader<Pending> reader, List<Pending> batch, TimeSpan delay, bool untilAwaited)
     {
-        using var delay = new CancellationTokenSource(_queuedCommitDelay, _time);
+        using var timeout = new CancellationTokenSource(delay, _time);
+        var awaited = false;
         while (batch.Count < MaxBatch)
         {
             // SuppressThrowing: the delay running out is the normal way out of this loop, not an error.
-            var more = reader.WaitToReadAsync(delay.Token).AsTask();
+            var more = reader.WaitToReadAsync(timeout.Token).AsTask();
             await ((Task)more).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            if (!more.IsCompletedSuccessfully || !more.Result || Drain(reader, batch))
+            if (!more.IsCompletedSuccessfully || !more.Result)
             {
-                return;
+                break;
+            }
+
+            awaited |= Drain(reader, batch);
+            if (awaited && untilAwaited)
+            {
+                break;
             }
         }
+
+        return awaited;
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)

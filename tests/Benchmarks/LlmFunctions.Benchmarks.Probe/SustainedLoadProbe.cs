@@ -8,7 +8,10 @@ namespace LlmFunctions.Benchmarks.Probe;
 /// <summary>
 /// <c>sustained</c>: holds a steady rate of non-streaming chat calls (open loop; <c>--rate 0</c> is as fast as 32
 /// connections go) for <c>--seconds</c> while one scraper GETs <c>/metrics</c> every second, then prints one line:
-/// <c>SUSTAINED rate=… achieved=… calls=… non2xx=… scrapes=… scrape_p50_ms=… scrape_p99_ms=… scrape_max_ms=…</c>.
+/// <c>SUSTAINED rate=… achieved=… calls=… non2xx=… scrapes=… scrape_p50_ms=… scrape_p99_ms=… scrape_max_ms=…
+/// scrape_requests_max=… storage_per_call=…</c>: the most storage requests one scrape made
+/// (<c>llm_metering_scrape_storage_requests</c>), and the host's storage requests over the run (from <c>/health</c>,
+/// every request it sent: records, tail sums, folds, scrapes, rollups) per call.
 /// Bounded: at most 2,000 calls in flight, and it stops waiting for them 30 s after the run.
 /// </summary>
 internal static class SustainedLoadProbe
@@ -27,30 +30,46 @@ internal static class SustainedLoadProbe
         using var scraper = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
         scraper.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Required("scrape-token"));
 
+        var storageBefore = await StorageRequestsAsync(scraper, url);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         var scrapes = ScrapeEverySecondAsync(scraper, url + "/metrics", stop.Token);
         var (sent, failed) = rate == 0 ? await ClosedLoopAsync(calls, url, 32, stop.Token) : await OpenLoopAsync(calls, url, rate, stop.Token);
-        var latencies = await scrapes;
+        var (latencies, scrapeRequestsMax) = await scrapes;
+        var storagePerCall = (await StorageRequestsAsync(scraper, url) - storageBefore) / (double)Math.Max(1, sent);
 
         latencies.Sort();
         double Percentile(double p) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(p * latencies.Count) - 1)];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"SUSTAINED rate={(rate == 0 ? "max" : rate.ToString(CultureInfo.InvariantCulture))} achieved={sent / (double)seconds:0} calls={sent} non2xx={failed} scrapes={latencies.Count} scrape_p50_ms={Percentile(0.5):0} scrape_p99_ms={Percentile(0.99):0} scrape_max_ms={(latencies.Count == 0 ? double.NaN : latencies[^1]):0}"));
+            $"SUSTAINED rate={(rate == 0 ? "max" : rate.ToString(CultureInfo.InvariantCulture))} achieved={sent / (double)seconds:0} calls={sent} non2xx={failed} scrapes={latencies.Count} scrape_p50_ms={Percentile(0.5):0} scrape_p99_ms={Percentile(0.99):0} scrape_max_ms={(latencies.Count == 0 ? double.NaN : latencies[^1]):0} scrape_requests_max={scrapeRequestsMax:0} storage_per_call={storagePerCall:0.000}"));
         return 0;
     }
 
-    private static async Task<List<double>> ScrapeEverySecondAsync(HttpClient http, string url, CancellationToken stop)
+    /// <summary>The host's storage requests since it started, reads plus writes, from <c>/health</c>.</summary>
+    private static async Task<long> StorageRequestsAsync(HttpClient http, string url)
+    {
+        using var health = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(url + "/health"));
+        return health.RootElement.GetProperty("storageReads").GetInt64() + health.RootElement.GetProperty("storageWrites").GetInt64();
+    }
+
+    private static async Task<(List<double> Latencies, double RequestsMax)> ScrapeEverySecondAsync(HttpClient http, string url, CancellationToken stop)
     {
         var latencies = new List<double>();
+        var requestsMax = 0d;
         while (!stop.IsCancellationRequested)
         {
             var started = Stopwatch.StartNew();
             using (var response = await http.GetAsync(url, CancellationToken.None))
             {
-                await response.Content.ReadAsStringAsync(CancellationToken.None);
+                var text = await response.Content.ReadAsStringAsync(CancellationToken.None);
                 if (response.IsSuccessStatusCode)
                 {
                     latencies.Add(started.Elapsed.TotalMilliseconds);
+                    const string Gauge = "llm_metering_scrape_storage_requests ";
+                    var at = text.IndexOf("\n" + Gauge, StringComparison.Ordinal);
+                    if (at >= 0 && double.TryParse(text.AsSpan(at + 1 + Gauge.Length, text.IndexOf('\n', at + 1) - at - 1 - Gauge.Length), CultureInfo.InvariantCulture, out var n))
+                    {
+                        requestsMax = Math.Max(requestsMax, n);
+                    }
                 }
             }
 
@@ -61,7 +80,7 @@ internal static class SustainedLoadProbe
             }
         }
 
-        return latencies;
+        return (latencies, requestsMax);
     }
 
     private static async Task<(long Sent, long Failed)> OpenLoopAsync(HttpClient http, string url, int rate, CancellationToken stop)

@@ -13,7 +13,10 @@ using Microsoft.Extensions.Logging;
 // Scrape latency as history grows: seeds N call records at a steady rate (default 10,000 a day, going back from
 // now, so 1M records are 100 days of history) into the daily LlmCallsyyyyMMdd tables on Azurite, lets the fold
 // catch up, then times GET /metrics on the local host. Usage (tests/Benchmarks/scrape.sh starts Azurite):
-//   dotnet LlmFunctions.Benchmarks.Scrape.dll <table connection string> 10000,100000,1000000 [records per day]
+//   dotnet LlmFunctions.Benchmarks.Scrape.dll <table connection string> 10000,100000,1000000 [records per day] [--seed-only]
+// --seed-only seeds and folds the first size, then exits (sustained.sh's BENCH_HISTORY).
+var seedOnly = args.Contains("--seed-only");
+args = args.Where(a => a != "--seed-only").ToArray();
 var connection = args[0];
 var sizes = args.Length > 1 ? args[1].Split(',').Select(int.Parse).ToArray() : [10_000, 100_000];
 var perDay = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10_000;
@@ -102,6 +105,12 @@ foreach (var size in sizes)
     }
 
     fold.Stop();
+    if (seedOnly)
+    {
+        Console.WriteLine($"seeded and folded {size:N0} records in {seed.Elapsed.TotalSeconds + fold.Elapsed.TotalSeconds:0} s");
+        break;
+    }
+
     var first = await http.GetStringAsync("/metrics");
     if (!first.Contains("llm_metering_unfolded_records 0\n", StringComparison.Ordinal))
     {

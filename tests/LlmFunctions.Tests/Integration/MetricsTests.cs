@@ -261,10 +261,13 @@ public sealed partial class MetricsTests
     public async Task RecordsOfDifferentDays_LandInDailyTables_AndEveryCounterSpansThem()
     {
         await using var env = await TestEnvironment.StartAsync();
+        // Each day's records are in before the clock moves on (the writer commits after the response is complete).
         env.Clock.AdvanceToNextNoonUtc();
         await DriveAsync(env.Host, 4);
+        await env.RecordsAsync(4);
         env.Clock.Advance(TimeSpan.FromDays(1));
         await DriveAsync(env.Host, 4);
+        await env.RecordsAsync(8);
         env.Clock.Advance(TimeSpan.FromDays(5));
         await DriveAsync(env.Host, 4);
         await env.RecordsAsync(12);
@@ -316,8 +319,10 @@ public sealed partial class MetricsTests
         await using var env = await TestEnvironment.StartAsync(s => s["Storage:RetentionDays"] = "1");
         env.Clock.AdvanceToNextNoonUtc();
         await DriveAsync(env.Host, 4);                 // day 0
+        await env.RecordsAsync(4);
         env.Clock.Advance(TimeSpan.FromDays(2));
         await DriveAsync(env.Host, 4);                 // day 2
+        await env.RecordsAsync(8);
         env.Clock.Advance(TimeSpan.FromDays(3));
         await DriveAsync(env.Host, 4);                 // day 5, today
         await env.RecordsAsync(12);
