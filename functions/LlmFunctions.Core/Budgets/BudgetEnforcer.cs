@@ -34,7 +34,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private long _nextRefreshTicks;
     private int _refreshing;
 
-    public BudgetEnforcer(BudgetRollup rollup, PriceTable prices, RecordWriter writer, IOptions<BudgetsOptions> options, TimeProvider time, ILogger<BudgetEnforcer> logger)
+    public BudgetEnforcer(BudgetRollup rollup, PriceTable prices, IOptions<BudgetsOptions> options, TimeProvider time, ILogger<BudgetEnforcer> logger)
     {
         _rollup = rollup;
         _prices = prices;
@@ -49,11 +49,6 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
                 _enforced.Add((name, b, scope, new LocalSpend()));
             }
         }
-
-        if (_enforced.Count > 0)
-        {
-            writer.Durable += OnRecord;
-        }
     }
 
     public BudgetDecision Check(string client, string model, Func<long> estimateInputTokens, long? maxOutputTokens)
@@ -63,9 +58,11 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, estimateInputTokens(), 0, maxOutputTokens ?? DefaultOutputCap));
             if (worst > max)
             {
-                return new BudgetDecision(BudgetVerdict.TooExpensive,
-                    string.Create(CultureInfo.InvariantCulture,
-                        $"This call could cost up to ${worst:0.####} ({model}, ~{estimateInputTokens()} input tokens, up to {maxOutputTokens ?? DefaultOutputCap} output tokens), above the limit of ${max:0.####} per call (Budgets__MaxCostPerCallUsd). Lower max_tokens or the prompt size."));
+                var estimate = string.Create(CultureInfo.InvariantCulture,
+                    $"${worst:0.####} ({model}, ~{estimateInputTokens()} input tokens, up to {maxOutputTokens ?? DefaultOutputCap} output tokens)");
+                return new BudgetDecision(BudgetVerdict.TooExpensive, string.Create(CultureInfo.InvariantCulture,
+                    $"This call could cost up to {estimate}, above the limit of ${max:0.####} per call (Budgets__MaxCostPerCallUsd). "
+                    + $"Lower max_tokens or the prompt size."));
             }
         }
 
@@ -109,7 +106,8 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             {
                 return new BudgetDecision(BudgetVerdict.Block,
                     string.Create(CultureInfo.InvariantCulture,
-                        $"Budget '{name}' ({scope}, {period.Kind}) is exhausted: ${spent:0.00} of ${options.LimitUsd:0.00} spent. It resets at {period.End:yyyy-MM-dd HH:mm} UTC."),
+                        $"Budget '{name}' ({scope}, {period.Kind}) is exhausted: ${spent:0.00} of ${options.LimitUsd:0.00} spent. "
+                        + $"It resets at {period.End:yyyy-MM-dd HH:mm} UTC."),
                     RetryAfter: period.End - now);
             }
 
@@ -149,9 +147,10 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         }
     }
 
-    private void OnRecord(CallRecord r)
+    /// <summary>Counts a record of this instance once it is durable (the host wires this to the record writer).</summary>
+    public void OnDurable(CallRecord r)
     {
-        if (r.CostNanoUsd == 0)
+        if (r.CostNanoUsd == 0 || _enforced.Count == 0)
         {
             return;
         }

@@ -133,13 +133,15 @@ internal sealed partial class BudgetRollup(
     }
 
     /// <summary>The latest rollup row per budget (<c>RowKey = current</c>).</summary>
-    internal async Task<Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>> ReadCurrentAsync(CancellationToken cancellationToken)
+    internal async Task<Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>> ReadCurrentAsync(
+        CancellationToken cancellationToken)
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
         var result = new Dictionary<string, (string, decimal, DateTimeOffset)>(StringComparer.OrdinalIgnoreCase);
-        await foreach (var e in store.Rollups.QueryAsync<TableEntity>(filter: "RowKey eq 'current'", cancellationToken: cancellationToken).ConfigureAwait(false))
+        var rows = store.Rollups.QueryAsync<RollupRow>(r => r.RowKey == RollupRow.CurrentRowKey, cancellationToken: cancellationToken);
+        await foreach (var row in rows.ConfigureAwait(false))
         {
-            result[e.PartitionKey] = (e.GetString("PeriodKey") ?? "", Pricing.CostCalculator.ToUsd(e.GetInt64("SpentNanoUsd") ?? 0), e.GetDateTimeOffset("UpdatedAt") ?? default);
+            result[row.PartitionKey] = (row.PeriodKey, Pricing.CostCalculator.ToUsd(row.SpentNanoUsd), row.UpdatedAt);
         }
 
         return result;
@@ -147,33 +149,33 @@ internal sealed partial class BudgetRollup(
 
     private async Task WriteRollupAsync(BudgetStatus s, CancellationToken cancellationToken)
     {
-        TableEntity Row(string rowKey) => new(s.Name, rowKey)
-        {
-            ["Scope"] = s.Scope.ToString(),
-            ["Period"] = s.Period.Kind,
-            ["PeriodKey"] = s.Period.Key,
-            ["PeriodStart"] = s.Period.Start,
-            ["PeriodEnd"] = s.Period.End,
-            ["SpentNanoUsd"] = s.SpentNanoUsd,
-            ["SpentUsd"] = (double)s.SpentUsd,
-            ["LimitUsd"] = (double)s.Options.LimitUsd,
-            ["Percent"] = (double)s.Percent,
-            ["Action"] = s.Options.Action,
-            ["UpdatedAt"] = s.UpdatedAt,
-        };
-
         // One row per budget and period (history), and "current" for cheap reads by the proxy and /metrics.
         await store.Rollups.SubmitTransactionAsync(
         [
-            new TableTransactionAction(TableTransactionActionType.UpsertReplace, Row($"{s.Period.Kind}-{s.Period.Key}")),
-            new TableTransactionAction(TableTransactionActionType.UpsertReplace, Row("current")),
+            new TableTransactionAction(TableTransactionActionType.UpsertReplace, RollupRow.From(s, $"{s.Period.Kind}-{s.Period.Key}")),
+            new TableTransactionAction(TableTransactionActionType.UpsertReplace, RollupRow.From(s, RollupRow.CurrentRowKey)),
         ], cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ClaimAsync(BudgetStatus s, int threshold, CancellationToken cancellationToken)
     {
-        var n = new BudgetNotification("threshold", s.Name, s.Scope.ToString(), s.Period.Kind, s.Period.Key, s.SpentUsd, s.Options.LimitUsd,
-            s.Percent, threshold, s.Options.Action, s.Period.End, _budgets.TimeZone, SpendBreakdown.Usd(s.TopModels), SpendBreakdown.Usd(s.TopClients));
+        var n = new BudgetNotification
+        {
+            Kind = BudgetNotification.ThresholdKind,
+            Budget = s.Name,
+            Scope = s.Scope.ToString(),
+            Period = s.Period.Kind,
+            PeriodKey = s.Period.Key,
+            SpentUsd = s.SpentUsd,
+            LimitUsd = s.Options.LimitUsd,
+            Percent = s.Percent,
+            Threshold = threshold,
+            Action = s.Options.Action,
+            ResetsAt = s.Period.End,
+            TimeZone = _budgets.TimeZone,
+            TopModels = SpendBreakdown.Usd(s.TopModels),
+            TopClients = SpendBreakdown.Usd(s.TopClients),
+        };
         if (await TryClaimAsync(s.Name, $"{s.Period.Kind}-{s.Period.Key}-{threshold:D4}", n, cancellationToken).ConfigureAwait(false))
         {
             LogClaimed(logger, s.Name, threshold, s.Period.Key);
@@ -229,15 +231,28 @@ internal sealed partial class BudgetRollup(
         }
 
         var breakdown = SpendBreakdown.Of(spend, BudgetScope.Global, top: 10);
-        var n = new BudgetNotification("daily_summary", "daily-summary", "global", "day", yesterday.Key, Pricing.CostCalculator.ToUsd(breakdown.TotalNanoUsd), 0, 0, 0, "notify",
-            yesterday.End, _budgets.TimeZone, SpendBreakdown.Usd(breakdown.TopModels), SpendBreakdown.Usd(breakdown.TopClients));
+        var n = new BudgetNotification
+        {
+            Kind = BudgetNotification.DailySummaryKind,
+            Budget = "daily-summary",
+            Scope = "global",
+            Period = "day",
+            PeriodKey = yesterday.Key,
+            SpentUsd = Pricing.CostCalculator.ToUsd(breakdown.TotalNanoUsd),
+            Action = "notify",
+            ResetsAt = yesterday.End,
+            TimeZone = _budgets.TimeZone,
+            TopModels = SpendBreakdown.Usd(breakdown.TopModels),
+            TopClients = SpendBreakdown.Usd(breakdown.TopClients),
+        };
         await TryClaimAsync("daily-summary", "day-" + yesterday.Key, n, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task DeliverPendingAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        await foreach (var e in store.BudgetEvents.QueryAsync<TableEntity>(filter: "Status eq 'pending'", cancellationToken: cancellationToken).ConfigureAwait(false))
+        var pending = store.BudgetEvents.QueryAsync<TableEntity>(filter: "Status eq 'pending'", cancellationToken: cancellationToken);
+        await foreach (var e in pending.ConfigureAwait(false))
         {
             if (e.GetDateTimeOffset("NextAttemptAt") > now || e.GetDateTimeOffset("LeaseUntil") > now)
             {

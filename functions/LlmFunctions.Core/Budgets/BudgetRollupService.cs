@@ -6,7 +6,8 @@ using NCrontab;
 namespace LlmFunctions.Core.Budgets;
 
 /// <summary>Runs the budget timer's handler on <c>Budgets__Schedule</c> in a long-lived host (the Functions app has a timer trigger).</summary>
-internal sealed partial class BudgetRollupService(LlmFunctionsHandlers handlers, IOptions<BudgetsOptions> options, TimeProvider time, ILogger<BudgetRollupService> logger) : BackgroundService
+internal sealed partial class BudgetRollupService(
+    LlmFunctionsHandlers handlers, IOptions<BudgetsOptions> options, TimeProvider time, ILogger<BudgetRollupService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

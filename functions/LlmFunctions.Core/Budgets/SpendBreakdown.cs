@@ -4,7 +4,8 @@ using LlmFunctions.Core.Pricing;
 namespace LlmFunctions.Core.Budgets;
 
 /// <summary>Spend in a scope from per <c>client|model</c> sums: the total and the biggest models and clients.</summary>
-internal sealed record SpendBreakdown(long TotalNanoUsd, IReadOnlyList<KeyValuePair<string, long>> TopModels, IReadOnlyList<KeyValuePair<string, long>> TopClients)
+internal sealed record SpendBreakdown(
+    long TotalNanoUsd, IReadOnlyList<KeyValuePair<string, long>> TopModels, IReadOnlyList<KeyValuePair<string, long>> TopClients)
 {
     public static SpendBreakdown Of(IReadOnlyDictionary<string, long> spend, BudgetScope scope, int top)
     {

@@ -46,7 +46,8 @@ internal sealed record WebhookMessage(Uri Url, byte[] Body, IReadOnlyDictionary<
                 {
                     // DingTalk: sign = UrlEncode(Base64(HMAC-SHA256(key: secret, message: timestamp + "\n" + secret))), timestamp in ms.
                     var ts = now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
-                    var sign = Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(webhook.Secret), Encoding.UTF8.GetBytes(ts + "\n" + webhook.Secret)));
+                    var sign = Convert.ToBase64String(
+                        HMACSHA256.HashData(Encoding.UTF8.GetBytes(webhook.Secret), Encoding.UTF8.GetBytes(ts + "\n" + webhook.Secret)));
                     var separator = string.IsNullOrEmpty(url.Query) ? "?" : "&";
                     url = new Uri(url + separator + "timestamp=" + ts + "&sign=" + Uri.EscapeDataString(sign));
                 }
@@ -113,7 +114,7 @@ internal sealed record WebhookMessage(Uri Url, byte[] Body, IReadOnlyDictionary<
         yield return ("Scope", n.Scope);
         yield return ("Period", $"{n.Period} {n.PeriodKey}");
         yield return ("Spent", $"${n.SpentUsd.ToString("0.00##", CultureInfo.InvariantCulture)}");
-        if (n.Kind != "daily_summary")
+        if (n.Kind != BudgetNotification.DailySummaryKind)
         {
             yield return ("Limit", $"${n.LimitUsd.ToString("0.00", CultureInfo.InvariantCulture)}");
             yield return ("Percent", $"{n.Percent.ToString("0.#", CultureInfo.InvariantCulture)}%");

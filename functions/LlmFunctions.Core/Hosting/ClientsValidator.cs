@@ -3,7 +3,8 @@ namespace LlmFunctions.Core.Hosting;
 /// <summary>Start-up checks of <c>Clients__*</c>: every client has exactly one usable key.</summary>
 internal static class ClientsValidator
 {
-    public const string Message = "Each client needs Clients__<name>__Key or Clients__<name>__KeySha256 (64 hex characters), and no two clients may share a key.";
+    public const string Message =
+        "Each client needs Clients__<name>__Key or Clients__<name>__KeySha256 (64 hex characters), and no two clients may share a key.";
 
     public static bool Validate(Dictionary<string, ClientOptions> clients)
     {

@@ -68,15 +68,24 @@ public static class ServiceCollectionExtensions
         // Registered before the writer so that it stops after it: the last commits reach the tail before exit.
         services.AddSingleton<TailSummaries>();
         services.AddHostedService(sp => sp.GetRequiredService<TailSummaries>());
-        services.AddSingleton<RecordWriter>();
+        services.AddSingleton(sp =>
+        {
+            // This instance's durable records count at budget enforcement at once (neither type knows the other).
+            var writer = ActivatorUtilities.CreateInstance<RecordWriter>(sp);
+            writer.Durable += sp.GetRequiredService<BudgetEnforcer>().OnDurable;
+            return writer;
+        });
         services.AddHostedService(sp => sp.GetRequiredService<RecordWriter>());
         services.AddSingleton<PriceTable>();
         services.AddSingleton<TokenEstimator>();
         services.AddSingleton<ClientAuthenticator>();
         services.AddSingleton<ClientRateLimiter>();
         services.AddSingleton<UpstreamClient>();
+        services.AddSingleton<RequestValidator>();
+        services.AddSingleton<CallBilling>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<HealthHandler>();
+        services.AddSingleton<TableHousekeeping>();
         services.AddSingleton<AggregateFolder>();
         services.AddSingleton<MetricsHandler>();
         services.AddSingleton<BudgetRollup>();

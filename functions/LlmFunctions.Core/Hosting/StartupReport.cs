@@ -25,9 +25,11 @@ internal sealed partial class StartupReport(
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "LlmFunctions: upstream {Upstream}, {Clients} clients, {Prices} priced models, {Budgets} budgets, spool {Spool}.")]
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information,
+        Message = "LlmFunctions: upstream {Upstream}, {Clients} clients, {Prices} priced models, {Budgets} budgets, spool {Spool}.")]
     private static partial void LogStart(ILogger logger, string upstream, int clients, int prices, int budgets, string spool);
 
-    [LoggerMessage(EventId = 101, Level = LogLevel.Warning, Message = "No clients are configured (Clients__<name>__Key or __KeySha256): every call will be refused with 401.")]
+    [LoggerMessage(EventId = 101, Level = LogLevel.Warning,
+        Message = "No clients are configured (Clients__<name>__Key or __KeySha256): every call will be refused with 401.")]
     private static partial void LogNoClients(ILogger logger);
 }

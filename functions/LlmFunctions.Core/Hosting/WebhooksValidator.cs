@@ -3,7 +3,8 @@ namespace LlmFunctions.Core.Hosting;
 /// <summary>Start-up checks of <c>Webhooks__*</c>.</summary>
 internal static class WebhooksValidator
 {
-    public const string Message = "Each webhook needs Webhooks__<name>__Url (absolute http(s) URL) and Webhooks__<name>__Format (feishu, dingtalk, slack, teams or generic).";
+    public const string Message = "Each webhook needs Webhooks__<name>__Url (absolute http(s) URL) and Webhooks__<name>__Format "
+        + "(feishu, dingtalk, slack, teams or generic).";
 
     public static bool Validate(Dictionary<string, WebhookOptions> webhooks) =>
         webhooks.Values.All(w =>

@@ -9,34 +9,14 @@ using Microsoft.Extensions.Options;
 namespace LlmFunctions.Core.Metrics;
 
 /// <summary>
-/// Folds call records into durable aggregates, so a scrape reads a few entities instead of the whole history.
-/// <para><b>Layout</b> (table <c>LlmAggregates</c>, one partition <c>state</c>):
-/// row <c>v1</c> holds the <see cref="AggregateState"/> (gzip'd JSON in binary chunks) and its watermark;
-/// rows <c>spend-yyyyMMddHHmm</c> hold spend per client and model for each 15-minute UTC slot of the records'
-/// write minute (for budgets, which need "spend since midnight in zone Z" for any zone; a record that waited in the
-/// spool counts when it is written, and every minute maps to exactly one slot, so a transaction stays small).</para>
-/// <para><b>Fold step</b>: read row <c>v1</c> (ETag E); read the records of every whole minute from the watermark
-/// up to <c>now − Metrics__FoldLagSeconds</c> with one PartitionKey range query per daily call table (one table
-/// except around midnight UTC; see <see cref="TableNames"/>); add them; write row <c>v1</c>
-/// (If-Match E) and the touched spend rows in <em>one entity-group transaction</em>.</para>
-/// <para><b>Invariants</b></para>
-/// <list type="number">
-/// <item>Every record is counted exactly once: records of minutes before the watermark are in the state, those at
-/// or after it are not. The watermark and the sums change together, atomically (one transaction), and only if
-/// nobody else changed them since we read them (ETag) — so concurrent folders on any number of instances never
-/// double-count; the loser re-reads and retries.</item>
-/// <item>No record lands behind the watermark: writers key a record by the minute it is <em>written</em> and re-key
-/// anything that waited (see <see cref="RecordKeys"/>), and the fold stays <c>FoldLagSeconds</c> (≥ 10 s) behind now,
-/// longer than a commit can take (two attempts of at most 3 s, then the spool; the day's table is created a day
-/// ahead by the fold, so the first write after midnight does not pay for it).</item>
-/// <item>A scrape = state row + the live tail (records at or after the state's watermark, read in the same scrape),
-/// so it equals the sum over all records written so far. Records are only ever deleted by retention
-/// (<c>Storage__RetentionDays</c>), a whole day at a time and only days entirely behind the watermark — already in
-/// the state — so a counter never decreases.</item>
-/// </list>
+/// Folds call records into durable aggregates (table <c>LlmAggregates</c>, partition <c>state</c>: row <c>v1</c> holds
+/// the <see cref="AggregateState"/> and its watermark, rows <c>spend-yyyyMMddHHmm</c> the spend per client and model of
+/// each 15-minute UTC slot for budgets), one whole minute at a time, and takes snapshots for scrapes and rollups: the
+/// state plus the tail of every instance's published sums (<see cref="TailSummaries"/>). The layout, the fold step and
+/// the invariants it keeps are in docs/architecture.md ("Metrics: the fold and the tail").
 /// </summary>
-internal sealed partial class AggregateFolder(TableStore store, TailSummaries tail, TimeProvider time, IOptions<MetricsOptions> options,
-    IOptions<StorageOptions> storageOptions, ILogger<AggregateFolder> logger)
+internal sealed partial class AggregateFolder(TableStore store, TailSummaries tail, TableHousekeeping housekeeping, TimeProvider time,
+    IOptions<MetricsOptions> options, ILogger<AggregateFolder> logger)
 {
     internal const string PartitionKey = "state";
     internal const string StateRowKey = "v1";
@@ -49,8 +29,6 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
     internal int MaxRecordsPerStep { get; set; } = 50_000;
 
     private readonly MetricsOptions _options = options.Value;
-    private readonly int _retentionDays = storageOptions.Value.RetentionDays;
-    private DateTimeOffset _nextHousekeeping;
     private int _folding;
 
     public TimeSpan Lag => TimeSpan.FromSeconds(_options.FoldLagSeconds);
@@ -142,7 +120,11 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
             }
         }
 
-        await PrepareAndRetainAsync(cancellationToken).ConfigureAwait(false);
+        if (housekeeping.IsDue)
+        {
+            await housekeeping.RunAsync((await LoadAsync(cancellationToken).ConfigureAwait(false)).State?.Watermark, cancellationToken).ConfigureAwait(false);
+        }
+
         return total;
     }
 
@@ -296,64 +278,6 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
             ? first[..RecordKeys.MinuteFormat.Length]
             : fallback;
 
-    /// <summary>
-    /// Table housekeeping after a fold, at most once an hour per instance (any instance may do it), never failing the
-    /// fold: creates tomorrow's call table ahead of time, so that the first write after midnight does not pay for it
-    /// (a record must be written within <c>FoldLagSeconds</c> of its key's minute); and with
-    /// <c>Storage__RetentionDays</c> set, drops the call tables of days older than that which the fold has passed
-    /// entirely (their records are in the state).
-    /// </summary>
-    private async Task PrepareAndRetainAsync(CancellationToken cancellationToken)
-    {
-        var now = time.GetUtcNow();
-        if (now < _nextHousekeeping)
-        {
-            return;
-        }
-
-        _nextHousekeeping = now.AddHours(1);
-        try
-        {
-            await store.EnsureCallsTableAsync(RecordKeys.Minute(now.AddDays(1)), cancellationToken).ConfigureAwait(false);
-            if ((await LoadAsync(cancellationToken).ConfigureAwait(false)).State is { } folded)
-            {
-                // Tail rows of minutes long folded are never read again; a few minutes' margin for late flushes.
-                await tail.DeleteBeforeAsync(RecordKeys.Minute(RecordKeys.ParseMinute(folded.Watermark).AddMinutes(-10)), cancellationToken).ConfigureAwait(false);
-            }
-
-            if (_retentionDays > 0)
-            {
-                await ApplyRetentionAsync(now, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
-        {
-            _nextHousekeeping = now.AddMinutes(1);
-            LogHousekeepingFailed(logger, ex.GetType().Name);
-        }
-    }
-
-    private async Task ApplyRetentionAsync(DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
-        if (state is null)
-        {
-            return;
-        }
-
-        var keepFrom = DateOnly.FromDateTime(now.UtcDateTime).AddDays(-_retentionDays);
-        var folded = DateOnly.FromDateTime(RecordKeys.ParseMinute(state.Watermark).UtcDateTime);
-        var before = TableNames.CallsFor(keepFrom < folded ? keepFrom : folded);
-        foreach (var table in await store.AllCallTablesAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (string.CompareOrdinal(table, before) < 0)
-            {
-                await store.DeleteCallsTableAsync(table, cancellationToken).ConfigureAwait(false);
-                LogRetention(logger, table);
-            }
-        }
-    }
-
     private async Task<Dictionary<string, long>> LoadSpendAsync(string rowKey, CancellationToken cancellationToken)
     {
         var e = await store.Aggregates.GetEntityIfExistsAsync<TableEntity>(PartitionKey, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -364,7 +288,8 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
 
     internal async Task<(AggregateState? State, ETag? ETag)> LoadAsync(CancellationToken cancellationToken)
     {
-        var response = await store.Aggregates.GetEntityIfExistsAsync<TableEntity>(PartitionKey, StateRowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var response = await store.Aggregates.GetEntityIfExistsAsync<TableEntity>(PartitionKey, StateRowKey, cancellationToken: cancellationToken)
+            .ConfigureAwait(false);
         return response.HasValue
             ? (ChunkedJson.FromEntity(response.Value!, AggregateJsonContext.Default.AggregateState), response.Value!.ETag)
             : (null, null);
@@ -388,12 +313,6 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
     private static partial void LogConflict(ILogger logger);
-
-    [LoggerMessage(EventId = 5004, Level = LogLevel.Warning, Message = "Table housekeeping (tomorrow's table, retention) failed ({Error}); retrying in a minute.")]
-    private static partial void LogHousekeepingFailed(ILogger logger, string error);
-
-    [LoggerMessage(EventId = 5003, Level = LogLevel.Information, Message = "Retention: dropped {Table}, whose records are all folded.")]
-    private static partial void LogRetention(ILogger logger, string table);
 
     [LoggerMessage(EventId = 5002, Level = LogLevel.Debug, Message = "Folded {Count} records; watermark now {Watermark}.")]
     private static partial void LogFolded(ILogger logger, int count, string watermark);

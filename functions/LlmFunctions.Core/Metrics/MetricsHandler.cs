@@ -15,10 +15,12 @@ namespace LlmFunctions.Core.Metrics;
 /// scraper prefers OpenMetrics: OpenMetrics would rename the users' <c>api_requests_by_status</c> counter
 /// (counters must end in <c>_total</c> there) and break their queries.
 /// </summary>
-internal sealed partial class MetricsHandler(AggregateFolder folder, RecordSpool spool, IBudgetGaugeSource budgets, IOptions<MetricsOptions> options, IHostEnvironment environment,
+internal sealed partial class MetricsHandler(
+    AggregateFolder folder, RecordSpool spool, IBudgetGaugeSource budgets, IOptions<MetricsOptions> options, IHostEnvironment environment,
     ILogger<MetricsHandler> logger)
 {
-    private readonly byte[]? _tokenHash = string.IsNullOrEmpty(options.Value.BearerToken) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.BearerToken));
+    private readonly byte[]? _tokenHash =
+        string.IsNullOrEmpty(options.Value.BearerToken) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.BearerToken));
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -37,18 +39,21 @@ internal sealed partial class MetricsHandler(AggregateFolder folder, RecordSpool
             snapshot = await folder.SnapshotAsync(context.RequestAborted).ConfigureAwait(false);
             budgetGauges = await budgets.GetAsync(context.RequestAborted).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is Azure.RequestFailedException or TaskCanceledException or HttpRequestException && !context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (ex is Azure.RequestFailedException or TaskCanceledException or HttpRequestException
+            && !context.RequestAborted.IsCancellationRequested)
         {
             // No partial exposition: a scrape that cannot read the aggregates fails (Prometheus marks it down) rather
             // than returning counters that might look lower.
             LogStorageFailed(logger, ex.GetType().Name, (ex as Azure.RequestFailedException)?.Status ?? 0);
-            await OpenAIError.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Storage did not answer in time; the metrics are unavailable for this scrape.", "server_error", "storage_unavailable").ConfigureAwait(false);
+            await OpenAIError.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
+                "Storage did not answer in time; the metrics are unavailable for this scrape.", "server_error", "storage_unavailable").ConfigureAwait(false);
             return;
         }
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         context.Response.Headers.CacheControl = "no-store";
         using var buffer = new MemoryStream();
-        await MetricsRenderer.RenderAsync(buffer, snapshot, budgetGauges, new MetricsRenderer.InstanceFacts(spool.Backlog, storageRequests.Requests), context.RequestAborted)
+        var instance = new MetricsRenderer.InstanceFacts(spool.Backlog, storageRequests.Requests);
+        await MetricsRenderer.RenderAsync(buffer, snapshot, budgetGauges, instance, context.RequestAborted)
             .ConfigureAwait(false);
         context.Response.ContentLength = buffer.Length;
         await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted).ConfigureAwait(false);

@@ -69,7 +69,9 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
                     }
                 }
 
-                foreach (var minute in _minutes.Where(p => p.Value.Version == p.Value.Flushed && string.CompareOrdinal(p.Key, forgetBefore) < 0).Select(p => p.Key).ToList())
+                var forgotten = _minutes.Where(p => p.Value.Version == p.Value.Flushed && string.CompareOrdinal(p.Key, forgetBefore) < 0)
+                    .Select(p => p.Key).ToList();
+                foreach (var minute in forgotten)
                 {
                     _minutes.Remove(minute);
                 }
@@ -125,7 +127,8 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
     {
         var filter = TableClient.CreateQueryFilter($"PartitionKey lt {beforeMinute}");
         var rows = new List<TableEntity>();
-        await foreach (var row in store.Tail.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+        var keys = store.Tail.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken);
+        await foreach (var row in keys.ConfigureAwait(false))
         {
             rows.Add(row);
         }
@@ -134,7 +137,8 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
         {
             foreach (var chunk in partition.Chunk(100))
             {
-                await store.Tail.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All)), cancellationToken)
+                var deletes = chunk.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All));
+                await store.Tail.SubmitTransactionAsync(deletes, cancellationToken)
                     .ConfigureAwait(false);
             }
         }

@@ -35,8 +35,6 @@ internal sealed class PooledBufferWriter(int initialCapacity = 4096) : IBufferWr
         _written += data.Length;
     }
 
-    public void Clear() => _written = 0;
-
     public void Dispose()
     {
         var buffer = _buffer;

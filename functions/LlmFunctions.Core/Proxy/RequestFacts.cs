@@ -88,7 +88,8 @@ internal sealed class RequestFacts
                         reader.Skip();
                     }
                 }
-                else if (reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8) || reader.ValueTextEquals("max_output_tokens"u8))
+                else if (reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8)
+                    || reader.ValueTextEquals("max_output_tokens"u8))
                 {
                     reader.Read();
                     if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var max) && max > 0)

@@ -7,13 +7,12 @@ namespace LlmFunctions.Core.Proxy;
 /// What one JSON response body or stream event says about metering: usage, model, id, and whether it is the
 /// usage-only chunk a stream sends last when <c>stream_options.include_usage</c> is on. Reads chat completions,
 /// completions, embeddings and the Responses API (where usage sits under <c>response</c>), with one forward-only
-/// <see cref="Utf8JsonReader"/> pass and no allocation beyond the model and id strings.
+/// <see cref="Utf8JsonReader"/> pass and no allocation beyond the model string.
 /// </summary>
 internal struct ResponseFacts
 {
     public Usage? Usage;
     public string? Model;
-    public string? Id;
 
     /// <summary>True when the body has <c>"choices": []</c>.</summary>
     public bool ChoicesEmpty;
@@ -23,8 +22,8 @@ internal struct ResponseFacts
     /// <summary>
     /// Reads <paramref name="json"/>; when <paramref name="text"/> is given, appends generated text (message
     /// content, stream deltas, completion text) to it for estimating tokens when no usage arrives.
-    /// <paramref name="readIdentity"/> false leaves <see cref="Model"/> and <see cref="Id"/> null: a stream relay
-    /// that already has the model asks for neither, so its chunks allocate no strings.
+    /// <paramref name="readIdentity"/> false leaves <see cref="Model"/> null: a stream relay that already has the
+    /// model does not ask for it, so its chunks allocate no strings.
     /// Returns false when the body is not a JSON object.
     /// </summary>
     public static bool TryRead(ReadOnlySpan<byte> json, out ResponseFacts facts, StringBuilder? text = null, bool readIdentity = true)
@@ -56,7 +55,6 @@ internal struct ResponseFacts
         {
             var isUsage = reader.ValueTextEquals("usage"u8);
             var isModel = !isUsage && !facts._skipIdentity && reader.ValueTextEquals("model"u8);
-            var isId = !isUsage && !isModel && !facts._skipIdentity && reader.ValueTextEquals("id"u8);
             var isChoices = reader.ValueTextEquals("choices"u8);
             var isResponse = reader.ValueTextEquals("response"u8);
             var isText = text is not null && (reader.ValueTextEquals("content"u8) || reader.ValueTextEquals("text"u8)
@@ -73,10 +71,6 @@ internal struct ResponseFacts
             else if (isModel && top && reader.TokenType == JsonTokenType.String)
             {
                 facts.Model ??= reader.GetString();
-            }
-            else if (isId && top && reader.TokenType == JsonTokenType.String)
-            {
-                facts.Id ??= reader.GetString();
             }
             else if (isResponse && scope == Scope.Root && reader.TokenType == JsonTokenType.StartObject)
             {

@@ -77,7 +77,9 @@ internal sealed partial class UpstreamClient
                 },
                 OnRetry = args =>
                 {
-                    var status = args.Outcome.Result is { } r ? ((int)r.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture) : "connect failure";
+                    var status = args.Outcome.Result is { } r
+                        ? ((int)r.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture)
+                        : "connect failure";
                     LogRetry(_logger, args.AttemptNumber + 1, status, args.RetryDelay.TotalMilliseconds);
                     return ValueTask.CompletedTask;
                 },
@@ -110,18 +112,15 @@ internal sealed partial class UpstreamClient
     {
         var client = _httpClientFactory.CreateClient(HttpClientName);
         var retries = 0;
+        var attempts = 0;
         var context = ResilienceContextPool.Shared.Get(clientAborted);
         try
         {
             var outcome = await _retry.ExecuteOutcomeAsync(
                 async (ctx, state) =>
                 {
-                    if (ctx.Properties.TryGetValue(AttemptKey, out var attempts))
-                    {
-                        retries = attempts + 1;
-                    }
-
-                    ctx.Properties.Set(AttemptKey, retries);
+                    // Runs once per attempt: every run after the first is a retry.
+                    retries = attempts++;
                     using var request = state.Self.CreateRequest(state.Incoming, state.Target, state.Body);
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ctx.CancellationToken);
                     timeout.CancelAfter(state.Self.Timeout);
@@ -159,8 +158,6 @@ internal sealed partial class UpstreamClient
             ResilienceContextPool.Shared.Return(context);
         }
     }
-
-    private static readonly ResiliencePropertyKey<int> AttemptKey = new("llm.attempt");
 
     private HttpRequestMessage CreateRequest(HttpRequest incoming, Uri target, ReadOnlyMemory<byte> body)
     {

@@ -7,8 +7,6 @@ internal sealed class InFlightCalls
     private int _count;
     private TaskCompletionSource _zero = NewCompleted();
 
-    public int Count => Volatile.Read(ref _count);
-
     public void Enter()
     {
         lock (_lock)

@@ -315,15 +315,19 @@ internal sealed partial class RecordJournal
         public bool Finished { get; set; }
     }
 
-    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Turned a journal segment into a spool batch of {Count} records ({Torn} unfinished lines skipped); the replay loop writes those not yet stored.")]
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Turned a journal segment into a spool batch of {Count} records "
+        + "({Torn} unfinished lines skipped); the replay loop writes those not yet stored.")]
     private static partial void LogConverted(ILogger logger, int count, int torn);
 
-    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Could not delete a finished journal segment ({Error}); the next start converts it harmlessly.")]
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning,
+        Message = "Could not delete a finished journal segment ({Error}); the next start converts it harmlessly.")]
     private static partial void LogDeleteFailed(ILogger logger, string error);
 
-    [LoggerMessage(EventId = 2012, Level = LogLevel.Error, Message = "Could not turn a journal segment into a spool batch ({Error}); the next start tries again.")]
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Error,
+        Message = "Could not turn a journal segment into a spool batch ({Error}); the next start tries again.")]
     private static partial void LogConvertFailed(ILogger logger, string error);
 
-    [LoggerMessage(EventId = 2013, Level = LogLevel.Critical, Message = "A failed journal append could not be cut back ({Error}); its records may be replayed from the journal as well as written.")]
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Critical,
+        Message = "A failed journal append could not be cut back ({Error}); its records may be replayed from the journal as well as written.")]
     private static partial void LogCutFailed(ILogger logger, string error);
 }

@@ -9,36 +9,15 @@ using LlmFunctions.Core.Metrics;
 namespace LlmFunctions.Core.Records;
 
 /// <summary>
-/// Writes call records durably with group commit.
-/// <code>
-///  (1) WriteAsync(record) ─► channel ─► (2) one writer loop takes everything queued (≤ 40)
-///                                          │
-///  (5) caller's task completes ◄───────────┤ (3) one entity-group transaction per partition
-///      once the record is in the table     │      (all records of a batch share this instance's
-///      or fsync'd in the local spool       │       partition for the current minute)
-///                                          └ (4) storage down: 2 quick attempts, then spool to disk, and
-///                                                 spool the next batches at once for a few seconds (no caller
-///                                                 waits out timeouts again); the replay loop writes spooled
-///                                                 batches when storage is back
-/// </code>
-/// A batch with a caller waiting on it is committed at once: while one transaction is in flight the next batch
-/// accumulates, so batches grow with load and an idle call pays one round trip. A batch nobody waits on (queued
-/// records, <c>Storage__AwaitRecordWrite=false</c>) waits up to <c>Storage__QueuedCommitDelayMs</c> to fill, so a
-/// lone client's records share transactions too. Writes are upserts keyed by call id (a lone record: an insert whose
-/// conflict means it is already stored), so a retried or replayed batch never duplicates a record; see <see cref="RecordKeys"/> for the re-keying rule.
-/// <para>
-/// With the local journal (<c>Storage__LocalJournal</c>) a second loop comes first: it appends each batch to the
-/// journal, fsyncs it and completes its callers (the records are durable), then hands the batch to the table loop
-/// above, which writes it under the PartitionKey the journal holds and reports it stored. A journaled record is never
-/// spooled: when storage fails, or when the record reaches the table loop too late for its key, it is reported failed
-/// and the journal turns its segment into a spool batch (see <see cref="RecordJournal"/>).
-/// </para>
+/// Writes call records durably with group commit: one loop takes what is queued and commits it as one entity-group
+/// transaction per partition, paced by <c>Storage__CommitIntervalMs</c>; when storage fails it spools to local disk and
+/// a replay loop writes the spool back; with <c>Storage__LocalJournal</c> a journal loop comes first. The path, its
+/// rules and the measured choices are in docs/architecture.md ("Writing records").
 /// </summary>
 internal sealed partial class RecordWriter : BackgroundService
 {
-    // Not the 100 a transaction may hold: the SDK's request for a batch of 100 (≈ 1.5 KB a record) lands on the large
-    // object heap, and at 32 connections with records queued the proxy's peak RSS was 186-190 MB with 100 against
-    // 155 MB with 40 (two runs each), for ≈ 0.025 transactions per call instead of 0.01.
+    // Not the 100 a transaction may hold: the SDK's request for 100 records lands on the large object heap (measured
+    // in docs/architecture.md, "Writing records").
     private const int MaxBatch = 40;
 
     private readonly Channel<Pending> _queue;
@@ -107,8 +86,6 @@ internal sealed partial class RecordWriter : BackgroundService
     public long Written => Interlocked.Read(ref _written);
 
     public long Spooled => Interlocked.Read(ref _spooled);
-
-    public int Shard => _shard;
 
     /// <summary>Records waiting for the writer loops (not counting the transaction under way).</summary>
     public int Queued => _queue.Reader.Count + _journaled.Reader.Count;
@@ -427,7 +404,11 @@ internal sealed partial class RecordWriter : BackgroundService
         var records = new List<SpooledRecord>(batch.Count);
         foreach (var p in batch)
         {
-            records.Add(new SpooledRecord { Record = CallRecordData.From(p.Record), AttemptedPartitionKeys = attemptedPartitionKey is null ? [] : [attemptedPartitionKey] });
+            records.Add(new SpooledRecord
+            {
+                Record = CallRecordData.From(p.Record),
+                AttemptedPartitionKeys = attemptedPartitionKey is null ? [] : [attemptedPartitionKey],
+            });
         }
 
         return records;
@@ -580,13 +561,16 @@ internal sealed partial class RecordWriter : BackgroundService
     [LoggerMessage(EventId = 2003, Level = LogLevel.Critical, Message = "Could not spool {Count} records: they are lost.")]
     private static partial void LogLost(ILogger logger, Exception exception, int count);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Replayed a spooled batch of {Count} records ({Written} written, the rest were already stored).")]
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information,
+        Message = "Replayed a spooled batch of {Count} records ({Written} written, the rest were already stored).")]
     private static partial void LogReplayed(ILogger logger, int count, int written);
 
-    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Writing {Count} records failed twice ({Error}); storage counts as down for a few seconds.")]
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning,
+        Message = "Writing {Count} records failed twice ({Error}); storage counts as down for a few seconds.")]
     private static partial void LogWriteFailed(ILogger logger, int count, string error);
 
-    [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "The local journal could not be written ({Error}); records go to the table directly until it can.")]
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Error,
+        Message = "The local journal could not be written ({Error}); records go to the table directly until it can.")]
     private static partial void LogJournalFailed(ILogger logger, string error);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "Spool replay deferred ({Error}).")]

@@ -86,7 +86,7 @@ internal sealed partial class TableStore
         if (records.Count == 1)
         {
             // One record (a lone caller's commit): a plain insert costs storage less than a one-entity transaction
-            // (Azurite: 0.64 ms against 1.0 ms P50). The RowKey is the call id, so a conflict can only be an earlier
+            // (docs/architecture.md, "Writing records"). The RowKey is the call id, so a conflict can only be an earlier
             // attempt of this same write that committed without us hearing back: stored, not an error.
             try
             {
@@ -113,7 +113,8 @@ internal sealed partial class TableStore
     {
         try
         {
-            var found = await CallsTable(partitionKey).GetEntityIfExistsAsync<TableEntity>(partitionKey, callId, ["CallId"], cancellationToken).ConfigureAwait(false);
+            var found = await CallsTable(partitionKey).GetEntityIfExistsAsync<TableEntity>(partitionKey, callId, ["CallId"], cancellationToken)
+                .ConfigureAwait(false);
             return found.HasValue;
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
@@ -153,9 +154,12 @@ internal sealed partial class TableStore
         var filter = toPartitionKey is null
             ? TableClient.CreateQueryFilter($"PartitionKey ge {fromPartitionKey}")
             : TableClient.CreateQueryFilter($"PartitionKey ge {fromPartitionKey} and PartitionKey lt {toPartitionKey}");
-        foreach (var table in await CallTablesAsync(TableNames.CallsFor(fromPartitionKey), TableNames.CallsFor(lastDay), cancellationToken).ConfigureAwait(false))
+        var tables = await CallTablesAsync(TableNames.CallsFor(fromPartitionKey), TableNames.CallsFor(lastDay), cancellationToken).ConfigureAwait(false);
+        foreach (var table in tables)
         {
-            var rows = _service.GetTableClient(table).QueryAsync<TableEntity>(filter, select: CallRecordMapper.AggregatedColumns, cancellationToken: cancellationToken).GetAsyncEnumerator(cancellationToken);
+            var rows = _service.GetTableClient(table)
+                .QueryAsync<TableEntity>(filter, select: CallRecordMapper.AggregatedColumns, cancellationToken: cancellationToken)
+                .GetAsyncEnumerator(cancellationToken);
             try
             {
                 while (true)
@@ -225,7 +229,8 @@ internal sealed partial class TableStore
     {
         foreach (var table in await AllCallTablesAsync(cancellationToken).ConfigureAwait(false))
         {
-            await foreach (var e in _service.GetTableClient(table).QueryAsync<TableEntity>(maxPerPage: 1, select: ["PartitionKey"], cancellationToken: cancellationToken).ConfigureAwait(false))
+            var first = _service.GetTableClient(table).QueryAsync<TableEntity>(maxPerPage: 1, select: ["PartitionKey"], cancellationToken: cancellationToken);
+            await foreach (var e in first.ConfigureAwait(false))
             {
                 return e.PartitionKey;
             }

@@ -14,10 +14,10 @@ public sealed class FunctionsHostEmulatorTests
 
     private static async Task<(Exception Error, string Log)> StartFailsAsync(Dictionary<string, string> appSettings)
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturedLogs();
         var options = new EmulatorOptions { AppDirectory = FunctionsWorkerHost.AppDirectory, AppSettings = appSettings, Url = new Uri("http://127.0.0.1:0") };
         var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
-            await (await FunctionsHostEmulator.StartAsync(options, l => l.AddProvider(logs))).DisposeAsync());
+            await (await FunctionsHostEmulator.StartAsync(options, l => l.AddProvider(logs.Provider))).DisposeAsync());
         return (error, logs.All);
     }
 

@@ -8,7 +8,7 @@ namespace LlmFunctions.Tests.Infrastructure;
 /// <summary>The real Functions app (its build output), started by the host emulator on a free loopback port.</summary>
 internal sealed class FunctionsWorkerHost : ITestHost
 {
-    private FunctionsWorkerHost(FunctionsHostEmulator emulator, CapturingLoggerProvider logs)
+    private FunctionsWorkerHost(FunctionsHostEmulator emulator, CapturedLogs logs)
     {
         Emulator = emulator;
         Logs = logs;
@@ -16,7 +16,7 @@ internal sealed class FunctionsWorkerHost : ITestHost
 
     public FunctionsHostEmulator Emulator { get; }
 
-    public CapturingLoggerProvider Logs { get; }
+    public CapturedLogs Logs { get; }
 
     public HostKind Kind => HostKind.Functions;
 
@@ -42,7 +42,7 @@ internal sealed class FunctionsWorkerHost : ITestHost
 
     public static async Task<FunctionsWorkerHost> StartAsync(IDictionary<string, string?> settings, TimeSpan? shutdownGracePeriod = null)
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturedLogs();
         var options = new EmulatorOptions
         {
             AppDirectory = AppDirectory,
@@ -54,7 +54,7 @@ internal sealed class FunctionsWorkerHost : ITestHost
         {
             // Everything, also what the emulator's console leaves out: tests search it (for leaked secrets, say).
             logging.Services.Configure<LoggerFilterOptions>(o => o.Rules.Clear());
-            logging.AddProvider(logs);
+            logging.AddProvider(logs.Provider);
             logging.SetMinimumLevel(LogLevel.Debug);
         });
         return new FunctionsWorkerHost(emulator, logs);

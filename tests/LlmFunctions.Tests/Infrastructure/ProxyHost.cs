@@ -17,7 +17,7 @@ internal sealed class ProxyHost : ITestHost
     public const string OtherClientKey = "sk-test-client-key-beta";
     public const string UpstreamKey = "sk-upstream-secret-key-do-not-leak";
 
-    private ProxyHost(WebApplication app, string baseUrl, CapturingLoggerProvider logs)
+    private ProxyHost(WebApplication app, string baseUrl, CapturedLogs logs)
     {
         App = app;
         BaseUrl = baseUrl;
@@ -30,7 +30,7 @@ internal sealed class ProxyHost : ITestHost
 
     public Uri OpenAIBase => new(BaseUrl + "/v1");
 
-    public CapturingLoggerProvider Logs { get; }
+    public CapturedLogs Logs { get; }
 
     public HostKind Kind => HostKind.Local;
 
@@ -55,13 +55,13 @@ internal sealed class ProxyHost : ITestHost
 
     public static async Task<ProxyHost> StartAsync(IDictionary<string, string?> settings, Action<IServiceCollection>? services = null, string environment = "Production")
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new CapturedLogs();
         var app = LocalHost.Build(["--urls", "http://127.0.0.1:0", "--environment", environment], builder =>
         {
             builder.Configuration.Sources.Clear();
             builder.Configuration.AddInMemoryCollection(settings);
             builder.Logging.ClearProviders();
-            builder.Logging.AddProvider(logs);
+            builder.Logging.AddProvider(logs.Provider);
             builder.Logging.SetMinimumLevel(LogLevel.Debug);
             builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 64 * 1024 * 1024);
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));

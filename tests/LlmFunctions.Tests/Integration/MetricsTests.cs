@@ -233,7 +233,6 @@ public sealed partial class MetricsTests
     public async Task ConcurrentFolds_NeverDoubleCount()
     {
         await using var env = await TestEnvironment.StartAsync();
-        var store = env.Local.Get<Core.Records.TableStore>();
         var records = 0;
         for (var round = 1; round <= 3; round++)
         {
@@ -241,9 +240,7 @@ public sealed partial class MetricsTests
             records += 10;
             await env.RecordsAsync(records);
             env.Clock.Advance(TimeSpan.FromMinutes(2));
-            var folders = Enumerable.Range(0, 4).Select(_ => new AggregateFolder(store, env.Local.Get<TailSummaries>(), env.Clock,
-                Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = 10 }), Microsoft.Extensions.Options.Options.Create(new Core.StorageOptions()),
-                Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance)).ToList();
+            var folders = Enumerable.Range(0, 4).Select(_ => Folder(env, foldLagSeconds: 10, new Core.StorageOptions())).ToList();
 
             var folded = await Task.WhenAll(folders.Select(f => f.FoldAsync(CancellationToken.None)));
 
@@ -331,10 +328,7 @@ public sealed partial class MetricsTests
 
         // A folder four days behind (as if the fold had stalled) has folded day 0 but not day 2: day 2 is older
         // than the limit, yet its records are not in the state, so only day 0 may go.
-        var behind = new AggregateFolder(env.Local.Get<Core.Records.TableStore>(), env.Local.Get<TailSummaries>(), env.Clock,
-            Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = 4 * 86_400 }),
-            Microsoft.Extensions.Options.Options.Create(new Core.StorageOptions { RetentionDays = 1 }),
-            Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance);
+        var behind = Folder(env, foldLagSeconds: 4 * 86_400, new Core.StorageOptions { RetentionDays = 1 });
         Assert.Equal(4, await behind.FoldAsync(CancellationToken.None));
         Assert.Equal(days.Skip(1), (await env.Azurite.CallTablesAsync()).Where(t => string.CompareOrdinal(t, days[2]) <= 0));
 
@@ -346,6 +340,18 @@ public sealed partial class MetricsTests
         var scrape = await ScrapeAsync(env.Host);
         Assert.Equal(12, Value(scrape, "api_requests_by_status{status=\"200\"}"));
         Assert.Equal(4, (await SumRecordsAsync(env.Azurite)).Calls);
+    }
+
+    /// <summary>A folder of its own on the host's storage, as another instance would run it.</summary>
+    private static AggregateFolder Folder(TestEnvironment env, int foldLagSeconds, Core.StorageOptions storage)
+    {
+        var store = env.Local.Get<Core.Records.TableStore>();
+        var tail = env.Local.Get<TailSummaries>();
+        var housekeeping = new TableHousekeeping(store, tail, env.Clock, Microsoft.Extensions.Options.Options.Create(storage),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<TableHousekeeping>.Instance);
+        return new AggregateFolder(store, tail, housekeeping, env.Clock,
+            Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = foldLagSeconds }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance);
     }
 
     private static string NextDay(string table) =>

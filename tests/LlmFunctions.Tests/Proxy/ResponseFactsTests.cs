@@ -17,7 +17,6 @@ public sealed class ResponseFactsTests
         Assert.True(ResponseFacts.TryRead(json, out var f));
         Assert.Equal(new Usage(12, 5, 34, 7), f.Usage);
         Assert.Equal("gpt-4.1-2025-04-14", f.Model);
-        Assert.Equal("chatcmpl-1", f.Id);
         Assert.False(f.ChoicesEmpty);
     }
 
@@ -61,12 +60,11 @@ public sealed class ResponseFactsTests
     }
 
     [Fact]
-    public void WithoutIdentity_ReadsUsageButNoModelOrId()
+    public void WithoutIdentity_ReadsUsageButNoModel()
     {
         var json = """{"id":"c","model":"m","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"""u8;
         Assert.True(ResponseFacts.TryRead(json, out var f, readIdentity: false));
         Assert.Null(f.Model);
-        Assert.Null(f.Id);
         Assert.Equal(new Usage(1, 0, 2, 0), f.Usage);
     }
 

@@ -1,0 +1,52 @@
+using System.Text;
+using LlmFunctions.Core.Pricing;
+using LlmFunctions.Core.Records;
+
+namespace LlmFunctions.Core.Proxy;
+
+/// <summary>
+/// Puts tokens and cost on a call's record: the usage the upstream reported, else an estimate from the request and
+/// the text seen. A model without a price is recorded as unpriced at cost 0, never guessed.
+/// </summary>
+internal sealed class CallBilling(PriceTable prices, TokenEstimator estimator)
+{
+    /// <summary>Tokens in a request body's prompt, for estimates and the per-call cost cap.</summary>
+    public long PromptTokens(string model, ReadOnlySpan<byte> requestBody) => estimator.Count(model, RequestFacts.PromptText(requestBody));
+
+    /// <summary>
+    /// Bills reported usage, or an estimate when none came and the endpoint is metered: the request's prompt and
+    /// <paramref name="text"/>, the generated text seen (none: no output tokens estimated).
+    /// </summary>
+    public void Bill(CallRecord record, Usage? reported, string path, ReadOnlySpan<byte> requestBody, StringBuilder? text)
+    {
+        if (reported is { } usage)
+        {
+            Bill(record, usage, UsageSource.Reported);
+        }
+        else if (Endpoints.IsMetered(path))
+        {
+            var model = record.UsedModel;
+            var output = Endpoints.IsGenerative(path) && text is not null ? estimator.Count(model, text.ToString()) : 0;
+            Bill(record, new Usage(PromptTokens(model, requestBody), 0, output, 0), UsageSource.Estimated);
+        }
+    }
+
+    private void Bill(CallRecord record, Usage usage, string source)
+    {
+        record.InputTokens = usage.InputTokens;
+        record.CachedInputTokens = usage.CachedInputTokens;
+        record.OutputTokens = usage.OutputTokens;
+        record.ReasoningTokens = usage.ReasoningTokens;
+        record.UsageSource = source;
+        if (prices.TryGetPrice(record.UsedModel, out var price) || prices.TryGetPrice(record.ResponseModel, out price))
+        {
+            record.Priced = true;
+            record.CostNanoUsd = CostCalculator.CostNanoUsd(price, usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens);
+        }
+        else
+        {
+            record.Priced = false;
+            record.CostNanoUsd = 0;
+        }
+    }
+}

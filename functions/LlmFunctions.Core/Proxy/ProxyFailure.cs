@@ -1,0 +1,52 @@
+using LlmFunctions.Core.Records;
+
+namespace LlmFunctions.Core.Proxy;
+
+/// <summary>
+/// Every way a proxied call can fail, as one value: the status and outcome its record gets, and the OpenAI-shaped
+/// error its client gets. <see cref="ProxyHandler"/> maps a failure to both in one place.
+/// </summary>
+/// <param name="Status">HTTP status for the record and the answer; 499 (the client left) gets no answer.</param>
+/// <param name="Outcome">The record's <see cref="CallOutcome"/>.</param>
+/// <param name="ErrorType">The error's <c>type</c>.</param>
+/// <param name="Code">The error's <c>code</c>.</param>
+/// <param name="Message">The error's <c>message</c>: says what was wrong and what to do.</param>
+internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType, string Code, string Message)
+{
+    public const int ClientClosedRequest = 499;
+
+    /// <summary>The client left (or broke its framing) before it had its answer: its doing, never the upstream's.</summary>
+    public static ProxyFailure ClientCancelled { get; } = new(ClientClosedRequest, CallOutcome.ClientCancelled, "", "", "");
+
+    public static ProxyFailure UpstreamUnreachable { get; } =
+        new(502, CallOutcome.UpstreamError, "upstream_error", "upstream_unreachable", "The upstream could not be reached.");
+
+    public static ProxyFailure UpstreamBodyStalled { get; } =
+        new(504, CallOutcome.Timeout, "upstream_error", "upstream_timeout", "The upstream stopped sending the response body.");
+
+    public static ProxyFailure UpstreamBodyBroken { get; } =
+        new(502, CallOutcome.UpstreamError, "upstream_error", "upstream_broken_response", "The upstream connection broke while sending the response.");
+
+    public static ProxyFailure UpstreamStreamIdle { get; } =
+        new(504, CallOutcome.Timeout, "upstream_error", "upstream_timeout", "The upstream stream went idle past the timeout.");
+
+    /// <summary>A stream that broke, or ended without its end marker: never passed off as complete.</summary>
+    public static ProxyFailure UpstreamStreamBroken { get; } =
+        new(502, CallOutcome.UpstreamError, "upstream_error", "upstream_broken_stream", "The upstream stream broke before it finished.");
+
+    public static ProxyFailure UpstreamTimeout(TimeSpan timeout) =>
+        new(504, CallOutcome.Timeout, "upstream_error", "upstream_timeout", $"The upstream did not answer within {timeout.TotalSeconds:0} s.");
+
+    /// <summary>Bad input: a 4xx with <c>invalid_request_error</c>.</summary>
+    public static ProxyFailure Rejected(int status, string code, string message) =>
+        new(status, CallOutcome.ClientError, OpenAIError.InvalidRequest, code, message);
+
+    public static ProxyFailure RateLimited(string client) => new(429, CallOutcome.RateLimited, "rate_limit_error", "rate_limit_exceeded",
+        $"Client '{client}' is over its limit of requests per minute (Clients__{client}__RequestsPerMinute).");
+
+    public static ProxyFailure BudgetExceeded(string message) => new(429, CallOutcome.RateLimited, "budget_exceeded", "budget_exceeded", message);
+
+    /// <summary>A defect of ours: still answered in the OpenAI shape, and still billed for what is known.</summary>
+    public static ProxyFailure Internal(string callId) => new(500, CallOutcome.UpstreamError, "server_error", "proxy_error",
+        "The proxy failed to handle this call; it has been logged with id " + callId + ".");
+}

@@ -1,0 +1,110 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Proxy;
+
+/// <summary>
+/// Step (2) of a call: checks its path, method, size, content type and JSON, and reads its body, which is not read
+/// past <c>Proxy__MaxRequestBodyBytes</c>.
+/// </summary>
+internal sealed class RequestValidator(UpstreamClient upstream, IOptions<ProxyOptions> options)
+{
+    private readonly long _maxBody = options.Value.MaxRequestBodyBytes;
+
+    /// <summary>The request ready to forward, or the reason it is refused. Owns the body buffer.</summary>
+    internal sealed class Result(Uri? target, RequestFacts? facts, PooledBufferWriter? body, ProxyFailure? failure) : IDisposable
+    {
+        public Uri? Target { get; } = target;
+
+        /// <summary>The JSON body's facts; null for a request without a JSON body (allowed on the other routes).</summary>
+        public RequestFacts? Facts { get; } = facts;
+
+        public PooledBufferWriter Body => body ?? throw new InvalidOperationException("A refused request has no body.");
+
+        public ProxyFailure? Failure { get; } = failure;
+
+        public void Dispose() => body?.Dispose();
+    }
+
+    public async Task<Result> ValidateAsync(HttpContext context, string path, bool safePath)
+    {
+        var request = context.Request;
+        var target = safePath ? upstream.TargetFor(path, request.QueryString) : null;
+        if (target is null)
+        {
+            return Refuse(ProxyFailure.Rejected(404, "not_found", $"Unknown path '/v1/{Text.Truncate(path)}'."));
+        }
+
+        var isChat = path == Endpoints.ChatCompletions;
+        if (isChat && !HttpMethods.IsPost(request.Method))
+        {
+            context.Response.Headers.Allow = "POST";
+            return Refuse(ProxyFailure.Rejected(405, "method_not_allowed",
+                $"Method {Text.Truncate(request.Method)} is not allowed on /v1/chat/completions; use POST."));
+        }
+
+        if (request.ContentLength > _maxBody)
+        {
+            return Refuse(ProxyFailure.Rejected(413, "request_too_large", $"The request body is {request.ContentLength} bytes; the limit is {_maxBody}."));
+        }
+
+        var body = new PooledBufferWriter((int)Math.Min(request.ContentLength ?? 4096, _maxBody) + 1);
+        var failure = await ReadBodyAsync(request, body, context.RequestAborted).ConfigureAwait(false);
+        if (failure is not null)
+        {
+            body.Dispose();
+            return Refuse(failure);
+        }
+
+        var isJson = request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) == true;
+        RequestFacts? facts = null;
+        if (isJson && body.WrittenCount > 0 && !RequestFacts.TryParse(body.WrittenSpan, out facts))
+        {
+            failure = ProxyFailure.Rejected(400, "invalid_json", facts.Problem);
+        }
+        else if (isChat)
+        {
+            failure = !isJson ? ProxyFailure.Rejected(415, "unsupported_media_type", "Content-Type must be application/json.")
+                : facts is null ? ProxyFailure.Rejected(400, "invalid_json", "The request body is empty; send a JSON object with 'model' and 'messages'.")
+                : string.IsNullOrWhiteSpace(facts.Model) ? ProxyFailure.Rejected(400, "missing_model", "The request must name a 'model'.")
+                : null;
+        }
+
+        return new Result(target, facts, body, failure);
+    }
+
+    private static Result Refuse(ProxyFailure failure) => new(null, null, null, failure);
+
+    /// <summary>Reads the body; a failure when it passes the limit (not read further) or the client leaves first.</summary>
+    private async Task<ProxyFailure?> ReadBodyAsync(HttpRequest request, PooledBufferWriter body, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                var read = await request.Body.ReadAsync(body.GetMemory(8192), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return null;
+                }
+
+                body.Advance(read);
+                if (body.WrittenCount > _maxBody)
+                {
+                    break;
+                }
+            }
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // The server's own limit came first.
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            // The client went away (or broke its framing) before its body arrived: its fault, not a 5xx of ours.
+            return ProxyFailure.ClientCancelled;
+        }
+
+        return ProxyFailure.Rejected(413, "request_too_large", $"The request body is larger than the limit of {_maxBody} bytes.");
+    }
+}
