@@ -59,12 +59,12 @@ public sealed class StorageOptions
     public int QueuedCommitDelayMs { get; set; } = 20;
 
     /// <summary>
-    /// The shortest time between two commits of batches that callers wait on. A call that finds the writer idle is
-    /// committed at once; while calls keep coming, each commit waits until this long after the previous one began,
-    /// gathering the records that arrive meanwhile (up to 40), so a steady rate costs at most 1,000 / this
-    /// transactions a second. Callers wait after their response is complete, so clients see no extra latency; an
-    /// invocation lasts up to this much longer. 0 commits at once (one transaction per call at moderate rates).
-    /// Default 50 ms.
+    /// The shortest time between two commits of batches that callers wait on, while other calls are in progress. A
+    /// call that finds no other call in progress is committed at once (nothing could join its batch); otherwise a
+    /// commit waits until this long after the previous one began, gathering the records that arrive meanwhile (up to
+    /// 40), so steady traffic costs at most 1,000 / this transactions a second. The wait comes after the client has
+    /// its whole response, but holds the invocation, and a client's next call on the same connection, up to this
+    /// long. 0 commits at once. Default 50 ms.
     /// </summary>
     [Range(0, 1000)]
     public int CommitIntervalMs { get; set; } = 50;

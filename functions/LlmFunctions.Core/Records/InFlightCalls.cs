@@ -7,6 +7,9 @@ internal sealed class InFlightCalls
     private int _count;
     private TaskCompletionSource _zero = NewCompleted();
 
+    /// <summary>Calls in progress, including those waiting for their record.</summary>
+    public int Count => Volatile.Read(ref _count);
+
     public void Enter()
     {
         lock (_lock)

@@ -163,9 +163,10 @@ internal sealed partial class RecordWriter : BackgroundService
                 awaited = await FillAsync(reader, batch, _queuedCommitDelay, untilAwaited: true).ConfigureAwait(false);
             }
 
-            // Pacing: while calls keep coming, at most one awaited commit per interval (see StorageOptions.CommitIntervalMs).
+            // Pacing: while other calls are in progress, at most one awaited commit per interval
+            // (StorageOptions.CommitIntervalMs). A lone caller is never held: nothing would join its batch.
             var sinceLast = _time.GetElapsedTime(_lastCommitTimestamp);
-            if (awaited && batch.Count < MaxBatch && sinceLast < _commitInterval)
+            if (awaited && batch.Count < MaxBatch && sinceLast < _commitInterval && _inFlight.Count > batch.Count)
             {
                 await FillAsync(reader, batch, _commitInterval - sinceLast, untilAwaited: false).ConfigureAwait(false);
             }

@@ -693,27 +693,44 @@ public sealed class ProxyTests
     public async Task AwaitedRecords_OfSteadyCalls_ShareTransactions_AtMostOnePerCommitInterval()
     {
         await using var env = await TestEnvironment.StartAsync(s => s["Storage:CommitIntervalMs"] = "300");
+        env.Upstream.Default = new Scenario { HeaderDelay = TimeSpan.FromMilliseconds(100) }; // calls overlap, records come apart
         var writer = env.Local.Get<LlmFunctions.Core.Records.RecordWriter>();
         var started = Stopwatch.StartNew();
-        await Parallel.ForEachAsync(Enumerable.Range(0, 4), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (_, ct) =>
+        await Parallel.ForEachAsync(Enumerable.Range(0, 8), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (client, ct) =>
         {
-            // Calls a little apart, as steady traffic comes: each would find the writer idle and commit alone.
+            // Staggered, so the clients' records come 12 ms apart rather than together.
+            await Task.Delay(client * 12, ct);
             var chat = env.OpenAI().GetChatClient("gpt-4.1");
-            for (var i = 0; i < 8; i++)
+            for (var i = 0; i < 5; i++)
             {
                 await chat.CompleteChatAsync([new UserChatMessage("hi")], cancellationToken: ct);
-                await Task.Delay(20, ct);
             }
         });
         var elapsed = started.Elapsed;
 
-        Assert.Equal(32, (await env.RecordsAsync(32)).Count);
+        Assert.Equal(40, (await env.RecordsAsync(40)).Count);
 
-        // The first call commits at once, then one commit per interval at most (a client's next call on its connection
-        // waits for the commit of its previous record, so each round of 4 calls shares one). With
-        // CommitIntervalMs=0 this measured 17 and 22 transactions in 0.7–0.8 s.
-        var bound = 1 + (long)Math.Ceiling(elapsed.TotalMilliseconds / 300);
-        Assert.True(writer.Transactions <= Math.Min(bound, 12), $"32 calls in {elapsed.TotalMilliseconds:0} ms took {writer.Transactions} transactions");
+        // While other calls are in progress, one commit per interval at most (the first at once, and one more when the
+        // last client is alone). With CommitIntervalMs=0 this measured 10 and 13 transactions in 1.1 s; with 300, 6.
+        var bound = 2 + (long)Math.Ceiling(elapsed.TotalMilliseconds / 300);
+        Assert.True(writer.Transactions <= Math.Min(bound, 15), $"40 calls in {elapsed.TotalMilliseconds:0} ms took {writer.Transactions} transactions");
+    }
+
+    [Fact]
+    public async Task ALoneSequentialCaller_IsNotHeldByTheCommitInterval()
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Storage:CommitIntervalMs"] = "1000");
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+        var started = Stopwatch.StartNew();
+        for (var i = 0; i < 5; i++)
+        {
+            await chat.CompleteChatAsync([new UserChatMessage("hi")]);
+        }
+
+        // Nothing else is in progress, so nothing could join its batch: each record is committed at once. Were the
+        // batches held for the interval, each call after the first would wait up to a second for the one before.
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(2.5), $"5 sequential calls took {started.Elapsed.TotalMilliseconds:0} ms");
+        Assert.Equal(5, (await env.RecordsAsync(5)).Count);
     }
 
     internal static async Task AssertErrorAsync(HttpResponseMessage response, string code)
