@@ -10,7 +10,8 @@
 # Settings: BENCH_RATES="10 100 300 max", BENCH_SECONDS=300, BENCH_HOST=local|functions (the Functions worker
 # under the host emulator), BENCH_HISTORY=1000000 (records seeded over earlier days, 10,000 a day, and folded before
 # each rate's host starts: ≈ 8 min each at 1M). The host runs with the defaults a user gets (fold lag 60 s, rollup
-# every 5 minutes).
+# every 5 minutes). BENCH_UPSTREAM_LATENCY_MS (default 0) delays every upstream answer, so calls overlap as LLM
+# calls do.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -18,6 +19,7 @@ RATES="${BENCH_RATES:-10 100 300 max}"
 SECONDS_PER_RATE="${BENCH_SECONDS:-300}"
 HOST_KIND="${BENCH_HOST:-local}"
 HISTORY="${BENCH_HISTORY:-0}"
+UPSTREAM_LATENCY_MS="${BENCH_UPSTREAM_LATENCY_MS:-0}"
 AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" # public dev key
 PROBE="$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Probe/bin/Release/net10.0/LlmFunctions.Benchmarks.Probe.dll"
 # shellcheck source=hosts.sh
@@ -52,7 +54,7 @@ for rate in $RATES; do
   "$ROOT/.tools/node_modules/.bin/azurite-table" --tableHost 127.0.0.1 --tablePort "$AZ" --inMemoryPersistence \
     --skipApiVersionCheck --disableProductStyleUrl >"$WORK/azurite-$rate.log" 2>&1 &
   PIDS+=($!)
-  dotnet "$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Upstream/bin/Release/net10.0/LlmFunctions.Benchmarks.Upstream.dll" --port "$UP" \
+  dotnet "$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Upstream/bin/Release/net10.0/LlmFunctions.Benchmarks.Upstream.dll" --port "$UP" --latency-ms "$UPSTREAM_LATENCY_MS" \
     >"$WORK/upstream-$rate.log" 2>&1 &
   PIDS+=($!)
   sleep 2

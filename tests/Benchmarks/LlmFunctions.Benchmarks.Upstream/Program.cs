@@ -3,12 +3,13 @@ using System.Runtime.InteropServices;
 using LlmFunctions.FakeUpstream;
 
 // The fake upstream as fast as it goes, for tests/Benchmarks/run.sh:
-//   dotnet LlmFunctions.Benchmarks.Upstream.dll --port 7072 [--words 20] [--counter-file path]
+//   dotnet LlmFunctions.Benchmarks.Upstream.dll --port 7072 [--words 20] [--counter-file path] [--latency-ms 0]
 // It writes the number of requests it has served to the counter file every 100 ms, so the script can check
 // that the proxy wrote one record per request it forwarded.
 var port = 7072;
 var words = 20;
 string? counterFile = null;
+var latency = TimeSpan.Zero;
 for (var i = 0; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
@@ -16,20 +17,21 @@ for (var i = 0; i + 1 < args.Length; i += 2)
         case "--port": port = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--words": words = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--counter-file": counterFile = args[i + 1]; break;
+        case "--latency-ms": latency = TimeSpan.FromMilliseconds(int.Parse(args[i + 1], CultureInfo.InvariantCulture)); break;
         default: throw new ArgumentException($"Unknown option {args[i]}.");
     }
 }
 
 await using var fake = new FakeOpenAI
 {
-    Latency = TimeSpan.Zero,
+    Latency = latency,
 
     // It would keep every request's headers, body and path for the tests' assertions: millions here.
     RecordRequests = false,
     Default = new Scenario { Words = words, ChunkDelay = TimeSpan.Zero },
 };
 var url = await fake.StartAsync(port);
-Console.WriteLine($"Fast upstream listening on {url} ({words} words, no latency).");
+Console.WriteLine($"Fast upstream listening on {url} ({words} words, {latency.TotalMilliseconds:0} ms latency).");
 
 // The web host inside FakeOpenAI was only started, never run: its console lifetime swallows SIGTERM and SIGINT
 // and waits for a Run() that never comes. Handle both here, so `kill <pid>` ends the process.
