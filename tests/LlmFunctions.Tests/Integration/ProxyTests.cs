@@ -690,7 +690,7 @@ public sealed class ProxyTests
     }
 
     [Fact]
-    public async Task AwaitedRecords_OfSteadyCalls_ShareTransactions_AtMostOnePerCommitInterval()
+    public async Task AwaitedRecords_OfOverlappingCalls_ShareTransactions()
     {
         await using var env = await TestEnvironment.StartAsync(s => s["Storage:CommitIntervalMs"] = "300");
         env.Upstream.Default = new Scenario { HeaderDelay = TimeSpan.FromMilliseconds(100) }; // calls overlap, records come apart
@@ -701,19 +701,19 @@ public sealed class ProxyTests
             // Staggered, so the clients' records come 12 ms apart rather than together.
             await Task.Delay(client * 12, ct);
             var chat = env.OpenAI().GetChatClient("gpt-4.1");
-            for (var i = 0; i < 5; i++)
+            for (var i = 0; i < 10; i++)
             {
                 await chat.CompleteChatAsync([new UserChatMessage("hi")], cancellationToken: ct);
             }
         });
         var elapsed = started.Elapsed;
 
-        Assert.Equal(40, (await env.RecordsAsync(40)).Count);
+        Assert.Equal(80, (await env.RecordsAsync(80)).Count);
 
-        // While other calls are in progress, one commit per interval at most (the first at once, and one more when the
-        // last client is alone). With CommitIntervalMs=0 this measured 10 and 13 transactions in 1.1 s; with 300, 6.
-        var bound = 2 + (long)Math.Ceiling(elapsed.TotalMilliseconds / 300);
-        Assert.True(writer.Transactions <= Math.Min(bound, 15), $"40 calls in {elapsed.TotalMilliseconds:0} ms took {writer.Transactions} transactions");
+        // While other calls are in progress, a commit waits out the interval unless every call in progress is already in
+        // its batch. Measured: 11 transactions (three runs, 2–3 s) with the 300 ms interval; 20 and 37 with
+        // CommitIntervalMs=0.
+        Assert.True(writer.Transactions <= 15, $"80 calls in {elapsed.TotalMilliseconds:0} ms took {writer.Transactions} transactions");
     }
 
     [Fact]
