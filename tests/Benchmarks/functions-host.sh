@@ -14,7 +14,6 @@ BENCH="$ROOT/tests/Benchmarks"
 DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-5}"
 STARTS="${BENCH_STARTS:-5}"
-AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" # public dev key
 # shellcheck source=hosts.sh
 source "$ROOT/tests/Benchmarks/hosts.sh"
 log() { printf '[functions-host %s] %s\n' "$(date +%T)" "$*" >&2; }

@@ -1,5 +1,10 @@
-# Sourced by the benchmark scripts: start a host of the proxy in the background, with the environment already
-# exported. Usage: launch_host local|functions PORT LOGFILE; then $! is its PID. Needs ROOT and Release builds.
+# Sourced by the benchmark scripts: the processes they start and stop. Needs ROOT and Release builds.
+
+# Azurite's well-known development account key (public; never a real secret).
+AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+# Start a host of the proxy in the background, with the environment already exported.
+# Usage: launch_host local|functions PORT LOGFILE; then $! is its PID.
 launch_host() {
   if [[ "$1" == functions ]]; then
     dotnet "$ROOT/tests/LlmFunctions.FunctionsHost/bin/Release/net10.0/LlmFunctions.FunctionsHost.dll" --urls "http://127.0.0.1:$2" \
@@ -7,4 +12,19 @@ launch_host() {
   else
     (cd "$ROOT/functions/LlmFunctions.Local/bin/Release/net10.0" && exec dotnet LlmFunctions.Local.dll --urls "http://127.0.0.1:$2") >>"$3" 2>&1 &
   fi
+}
+
+# Stop every process in the caller's PIDS array: TERM, then KILL whatever still runs after TENTHS tenths of a
+# second (default 100). Usage: stop_all [TENTHS]; empties PIDS.
+stop_all() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq "${1:-100}"); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive == 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  PIDS=()
 }

@@ -48,8 +48,8 @@ WORDS="${BENCH_WORDS:-20}"
 TARGETS="${BENCH_TARGETS:-direct llmfunctions llmfunctions-journal llmfunctions-queued portkey}"
 AZURITE_VERSION=3.37.0
 PORTKEY_VERSION=1.15.2
-# Azurite's well-known development account key (public, documented; not a secret).
-AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# shellcheck source=hosts.sh
+source "$BENCH/hosts.sh" # AZURITE_KEY, stop_all
 
 NICE="${BENCH_NICE:--10}"
 if [[ "$(id -u)" != 0 && "$NICE" -lt 0 ]]; then NICE=0; fi
@@ -66,21 +66,8 @@ stop_pid() { # TERM, up to 10 s, then KILL
   kill -KILL "$1" 2>/dev/null || true
 }
 
-stop_all() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && break
-    sleep 0.1
-  done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  PIDS=()
-}
-
 cleanup() {
-  stop_all
+  stop_all 50
   if [[ "${BENCH_KEEP:-0}" == 1 ]]; then log "work folder kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT

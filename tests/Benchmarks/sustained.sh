@@ -20,7 +20,6 @@ SECONDS_PER_RATE="${BENCH_SECONDS:-300}"
 HOST_KIND="${BENCH_HOST:-local}"
 HISTORY="${BENCH_HISTORY:-0}"
 UPSTREAM_LATENCY_MS="${BENCH_UPSTREAM_LATENCY_MS:-0}"
-AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" # public dev key
 PROBE="$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Probe/bin/Release/net10.0/LlmFunctions.Benchmarks.Probe.dll"
 # shellcheck source=hosts.sh
 source "$ROOT/tests/Benchmarks/hosts.sh"
@@ -35,17 +34,6 @@ done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/llm-sustained.XXXXXX")"
 PIDS=()
-stop_all() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 100); do
-    local alive=0
-    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [[ $alive == 0 ]] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  PIDS=()
-}
 trap 'stop_all; rm -rf "$WORK"' EXIT
 
 ROWS=()
