@@ -42,10 +42,12 @@ internal sealed class AggregateState
     /// </summary>
     public void Merge(MetricsDelta delta, int maxModels)
     {
+        var counters = Parse(delta.Counters);
+        var histograms = Parse(delta.Histograms);
         var fresh = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var text in delta.Counters.Keys.Concat(delta.Histograms.Keys))
+        foreach (var key in counters.Select(c => c.Key).Concat(histograms.Select(h => h.Key)))
         {
-            if (MetricKey.TryParse(text, out var key) && key.HasModel && !Models.Contains(key.Model))
+            if (key.HasModel && !Models.Contains(key.Model))
             {
                 fresh.Add(key.Model);
             }
@@ -61,27 +63,21 @@ internal sealed class AggregateState
             Models.Add(model);
         }
 
-        foreach (var (text, value) in delta.Counters)
+        foreach (var (key, value) in counters)
         {
-            if (MetricKey.TryParse(text, out var key))
-            {
-                CollectionsMarshal.GetValueRefOrAddDefault(Counters, Granted(key).ToString(), out _) += value;
-            }
+            CollectionsMarshal.GetValueRefOrAddDefault(Counters, Granted(key).ToString(), out _) += value;
         }
 
-        foreach (var (text, h) in delta.Histograms)
+        foreach (var (key, h) in histograms)
         {
-            if (MetricKey.TryParse(text, out var key))
+            var granted = Granted(key).ToString();
+            if (Histograms.TryGetValue(granted, out var mine))
             {
-                var granted = Granted(key).ToString();
-                if (Histograms.TryGetValue(granted, out var mine))
-                {
-                    mine.Add(h);
-                }
-                else
-                {
-                    Histograms[granted] = h.Clone();
-                }
+                mine.Add(h);
+            }
+            else
+            {
+                Histograms[granted] = h.Clone();
             }
         }
 
@@ -89,6 +85,21 @@ internal sealed class AggregateState
         {
             NewestFolded = delta.NewestStarted;
         }
+    }
+
+    /// <summary>A delta's stored keys, parsed once; a key this version does not know is skipped.</summary>
+    private static List<(MetricKey Key, T Value)> Parse<T>(Dictionary<string, T> values)
+    {
+        var parsed = new List<(MetricKey, T)>(values.Count);
+        foreach (var (text, value) in values)
+        {
+            if (MetricKey.TryParse(text, out var key))
+            {
+                parsed.Add((key, value));
+            }
+        }
+
+        return parsed;
     }
 
     private MetricKey Granted(MetricKey key) => key.HasModel && !Models.Contains(key.Model) ? key with { Model = "other" } : key;
@@ -134,7 +145,7 @@ internal sealed class AggregateState
     internal static string Key(params ReadOnlySpan<string> parts) => string.Join(Separator, parts);
 
     /// <summary>The <c>client|model</c> key spend is kept under (15-minute slots, budget tails).</summary>
-    internal static string SpendKey(CallRecord r) => Key(Label(r.Client), Label(r.BilledModel));
+    internal static string SpendKey(string clientLabel, string modelLabel) => Key(clientLabel, modelLabel);
 
     /// <summary>Splits a <see cref="SpendKey"/> back into client and model.</summary>
     internal static (string Client, string Model) SplitSpendKey(string key)

@@ -60,7 +60,7 @@ internal sealed class MetricsDelta
             Spend[started] = spend = new(StringComparer.Ordinal);
         }
 
-        CollectionsMarshal.GetValueRefOrAddDefault(spend, AggregateState.SpendKey(r), out _) += r.CostNanoUsd;
+        CollectionsMarshal.GetValueRefOrAddDefault(spend, AggregateState.SpendKey(client, model), out _) += r.CostNanoUsd;
         Records++;
         if (r.StartedAt > NewestStarted)
         {

@@ -1,4 +1,5 @@
 using LlmFunctions.Core.Records;
+using Microsoft.AspNetCore.Http;
 
 namespace LlmFunctions.Core.Proxy;
 
@@ -13,10 +14,8 @@ namespace LlmFunctions.Core.Proxy;
 /// <param name="Message">The error's <c>message</c>: says what was wrong and what to do.</param>
 internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType, string Code, string Message)
 {
-    public const int ClientClosedRequest = 499;
-
     /// <summary>The client left (or broke its framing) before it had its answer: its doing, never the upstream's.</summary>
-    public static ProxyFailure ClientCancelled { get; } = new(ClientClosedRequest, CallOutcome.ClientCancelled, "", "", "");
+    public static ProxyFailure ClientCancelled { get; } = new(StatusCodes.Status499ClientClosedRequest, CallOutcome.ClientCancelled, "", "", "");
 
     public static ProxyFailure UpstreamUnreachable { get; } =
         new(502, CallOutcome.UpstreamError, "upstream_error", "upstream_unreachable", "The upstream could not be reached.");

@@ -411,7 +411,7 @@ internal sealed partial class ProxyHandler(
     {
         record.StatusCode = failure.Status;
         record.Outcome = failure.Outcome;
-        return failure.Status == ProxyFailure.ClientClosedRequest
+        return failure.Status == StatusCodes.Status499ClientClosedRequest
             ? Task.CompletedTask
             : OpenAIError.WriteAsync(context, failure.Status, failure.Message, failure.ErrorType, failure.Code);
     }
