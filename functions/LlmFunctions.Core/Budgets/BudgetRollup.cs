@@ -33,7 +33,6 @@ internal sealed partial class BudgetRollup(
     private readonly TimeZoneInfo _zone = TimeZoneInfo.FindSystemTimeZoneById(budgetOptions.Value.TimeZone);
 
     /// <summary>"Not leased": the earliest time Table Storage stores (1601) would do; any past time works.</summary>
-    private static readonly DateTimeOffset NoLease = new(1700, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     /// <summary>First retry delay of a failed delivery; doubles per attempt up to an hour.</summary>
     internal TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMinutes(1);
@@ -138,9 +137,10 @@ internal sealed partial class BudgetRollup(
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
         var result = new Dictionary<string, (string, decimal, DateTimeOffset)>(StringComparer.OrdinalIgnoreCase);
-        var rows = store.Rollups.QueryAsync<RollupRow>(r => r.RowKey == RollupRow.CurrentRowKey, cancellationToken: cancellationToken);
-        await foreach (var row in rows.ConfigureAwait(false))
+        var rows = store.Rollups.QueryAsync(new TableQuery { RowKey = RollupRow.CurrentRowKey }, cancellationToken);
+        await foreach (var entity in rows.ConfigureAwait(false))
         {
+            var row = RollupRow.FromEntity(entity);
             result[row.PartitionKey] = (row.PeriodKey, Pricing.CostCalculator.ToUsd(row.SpentNanoUsd), row.UpdatedAt);
         }
 
@@ -150,10 +150,10 @@ internal sealed partial class BudgetRollup(
     private async Task WriteRollupAsync(BudgetStatus s, CancellationToken cancellationToken)
     {
         // One row per budget and period (history), and "current" for cheap reads by the proxy and /metrics.
-        await store.Rollups.SubmitTransactionAsync(
+        await store.Rollups.SubmitAsync(
         [
-            new TableTransactionAction(TableTransactionActionType.UpsertReplace, RollupRow.From(s, $"{s.Period.Kind}-{s.Period.Key}")),
-            new TableTransactionAction(TableTransactionActionType.UpsertReplace, RollupRow.From(s, RollupRow.CurrentRowKey)),
+            new TableTransactionAction(TableTransactionActionType.UpsertReplace, RollupRow.From(s, $"{s.Period.Kind}-{s.Period.Key}").ToEntity()),
+            new TableTransactionAction(TableTransactionActionType.UpsertReplace, RollupRow.From(s, RollupRow.CurrentRowKey).ToEntity()),
         ], cancellationToken).ConfigureAwait(false);
     }
 
@@ -188,20 +188,10 @@ internal sealed partial class BudgetRollup(
     /// </summary>
     private async Task<bool> TryClaimAsync(string partitionKey, string rowKey, BudgetNotification notification, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
-        var entity = new TableEntity(partitionKey, rowKey)
-        {
-            ["Status"] = "pending",
-            ["Notification"] = System.Text.Json.JsonSerializer.Serialize(notification, BudgetJsonContext.Default.BudgetNotification),
-            ["Attempts"] = 0,
-            ["NextAttemptAt"] = now,
-            ["LeaseUntil"] = NoLease,
-            ["ClaimedAt"] = now,
-        };
-
+        var row = BudgetEventRow.Claim(partitionKey, rowKey, notification, time.GetUtcNow());
         try
         {
-            await store.BudgetEvents.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
+            await store.BudgetEvents.AddAsync(row.Entity, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (RequestFailedException ex) when (ex.Status == 409)
@@ -251,70 +241,72 @@ internal sealed partial class BudgetRollup(
     private async Task DeliverPendingAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var pending = store.BudgetEvents.QueryAsync<TableEntity>(filter: "Status eq 'pending'", cancellationToken: cancellationToken);
-        await foreach (var e in pending.ConfigureAwait(false))
+        await foreach (var entity in store.BudgetEvents.QueryAsync(BudgetEventRow.Pending, cancellationToken).ConfigureAwait(false))
         {
-            if (e.GetDateTimeOffset("NextAttemptAt") > now || e.GetDateTimeOffset("LeaseUntil") > now)
+            var row = BudgetEventRow.FromEntity(entity);
+            if (!row.IsDueAt(now))
             {
                 continue;
             }
 
             // Lease it: only the instance whose conditional update wins delivers.
-            e["LeaseUntil"] = now + Lease;
+            row.LeaseUntil = now + Lease;
             try
             {
-                var leased = await store.BudgetEvents.UpdateEntityAsync(e, e.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
-                e.ETag = leased.Headers.ETag ?? e.ETag;
+                row.ETag = await store.BudgetEvents.ReplaceAsync(row.Entity, row.ETag, cancellationToken).ConfigureAwait(false);
             }
             catch (RequestFailedException ex) when (ex.Status is 409 or 412)
             {
                 continue;
             }
 
-            var notification = System.Text.Json.JsonSerializer.Deserialize(e.GetString("Notification") ?? "{}", BudgetJsonContext.Default.BudgetNotification)!;
-            var allDone = true;
-            foreach (var (name, webhook) in _webhooks)
-            {
-                var doneKey = "Delivered_" + SafeName(name);
-                if (e.GetBoolean(doneKey) == true)
-                {
-                    continue;
-                }
-
-                var ok = await sender.SendAsync(name, WebhookMessage.Create(webhook, notification, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
-                e[doneKey] = ok;
-                allDone &= ok;
-            }
-
-            var attempts = (e.GetInt32("Attempts") ?? 0) + 1;
-            e["Attempts"] = attempts;
-            e["LastAttemptAt"] = time.GetUtcNow();
-            e["LeaseUntil"] = NoLease;
-            if (allDone)
-            {
-                e["Status"] = "delivered";
-            }
-            else
-            {
-                var delay = RetryBaseDelay * Math.Pow(2, Math.Min(attempts - 1, 10));
-                e["NextAttemptAt"] = time.GetUtcNow() + (delay < TimeSpan.FromHours(1) ? delay : TimeSpan.FromHours(1));
-            }
-
-            try
-            {
-                await store.BudgetEvents.UpdateEntityAsync(e, e.ETag, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
-            }
-            catch (RequestFailedException ex) when (ex.Status is 409 or 412)
-            {
-                // Our lease expired and another instance took over; it will see our per-webhook marks only if
-                // we wrote them, so the worst case is one re-send to a webhook we just delivered to (documented).
-            }
-
-            LogDelivered(logger, notification.Budget, notification.Threshold, allDone ? "delivered" : "retrying", attempts);
+            await DeliverAsync(row, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static string SafeName(string name) => new([.. name.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]);
+    /// <summary>Sends a leased event to each webhook it has not reached yet, then records the attempt.</summary>
+    private async Task DeliverAsync(BudgetEventRow row, CancellationToken cancellationToken)
+    {
+        var notification = row.Notification;
+        var allDone = true;
+        foreach (var (name, webhook) in _webhooks)
+        {
+            if (row.IsDeliveredTo(name))
+            {
+                continue;
+            }
+
+            var ok = await sender.SendAsync(name, WebhookMessage.Create(webhook, notification, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+            row.MarkDelivery(name, ok);
+            allDone &= ok;
+        }
+
+        var attempts = row.Attempts + 1;
+        row.Attempts = attempts;
+        row.LastAttemptAt = time.GetUtcNow();
+        row.ReleaseLease();
+        if (allDone)
+        {
+            row.Status = BudgetEventRow.DeliveredStatus;
+        }
+        else
+        {
+            var delay = RetryBaseDelay * Math.Pow(2, Math.Min(attempts - 1, 10));
+            row.NextAttemptAt = time.GetUtcNow() + (delay < TimeSpan.FromHours(1) ? delay : TimeSpan.FromHours(1));
+        }
+
+        try
+        {
+            await store.BudgetEvents.ReplaceAsync(row.Entity, row.ETag, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            // Our lease expired and another instance took over; it will see our per-webhook marks only if
+            // we wrote them, so the worst case is one re-send to a webhook we just delivered to (documented).
+        }
+
+        LogDelivered(logger, notification.Budget, notification.Threshold, allDone ? "delivered" : "retrying", attempts);
+    }
 
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "Budget {Budget} crossed {Threshold}% for {Period}; notification claimed.")]
     private static partial void LogClaimed(ILogger logger, string budget, int threshold, string period);

@@ -1,4 +1,3 @@
-using Azure;
 using Azure.Data.Tables;
 
 namespace LlmFunctions.Core.Budgets;
@@ -8,17 +7,13 @@ namespace LlmFunctions.Core.Budgets;
 /// <c>{period}-{key}</c> (history) or <c>current</c> (what the proxy and <c>/metrics</c> read). The property names are
 /// the stored columns, which users read in Storage Explorer.
 /// </summary>
-internal sealed class RollupRow : ITableEntity
+internal sealed class RollupRow
 {
     public const string CurrentRowKey = "current";
 
     public string PartitionKey { get; set; } = "";
 
     public string RowKey { get; set; } = "";
-
-    public DateTimeOffset? Timestamp { get; set; }
-
-    public ETag ETag { get; set; }
 
     public string Scope { get; set; } = "";
 
@@ -61,5 +56,38 @@ internal sealed class RollupRow : ITableEntity
         Percent = (double)s.Percent,
         Action = s.Options.Action,
         UpdatedAt = s.UpdatedAt,
+    };
+
+    /// <summary>The row as stored (these column names).</summary>
+    public TableEntity ToEntity() => new(PartitionKey, RowKey)
+    {
+        [nameof(Scope)] = Scope,
+        [nameof(Period)] = Period,
+        [nameof(PeriodKey)] = PeriodKey,
+        [nameof(PeriodStart)] = PeriodStart,
+        [nameof(PeriodEnd)] = PeriodEnd,
+        [nameof(SpentNanoUsd)] = SpentNanoUsd,
+        [nameof(SpentUsd)] = SpentUsd,
+        [nameof(LimitUsd)] = LimitUsd,
+        [nameof(Percent)] = Percent,
+        [nameof(Action)] = Action,
+        [nameof(UpdatedAt)] = UpdatedAt,
+    };
+
+    public static RollupRow FromEntity(TableEntity e) => new()
+    {
+        PartitionKey = e.PartitionKey,
+        RowKey = e.RowKey,
+        Scope = e.GetString(nameof(Scope)) ?? "",
+        Period = e.GetString(nameof(Period)) ?? "",
+        PeriodKey = e.GetString(nameof(PeriodKey)) ?? "",
+        PeriodStart = e.GetDateTimeOffset(nameof(PeriodStart)) ?? default,
+        PeriodEnd = e.GetDateTimeOffset(nameof(PeriodEnd)) ?? default,
+        SpentNanoUsd = e.GetInt64(nameof(SpentNanoUsd)) ?? 0,
+        SpentUsd = e.GetDouble(nameof(SpentUsd)) ?? 0,
+        LimitUsd = e.GetDouble(nameof(LimitUsd)) ?? 0,
+        Percent = e.GetDouble(nameof(Percent)) ?? 0,
+        Action = e.GetString(nameof(Action)) ?? "",
+        UpdatedAt = e.GetDateTimeOffset(nameof(UpdatedAt)) ?? default,
     };
 }

@@ -60,6 +60,7 @@ public static class ServiceCollectionExtensions
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
         services.AddHttpClient(WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
 
+        services.TryAddSingleton<ITableService, AzureTableService>();
         services.AddSingleton<TableStore>();
         services.AddSingleton<RecordSpool>();
         services.AddSingleton<RecordJournal>();
@@ -75,7 +76,13 @@ public static class ServiceCollectionExtensions
             writer.Durable += sp.GetRequiredService<BudgetEnforcer>().OnDurable;
             return writer;
         });
-        services.AddHostedService(sp => sp.GetRequiredService<RecordWriter>());
+        services.AddSingleton<StorageOutage>();
+
+        // Hosted services stop in reverse order: the journal pump first (it closes the queue and hands on what is in
+        // it), then the group-commit writer (it writes all of that), then the replayer (it converts what finished).
+        services.AddHostedService<SpoolReplayer>();
+        services.AddHostedService<GroupCommitWriter>();
+        services.AddHostedService<JournalPump>();
         services.AddSingleton<PriceTable>();
         services.AddSingleton<TokenEstimator>();
         services.AddSingleton<ClientAuthenticator>();

@@ -145,7 +145,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
                 // Nothing to fold yet: store the empty state, so scrapes find one and never fold on their own path.
                 try
                 {
-                    await store.Aggregates.AddEntityAsync(ToEntity(state), cancellationToken).ConfigureAwait(false);
+                    await store.Aggregates.AddAsync(ToEntity(state), cancellationToken).ConfigureAwait(false);
                 }
                 catch (RequestFailedException ex) when (ex.Status == 409)
                 {
@@ -209,7 +209,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
 
         try
         {
-            await store.Aggregates.SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+            await store.Aggregates.SubmitAsync(actions, cancellationToken).ConfigureAwait(false);
         }
         catch (TableTransactionFailedException ex) when (ex.Status is 409 or 412)
         {
@@ -246,9 +246,8 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
     public async Task<Dictionary<string, long>> SpendAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
         var result = new Dictionary<string, long>(StringComparer.Ordinal);
-        var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey eq {PartitionKey} and RowKey ge {SpendRowPrefix + SlotOf(from)} and RowKey lt {SpendRowPrefix + SlotOf(to)}");
-        await foreach (var e in store.Aggregates.QueryAsync<TableEntity>(filter: filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        var query = new TableQuery { PartitionKey = PartitionKey, RowKeyFrom = SpendRowPrefix + SlotOf(from), RowKeyBefore = SpendRowPrefix + SlotOf(to) };
+        await foreach (var e in store.Aggregates.QueryAsync(query, cancellationToken).ConfigureAwait(false))
         {
             foreach (var (key, value) in JsonSerializer.Deserialize(e.GetString("Json") ?? "{}", AggregateJsonContext.Default.DictionaryStringInt64) ?? [])
             {
@@ -280,19 +279,16 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
 
     private async Task<Dictionary<string, long>> LoadSpendAsync(string rowKey, CancellationToken cancellationToken)
     {
-        var e = await store.Aggregates.GetEntityIfExistsAsync<TableEntity>(PartitionKey, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return e.HasValue
-            ? JsonSerializer.Deserialize(e.Value!.GetString("Json") ?? "{}", AggregateJsonContext.Default.DictionaryStringInt64) ?? new(StringComparer.Ordinal)
+        var e = await store.Aggregates.GetAsync(PartitionKey, rowKey, select: null, cancellationToken).ConfigureAwait(false);
+        return e is not null
+            ? JsonSerializer.Deserialize(e.GetString("Json") ?? "{}", AggregateJsonContext.Default.DictionaryStringInt64) ?? new(StringComparer.Ordinal)
             : new(StringComparer.Ordinal);
     }
 
     internal async Task<(AggregateState? State, ETag? ETag)> LoadAsync(CancellationToken cancellationToken)
     {
-        var response = await store.Aggregates.GetEntityIfExistsAsync<TableEntity>(PartitionKey, StateRowKey, cancellationToken: cancellationToken)
-            .ConfigureAwait(false);
-        return response.HasValue
-            ? (ChunkedJson.FromEntity(response.Value!, AggregateJsonContext.Default.AggregateState), response.Value!.ETag)
-            : (null, null);
+        var e = await store.Aggregates.GetAsync(PartitionKey, StateRowKey, select: null, cancellationToken).ConfigureAwait(false);
+        return e is not null ? (ChunkedJson.FromEntity(e, AggregateJsonContext.Default.AggregateState), e.ETag) : (null, null);
     }
 
     private static TableEntity ToEntity(AggregateState state)

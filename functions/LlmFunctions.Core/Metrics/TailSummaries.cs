@@ -84,7 +84,7 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
 
             foreach (var (minute, version, row) in pending)
             {
-                await store.Tail.UpsertEntityAsync(row, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+                await store.Tail.UpsertAsync(row, cancellationToken).ConfigureAwait(false);
                 lock (_lock)
                 {
                     _minutes[minute].Flushed = version;
@@ -101,8 +101,7 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
     public async Task<SortedDictionary<string, MetricsDelta>> ReadAsync(string fromMinute, CancellationToken cancellationToken)
     {
         var result = new SortedDictionary<string, MetricsDelta>(StringComparer.Ordinal);
-        var filter = TableClient.CreateQueryFilter($"PartitionKey ge {fromMinute}");
-        await foreach (var row in store.Tail.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        await foreach (var row in store.Tail.QueryAsync(new TableQuery { PartitionKeyFrom = fromMinute }, cancellationToken).ConfigureAwait(false))
         {
             if (ChunkedJson.FromEntity(row, AggregateJsonContext.Default.MetricsDelta) is not { } delta)
             {
@@ -125,9 +124,8 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
     /// <summary>Deletes the rows of minutes before <paramref name="beforeMinute"/> (all folded), a partition per transaction.</summary>
     public async Task<int> DeleteBeforeAsync(string beforeMinute, CancellationToken cancellationToken)
     {
-        var filter = TableClient.CreateQueryFilter($"PartitionKey lt {beforeMinute}");
         var rows = new List<TableEntity>();
-        var keys = store.Tail.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken);
+        var keys = store.Tail.QueryAsync(new TableQuery { PartitionKeyBefore = beforeMinute, Select = ["PartitionKey", "RowKey"] }, cancellationToken);
         await foreach (var row in keys.ConfigureAwait(false))
         {
             rows.Add(row);
@@ -137,9 +135,8 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
         {
             foreach (var chunk in partition.Chunk(100))
             {
-                var deletes = chunk.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All));
-                await store.Tail.SubmitTransactionAsync(deletes, cancellationToken)
-                    .ConfigureAwait(false);
+                var deletes = chunk.Select(r => new TableTransactionAction(TableTransactionActionType.Delete, r, ETag.All)).ToList();
+                await store.Tail.SubmitAsync(deletes, cancellationToken).ConfigureAwait(false);
             }
         }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,15 +13,15 @@ namespace LlmFunctions.Core.Records;
 /// <code>
 ///  segment   &lt;ticks&gt;-&lt;guid&gt;.journal in the spool folder, held open (and locked) by the host writing it;
 ///            one record per line (JSON, with the PartitionKey its table write uses)
-///  stored    the table loop reports each record written under that key, or failed (storage down, or too late for
+///  stored    the group-commit writer reports each record written under that key, or failed (storage down, or too late for
 ///            the key: the fold's watermark may have passed it); a failure seals the segment
 ///  finished  sealed (10,000 records, a failure, or the host stopping) with every record reported: deleted when all
 ///            were stored; otherwise converted, whole, into one spool batch &lt;ticks&gt;-&lt;guid&gt;-&lt;count&gt;.spool,
-///            which the replay loop writes (each record looked up under its journal key first, then re-keyed)
+///            which the spool replayer writes (each record looked up under its journal key first, then re-keyed)
 ///  start     segments no live host holds are converted the same way (a crash: some records stored, some not)
 /// </code>
 /// A record is in one durable place at a time: the conversion holds the new spool file locked until the segment is
-/// deleted, so the replay loop cannot write the batch while the segment still exists; a segment found next to its
+/// deleted, so the replayer cannot write the batch while the segment still exists; a segment found next to its
 /// spool file (a crash in between) is deleted. The only key a record had before the replay is its journal key, so the
 /// replay's lookups find every copy and nothing is written twice. A line cut short by a crash was never flushed, so
 /// its call never completed: it is skipped.
@@ -33,8 +34,9 @@ internal sealed partial class RecordJournal
     private readonly RecordSpool _spool;
     private readonly ILogger<RecordJournal> _logger;
     private readonly ArrayBufferWriter<byte> _buffer = new(16 * 1024);
-    private readonly Lock _gate = new();
-    private readonly List<Segment> _finished = [];
+    private readonly ConcurrentQueue<Segment> _finished = new();
+
+    // Owned by the appender (the journal pump): no other thread reads or changes it.
     private Segment? _current;
 
     public RecordJournal(RecordSpool spool, IOptions<StorageOptions> options, ILogger<RecordJournal> logger)
@@ -52,9 +54,9 @@ internal sealed partial class RecordJournal
 
     /// <summary>
     /// Appends records (each with the PartitionKey it will be written under) and flushes them to disk. One caller at a
-    /// time (the writer's journal loop). Returns the segment to report their table writes to. When the append fails,
-    /// the segment is cut back to what it held before and sealed, and the exception is thrown: these records are not
-    /// in the journal.
+    /// time (the journal pump). Returns the segment to report their table writes to. When the append fails, the
+    /// segment is cut back to what it held before and sealed, and the exception is thrown: these records are not in
+    /// the journal.
     /// </summary>
     public Segment Append(IReadOnlyList<SpooledRecord> records)
     {
@@ -70,73 +72,70 @@ internal sealed partial class RecordJournal
             }
         }
 
-        // Under the lock: a segment is never sealed or finished halfway through an append.
-        lock (_gate)
+        // Reserved first: while these records are outstanding no report can finish (and close) the segment, so the
+        // file is written without a lock. A segment sealed by a failed report takes no more records.
+        var count = records.Count;
+        var segment = _current;
+        if (segment is null || !segment.Update(s => s.Sealed ? s : s with { Appended = s.Appended + count, Outstanding = s.Outstanding + count }).Changed)
         {
-            var segment = _current ??= Open();
-            var before = segment.Stream.Length;
+            segment = _current = Open();
+            segment.Update(s => s with { Appended = count, Outstanding = count });
+        }
+
+        var before = segment.Stream.Length;
+        try
+        {
+            segment.Stream.Position = before;
+            segment.Stream.Write(_buffer.WrittenSpan);
+            segment.Stream.Flush(flushToDisk: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
             try
             {
-                segment.Stream.Position = before;
-                segment.Stream.Write(_buffer.WrittenSpan);
+                segment.Stream.SetLength(before);
                 segment.Stream.Flush(flushToDisk: true);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception cut) when (cut is IOException or UnauthorizedAccessException)
             {
-                try
-                {
-                    segment.Stream.SetLength(before);
-                    segment.Stream.Flush(flushToDisk: true);
-                }
-                catch (Exception cut) when (cut is IOException or UnauthorizedAccessException)
-                {
-                    LogCutFailed(_logger, cut.GetType().Name);
-                }
-
-                SealLocked(segment);
-                throw;
+                LogCutFailed(_logger, cut.GetType().Name);
             }
 
-            segment.Outstanding += records.Count;
-            segment.Appended += records.Count;
-            if (segment.Appended >= RecordsPerSegment)
-            {
-                SealLocked(segment);
-            }
-
-            return segment;
+            _current = null;
+            Apply(segment, s => s with { Appended = s.Appended - count, Outstanding = s.Outstanding - count, Sealed = true });
+            throw;
         }
+
+        if (segment.State.Appended >= RecordsPerSegment)
+        {
+            _current = null;
+            Apply(segment, s => s with { Sealed = true });
+        }
+
+        return segment;
     }
 
-    /// <summary>Reports records of a segment written to the table under their journal key.</summary>
-    public void Stored(Segment segment, int count) => Report(segment, count, failed: false);
+    /// <summary>
+    /// Reports records of a segment: written to the table under their journal key, or not (storage down, or too late
+    /// for their key), which seals the segment and leaves them to the replay of its spool batch.
+    /// </summary>
+    public void Report(Segment segment, int count, bool stored) =>
+        Apply(segment, s => s with { Outstanding = s.Outstanding - count, Failed = s.Failed + (stored ? 0 : count), Sealed = s.Sealed || !stored });
 
-    /// <summary>Reports records of a segment not written (storage down, or too late for their key): the replay writes them.</summary>
-    public void Failed(Segment segment, int count) => Report(segment, count, failed: true);
-
-    /// <summary>Seals the current segment: the host is stopping and the table loop has reported every record.</summary>
+    /// <summary>Seals the current segment: the host is stopping and nothing more is appended. Called by the appender.</summary>
     public void Close()
     {
-        lock (_gate)
+        if (_current is { } segment)
         {
-            if (_current is { } segment)
-            {
-                SealLocked(segment);
-            }
+            _current = null;
+            Apply(segment, s => s with { Sealed = true });
         }
     }
 
     /// <summary>Converts the finished segments that held a failed record into spool batches (the replay loop's work).</summary>
     public async Task ConvertFinishedAsync(CancellationToken cancellationToken)
     {
-        Segment[] finished;
-        lock (_gate)
-        {
-            finished = [.. _finished];
-            _finished.Clear();
-        }
-
-        foreach (var segment in finished)
+        while (_finished.TryDequeue(out var segment))
         {
             try
             {
@@ -180,48 +179,20 @@ internal sealed partial class RecordJournal
         return recovered;
     }
 
-    private void Report(Segment segment, int count, bool failed)
+    /// <summary>
+    /// Changes a segment's state; the one change that finishes it (sealed, nothing outstanding) does the file work,
+    /// outside any lock: a segment with a failed record waits for the replayer's conversion, any other is deleted.
+    /// </summary>
+    private void Apply(Segment segment, Func<SegmentState, SegmentState> change)
     {
-        lock (_gate)
-        {
-            segment.Outstanding -= count;
-            if (failed)
-            {
-                segment.Failed += count;
-                SealLocked(segment);
-            }
-            else if (segment.Sealed && segment.Outstanding == 0)
-            {
-                FinishLocked(segment);
-            }
-        }
-    }
-
-    private void SealLocked(Segment segment)
-    {
-        if (ReferenceEquals(_current, segment))
-        {
-            _current = null;
-        }
-
-        segment.Sealed = true;
-        if (segment.Outstanding == 0)
-        {
-            FinishLocked(segment);
-        }
-    }
-
-    private void FinishLocked(Segment segment)
-    {
-        if (segment.Finished)
+        if (!segment.Update(change).Finished)
         {
             return;
         }
 
-        segment.Finished = true;
-        if (segment.Failed > 0)
+        if (segment.State.Failed > 0)
         {
-            _finished.Add(segment);
+            _finished.Enqueue(segment);
             return;
         }
 
@@ -297,22 +268,47 @@ internal sealed partial class RecordJournal
         return new Segment(path, new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 0));
     }
 
-    /// <summary>One segment file and its count of records not yet reported.</summary>
+    /// <summary>One segment file and its state, which changes only as a whole (<see cref="Update"/>).</summary>
     internal sealed class Segment(string path, FileStream stream)
     {
+        private SegmentState _state = SegmentState.Empty;
+
         public string Path { get; } = path;
 
         public FileStream Stream { get; } = stream;
 
-        public int Appended { get; set; }
+        public SegmentState State => Volatile.Read(ref _state);
 
-        public int Outstanding { get; set; }
+        /// <summary>
+        /// Applies a change atomically (retried when another thread changed the state first). Changed: the state is
+        /// not what it was; Finished: this change finished the segment, which happens once.
+        /// </summary>
+        public (bool Changed, bool Finished) Update(Func<SegmentState, SegmentState> change)
+        {
+            while (true)
+            {
+                var before = State;
+                var after = change(before);
+                if (after.Sealed && after.Outstanding == 0)
+                {
+                    after = after with { Finished = true };
+                }
 
-        public int Failed { get; set; }
+                if (ReferenceEquals(Interlocked.CompareExchange(ref _state, after, before), before))
+                {
+                    return (after != before, after.Finished && !before.Finished);
+                }
+            }
+        }
+    }
 
-        public bool Sealed { get; set; }
-
-        public bool Finished { get; set; }
+    /// <summary>
+    /// A segment's records: appended, not yet reported, reported failed; sealed: takes no more; finished: sealed with
+    /// every record reported.
+    /// </summary>
+    internal sealed record SegmentState(int Appended, int Outstanding, int Failed, bool Sealed, bool Finished)
+    {
+        public static readonly SegmentState Empty = new(0, 0, 0, false, false);
     }
 
     [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Turned a journal segment into a spool batch of {Count} records "

@@ -21,17 +21,12 @@ internal sealed class StorageRequestCounter : HttpPipelineSynchronousPolicy
     /// <summary>Counts the requests sent from this async flow until the scope is disposed.</summary>
     public static Scope BeginScope() => Current.Value = new Scope();
 
-    public override void OnSendingRequest(HttpMessage message)
-    {
-        if (message.Request.Method == RequestMethod.Get)
-        {
-            Interlocked.Increment(ref _reads);
-        }
-        else
-        {
-            Interlocked.Increment(ref _writes);
-        }
+    public override void OnSendingRequest(HttpMessage message) => Count(write: message.Request.Method != RequestMethod.Get);
 
+    /// <summary>Counts one request (the pipeline's, or a storage seam's that has no HTTP pipeline).</summary>
+    public void Count(bool write)
+    {
+        Interlocked.Increment(ref write ? ref _writes : ref _reads);
         if (Current.Value is { } scope)
         {
             Interlocked.Increment(ref scope.Requests);

@@ -1,50 +1,29 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Azure;
-using Azure.Core;
 using Azure.Data.Tables;
-using Azure.Identity;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Records;
 
 /// <summary>
-/// The Table Storage account: a connection string (Azurite locally) or, when <c>Storage__TableServiceUri</c>
-/// is set, the table endpoint with managed identity. Creates the app's fixed tables once, on first use, and each
-/// daily call table (see <see cref="TableNames"/>) on its first write.
+/// The app's tables over the storage seam (<see cref="ITableService"/>): creates the fixed tables once, on first use,
+/// and each daily call table (see <see cref="TableNames"/>) on its first write; writes, finds and lists call records.
 /// </summary>
-internal sealed partial class TableStore
+internal sealed partial class TableStore(ITableService tables, ILogger<TableStore> logger)
 {
-    private readonly TableServiceClient _service;
-    private readonly ILogger<TableStore> _logger;
     private const string FixedTablesKey = "";
 
     // Creations that succeeded (or are under way) on this instance: the fixed tables ("") and each daily call table.
     private readonly ConcurrentDictionary<string, Task> _created = new(StringComparer.Ordinal);
 
-    public TableStore(IOptions<StorageOptions> options, ILogger<TableStore> logger)
-    {
-        _logger = logger;
-        var o = options.Value;
-        var clientOptions = new TableClientOptions();
-        // Our callers retry on their own terms (the writer spools after two quick attempts, the fold and the rollup
-        // run again on the next scrape or tick), so each storage call fails fast instead of hanging in SDK retries.
-        clientOptions.Retry.MaxRetries = 0;
-        clientOptions.Retry.NetworkTimeout = TimeSpan.FromSeconds(3);
-        clientOptions.AddPolicy(Requests, HttpPipelinePosition.PerRetry);
-        _service = string.IsNullOrWhiteSpace(o.TableServiceUri)
-            ? new TableServiceClient(o.ConnectionString, clientOptions)
-            : new TableServiceClient(new Uri(o.TableServiceUri), new DefaultAzureCredential(), clientOptions);
-    }
-
     /// <summary>The requests this instance has sent to storage.</summary>
-    public StorageRequestCounter Requests { get; } = new();
+    public StorageRequestCounter Requests => tables.Requests;
 
-    public TableClient Aggregates => _service.GetTableClient(TableNames.Aggregates);
-    public TableClient Rollups => _service.GetTableClient(TableNames.Rollups);
-    public TableClient BudgetEvents => _service.GetTableClient(TableNames.BudgetEvents);
-    public TableClient Tail => _service.GetTableClient(TableNames.Tail);
+    public ITable Aggregates => tables.Table(TableNames.Aggregates);
+    public ITable Rollups => tables.Table(TableNames.Rollups);
+    public ITable BudgetEvents => tables.Table(TableNames.BudgetEvents);
+    public ITable Tail => tables.Table(TableNames.Tail);
 
     /// <summary>Creates the fixed tables if missing. A failure is not cached: the next call tries again.</summary>
     public Task EnsureTablesAsync(CancellationToken cancellationToken = default) =>
@@ -58,12 +37,12 @@ internal sealed partial class TableStore
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             cts.CancelAfter(TimeSpan.FromSeconds(3));
             await EnsureTablesAsync(cts.Token).ConfigureAwait(false);
-            await Aggregates.GetEntityIfExistsAsync<TableEntity>("health", "health", ["PartitionKey"], cts.Token).ConfigureAwait(false);
+            await Aggregates.GetAsync("health", "health", ["PartitionKey"], cts.Token).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            LogUnreachable(_logger, ex.GetType().Name);
+            LogUnreachable(logger, ex.GetType().Name);
             return false;
         }
     }
@@ -72,7 +51,7 @@ internal sealed partial class TableStore
     public Task EnsureCallsTableAsync(string partitionKey, CancellationToken cancellationToken = default)
     {
         var name = TableNames.CallsFor(partitionKey);
-        return OnceAsync(name, () => _service.GetTableClient(name).CreateIfNotExistsAsync(), cancellationToken);
+        return OnceAsync(name, () => tables.Table(name).CreateIfNotExistsAsync(CancellationToken.None), cancellationToken);
     }
 
     /// <summary>
@@ -90,7 +69,7 @@ internal sealed partial class TableStore
             // attempt of this same write that committed without us hearing back: stored, not an error.
             try
             {
-                await CallsTable(partitionKey).AddEntityAsync(CallRecordMapper.ToEntity(records[0], partitionKey), cancellationToken).ConfigureAwait(false);
+                await CallsTable(partitionKey).AddAsync(CallRecordMapper.ToEntity(records[0], partitionKey), cancellationToken).ConfigureAwait(false);
             }
             catch (RequestFailedException ex) when (ex.Status == 409 && ex.ErrorCode == "EntityAlreadyExists")
             {
@@ -105,7 +84,7 @@ internal sealed partial class TableStore
             actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, CallRecordMapper.ToEntity(record, partitionKey)));
         }
 
-        await CallsTable(partitionKey).SubmitTransactionAsync(actions, cancellationToken).ConfigureAwait(false);
+        await CallsTable(partitionKey).SubmitAsync(actions, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Whether the record of this call is stored under this PartitionKey (a day without a table has none).</summary>
@@ -113,9 +92,7 @@ internal sealed partial class TableStore
     {
         try
         {
-            var found = await CallsTable(partitionKey).GetEntityIfExistsAsync<TableEntity>(partitionKey, callId, ["CallId"], cancellationToken)
-                .ConfigureAwait(false);
-            return found.HasValue;
+            return await CallsTable(partitionKey).GetAsync(partitionKey, callId, ["CallId"], cancellationToken).ConfigureAwait(false) is not null;
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
@@ -123,7 +100,7 @@ internal sealed partial class TableStore
         }
     }
 
-    private TableClient CallsTable(string partitionKey) => _service.GetTableClient(TableNames.CallsFor(partitionKey));
+    private ITable CallsTable(string partitionKey) => tables.Table(TableNames.CallsFor(partitionKey));
 
     /// <summary>
     /// Runs a creation once per instance and remembers only its success: a failed or timed-out attempt (storage down
@@ -151,15 +128,11 @@ internal sealed partial class TableStore
     public async IAsyncEnumerable<TableEntity> QueryCallsAsync(string fromPartitionKey, string? toPartitionKey, DateOnly lastDay,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var filter = toPartitionKey is null
-            ? TableClient.CreateQueryFilter($"PartitionKey ge {fromPartitionKey}")
-            : TableClient.CreateQueryFilter($"PartitionKey ge {fromPartitionKey} and PartitionKey lt {toPartitionKey}");
-        var tables = await CallTablesAsync(TableNames.CallsFor(fromPartitionKey), TableNames.CallsFor(lastDay), cancellationToken).ConfigureAwait(false);
-        foreach (var table in tables)
+        var query = new TableQuery { PartitionKeyFrom = fromPartitionKey, PartitionKeyBefore = toPartitionKey, Select = CallRecordMapper.AggregatedColumns };
+        var days = await CallTablesAsync(TableNames.CallsFor(fromPartitionKey), TableNames.CallsFor(lastDay), cancellationToken).ConfigureAwait(false);
+        foreach (var table in days)
         {
-            var rows = _service.GetTableClient(table)
-                .QueryAsync<TableEntity>(filter, select: CallRecordMapper.AggregatedColumns, cancellationToken: cancellationToken)
-                .GetAsyncEnumerator(cancellationToken);
+            var rows = tables.Table(table).QueryAsync(query, cancellationToken).GetAsyncEnumerator(cancellationToken);
             try
             {
                 while (true)
@@ -229,7 +202,7 @@ internal sealed partial class TableStore
     {
         foreach (var table in await AllCallTablesAsync(cancellationToken).ConfigureAwait(false))
         {
-            var first = _service.GetTableClient(table).QueryAsync<TableEntity>(maxPerPage: 1, select: ["PartitionKey"], cancellationToken: cancellationToken);
+            var first = tables.Table(table).QueryAsync(new TableQuery { Select = ["PartitionKey"], Take = 1 }, cancellationToken);
             await foreach (var e in first.ConfigureAwait(false))
             {
                 return e.PartitionKey;
@@ -243,11 +216,11 @@ internal sealed partial class TableStore
     public async Task<List<string>> AllCallTablesAsync(CancellationToken cancellationToken)
     {
         var names = new List<string>();
-        await foreach (var t in _service.QueryAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        await foreach (var name in tables.TableNamesAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (TableNames.TryParseCallsDay(t.Name, out _))
+            if (TableNames.TryParseCallsDay(name, out _))
             {
-                names.Add(t.Name);
+                names.Add(name);
             }
         }
 
@@ -260,7 +233,7 @@ internal sealed partial class TableStore
     {
         try
         {
-            await _service.DeleteTableAsync(name, cancellationToken).ConfigureAwait(false);
+            await tables.DeleteTableAsync(name, cancellationToken).ConfigureAwait(false);
         }
         catch (RequestFailedException ex) when (ex.Status is 404 or 409)
         {
@@ -274,7 +247,7 @@ internal sealed partial class TableStore
     {
         foreach (var name in TableNames.Fixed)
         {
-            await _service.GetTableClient(name).CreateIfNotExistsAsync().ConfigureAwait(false);
+            await tables.Table(name).CreateIfNotExistsAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
 

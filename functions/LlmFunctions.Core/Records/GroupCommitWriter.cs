@@ -1,0 +1,289 @@
+using System.Threading.Channels;
+using Azure;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using LlmFunctions.Core.Metrics;
+using Polly;
+using Polly.Retry;
+
+namespace LlmFunctions.Core.Records;
+
+/// <summary>
+/// Takes queued records in batches and commits each as one entity-group transaction per partition, paced by
+/// <c>Storage__CommitIntervalMs</c>; a batch that fails two attempts goes to the spool (docs/architecture.md,
+/// "Writing records"). Runs until the queue it reads is closed and empty, so a stop writes everything queued.
+/// </summary>
+internal sealed partial class GroupCommitWriter : BackgroundService
+{
+    private readonly RecordWriter _writer;
+    private readonly TableStore _store;
+    private readonly RecordSpool _spool;
+    private readonly RecordJournal _journal;
+    private readonly StorageOutage _outage;
+    private readonly TimeProvider _time;
+    private readonly InFlightCalls _inFlight;
+    private readonly TailSummaries _tail;
+    private readonly ILogger<GroupCommitWriter> _logger;
+    private readonly ResiliencePipeline _retry;
+    private readonly TimeSpan _queuedCommitDelay;
+    private readonly TimeSpan _commitInterval;
+    private long _lastCommitTimestamp;
+
+    /// <summary>
+    /// How long after being journaled a record may still start its table write under its journal key: the fold's lag
+    /// less 7 s, so that even after two attempts of at most 3 s it lands before the fold's watermark passes its key
+    /// (3 s with the smallest lag, 10 s; 53 s by default). Later, its segment goes to the replay, which re-keys it.
+    /// </summary>
+    private readonly TimeSpan _journaledWriteWindow;
+
+    public GroupCommitWriter(RecordWriter writer, TableStore store, RecordSpool spool, RecordJournal journal, StorageOutage outage,
+        TimeProvider time, InFlightCalls inFlight, TailSummaries tail, IOptions<StorageOptions> options, IOptions<MetricsOptions> metrics,
+        ILogger<GroupCommitWriter> logger)
+    {
+        _writer = writer;
+        _store = store;
+        _spool = spool;
+        _journal = journal;
+        _outage = outage;
+        _time = time;
+        _inFlight = inFlight;
+        _tail = tail;
+        _logger = logger;
+        _queuedCommitDelay = TimeSpan.FromMilliseconds(options.Value.QueuedCommitDelayMs);
+        _commitInterval = TimeSpan.FromMilliseconds(options.Value.CommitIntervalMs);
+        _journaledWriteWindow = TimeSpan.FromSeconds(Math.Max(1, metrics.Value.FoldLagSeconds - 7));
+
+        // Two attempts, 100 ms apart: each fails fast (TableStore's 3 s network timeout), and a batch that fails both
+        // is spooled rather than keep its callers waiting.
+        _retry = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = 1,
+                Delay = TimeSpan.FromMilliseconds(100),
+                BackoffType = DelayBackoffType.Constant,
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsStorageFailure),
+                OnRetry = args =>
+                {
+                    LogRetry(_logger, args.AttemptNumber + 1, args.Outcome.Exception?.GetType().Name ?? "?");
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+    }
+
+    internal static bool IsStorageFailure(Exception ex) =>
+        ex is RequestFailedException or HttpRequestException or TaskCanceledException or IOException or AggregateException;
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (!_writer.JournalEnabled)
+        {
+            await _writer.CloseIncomingAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Takes batches off the queue and writes them to the table (or the spool), until the queue is closed.</summary>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var reader = _writer.TableBound;
+        var batch = new List<PendingRecord>(RecordWriter.MaxBatch);
+
+        // Not stoppingToken: a stop closes the queue, and what is in it is still written.
+        while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            await CollectAsync(reader, batch).ConfigureAwait(false);
+
+            // Journaled records keep the PartitionKey the journal holds for them (a batch may straddle a minute); the
+            // others (no journal, or its append failed) have none and are written under the current minute.
+            var start = 0;
+            for (var i = 1; i <= batch.Count; i++)
+            {
+                if (i == batch.Count || batch[i].PartitionKey != batch[start].PartitionKey)
+                {
+                    var run = start == 0 && i == batch.Count ? batch : batch.GetRange(start, i - start);
+                    await (run[0].PartitionKey is { } journalKey ? WriteJournaledAsync(run, journalKey) : CommitAsync(run)).ConfigureAwait(false);
+                    start = i;
+                }
+            }
+
+            batch.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Fills a batch from the queue: what is there; then, when no caller waits on it, up to
+    /// <c>Storage__QueuedCommitDelayMs</c> for more; then, while other calls are in progress, up to the rest of
+    /// <c>Storage__CommitIntervalMs</c> since the last commit. A lone caller is never held: nothing would join its batch.
+    /// </summary>
+    private async Task CollectAsync(ChannelReader<PendingRecord> reader, List<PendingRecord> batch)
+    {
+        var awaited = Drain(reader, batch);
+        if (!awaited && batch.Count < RecordWriter.MaxBatch && _queuedCommitDelay > TimeSpan.Zero)
+        {
+            awaited = await FillAsync(reader, batch, _queuedCommitDelay, untilAwaited: true).ConfigureAwait(false);
+        }
+
+        var sinceLast = _time.GetElapsedTime(_lastCommitTimestamp);
+        if (awaited && batch.Count < RecordWriter.MaxBatch && sinceLast < _commitInterval && _inFlight.Count > batch.Count)
+        {
+            await FillAsync(reader, batch, _commitInterval - sinceLast, untilAwaited: false).ConfigureAwait(false);
+        }
+
+        _lastCommitTimestamp = _time.GetTimestamp();
+    }
+
+    /// <summary>Moves queued records into the batch, up to its size; true when a caller waits on one of them.</summary>
+    private static bool Drain(ChannelReader<PendingRecord> reader, List<PendingRecord> batch)
+    {
+        var awaited = false;
+        while (batch.Count < RecordWriter.MaxBatch && reader.TryRead(out var p))
+        {
+            batch.Add(p);
+            awaited |= p.WaitsOnTable;
+        }
+
+        return awaited;
+    }
+
+    /// <summary>
+    /// Lets a batch fill for up to <paramref name="delay"/>: it ends early when the batch is full, the queue is closed
+    /// (shutdown), or — with <paramref name="untilAwaited"/> — a record with a waiting caller arrives. True when the
+    /// batch got such a record.
+    /// </summary>
+    private async Task<bool> FillAsync(ChannelReader<PendingRecord> reader, List<PendingRecord> batch, TimeSpan delay, bool untilAwaited)
+    {
+        using var timeout = new CancellationTokenSource(delay, _time);
+        var awaited = false;
+        while (batch.Count < RecordWriter.MaxBatch)
+        {
+            // SuppressThrowing: the delay running out is the normal way out of this loop, not an error.
+            var more = reader.WaitToReadAsync(timeout.Token).AsTask();
+            await ((Task)more).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!more.IsCompletedSuccessfully || !more.Result)
+            {
+                break;
+            }
+
+            awaited |= Drain(reader, batch);
+            if (awaited && untilAwaited)
+            {
+                break;
+            }
+        }
+
+        return awaited;
+    }
+
+    /// <summary>
+    /// Writes journaled records under their journal key and reports them to the journal: stored, or failed when
+    /// storage is down or they came too late for the key (the replay of their segment writes them then).
+    /// </summary>
+    private async Task WriteJournaledAsync(List<PendingRecord> run, string partitionKey)
+    {
+        var stored = _time.GetUtcNow() - run[0].JournaledAt <= _journaledWriteWindow
+            && !_outage.IsDown
+            && await TryWriteAsync(run, partitionKey).ConfigureAwait(false);
+        // One report per segment the run spans (a segment is sealed after 10,000 records, so a run may span two).
+        var from = 0;
+        for (var i = 1; i <= run.Count; i++)
+        {
+            if (i == run.Count || run[i].Segment != run[from].Segment)
+            {
+                _journal.Report(run[from].Segment!, i - from, stored);
+                from = i;
+            }
+        }
+    }
+
+    /// <summary>Writes a batch to the table under the current minute, or to the spool when storage fails.</summary>
+    private async Task CommitAsync(List<PendingRecord> batch)
+    {
+        if (_outage.IsDown)
+        {
+            // Storage just failed us: write this batch to the spool now rather than make its callers wait out two
+            // more timeouts; the replayer brings it to the table.
+            await SpoolAsync(batch, attemptedPartitionKey: null, "storage down").ConfigureAwait(false);
+            return;
+        }
+
+        var partitionKey = RecordKeys.PartitionKey(_time.GetUtcNow(), _writer.Shard);
+        if (await TryWriteAsync(batch, partitionKey).ConfigureAwait(false))
+        {
+            foreach (var p in batch)
+            {
+                _writer.Settle(p);
+            }
+        }
+        else
+        {
+            await SpoolAsync(batch, partitionKey, "two attempts failed").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Two attempts to write a batch under one PartitionKey; after the second failure storage counts as down.</summary>
+    private async Task<bool> TryWriteAsync(List<PendingRecord> batch, string partitionKey)
+    {
+        var records = new List<CallRecord>(batch.Count);
+        foreach (var p in batch)
+        {
+            records.Add(p.Record);
+        }
+
+        try
+        {
+            await _retry.ExecuteAsync(async _ =>
+            {
+                _writer.CountTransaction();
+                await _store.SubmitCallsAsync(partitionKey, records, CancellationToken.None).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsStorageFailure(ex))
+        {
+            LogWriteFailed(_logger, batch.Count, ex.GetType().Name);
+            _outage.Failed();
+            return false;
+        }
+
+        _tail.Committed(partitionKey, records);
+        _writer.CountWritten(batch.Count);
+        return true;
+    }
+
+    private async Task SpoolAsync(List<PendingRecord> batch, string? attemptedPartitionKey, string reason)
+    {
+        try
+        {
+            await _spool.AppendAsync(PendingRecord.ToSpooled(batch, attemptedPartitionKey), CancellationToken.None).ConfigureAwait(false);
+            _writer.CountSpooled(batch.Count);
+            LogSpooled(_logger, batch.Count, reason);
+            foreach (var p in batch)
+            {
+                _writer.Settle(p);
+            }
+        }
+        catch (Exception ex)
+        {
+            LogLost(_logger, ex, batch.Count);
+            foreach (var p in batch)
+            {
+                p.Completion.TrySetException(ex);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Writing records failed ({Error}); retrying (attempt {Attempt}).")]
+    private static partial void LogRetry(ILogger logger, int attempt, string error);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Storage unavailable ({Error}): spooled {Count} records to local disk.")]
+    private static partial void LogSpooled(ILogger logger, int count, string error);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Critical, Message = "Could not spool {Count} records: they are lost.")]
+    private static partial void LogLost(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning,
+        Message = "Writing {Count} records failed twice ({Error}); storage counts as down for a few seconds.")]
+    private static partial void LogWriteFailed(ILogger logger, int count, string error);
+}

@@ -1,0 +1,140 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using LlmFunctions.Core.Metrics;
+
+namespace LlmFunctions.Core.Records;
+
+/// <summary>
+/// Writes spooled batches back to the table every few seconds until the folder is empty, and on start (after a
+/// crash); with the journal, first turns its finished segments that held a failed record into spool batches.
+/// Registered before the writers, so it stops after them and converts what their last reports finished.
+/// </summary>
+internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore store, RecordSpool spool, RecordJournal journal,
+    StorageOutage outage, TailSummaries tail, TimeProvider time, ILogger<SpoolReplayer> logger) : BackgroundService
+{
+    internal static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (writer.JournalEnabled)
+                {
+                    await journal.ConvertFinishedAsync(stoppingToken).ConfigureAwait(false);
+                }
+
+                if (await ReplayOnceAsync(stoppingToken).ConfigureAwait(false) > 0)
+                {
+                    // Storage took a spooled batch: it is back, new batches go to the table again.
+                    outage.Recovered();
+                }
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogReplayFailed(logger, ex.GetType().Name);
+            }
+
+            try
+            {
+                await Task.Delay(Interval, time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        if (writer.JournalEnabled)
+        {
+            // The writers have stopped: segments their last reports finished become spool batches for the next start.
+            await journal.ConvertFinishedAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Writes every spooled batch it can lock. A record is first looked up under every key a write of it was
+    /// attempted with (an attempt may have committed without us hearing back); only when absent everywhere is it
+    /// written, under the current minute, after that key is added to the file — so a crash mid-replay cannot
+    /// produce a duplicate either.
+    /// </summary>
+    internal async Task<int> ReplayOnceAsync(CancellationToken cancellationToken)
+    {
+        var replayed = 0;
+        foreach (var file in spool.Files())
+        {
+            await using var stream = RecordSpool.TryLock(file);
+            if (stream is null)
+            {
+                continue;
+            }
+
+            var records = await RecordSpool.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
+            var missing = await MissingAsync(records, cancellationToken).ConfigureAwait(false);
+            if (missing.Count > 0)
+            {
+                var partitionKey = RecordKeys.PartitionKey(time.GetUtcNow(), writer.Shard);
+                foreach (var r in missing)
+                {
+                    r.AttemptedPartitionKeys.Add(partitionKey);
+                }
+
+                await RecordSpool.RewriteAsync(stream, records, cancellationToken).ConfigureAwait(false);
+                foreach (var chunk in missing.Chunk(RecordWriter.MaxBatch))
+                {
+                    writer.CountTransaction();
+                    var replayedRecords = chunk.Select(r => r.Record.ToRecord()).ToList();
+                    await store.SubmitCallsAsync(partitionKey, replayedRecords, cancellationToken).ConfigureAwait(false);
+                    tail.Committed(partitionKey, replayedRecords);
+                }
+            }
+
+            File.Delete(file);
+            replayed += records.Count;
+            LogReplayed(logger, records.Count, missing.Count);
+        }
+
+        return replayed;
+    }
+
+    /// <summary>The records no earlier attempt stored; those one did are published to the tail (nobody has yet).</summary>
+    private async Task<List<SpooledRecord>> MissingAsync(List<SpooledRecord> records, CancellationToken cancellationToken)
+    {
+        var missing = new List<SpooledRecord>(records.Count);
+        foreach (var r in records)
+        {
+            if (await FindAsync(r, cancellationToken).ConfigureAwait(false) is { } storedUnder)
+            {
+                tail.Committed(storedUnder, [r.Record.ToRecord()]);
+            }
+            else
+            {
+                missing.Add(r);
+            }
+        }
+
+        return missing;
+    }
+
+    /// <summary>The PartitionKey a spooled record is already stored under, if an earlier attempt committed it.</summary>
+    private async Task<string?> FindAsync(SpooledRecord r, CancellationToken cancellationToken)
+    {
+        foreach (var pk in r.AttemptedPartitionKeys)
+        {
+            if (await store.CallExistsAsync(pk, r.Record.CallId, cancellationToken).ConfigureAwait(false))
+            {
+                return pk;
+            }
+        }
+
+        return null;
+    }
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information,
+        Message = "Replayed a spooled batch of {Count} records ({Written} written, the rest were already stored).")]
+    private static partial void LogReplayed(ILogger logger, int count, int written);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "Spool replay deferred ({Error}).")]
+    private static partial void LogReplayFailed(ILogger logger, string error);
+}

@@ -1,0 +1,114 @@
+using LlmFunctions.Core;
+using LlmFunctions.Core.Records;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LlmFunctions.Tests.Infrastructure;
+
+/// <summary>
+/// Core's services as a host composes them, over <see cref="InMemoryTables"/> and a <see cref="FakeTimeProvider"/>:
+/// one instance of the app without a web server. Several may share one <see cref="InMemoryTables"/>. Commits are
+/// not paced (the interval and the fill delay are 0), so a record's write needs no clock move.
+/// </summary>
+internal sealed class InMemoryCore : IAsyncDisposable
+{
+    private readonly ServiceProvider _services;
+    private readonly List<IHostedService> _started = [];
+    private readonly string _spool = Path.Combine(Path.GetTempPath(), "llm-inmemory-" + Guid.NewGuid().ToString("N"));
+
+    public InMemoryCore(InMemoryTables tables, FakeTimeProvider time, Dictionary<string, string?>? settings = null)
+    {
+        Tables = tables;
+        Time = time;
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Upstream:BaseUrl"] = "http://127.0.0.1:9",
+            ["Upstream:ApiKey"] = "sk-in-memory-test",
+            ["Storage:ConnectionString"] = "UseDevelopmentStorage=true",
+            ["Storage:SpoolDirectory"] = _spool,
+            ["Storage:QueuedCommitDelayMs"] = "0",
+            ["Storage:CommitIntervalMs"] = "0",
+        }.Concat(settings ?? [])).Build();
+
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(configuration);
+        services.AddLogging();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddSingleton<ITableService>(tables);
+        services.AddLlmFunctions(configuration);
+        _services = services.BuildServiceProvider();
+    }
+
+    public InMemoryTables Tables { get; }
+
+    public FakeTimeProvider Time { get; }
+
+    public string SpoolDirectory => _spool;
+
+    public T Get<T>() where T : notnull => _services.GetRequiredService<T>();
+
+    /// <summary>A background service of the app (registered as a hosted service only).</summary>
+    public T Hosted<T>() where T : IHostedService => _services.GetServices<IHostedService>().OfType<T>().Single();
+
+    /// <summary>Starts the record path's background services, as the host does.</summary>
+    public async Task StartAsync()
+    {
+        foreach (var service in _services.GetServices<IHostedService>())
+        {
+            if (service is Core.Metrics.TailSummaries or SpoolReplayer or GroupCommitWriter or JournalPump)
+            {
+                await service.StartAsync(CancellationToken.None);
+                _started.Add(service);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        for (var i = _started.Count - 1; i >= 0; i--)
+        {
+            await _started[i].StopAsync(timeout.Token);
+        }
+
+        await _services.DisposeAsync();
+        if (Directory.Exists(_spool))
+        {
+            Directory.Delete(_spool, recursive: true);
+        }
+    }
+
+    /// <summary>A priced chat call's record.</summary>
+    public static CallRecord Record(DateTimeOffset startedAt, string client = "alpha", string model = "gpt-4o-mini", long costNanoUsd = 1_000) => new()
+    {
+        CallId = Guid.NewGuid().ToString("N"),
+        StartedAt = startedAt,
+        Client = client,
+        Model = model,
+        Method = "POST",
+        Endpoint = "/v1/chat/completions",
+        StatusCode = 200,
+        InputTokens = 10,
+        OutputTokens = 5,
+        CostNanoUsd = costNanoUsd,
+        Priced = true,
+        DurationMs = 12,
+    };
+
+    /// <summary>Moves the clock in small steps until the task completes (a retry's delay, for example), at most a minute.</summary>
+    public async Task AdvanceUntilAsync(Task task, TimeSpan step)
+    {
+        for (var moved = TimeSpan.Zero; !task.IsCompleted && moved < TimeSpan.FromMinutes(1); moved += step)
+        {
+            await Task.WhenAny(task, Task.Delay(20));
+            if (!task.IsCompleted)
+            {
+                Time.Advance(step);
+            }
+        }
+
+        await task;
+    }
+}

@@ -1,0 +1,277 @@
+using System.Runtime.CompilerServices;
+using Azure;
+using Azure.Data.Tables;
+using LlmFunctions.Core.Records;
+
+namespace LlmFunctions.Tests.Infrastructure;
+
+/// <summary>
+/// The storage seam in memory, for fast tests of the writer, fold, rollup and enforcer beside the Azurite ones. It
+/// keeps Table Storage's rules that our code relies on: keys ordered ordinally, 404 for a missing table, 409 on a
+/// duplicate insert, 412 on a stale ETag, all-or-nothing transactions, a new ETag per write. Several service
+/// providers may share one, as instances share an account. <see cref="Down"/> fails every request, as an outage.
+/// </summary>
+internal sealed class InMemoryTables : ITableService
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, SortedDictionary<(string, string), TableEntity>> _tables = new(StringComparer.Ordinal);
+    private long _etag;
+
+    public StorageRequestCounter Requests { get; } = new();
+
+    /// <summary>While true, every request fails with 503 (after it is counted).</summary>
+    public bool Down { get; set; }
+
+    /// <summary>Requests made, including those that failed.</summary>
+    public int RequestCount => _requests;
+
+    private int _requests;
+
+    public ITable Table(string name) => new MemoryTable(this, name);
+
+    public async IAsyncEnumerable<string> TableNamesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        List<string> names;
+        lock (_lock)
+        {
+            Enter();
+            names = [.. _tables.Keys.Order(StringComparer.Ordinal)];
+        }
+
+        foreach (var name in names)
+        {
+            await Task.Yield();
+            yield return name;
+        }
+    }
+
+    public Task DeleteTableAsync(string name, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            Enter(write: true);
+            if (!_tables.Remove(name))
+            {
+                throw new RequestFailedException(404, "The table does not exist.", "TableNotFound", null);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A copy of every entity of a table, in key order (empty when there is no such table).</summary>
+    public List<TableEntity> Entities(string name)
+    {
+        lock (_lock)
+        {
+            return _tables.TryGetValue(name, out var rows) ? [.. rows.Values.Select(Copy)] : [];
+        }
+    }
+
+    /// <summary>Every entity of every table whose name starts with <paramref name="prefix"/>.</summary>
+    public List<TableEntity> EntitiesOf(string prefix)
+    {
+        lock (_lock)
+        {
+            return [.. _tables.Where(t => t.Key.StartsWith(prefix, StringComparison.Ordinal)).SelectMany(t => t.Value.Values).Select(Copy)];
+        }
+    }
+
+    // Under _lock.
+    private void Enter(bool write = false)
+    {
+        Interlocked.Increment(ref _requests);
+        Requests.Count(write);
+        if (Down)
+        {
+            throw new RequestFailedException(503, "Storage is down (in-memory outage).", "ServerBusy", null);
+        }
+    }
+
+    private SortedDictionary<(string, string), TableEntity> Rows(string name) =>
+        _tables.TryGetValue(name, out var rows) ? rows : throw new RequestFailedException(404, "The table does not exist.", "TableNotFound", null);
+
+    private static TableEntity Copy(TableEntity e)
+    {
+        var copy = new TableEntity(e) { ETag = e.ETag, Timestamp = e.Timestamp };
+        return copy;
+    }
+
+    private static TableEntity Select(TableEntity e, IEnumerable<string>? columns)
+    {
+        if (columns is null)
+        {
+            return Copy(e);
+        }
+
+        var picked = new TableEntity(e.PartitionKey, e.RowKey) { ETag = e.ETag, Timestamp = e.Timestamp };
+        foreach (var c in columns)
+        {
+            if (e.TryGetValue(c, out var v) && c is not "PartitionKey" and not "RowKey")
+            {
+                picked[c] = v;
+            }
+        }
+
+        return picked;
+    }
+
+    private TableEntity Stored(TableEntity e)
+    {
+        var copy = Copy(e);
+        copy.ETag = new ETag("W/\"" + Interlocked.Increment(ref _etag) + "\"");
+        copy.Timestamp = DateTimeOffset.UtcNow;
+        return copy;
+    }
+
+    private sealed class MemoryTable(InMemoryTables owner, string name) : ITable
+    {
+        public Task CreateIfNotExistsAsync(CancellationToken cancellationToken)
+        {
+            lock (owner._lock)
+            {
+                owner.Enter(write: true);
+                owner._tables.TryAdd(name, new SortedDictionary<(string, string), TableEntity>(KeyComparer.Instance));
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public Task<TableEntity?> GetAsync(string partitionKey, string rowKey, IReadOnlyList<string>? select, CancellationToken cancellationToken)
+        {
+            lock (owner._lock)
+            {
+                owner.Enter();
+                return Task.FromResult(owner.Rows(name).TryGetValue((partitionKey, rowKey), out var e) ? Select(e, select) : null);
+            }
+        }
+
+        public async IAsyncEnumerable<TableEntity> QueryAsync(TableQuery query, [EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            List<TableEntity> found;
+            lock (owner._lock)
+            {
+                owner.Enter();
+                found = [.. owner.Rows(name).Values.Where(query.Matches).Take(query.Take ?? int.MaxValue).Select(e => Select(e, query.Select))];
+            }
+
+            foreach (var e in found)
+            {
+                await Task.Yield();
+                yield return e;
+            }
+        }
+
+        public Task AddAsync(TableEntity entity, CancellationToken cancellationToken)
+        {
+            lock (owner._lock)
+            {
+                owner.Enter(write: true);
+                if (!owner.Rows(name).TryAdd((entity.PartitionKey, entity.RowKey), owner.Stored(entity)))
+                {
+                    throw new RequestFailedException(409, "The specified entity already exists.", "EntityAlreadyExists", null);
+                }
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public Task UpsertAsync(TableEntity entity, CancellationToken cancellationToken)
+        {
+            lock (owner._lock)
+            {
+                owner.Enter(write: true);
+                owner.Rows(name)[(entity.PartitionKey, entity.RowKey)] = owner.Stored(entity);
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public Task<ETag> ReplaceAsync(TableEntity entity, ETag ifMatch, CancellationToken cancellationToken)
+        {
+            lock (owner._lock)
+            {
+                owner.Enter(write: true);
+                var rows = owner.Rows(name);
+                var key = (entity.PartitionKey, entity.RowKey);
+                if (!rows.TryGetValue(key, out var current))
+                {
+                    throw new RequestFailedException(404, "The specified resource does not exist.", "ResourceNotFound", null);
+                }
+
+                if (ifMatch != ETag.All && current.ETag != ifMatch)
+                {
+                    throw new RequestFailedException(412, "The update condition specified in the request was not satisfied.", "UpdateConditionNotSatisfied", null);
+                }
+
+                var stored = owner.Stored(entity);
+                rows[key] = stored;
+                return Task.FromResult(stored.ETag);
+            }
+        }
+
+        public Task SubmitAsync(IReadOnlyList<TableTransactionAction> actions, CancellationToken cancellationToken)
+        {
+            lock (owner._lock)
+            {
+                owner.Enter(write: true);
+                var rows = owner.Rows(name);
+                if (actions.Count is 0 or > 100 || actions.Select(a => a.Entity.PartitionKey).Distinct().Count() != 1)
+                {
+                    throw new RequestFailedException(400, "A transaction holds 1 to 100 actions on one partition.", "InvalidInput", null);
+                }
+
+                // Checked first, applied after: all or nothing.
+                var staged = new Dictionary<(string, string), TableEntity?>();
+                foreach (var a in actions)
+                {
+                    var key = (a.Entity.PartitionKey, a.Entity.RowKey);
+                    var exists = staged.TryGetValue(key, out var s) ? s is not null : rows.ContainsKey(key);
+                    var status = a.ActionType switch
+                    {
+                        TableTransactionActionType.Add when exists => 409,
+                        TableTransactionActionType.UpdateReplace or TableTransactionActionType.UpdateMerge or TableTransactionActionType.Delete
+                            when !exists => 404,
+                        TableTransactionActionType.UpdateReplace or TableTransactionActionType.UpdateMerge or TableTransactionActionType.Delete
+                            when a.ETag != ETag.All && a.ETag != default && rows[key].ETag != a.ETag => 412,
+                        _ => 0,
+                    };
+                    if (status != 0)
+                    {
+                        throw new TableTransactionFailedException(new RequestFailedException(status, "A transaction action failed.", null, null));
+                    }
+
+                    staged[key] = a.ActionType == TableTransactionActionType.Delete ? null : owner.Stored(ToEntity(a.Entity));
+                }
+
+                foreach (var (key, entity) in staged)
+                {
+                    if (entity is null)
+                    {
+                        rows.Remove(key);
+                    }
+                    else
+                    {
+                        rows[key] = entity;
+                    }
+                }
+            }
+
+            return Task.CompletedTask;
+        }
+
+        private static TableEntity ToEntity(ITableEntity e) =>
+            e as TableEntity ?? throw new NotSupportedException("The in-memory tables take TableEntity only.");
+    }
+
+    private sealed class KeyComparer : IComparer<(string, string)>
+    {
+        public static readonly KeyComparer Instance = new();
+
+        public int Compare((string, string) x, (string, string) y)
+        {
+            var c = string.CompareOrdinal(x.Item1, y.Item1);
+            return c != 0 ? c : string.CompareOrdinal(x.Item2, y.Item2);
+        }
+    }
+}
