@@ -115,7 +115,10 @@ public sealed class FakeOpenAI : IAsyncDisposable
                 context.Response.Headers.RetryAfter = ra.ToString(System.Globalization.CultureInfo.InvariantCulture);
             }
 
-            await context.Response.WriteAsJsonAsync(new { error = new { message = $"Fake upstream says {status}.", type = status == 429 ? "rate_limit_error" : "server_error", code = (string?)null } });
+            await context.Response.WriteAsJsonAsync(new
+            {
+                error = new { message = $"Fake upstream says {status}.", type = status == 429 ? "rate_limit_error" : "server_error", code = (string?)null }
+            });
             return;
         }
 
@@ -137,7 +140,8 @@ public sealed class FakeOpenAI : IAsyncDisposable
         switch (path)
         {
             case "models":
-                await context.Response.WriteAsJsonAsync(new { @object = "list", data = new[] { new { id = "gpt-4.1", @object = "model", created = 1700000000, owned_by = "fake" } } });
+                await context.Response.WriteAsJsonAsync(
+                    new { @object = "list", data = new[] { new { id = "gpt-4.1", @object = "model", created = 1700000000, owned_by = "fake" } } });
                 return;
             case "embeddings":
                 var usage = scenario.NoUsage ? null : new JsonObject { ["prompt_tokens"] = promptTokens, ["total_tokens"] = promptTokens };
@@ -158,7 +162,8 @@ public sealed class FakeOpenAI : IAsyncDisposable
                 break;
             default:
                 context.Response.StatusCode = 404;
-                await context.Response.WriteAsJsonAsync(new { error = new { message = "Unknown fake path.", type = "invalid_request_error", code = "not_found" } });
+                await context.Response.WriteAsJsonAsync(
+                    new { error = new { message = "Unknown fake path.", type = "invalid_request_error", code = "not_found" } });
                 return;
         }
 

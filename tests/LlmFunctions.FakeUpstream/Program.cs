@@ -13,5 +13,6 @@ Console.WriteLine($"Upstream simulator listening on {url} (OpenAI wire format; n
 // The web host inside handles SIGTERM/SIGINT by stopping itself without ending this process, so listen too.
 var done = new TaskCompletionSource();
 using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => done.TrySetResult());
-using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => done.TrySetResult());
+using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+    System.Runtime.InteropServices.PosixSignal.SIGINT, _ => done.TrySetResult());
 await done.Task;

@@ -20,6 +20,7 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: probe free-ports N | ttfb --url U ... | streams --url U ... | count-records --connection CS | report --results F --checks F --out F");
+    Console.Error.WriteLine("usage: probe free-ports N | ttfb --url U ... | streams --url U ... | count-records --connection CS "
+        + "| report --results F --checks F --out F");
     return 2;
 }

@@ -4,8 +4,8 @@ using Azure.Data.Tables;
 namespace LlmFunctions.Benchmarks.Probe;
 
 /// <summary>
-/// Counts the call records (every daily <c>LlmCallsyyyyMMdd</c> table, or <c>--table</c>), page by page. Prints the total, then (with <c>--by Property,Property</c>)
-/// one line per distinct combination of those properties: <c>count value|value</c>.
+/// Counts the call records (every daily <c>LlmCallsyyyyMMdd</c> table, or <c>--table</c>), page by page. Prints the total,
+/// then (with <c>--by Property,Property</c>) one line per distinct combination of those properties: <c>count value|value</c>.
 /// </summary>
 internal static class RecordCounter
 {
@@ -41,7 +41,9 @@ internal static class RecordCounter
                     count++;
                     if (by.Length > 0)
                     {
-                        var key = string.Join('|', by.Select(p => e.TryGetValue(p, out var v) ? Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) : ""));
+                        var key = string.Join('|', by.Select(p => e.TryGetValue(p, out var v)
+                            ? Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)
+                            : ""));
                         groups[key] = groups.GetValueOrDefault(key) + 1;
                     }
                 }

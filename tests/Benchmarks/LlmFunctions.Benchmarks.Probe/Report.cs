@@ -38,19 +38,24 @@ internal static class Report
         }
 
         s.AppendLine();
-        s.AppendLine("| target | mode | conns | req/s | P50 ms | P99 ms | first byte P50 / P99 ms | peak RSS MB | req/s ÷ direct | req/s ÷ Portkey | added P50 / P99 vs direct ms | added first byte P50 vs direct ms | storage tx/call | errors |");
+        s.AppendLine("| target | mode | conns | req/s | P50 ms | P99 ms | first byte P50 / P99 ms | peak RSS MB | req/s ÷ direct | req/s ÷ Portkey "
+            + "| added P50 / P99 vs direct ms | added first byte P50 vs direct ms | storage tx/call | errors |");
         s.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
             var direct = Find(rows, Direct, r.Mode, r.Connections);
             var portkey = Find(rows, Portkey, r.Mode, r.Connections);
-            s.AppendLine(Inv($"| {r.Target} | {r.Mode} | {r.Connections} | {r.RequestsPerSecond:0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {FirstByte(r)} | {r.PeakMb:0.0} | {Ratio(r, direct)} | {Ratio(r, portkey)} | {Added(r, direct)} | {AddedFirstByte(r, direct)} | {(r.TransactionsPerCall is { } t ? t.ToString("0.000", CultureInfo.InvariantCulture) : "–")} | {Errors(r)} |"));
+            s.AppendLine(Inv($"| {r.Target} | {r.Mode} | {r.Connections} | {r.RequestsPerSecond:0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {FirstByte(r)} ")
+                + Inv($"| {r.PeakMb:0.0} | {Ratio(r, direct)} | {Ratio(r, portkey)} | {Added(r, direct)} | {AddedFirstByte(r, direct)} ")
+                + Inv($"| {(r.TransactionsPerCall is { } t ? t.ToString("0.000", CultureInfo.InvariantCulture) : "–")} | {Errors(r)} |"));
         }
 
         s.AppendLine();
         s.AppendLine("peak RSS: VmHWM of the serving process (reset before each run): the fake upstream for `direct`, the proxy, the Portkey node process.");
-        s.AppendLine("storage tx/call: Azurite access-log lines `POST …/$batch` (a transaction) or `POST …/LlmCallsyyyyMMdd` (a lone record's insert) during the run ÷ requests the fake upstream received from the proxy during the run.");
-        s.AppendLine("A record without an upstream request is a call the proxy answered itself (a 4xx/5xx it raised, or a client that left before its body arrived); wrk closes its connections at the end of every run.");
+        s.AppendLine("storage tx/call: Azurite access-log lines `POST …/$batch` (a transaction) or `POST …/LlmCallsyyyyMMdd` (a lone record's insert) "
+            + "during the run ÷ requests the fake upstream received from the proxy during the run.");
+        s.AppendLine("A record without an upstream request is a call the proxy answered itself "
+            + "(a 4xx/5xx it raised, or a client that left before its body arrived); wrk closes its connections at the end of every run.");
         s.AppendLine();
         OpenStreams(s, checks);
         foreach (var proxy in rows.Select(r => r.Target).Where(t => t.StartsWith(Proxy, StringComparison.Ordinal)).Distinct())
@@ -113,12 +118,14 @@ internal static class Report
 
         if (Streams(checks, proxy) is { } streams)
         {
-            Goal(s, Inv($"peak memory with {streams.Ok + streams.Failed} streams started together ({streams.MaxOpen} open at once, {streams.Failed} failed)"), streams.PeakMb, "MB", 300, lowerIsBetter: true);
+            Goal(s, Inv($"peak memory with {streams.Ok + streams.Failed} streams started together ({streams.MaxOpen} open at once, {streams.Failed} failed)"),
+                streams.PeakMb, "MB", 300, lowerIsBetter: true);
         }
 
         s.AppendLine();
         if (checks.TryGetValue("records:" + proxy, out var recordsText) && checks.TryGetValue("forwarded:" + proxy, out var forwardedText)
-            && long.TryParse(recordsText, CultureInfo.InvariantCulture, out var records) && long.TryParse(forwardedText, CultureInfo.InvariantCulture, out var forwarded))
+            && long.TryParse(recordsText, CultureInfo.InvariantCulture, out var records)
+            && long.TryParse(forwardedText, CultureInfo.InvariantCulture, out var forwarded))
         {
             checks.TryGetValue("records_by_status:" + proxy, out var byStatus);
 
@@ -128,7 +135,8 @@ internal static class Report
             foreach (var part in (byStatus ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var fields = part.Split(' ', 2);
-                if (fields.Length == 2 && !fields[1].StartsWith("200|", StringComparison.Ordinal) && long.TryParse(fields[0], CultureInfo.InvariantCulture, out var n))
+                if (fields.Length == 2 && !fields[1].StartsWith("200|", StringComparison.Ordinal)
+                    && long.TryParse(fields[0], CultureInfo.InvariantCulture, out var n))
                 {
                     notOk += n;
                 }
@@ -140,7 +148,8 @@ internal static class Report
                 : extra <= notOk
                     ? $"every forwarded call has a record; the {extra} more are calls that never reached the upstream (at most the {notOk} non-200 records)"
                     : $"{extra} records more than forwarded calls, more than the {notOk} non-200 records: DUPLICATES?";
-            s.AppendLine(Inv($"Records: {records} rows in the LlmCalls tables; {forwarded} requests reached the upstream through the proxy (the fake upstream's request counter over this phase): {verdict}."));
+            s.AppendLine(Inv($"Records: {records} rows in the LlmCalls tables; {forwarded} requests reached the upstream through the proxy ")
+                + Inv($"(the fake upstream's request counter over this phase): {verdict}."));
             if (byStatus is not null)
             {
                 s.AppendLine().AppendLine(Inv($"Records by StatusCode|Outcome (count value): {byStatus}."));
@@ -159,7 +168,8 @@ internal static class Report
             return;
         }
 
-        s.AppendLine("Streams open at once (`Probe streams`: all started together, each on its own connection; the upstream paces 20 chunks 250 ms apart):").AppendLine();
+        s.AppendLine("Streams open at once (`Probe streams`: all started together, each on its own connection; "
+            + "the upstream paces 20 chunks 250 ms apart):").AppendLine();
         s.AppendLine("| target | streams ok / failed | most open at once | seconds | peak RSS MB |");
         s.AppendLine("|---|---:|---:|---:|---:|");
         foreach (var target in targets)

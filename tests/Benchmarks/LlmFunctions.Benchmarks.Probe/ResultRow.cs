@@ -7,7 +7,8 @@ internal sealed record ResultRow(
     string Target, string Mode, int Connections, long Requests, double RequestsPerSecond, double P50Ms, double P99Ms,
     double? FirstByteP50Ms, double? FirstByteP99Ms, double PeakMb, long Non2xx, long SocketErrors, long? Forwarded, long? Batches)
 {
-    public const string Header = "target\tmode\tconns\trequests\trps\tp50_ms\tp99_ms\tttfb_p50_ms\tttfb_p99_ms\tpeak_mb\tnon2xx\tsocket_errors\tforwarded\tbatches";
+    public const string Header = "target\tmode\tconns\trequests\trps\tp50_ms\tp99_ms\tttfb_p50_ms\tttfb_p99_ms\t"
+        + "peak_mb\tnon2xx\tsocket_errors\tforwarded\tbatches";
 
     /// <summary>Storage transactions per forwarded call (the proxy only: Azurite <c>$batch</c> requests / upstream requests).</summary>
     public double? TransactionsPerCall => Forwarded > 0 && Batches is { } b ? b / (double)Forwarded : null;

@@ -25,7 +25,10 @@ internal static class SustainedLoadProbe
         var url = options.Required("url").TrimEnd('/');
         var rate = options.Int("rate", 10);
         var seconds = options.Int("seconds", 60);
-        using var calls = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = rate == 0 ? 32 : int.MaxValue }) { Timeout = TimeSpan.FromSeconds(60) };
+        using var calls = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = rate == 0 ? 32 : int.MaxValue })
+        {
+            Timeout = TimeSpan.FromSeconds(60)
+        };
         calls.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Required("key"));
         using var scraper = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
         scraper.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Required("scrape-token"));
@@ -40,7 +43,10 @@ internal static class SustainedLoadProbe
         latencies.Sort();
         double Percentile(double p) => latencies.Count == 0 ? double.NaN : latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(p * latencies.Count) - 1)];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"SUSTAINED rate={(rate == 0 ? "max" : rate.ToString(CultureInfo.InvariantCulture))} achieved={sent / (double)seconds:0} calls={sent} non2xx={failed} scrapes={latencies.Count} scrape_p50_ms={Percentile(0.5):0} scrape_p99_ms={Percentile(0.99):0} scrape_max_ms={(latencies.Count == 0 ? double.NaN : latencies[^1]):0} scrape_requests_max={scrapeRequestsMax:0} storage_per_call={storagePerCall:0.000}"));
+            $"SUSTAINED rate={(rate == 0 ? "max" : rate.ToString(CultureInfo.InvariantCulture))} achieved={sent / (double)seconds:0} calls={sent} "
+            + $"non2xx={failed} scrapes={latencies.Count} scrape_p50_ms={Percentile(0.5):0} scrape_p99_ms={Percentile(0.99):0} "
+            + $"scrape_max_ms={(latencies.Count == 0 ? double.NaN : latencies[^1]):0} scrape_requests_max={scrapeRequestsMax:0} "
+            + $"storage_per_call={storagePerCall:0.000}"));
         return 0;
     }
 
@@ -66,7 +72,8 @@ internal static class SustainedLoadProbe
                     latencies.Add(started.Elapsed.TotalMilliseconds);
                     const string Gauge = "llm_metering_scrape_storage_requests ";
                     var at = text.IndexOf("\n" + Gauge, StringComparison.Ordinal);
-                    if (at >= 0 && double.TryParse(text.AsSpan(at + 1 + Gauge.Length, text.IndexOf('\n', at + 1) - at - 1 - Gauge.Length), CultureInfo.InvariantCulture, out var n))
+                    if (at >= 0 && double.TryParse(text.AsSpan(at + 1 + Gauge.Length, text.IndexOf('\n', at + 1) - at - 1 - Gauge.Length),
+                        CultureInfo.InvariantCulture, out var n))
                     {
                         requestsMax = Math.Max(requestsMax, n);
                     }

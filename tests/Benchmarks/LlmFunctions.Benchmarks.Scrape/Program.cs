@@ -43,7 +43,8 @@ http.DefaultRequestHeaders.Authorization = new("Bearer", "bench");
 
 Console.WriteLine($"Steady history of {perDay:N0} records a day; the scrape reads the folded state and today's table.");
 Console.WriteLine();
-Console.WriteLine("| records stored | days of history | seed s | fold s (timer runs) | scrape P50 ms | scrape P99 ms | scrape max ms | body KB | records in today's table |");
+Console.WriteLine("| records stored | days of history | seed s | fold s (timer runs) | scrape P50 ms | scrape P99 ms | scrape max ms | body KB "
+    + "| records in today's table |");
 Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 var stored = 0;
 string[] models = ["gpt-4.1", "gpt-4.1-mini", "claude-sonnet-4.5", "gemini-2.5-flash", "deepseek-v3.2"];
@@ -73,7 +74,8 @@ foreach (var size in sizes)
                     ["CallId"] = n.ToString(CultureInfo.InvariantCulture), ["StartedAt"] = at, ["Client"] = clients[n % 3], ["Model"] = models[n % 5],
                     ["UsedModel"] = models[n % 5], ["Method"] = "POST", ["Endpoint"] = "/v1/chat/completions", ["StatusCode"] = n % 50 == 0 ? 429 : 200,
                     ["Outcome"] = n % 50 == 0 ? "rate_limited" : "ok", ["InputTokens"] = 1000L, ["OutputTokens"] = 200L, ["CostNanoUsd"] = 3_600_000L,
-                    ["Priced"] = true, ["UsageSource"] = "reported", ["DurationMs"] = 800.0 + n % 1000, ["Streamed"] = n % 2 == 0, ["TimeToFirstByteMs"] = 120.0, ["Retries"] = 0,
+                    ["Priced"] = true, ["UsageSource"] = "reported", ["DurationMs"] = 800.0 + n % 1000, ["Streamed"] = n % 2 == 0,
+                    ["TimeToFirstByteMs"] = 120.0, ["Retries"] = 0,
                 }));
             }
 
@@ -142,7 +144,8 @@ foreach (var size in sizes)
     }
 
     var days = (int)Math.Ceiling((double)size / perDay);
-    Console.WriteLine($"| {size:N0} | {days} | {seed.Elapsed.TotalSeconds:0.0} | {fold.Elapsed.TotalSeconds:0.0} | {times[24]:0.00} | {times[48]:0.00} | {times[^1]:0.00} | {bytes / 1024.0:0.0} | {today:N0} |");
+    Console.WriteLine($"| {size:N0} | {days} | {seed.Elapsed.TotalSeconds:0.0} | {fold.Elapsed.TotalSeconds:0.0} | {times[24]:0.00} | {times[48]:0.00} "
+        + $"| {times[^1]:0.00} | {bytes / 1024.0:0.0} | {today:N0} |");
 }
 
 await app.StopAsync();

@@ -53,10 +53,12 @@ public sealed partial class PrometheusEndToEndTests
             var seen = new StringBuilder();
             foreach (var query in new[] { "api_requests_by_status{status=~\"429|5..\"}[3m]", "up[3m]", "scrape_duration_seconds[3m]" })
             {
-                seen.AppendLine(query).AppendLine((await api.GetFromJsonAsync<JsonNode>("/api/v1/query?query=" + Uri.EscapeDataString(query)))!["data"]!.ToJsonString());
+                seen.AppendLine(query)
+                    .AppendLine((await api.GetFromJsonAsync<JsonNode>("/api/v1/query?query=" + Uri.EscapeDataString(query)))!["data"]!.ToJsonString());
             }
 
-            Assert.Fail($"Firing: {string.Join(", ", firing)}; expected LlmRateLimited and LlmServerErrors.\n{seen}\nPrometheus:\n{prometheus.Output[^Math.Min(2000, prometheus.Output.Length)..]}");
+            Assert.Fail($"Firing: {string.Join(", ", firing)}; expected LlmRateLimited and LlmServerErrors.\n{seen}\n"
+                + $"Prometheus:\n{prometheus.Output[^Math.Min(2000, prometheus.Output.Length)..]}");
         }
 
         // The queries the issue names.
@@ -82,7 +84,8 @@ public sealed partial class PrometheusEndToEndTests
             }
         }
 
-        Assert.True(failures.Count == 0, "Dashboard queries without series:\n" + string.Join('\n', failures) + "\n\nPrometheus:\n" + prometheus.Output[^Math.Min(2000, prometheus.Output.Length)..]);
+        Assert.True(failures.Count == 0, "Dashboard queries without series:\n" + string.Join('\n', failures)
+            + "\n\nPrometheus:\n" + prometheus.Output[^Math.Min(2000, prometheus.Output.Length)..]);
     }
 
     private static async Task DriveAsync(TestEnvironment env, int wave)

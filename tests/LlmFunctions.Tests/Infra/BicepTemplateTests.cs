@@ -295,7 +295,8 @@ public sealed class BicepTemplateTests
         }
 
         Assert.Equal(
-            new[] { StorageBlobDataOwner, StorageTableDataContributor, StorageQueueDataContributor, KeyVaultSecretsUser, MonitoringMetricsPublisher }.Order(StringComparer.Ordinal),
+            new[] { StorageBlobDataOwner, StorageTableDataContributor, StorageQueueDataContributor, KeyVaultSecretsUser, MonitoringMetricsPublisher }
+                .Order(StringComparer.Ordinal),
             used.Order(StringComparer.Ordinal));
     }
 

@@ -77,7 +77,8 @@ internal sealed class Azurite : IAsyncDisposable
         }
 
         _process = ChildProcess.Start(Repo.Azurite,
-            ["--inMemoryPersistence", "--tableHost", "127.0.0.1", "--tablePort", Port.ToString(), "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose"], env);
+            ["--inMemoryPersistence", "--tableHost", "127.0.0.1", "--tablePort", Port.ToString(),
+                "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose"], env);
         await _process.WaitForOutputAsync("successfully started", TimeSpan.FromSeconds(30));
     }
 

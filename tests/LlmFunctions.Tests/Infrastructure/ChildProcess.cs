@@ -56,7 +56,8 @@ internal sealed class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>Runs to completion (bounded) and returns exit code and output.</summary>
-    public static async Task<(int ExitCode, string Output)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, IDictionary<string, string>? env = null)
+    public static async Task<(int ExitCode, string Output)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout,
+        IDictionary<string, string>? env = null)
     {
         await using var child = Start(file, args, env);
         using var cts = new CancellationTokenSource(timeout);

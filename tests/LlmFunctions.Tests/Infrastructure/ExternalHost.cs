@@ -23,7 +23,8 @@ internal sealed class ExternalHost : IAsyncDisposable
         var env = settings.Where(s => s.Value is not null).ToDictionary(s => s.Key.Replace(":", "__", StringComparison.Ordinal), s => s.Value!);
         env["Logging__LogLevel__Default"] = "Warning";
         env["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
-        var child = ChildProcess.Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "LlmFunctions.Local.dll"), "--urls", $"http://127.0.0.1:{port}"], env, AppContext.BaseDirectory);
+        var child = ChildProcess.Start("dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "LlmFunctions.Local.dll"), "--urls", $"http://127.0.0.1:{port}"], env, AppContext.BaseDirectory);
         await child.WaitForOutputAsync("Application started", TimeSpan.FromSeconds(60));
         return new ExternalHost(child, port);
     }
@@ -53,12 +54,13 @@ internal sealed class ExternalHost : IAsyncDisposable
         kill!.WaitForExit();
     }
 
-    public HttpClient CreateHttpClient(string key = ProxyHost.ClientKey) => new(new SocketsHttpHandler { MaxResponseDrainSize = 0, MaxConnectionsPerServer = int.MaxValue })
-    {
-        BaseAddress = new Uri(BaseUrl),
-        Timeout = TimeSpan.FromSeconds(120),
-        DefaultRequestHeaders = { Authorization = new("Bearer", key) },
-    };
+    public HttpClient CreateHttpClient(string key = ProxyHost.ClientKey) =>
+        new(new SocketsHttpHandler { MaxResponseDrainSize = 0, MaxConnectionsPerServer = int.MaxValue })
+        {
+            BaseAddress = new Uri(BaseUrl),
+            Timeout = TimeSpan.FromSeconds(120),
+            DefaultRequestHeaders = { Authorization = new("Bearer", key) },
+        };
 
     public ValueTask DisposeAsync() => Child.DisposeAsync();
 }

@@ -53,7 +53,8 @@ internal sealed class ProxyHost : ITestHost
         ["Metrics:FoldLagSeconds"] = "10",
     };
 
-    public static async Task<ProxyHost> StartAsync(IDictionary<string, string?> settings, Action<IServiceCollection>? services = null, string environment = "Production")
+    public static async Task<ProxyHost> StartAsync(IDictionary<string, string?> settings, Action<IServiceCollection>? services = null,
+        string environment = "Production")
     {
         var logs = new CapturedLogs();
         var app = LocalHost.Build(["--urls", "http://127.0.0.1:0", "--environment", environment], builder =>

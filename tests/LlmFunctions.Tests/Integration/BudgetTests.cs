@@ -235,7 +235,8 @@ public sealed class BudgetTests
 
         // Another client is outside the scope.
         using var beta = env.Host.CreateHttpClient(ProxyHost.OtherClientKey);
-        using var ok = await beta.PostAsync("/v1/chat/completions", new StringContent("""{"model":"gpt-4.1","messages":[]}""", Encoding.UTF8, "application/json"));
+        using var ok = await beta.PostAsync("/v1/chat/completions",
+            new StringContent("""{"model":"gpt-4.1","messages":[]}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
 
         // Budget raised mid-period: the same spend is now under the limit.

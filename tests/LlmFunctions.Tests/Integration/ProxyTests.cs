@@ -114,7 +114,8 @@ public sealed class ProxyTests
         env.Upstream.Default = new Scenario { PromptTokens = 7, Words = 5 };
         using var http = env.Host.CreateHttpClient();
 
-        using var response = await http.PostAsync("/v1/chat/completions", Json("""{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"hi"}]}"""));
+        using var response = await http.PostAsync("/v1/chat/completions",
+            Json("""{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"hi"}]}"""));
         var body = await response.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -139,7 +140,8 @@ public sealed class ProxyTests
         await using var env = await TestEnvironment.StartAsync(kind: kind);
         using var http = env.Host.CreateHttpClient();
 
-        using var response = await http.PostAsync("/v1/chat/completions", Json("""{"model":"gpt-4.1","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"""));
+        using var response = await http.PostAsync("/v1/chat/completions",
+            Json("""{"model":"gpt-4.1","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"""));
         var body = await response.Content.ReadAsStringAsync();
 
         Assert.Contains("\"choices\":[],\"usage\":{\"prompt_tokens\"", body);
@@ -354,7 +356,10 @@ public sealed class ProxyTests
         var cancelled = new TaskCompletionSource();
         env.Upstream.StreamCancelled += () => cancelled.TrySetResult();
         using var http = env.Host.CreateHttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"long"}]}""") };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = Json("""{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"long"}]}""")
+        };
         var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var stream = await response.Content.ReadAsStreamAsync();
         var buffer = new byte[256];
@@ -475,7 +480,8 @@ public sealed class ProxyTests
     public async Task SdkWithWrongKey_SeesAnAuthenticationError(HostKind kind)
     {
         await using var env = await TestEnvironment.StartAsync(kind: kind);
-        var ex = await Assert.ThrowsAsync<ClientResultException>(() => env.OpenAI("sk-nope").GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("hi")]));
+        var ex = await Assert.ThrowsAsync<ClientResultException>(
+            () => env.OpenAI("sk-nope").GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("hi")]));
         Assert.Equal(401, ex.Status);
         Assert.Contains("Incorrect or missing API key", ex.Message);
     }
@@ -491,7 +497,8 @@ public sealed class ProxyTests
 
     // The client resolves the dots to /admin: the local host's unknown-route 404; on Functions the host's own 404.
     [InlineData("POST", "/v1/chat/../../admin", "{}", "application/json", 404, "not_found", HostKind.Local)]
-    public async Task BadRequests_GetOpenAIShapedErrorsAndAClientErrorRecord(string method, string path, string? body, string? contentType, int status, string code, HostKind kind)
+    public async Task BadRequests_GetOpenAIShapedErrorsAndAClientErrorRecord(string method, string path, string? body, string? contentType, int status,
+        string code, HostKind kind)
     {
         await using var env = await TestEnvironment.StartAsync(kind: kind);
         using var http = env.Host.CreateHttpClient();
@@ -560,7 +567,8 @@ public sealed class ProxyTests
             await tcp.ConnectAsync(uri.Host, uri.Port);
             var stream = tcp.GetStream();
             await stream.WriteAsync(Encoding.ASCII.GetBytes(
-                $"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ProxyHost.ClientKey}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\":"));
+                $"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ProxyHost.ClientKey}\r\n"
+                + $"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\":"));
             await Task.Delay(200);
         }
 
@@ -603,7 +611,8 @@ public sealed class ProxyTests
 
                     break;
                 case 2:
-                    using (var r = await http.PostAsync("/v1/chat/completions", Json("""{"model":"deepseek-v3.2","stream":true,"messages":[{"role":"user","content":"x"}]}""")))
+                    using (var r = await http.PostAsync("/v1/chat/completions",
+                        Json("""{"model":"deepseek-v3.2","stream":true,"messages":[{"role":"user","content":"x"}]}""")))
                     {
                         await r.Content.ReadAsStringAsync();
                     }

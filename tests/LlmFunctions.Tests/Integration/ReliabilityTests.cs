@@ -10,7 +10,8 @@ namespace LlmFunctions.Tests.Integration;
 public sealed class ReliabilityTests(ITestOutputHelper output)
 {
     private static StringContent Chat(bool stream) =>
-        new($$"""{"model":"gpt-4.1","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"reliability"}]}""", Encoding.UTF8, "application/json");
+        new($$"""{"model":"gpt-4.1","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"reliability"}]}""",
+            Encoding.UTF8, "application/json");
 
     [Theory]
     [OnBothHosts]
@@ -53,7 +54,8 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         // the writer spools the batches after it at once instead of making each wait again.
         Assert.InRange(slow, 1, 16);
         var records = await env.RecordsAsync(1000, TimeSpan.FromSeconds(90));
-        output.WriteLine($"{kind}: 1000 calls in {(DateTime.UtcNow - started).TotalSeconds:0.0} s with storage paused 10 s; {slow} took > 3 s; records {records.Count}");
+        output.WriteLine($"{kind}: 1000 calls in {(DateTime.UtcNow - started).TotalSeconds:0.0} s with storage paused 10 s; "
+            + $"{slow} took > 3 s; records {records.Count}");
         Assert.Equal(1000, records.Count);
         Assert.Equal(1000, records.Select(r => r.RowKey).Distinct().Count());
         Assert.True(env.Host.Log.Contains("records to local disk", StringComparison.Ordinal), "the outage never reached the spool: the test did not test it");
@@ -114,7 +116,8 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
             await sampler;
         }
 
-        output.WriteLine($"200 queued-mode calls with storage paused: at most {maxQueued} records queued (bound 100); {slow} calls waited > 2 s; spooled {writer.Spooled}");
+        output.WriteLine($"200 queued-mode calls with storage paused: at most {maxQueued} records queued (bound 100); "
+            + $"{slow} calls waited > 2 s; spooled {writer.Spooled}");
         Assert.Equal(100, maxQueued);
         Assert.True(slow > 0, "no call ever waited: the bound was not reached");
         var records = await env.RecordsAsync(201, TimeSpan.FromSeconds(60));
@@ -149,7 +152,8 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         await host.Child.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
 
         var records = await azurite.AllCallsAsync();
-        output.WriteLine($"SIGTERM: {upstream.Requests} calls forwarded, {completed} completed, {records.Count} records, exit code {host.Child.Process.ExitCode}");
+        output.WriteLine($"SIGTERM: {upstream.Requests} calls forwarded, {completed} completed, {records.Count} records, "
+            + $"exit code {host.Child.Process.ExitCode}");
         Assert.Equal(0, host.Child.Process.ExitCode);
         Assert.Equal(upstream.Requests, records.Count);
         Assert.Equal(records.Count, records.Select(r => r.RowKey).Distinct().Count());

@@ -28,7 +28,9 @@ public sealed class SecurityTests(ITestOutputHelper output)
             {
                 using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
                 {
-                    Content = new StringContent($$"""{"model":"gpt-4.1","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"{{Prompt}}"}]}""", Encoding.UTF8, "application/json"),
+                    Content = new StringContent(
+                        $$"""{"model":"gpt-4.1","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"{{Prompt}}"}]}""",
+                        Encoding.UTF8, "application/json"),
                 };
                 request.Headers.Add("x-fake-scenario", scenario);
                 try
@@ -55,7 +57,8 @@ public sealed class SecurityTests(ITestOutputHelper output)
         Assert.NotEmpty(logs);
         Assert.Contains("status=502", logs, StringComparison.Ordinal); // the logs did capture the run
 
-        foreach (var secret in new[] { ProxyHost.ClientKey, ProxyHost.OtherClientKey, ProxyHost.UpstreamKey, "sk-wrong-key-canary-91b2", "scrape-token-for-tests" })
+        foreach (var secret in new[] { ProxyHost.ClientKey, ProxyHost.OtherClientKey, ProxyHost.UpstreamKey, "sk-wrong-key-canary-91b2",
+            "scrape-token-for-tests" })
         {
             Assert.DoesNotContain(secret, logs, StringComparison.Ordinal);
             Assert.DoesNotContain(secret, records, StringComparison.Ordinal);
@@ -114,14 +117,21 @@ public sealed class SecurityTests(ITestOutputHelper output)
             """{"model":"text-embedding-3-small","input":["a","b"]}""",
             """{"model":"gpt-5","input":"hello","stream":true}""",
         ];
-        string[] paths = ["/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/v1/completions", "/v1/models", "/v1/x/y", "/v1/chat/completions?x=1", "/v1/%00", "/v1/chat/completions/../../", "/v2/zzz"];
+        string[] paths = ["/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/v1/completions", "/v1/models", "/v1/x/y",
+            "/v1/chat/completions?x=1", "/v1/%00", "/v1/chat/completions/../../", "/v2/zzz"];
         string[] methods = ["POST", "POST", "POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"];
-        string[] contentTypes = ["application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/JSON", ""];
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 8 }) { BaseAddress = new Uri(host.BaseUrl), Timeout = TimeSpan.FromSeconds(30) };
+        string[] contentTypes = ["application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x", "application/JSON", ""];
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 8 })
+        {
+            BaseAddress = new Uri(host.BaseUrl),
+            Timeout = TimeSpan.FromSeconds(30)
+        };
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var total = 10_000;
         var inputs = Enumerable.Range(0, total).Select(i => Mutate(random, seeds[random.Next(seeds.Length)], i)).ToList();
-        var meta = Enumerable.Range(0, total).Select(_ => (Path: paths[random.Next(paths.Length)], Method: methods[random.Next(methods.Length)], Type: contentTypes[random.Next(contentTypes.Length)], Auth: random.Next(10), Junk: random.Next(6))).ToList();
+        var meta = Enumerable.Range(0, total).Select(_ => (Path: paths[random.Next(paths.Length)], Method: methods[random.Next(methods.Length)],
+            Type: contentTypes[random.Next(contentTypes.Length)], Auth: random.Next(10), Junk: random.Next(6))).ToList();
         double memoryAt2k = 0;
 
         await Parallel.ForEachAsync(Enumerable.Range(0, total), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
@@ -164,7 +174,8 @@ public sealed class SecurityTests(ITestOutputHelper output)
                 var answer = await response.Content.ReadAsByteArrayAsync(ct);
                 if ((int)response.StatusCode >= 500)
                 {
-                    failures.Enqueue($"{method} {path} {type} → {(int)response.StatusCode} {Encoding.UTF8.GetString(answer.Take(150).ToArray())}: {Encoding.UTF8.GetString(inputs[i].Take(200).ToArray())}");
+                    failures.Enqueue($"{method} {path} {type} → {(int)response.StatusCode} {Encoding.UTF8.GetString(answer.Take(150).ToArray())}: "
+                        + $"{Encoding.UTF8.GetString(inputs[i].Take(200).ToArray())}");
                 }
             }
             catch (HttpRequestException ex)
@@ -174,7 +185,8 @@ public sealed class SecurityTests(ITestOutputHelper output)
         });
 
         var memoryAtEnd = host.MemoryMb();
-        output.WriteLine($"fuzz: {total} requests, {failures.Count} failures, proxy RSS {memoryAt2k:0} MB at 2k → {memoryAtEnd:0} MB at 10k, peak {host.PeakMemoryMb():0} MB");
+        output.WriteLine($"fuzz: {total} requests, {failures.Count} failures, proxy RSS {memoryAt2k:0} MB at 2k → {memoryAtEnd:0} MB at 10k, "
+            + $"peak {host.PeakMemoryMb():0} MB");
         Assert.True(failures.IsEmpty, string.Join('\n', failures.Take(20)) + "\n" + host.Child.Output[^Math.Min(3000, host.Child.Output.Length)..]);
         Assert.True(memoryAtEnd - memoryAt2k < 40, $"proxy memory grew {memoryAtEnd - memoryAt2k:0} MB between 2k and 10k requests");
 
@@ -209,7 +221,8 @@ public sealed class SecurityTests(ITestOutputHelper output)
                 return bytes.ToArray();
             case 4:
                 // Wrong types in known fields.
-                string[] swaps = ["\"model\":42", "\"model\":null", "\"model\":{\"a\":1}", "\"stream\":\"yes\"", "\"stream\":1", "\"messages\":\"x\"", "\"max_tokens\":-1", "\"max_tokens\":1e308", "\"stream_options\":[]"];
+                string[] swaps = ["\"model\":42", "\"model\":null", "\"model\":{\"a\":1}", "\"stream\":\"yes\"", "\"stream\":1", "\"messages\":\"x\"",
+                    "\"max_tokens\":-1", "\"max_tokens\":1e308", "\"stream_options\":[]"];
                 var text = Encoding.UTF8.GetString(bytes.ToArray());
                 return Encoding.UTF8.GetBytes(text.Insert(1, swaps[random.Next(swaps.Length)] + ","));
             case 5:
@@ -218,10 +231,12 @@ public sealed class SecurityTests(ITestOutputHelper output)
                 return Encoding.UTF8.GetBytes("{\"model\":\"gpt-4.1\",\"messages\":" + new string('[', depth) + new string(']', depth) + "}");
             case 6:
                 // Large but under the limit, and over it.
-                return Encoding.UTF8.GetBytes("{\"model\":\"gpt-4.1\",\"messages\":[{\"role\":\"user\",\"content\":\"" + new string('z', random.Next(1000, 90_000)) + "\"}]}");
+                return Encoding.UTF8.GetBytes("{\"model\":\"gpt-4.1\",\"messages\":[{\"role\":\"user\",\"content\":\""
+                    + new string('z', random.Next(1000, 90_000)) + "\"}]}");
             default:
                 // Unicode and escapes.
-                return Encoding.UTF8.GetBytes("{\"model\":\"gpt-4.1\\u0000\\ud800\",\"messages\":[{\"role\":\"user\",\"content\":\"\\\"\\\\\u00e9\u4e2d\"}],\"stream\":true}");
+                return Encoding.UTF8.GetBytes("{\"model\":\"gpt-4.1\\u0000\\ud800\",\"messages\":"
+                    + "[{\"role\":\"user\",\"content\":\"\\\"\\\\\u00e9\u4e2d\"}],\"stream\":true}");
         }
     }
 }

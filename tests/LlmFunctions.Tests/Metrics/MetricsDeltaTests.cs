@@ -84,7 +84,8 @@ public sealed class MetricsDeltaTests
         var delta = new MetricsDelta();
         foreach (var model in new[] { "zeta", "alpha", "mid" })
         {
-            delta.Add(new CallRecord { CallId = model, StartedAt = DateTimeOffset.UnixEpoch, Model = model, Client = "c", Method = "POST", Endpoint = "/v1/chat/completions", StatusCode = 200 });
+            delta.Add(new CallRecord { CallId = model, StartedAt = DateTimeOffset.UnixEpoch, Model = model, Client = "c", Method = "POST",
+                Endpoint = "/v1/chat/completions", StatusCode = 200 });
         }
 
         state.Merge(delta, maxModels: 2);
@@ -133,5 +134,6 @@ public sealed class MetricsDeltaTests
     }
 
     private static MetricsDelta RoundTrip(MetricsDelta delta) =>
-        ChunkedJson.FromEntity(ChunkedJson.ToEntity("202611281000", "instance", delta, AggregateJsonContext.Default.MetricsDelta), AggregateJsonContext.Default.MetricsDelta)!;
+        ChunkedJson.FromEntity(ChunkedJson.ToEntity("202611281000", "instance", delta, AggregateJsonContext.Default.MetricsDelta),
+            AggregateJsonContext.Default.MetricsDelta)!;
 }

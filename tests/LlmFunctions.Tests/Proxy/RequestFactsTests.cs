@@ -60,7 +60,9 @@ public sealed class RequestFactsTests
     {
         var json = """{"messages":"x","model":"gpt-4.1","messages":[{"role":"user","content":"hi"}],"stream":true}"""u8;
         var result = Encoding.UTF8.GetString(RequestFacts.Rewrite(json, injectUsage: true, hasStreamOptions: true, model: "gpt-4.1-mini"));
-        Assert.Equal("""{"messages":"x","model":"gpt-4.1-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}""", result);
+        Assert.Equal(
+            """{"messages":"x","model":"gpt-4.1-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}""",
+            result);
     }
 
     [Fact]
