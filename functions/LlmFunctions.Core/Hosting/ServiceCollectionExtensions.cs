@@ -20,10 +20,9 @@ public static class ServiceCollectionExtensions
     {
         services.TryAddSingleton(TimeProvider.System);
 
-        services.AddOptions<UpstreamOptions>().BindConfiguration(UpstreamOptions.SectionName).ValidateDataAnnotations()
-            .Validate(o => Uri.TryCreate(o.BaseUrl, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttps || u.Scheme == Uri.UriSchemeHttp),
-                "Upstream__BaseUrl must be an absolute http(s) URL.")
-            .ValidateOnStart();
+        services.AddOptions<UpstreamOptions>().BindConfiguration(UpstreamOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<Dictionary<string, UpstreamEntryOptions>>().BindConfiguration(UpstreamEntryOptions.SectionName);
+        services.AddSingleton<IValidateOptions<UpstreamOptions>, UpstreamsValidator>();
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.SectionName).ValidateDataAnnotations()
             .Validate(o => !string.IsNullOrWhiteSpace(o.ConnectionString) || !string.IsNullOrWhiteSpace(o.TableServiceUri),
                 "Storage__ConnectionString or Storage__TableServiceUri is required.")
@@ -87,6 +86,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<TokenEstimator>();
         services.AddSingleton<ClientAuthenticator>();
         services.AddSingleton<ClientRateLimiter>();
+        services.AddSingleton<UpstreamRouter>();
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<RequestValidator>();
         services.AddSingleton<CallBilling>();

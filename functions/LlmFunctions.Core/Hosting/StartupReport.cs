@@ -9,12 +9,13 @@ namespace LlmFunctions.Core.Hosting;
 
 /// <summary>Says at start what the proxy will do (never a secret), and why it would refuse every call.</summary>
 internal sealed partial class StartupReport(
-    ClientAuthenticator clients, UpstreamClient upstream, PriceTable prices, RecordSpool spool,
+    ClientAuthenticator clients, UpstreamRouter upstreams, PriceTable prices, RecordSpool spool,
     IOptions<BudgetsOptions> budgets, ILogger<StartupReport> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        LogStart(logger, upstream.BaseUri.GetLeftPart(UriPartial.Path), clients.Count, prices.Count, budgets.Value.Items.Count, spool.Directory);
+        var described = string.Join(", ", upstreams.All.Select(u => $"{u.Name} {u.BaseUri.GetLeftPart(UriPartial.Path)}"));
+        LogStart(logger, described, clients.Count, prices.Count, budgets.Value.Items.Count, spool.Directory);
         if (clients.Count == 0)
         {
             LogNoClients(logger);
@@ -26,8 +27,8 @@ internal sealed partial class StartupReport(
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information,
-        Message = "LlmFunctions: upstream {Upstream}, {Clients} clients, {Prices} priced models, {Budgets} budgets, spool {Spool}.")]
-    private static partial void LogStart(ILogger logger, string upstream, int clients, int prices, int budgets, string spool);
+        Message = "LlmFunctions: upstreams {Upstreams}, {Clients} clients, {Prices} priced models, {Budgets} budgets, spool {Spool}.")]
+    private static partial void LogStart(ILogger logger, string upstreams, int clients, int prices, int budgets, string spool);
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Warning,
         Message = "No clients are configured (Clients__<name>__Key or __KeySha256): every call will be refused with 401.")]

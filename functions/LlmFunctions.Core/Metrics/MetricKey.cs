@@ -20,12 +20,15 @@ internal enum MetricKind
 /// state) through <see cref="ToString"/> and <see cref="Parse"/>; labels a kind does not have are empty.
 /// </summary>
 internal readonly record struct MetricKey(
-    MetricKind Kind, string Method = "", string Endpoint = "", string Status = "", string TokenType = "", string Model = "", string Client = "")
+    MetricKind Kind, string Method = "", string Endpoint = "", string Status = "", string TokenType = "", string Model = "", string Client = "",
+    string Upstream = "")
 {
     private const char Separator = '|';
 
-    public static MetricKey Requests(string method, string endpoint, string status, string model, string client) =>
-        new(MetricKind.Requests, Method: method, Endpoint: endpoint, Status: status, Model: model, Client: client);
+    /// <summary>A call's key; <paramref name="upstream"/> is empty for calls that reached no upstream, and in keys stored
+    /// before upstreams were counted (the same text, so both sum under one series).</summary>
+    public static MetricKey Requests(string method, string endpoint, string status, string model, string client, string upstream = "") =>
+        new(MetricKind.Requests, Method: method, Endpoint: endpoint, Status: status, Model: model, Client: client, Upstream: upstream);
 
     public static MetricKey Tokens(string tokenType, string model, string client) => new(MetricKind.Tokens, TokenType: tokenType, Model: model, Client: client);
 
@@ -61,7 +64,9 @@ internal readonly record struct MetricKey(
 
     public override string ToString() => Kind switch
     {
-        MetricKind.Requests => Join("requests", Method, Endpoint, Status, Model, Client),
+        MetricKind.Requests => Upstream.Length == 0
+            ? Join("requests", Method, Endpoint, Status, Model, Client)
+            : Join("requests", Method, Endpoint, Status, Model, Client, Upstream),
         MetricKind.Tokens => Join("tokens", TokenType, Model, Client),
         MetricKind.Cost => Join("cost", Model, Client),
         MetricKind.Retries => Join("retries", Model),
@@ -80,6 +85,7 @@ internal readonly record struct MetricKey(
         MetricKey? parsed = (p[0], p.Length) switch
         {
             ("requests", 6) => Requests(p[1], p[2], p[3], p[4], p[5]),
+            ("requests", 7) => Requests(p[1], p[2], p[3], p[4], p[5], p[6]),
             ("tokens", 4) => Tokens(p[1], p[2], p[3]),
             ("cost", 3) => Cost(p[1], p[2]),
             ("retries", 2) => Retries(p[1]),

@@ -32,7 +32,7 @@ internal sealed class MetricsDelta
         var endpoint = AggregateState.EndpointLabel(r.Endpoint);
         var status = r.Outcome == CallOutcome.Timeout ? "timeout" : r.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-        Inc(MetricKey.Requests(method, endpoint, status, model, client), 1);
+        Inc(MetricKey.Requests(method, endpoint, status, model, client, r.Upstream.Length == 0 ? "" : AggregateState.Label(r.Upstream)), 1);
         Inc(MetricKey.Tokens("input", model, client), r.InputTokens);
         Inc(MetricKey.Tokens("output", model, client), r.OutputTokens);
         Inc(MetricKey.Tokens("cached_input", model, client), r.CachedInputTokens);

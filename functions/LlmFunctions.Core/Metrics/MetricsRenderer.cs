@@ -22,7 +22,7 @@ internal static class MetricsRenderer
         var state = snapshot.State;
 
         var requests = factory.CreateCounter("api_requests_total", "Requests through the proxy, by HTTP status (or \"timeout\").",
-            new CounterConfiguration { LabelNames = ["method", "endpoint", "status", "model", "client"] });
+            new CounterConfiguration { LabelNames = ["method", "endpoint", "status", "model", "client", "upstream"] });
 
         // The users' name, kept for their existing alerts (status="429", status=~"5.."). It breaks the "_total"
         // convention for counters, which `promtool check metrics` reports; api_requests_total carries the same data.
@@ -57,7 +57,7 @@ internal static class MetricsRenderer
             switch (key.Kind)
             {
                 case MetricKind.Requests:
-                    requests.WithLabels(key.Method, key.Endpoint, key.Status, key.Model, key.Client).IncTo(value);
+                    requests.WithLabels(key.Method, key.Endpoint, key.Status, key.Model, key.Client, key.Upstream).IncTo(value);
                     byStatusTotals[key.Status] = byStatusTotals.GetValueOrDefault(key.Status) + value;
                     if (key.Status == "timeout")
                     {

@@ -2,18 +2,21 @@ using System.ComponentModel.DataAnnotations;
 
 namespace LlmFunctions.Core;
 
-/// <summary>The OpenAI-compatible provider every call is forwarded to (section <c>Upstream</c>).</summary>
+/// <summary>
+/// The default OpenAI-compatible provider (section <c>Upstream</c>): it serves every model no <c>Upstreams__*</c>
+/// entry claims, and its timeout and retry settings apply to every upstream.
+/// </summary>
 public sealed class UpstreamOptions
 {
     public const string SectionName = "Upstream";
 
-    /// <summary>Base URL including the version segment, e.g. <c>https://api.holysheep.ai/v1</c>. Required.</summary>
-    [Required(ErrorMessage = "Upstream__BaseUrl is required (for example https://api.holysheep.ai/v1).")]
-    [Url(ErrorMessage = "Upstream__BaseUrl must be an absolute http(s) URL.")]
+    /// <summary>
+    /// Base URL including the version segment, e.g. <c>https://api.holysheep.ai/v1</c>. Required unless
+    /// <c>Upstreams__*</c> are set (then models none of them claims are refused).
+    /// </summary>
     public string BaseUrl { get; set; } = "";
 
-    /// <summary>The upstream key sent as <c>Authorization: Bearer</c>. Required; a secret.</summary>
-    [Required(ErrorMessage = "Upstream__ApiKey is required.")]
+    /// <summary>The upstream key sent as <c>Authorization: Bearer</c>. Required with a base URL; a secret.</summary>
     public string ApiKey { get; set; } = "";
 
     /// <summary>Time to response headers, and idle time between stream chunks. Default 60 s.</summary>

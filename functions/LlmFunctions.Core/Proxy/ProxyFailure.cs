@@ -36,6 +36,10 @@ internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType
     public static ProxyFailure UpstreamTimeout(TimeSpan timeout) =>
         new(504, CallOutcome.Timeout, "upstream_error", "upstream_timeout", $"The upstream did not answer within {timeout.TotalSeconds:0} s.");
 
+    /// <summary>No upstream serves the model (OpenAI's answer for a model it does not have).</summary>
+    public static ProxyFailure ModelNotServed(string model) => new(404, CallOutcome.ClientError, OpenAIError.InvalidRequest, "model_not_found",
+        $"The model '{Text.Truncate(model)}' is not served here: no Upstreams__<name>__Models entry matches it and there is no default upstream.");
+
     /// <summary>Bad input: a 4xx with <c>invalid_request_error</c>.</summary>
     public static ProxyFailure Rejected(int status, string code, string message) =>
         new(status, CallOutcome.ClientError, OpenAIError.InvalidRequest, code, message);

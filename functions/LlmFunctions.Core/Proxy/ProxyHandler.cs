@@ -159,14 +159,18 @@ internal sealed partial class ProxyHandler(
             : call.Body.WrittenMemory;
 
         // (5) Send.
-        var result = await upstream.SendAsync(context.Request, call.Target!, upstreamBody, context.RequestAborted).ConfigureAwait(false);
+        var result = await upstream.SendAsync(context.Request, path, facts?.Model is { Length: > 0 } ? record.BilledModel : null, upstreamBody,
+            context.RequestAborted).ConfigureAwait(false);
         record.Retries = result.Retries;
+        record.Upstream = result.Upstream;
+        record.UpstreamsTried = result.UpstreamsTried;
         if (result.Failure != UpstreamFailure.None)
         {
             await FailAsync(context, record, result.Failure switch
             {
                 UpstreamFailure.ClientCancelled => ProxyFailure.ClientCancelled,
                 UpstreamFailure.Timeout => ProxyFailure.UpstreamTimeout(upstream.Timeout),
+                UpstreamFailure.NoUpstream => ProxyFailure.ModelNotServed(record.BilledModel),
                 _ => ProxyFailure.UpstreamUnreachable,
             }).ConfigureAwait(false);
             return;

@@ -7,15 +7,13 @@ namespace LlmFunctions.Core.Proxy;
 /// Step (2) of a call: checks its path, method, size, content type and JSON, and reads its body, which is not read
 /// past <c>Proxy__MaxRequestBodyBytes</c>.
 /// </summary>
-internal sealed class RequestValidator(UpstreamClient upstream, IOptions<ProxyOptions> options)
+internal sealed class RequestValidator(IOptions<ProxyOptions> options)
 {
     private readonly long _maxBody = options.Value.MaxRequestBodyBytes;
 
     /// <summary>The request ready to forward, or the reason it is refused. Owns the body buffer.</summary>
-    internal sealed class Result(Uri? target, RequestFacts? facts, PooledBufferWriter? body, ProxyFailure? failure) : IDisposable
+    internal sealed class Result(RequestFacts? facts, PooledBufferWriter? body, ProxyFailure? failure) : IDisposable
     {
-        public Uri? Target { get; } = target;
-
         /// <summary>The JSON body's facts; null for a request without a JSON body (allowed on the other routes).</summary>
         public RequestFacts? Facts { get; } = facts;
 
@@ -29,8 +27,7 @@ internal sealed class RequestValidator(UpstreamClient upstream, IOptions<ProxyOp
     public async Task<Result> ValidateAsync(HttpContext context, string path, bool safePath)
     {
         var request = context.Request;
-        var target = safePath ? upstream.TargetFor(path, request.QueryString) : null;
-        if (target is null)
+        if (!safePath || !UpstreamClient.IsForwardable(path, request.QueryString))
         {
             return Refuse(ProxyFailure.Rejected(404, "not_found", $"Unknown path '/v1/{Text.Truncate(path)}'."));
         }
@@ -70,10 +67,10 @@ internal sealed class RequestValidator(UpstreamClient upstream, IOptions<ProxyOp
                 : null;
         }
 
-        return new Result(target, facts, body, failure);
+        return new Result(facts, body, failure);
     }
 
-    private static Result Refuse(ProxyFailure failure) => new(null, null, null, failure);
+    private static Result Refuse(ProxyFailure failure) => new(null, null, failure);
 
     /// <summary>Reads the body; a failure when it passes the limit (not read further) or the client leaves first.</summary>
     private async Task<ProxyFailure?> ReadBodyAsync(HttpRequest request, PooledBufferWriter body, CancellationToken cancellationToken)

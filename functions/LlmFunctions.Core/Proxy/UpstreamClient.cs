@@ -3,19 +3,25 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
+using Polly.CircuitBreaker;
 using Polly.Retry;
 
 namespace LlmFunctions.Core.Proxy;
 
 /// <summary>
-/// Sends a request to the configured upstream with the retry policy users asked for: on 429, 502, 503, 504 or a
-/// connect failure, wait 2 s, 4 s, 8 s (doubling from <c>Upstream__RetryBaseDelayMs</c>) plus up to 25 % jitter,
-/// or what <c>Retry-After</c> says when that is longer, at most <c>Upstream__MaxRetries</c> times. Retries happen
-/// only here, before any byte reached the client, and stop as soon as the client leaves.
+/// Sends a request to the upstreams that serve its model (<see cref="UpstreamRouter"/>): on a connect failure, a
+/// timeout, 429 or 5xx it moves at once to the next one; when every one failed that way, the retry policy users asked
+/// for applies to the whole round: on 429, 502, 503, 504 or a connect failure, wait 2 s, 4 s, 8 s (doubling from
+/// <c>Upstream__RetryBaseDelayMs</c>) plus up to 25 % jitter, or what <c>Retry-After</c> says when that is longer, at
+/// most <c>Upstream__MaxRetries</c> times. All of this happens before any byte reached the client, and stops as soon
+/// as the client leaves.
 /// </summary>
 internal sealed partial class UpstreamClient
 {
     public const string HttpClientName = "upstream";
+
+    /// <summary>A stand-in base for checking that a client's path stays under whichever upstream's base.</summary>
+    private static readonly Uri ReferenceBase = new("http://upstream.invalid/v1/");
 
     private static readonly HashSet<string> SkippedRequestHeaders = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -30,33 +36,31 @@ internal sealed partial class UpstreamClient
     };
 
     private readonly IHttpClientFactory _httpClientFactory;
-    private readonly UpstreamOptions _options;
-    private readonly Uri _baseUri;
-    private readonly string _authorization;
-    private readonly ResiliencePipeline<HttpResponseMessage> _retry;
+    private readonly UpstreamRouter _router;
+    private readonly ResiliencePipeline<RoundResult> _retry;
     private readonly ILogger<UpstreamClient> _logger;
 
-    public UpstreamClient(IHttpClientFactory httpClientFactory, IOptions<UpstreamOptions> options, TimeProvider time, ILogger<UpstreamClient> logger)
+    public UpstreamClient(IHttpClientFactory httpClientFactory, UpstreamRouter router, IOptions<UpstreamOptions> options, TimeProvider time,
+        ILogger<UpstreamClient> logger)
     {
         _httpClientFactory = httpClientFactory;
-        _options = options.Value;
+        _router = router;
         _logger = logger;
-        _baseUri = new Uri(_options.BaseUrl.TrimEnd('/') + "/", UriKind.Absolute);
-        _authorization = "Bearer " + _options.ApiKey;
-        Timeout = TimeSpan.FromSeconds(_options.TimeoutSeconds);
-        var baseDelay = TimeSpan.FromMilliseconds(_options.RetryBaseDelayMs);
-        var maxRetryAfter = TimeSpan.FromSeconds(Math.Max(_options.TimeoutSeconds, 60));
+        var o = options.Value;
+        Timeout = TimeSpan.FromSeconds(o.TimeoutSeconds);
+        var baseDelay = TimeSpan.FromMilliseconds(o.RetryBaseDelayMs);
+        var maxRetryAfter = TimeSpan.FromSeconds(Math.Max(o.TimeoutSeconds, 60));
 
-        var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time };
-        if (_options.MaxRetries > 0)
+        var builder = new ResiliencePipelineBuilder<RoundResult> { TimeProvider = time };
+        if (o.MaxRetries > 0)
         {
-            builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+            builder.AddRetry(new RetryStrategyOptions<RoundResult>
             {
-                MaxRetryAttempts = _options.MaxRetries,
+                MaxRetryAttempts = o.MaxRetries,
                 ShouldHandle = static args => ValueTask.FromResult(args.Outcome switch
                 {
-                    { Result: { } r } => IsRetryableStatus(r.StatusCode),
-                    { Exception: HttpRequestException e } => IsConnectFailure(e),
+                    { Result.Response: { } r } => IsRetryableStatus(r.StatusCode),
+                    { Result.Error: HttpRequestException e } => IsConnectFailure(e),
                     _ => false,
                 }),
                 DelayGenerator = args =>
@@ -64,7 +68,7 @@ internal sealed partial class UpstreamClient
                     var exponential = baseDelay * Math.Pow(2, args.AttemptNumber);
                     var jitter = exponential * (Random.Shared.NextDouble() * 0.25);
                     var delay = exponential + jitter;
-                    if (args.Outcome.Result?.Headers.RetryAfter is { } retryAfter)
+                    if (args.Outcome.Result.Response?.Headers.RetryAfter is { } retryAfter)
                     {
                         var wanted = retryAfter.Delta ?? (retryAfter.Date - time.GetUtcNow()) ?? TimeSpan.Zero;
                         if (wanted > delay)
@@ -77,9 +81,10 @@ internal sealed partial class UpstreamClient
                 },
                 OnRetry = args =>
                 {
-                    var status = args.Outcome.Result is { } r
+                    var status = args.Outcome.Result.Response is { } r
                         ? ((int)r.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture)
                         : "connect failure";
+                    args.Outcome.Result.Response?.Dispose();
                     LogRetry(_logger, args.AttemptNumber + 1, status, args.RetryDelay.TotalMilliseconds);
                     return ValueTask.CompletedTask;
                 },
@@ -91,67 +96,43 @@ internal sealed partial class UpstreamClient
 
     public TimeSpan Timeout { get; }
 
-    public Uri BaseUri => _baseUri;
-
-    /// <summary>Builds the upstream URI for a validated <c>/v1</c>-relative path; null if it would leave the base.</summary>
-    public Uri? TargetFor(string relativePath, QueryString query)
-    {
-        var target = new Uri(_baseUri, relativePath + query.Value);
-        return target.Scheme == _baseUri.Scheme
-            && target.Authority == _baseUri.Authority
-            && target.AbsolutePath.StartsWith(_baseUri.AbsolutePath, StringComparison.Ordinal)
-            ? target
-            : null;
-    }
+    /// <summary>Whether a validated <c>/v1</c>-relative path and query stay under an upstream's base.</summary>
+    public static bool IsForwardable(string relativePath, QueryString query) => Upstream.TargetUnder(ReferenceBase, relativePath, query) is not null;
 
     /// <summary>
-    /// Sends with retries and returns once response headers arrived. <paramref name="clientAborted"/> is the
-    /// client's token; the header timeout applies to each attempt.
+    /// Sends with fallback and retries and returns once response headers arrived. <paramref name="model"/> routes the
+    /// call (null: a call without a model). <paramref name="clientAborted"/> is the client's token; the header timeout
+    /// applies to each attempt.
     /// </summary>
-    public async Task<UpstreamResult> SendAsync(HttpRequest incoming, Uri target, ReadOnlyMemory<byte> body, CancellationToken clientAborted)
+    public async Task<UpstreamResult> SendAsync(HttpRequest incoming, string relativePath, string? model, ReadOnlyMemory<byte> body,
+        CancellationToken clientAborted)
     {
-        var client = _httpClientFactory.CreateClient(HttpClientName);
-        var retries = 0;
-        var attempts = 0;
+        var route = _router.Route(model);
+        if (route.Count == 0)
+        {
+            return new UpstreamResult(null, UpstreamFailure.NoUpstream, 0, "", 0);
+        }
+
+        var send = new Send(this, _httpClientFactory.CreateClient(HttpClientName), incoming, relativePath, body, route);
         var context = ResilienceContextPool.Shared.Get(clientAborted);
         try
         {
-            var outcome = await _retry.ExecuteOutcomeAsync(
-                async (ctx, state) =>
-                {
-                    // Runs once per attempt: every run after the first is a retry.
-                    retries = attempts++;
-                    using var request = state.Self.CreateRequest(state.Incoming, state.Target, state.Body);
-                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ctx.CancellationToken);
-                    timeout.CancelAfter(state.Self.Timeout);
-                    try
-                    {
-                        var response = await state.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
-                        return Outcome.FromResult(response);
-                    }
-                    catch (OperationCanceledException) when (!ctx.CancellationToken.IsCancellationRequested)
-                    {
-                        return Outcome.FromException<HttpResponseMessage>(new TimeoutException("No response headers from the upstream in time."));
-                    }
-                    catch (Exception ex)
-                    {
-                        return Outcome.FromException<HttpResponseMessage>(ex);
-                    }
-                },
-                context,
-                (Self: this, Client: client, Incoming: incoming, Target: target, Body: body)).ConfigureAwait(false);
-
-            if (outcome.Result is { } result)
+            var outcome = await _retry.ExecuteOutcomeAsync(static (ctx, send) => send.RoundAsync(ctx.CancellationToken), context, send)
+                .ConfigureAwait(false);
+            var round = outcome.Result;
+            var retries = send.Rounds - 1;
+            if (round.Response is { } response)
             {
-                return new UpstreamResult(result, UpstreamFailure.None, retries);
+                return new UpstreamResult(response, UpstreamFailure.None, retries, round.Upstream, send.Tried.Count);
             }
 
-            return outcome.Exception switch
+            var failure = round.Error switch
             {
-                _ when clientAborted.IsCancellationRequested => new UpstreamResult(null, UpstreamFailure.ClientCancelled, retries),
-                TimeoutException => new UpstreamResult(null, UpstreamFailure.Timeout, retries),
-                _ => new UpstreamResult(null, UpstreamFailure.Unreachable, retries),
+                _ when clientAborted.IsCancellationRequested => UpstreamFailure.ClientCancelled,
+                TimeoutException => UpstreamFailure.Timeout,
+                _ => UpstreamFailure.Unreachable,
             };
+            return new UpstreamResult(null, failure, retries, round.Upstream, send.Tried.Count);
         }
         finally
         {
@@ -159,7 +140,104 @@ internal sealed partial class UpstreamClient
         }
     }
 
-    private HttpRequestMessage CreateRequest(HttpRequest incoming, Uri target, ReadOnlyMemory<byte> body)
+    /// <summary>Falls back on what another upstream may answer better: a connect failure, a timeout, 429 or any 5xx.</summary>
+    internal static bool ShouldFallBack(Outcome<HttpResponseMessage> outcome) => outcome switch
+    {
+        { Result: { } r } => r.StatusCode == HttpStatusCode.TooManyRequests || (int)r.StatusCode >= 500,
+        { Exception: HttpRequestException or TimeoutException } => true,
+        _ => false,
+    };
+
+    /// <summary>One call's sends: a round tries each upstream of the route once, until one answers well.</summary>
+    private sealed class Send(UpstreamClient owner, HttpClient client, HttpRequest incoming, string relativePath, ReadOnlyMemory<byte> body,
+        IReadOnlyList<Upstream> route)
+    {
+        public int Rounds { get; private set; }
+
+        public HashSet<string> Tried { get; } = new(StringComparer.Ordinal);
+
+        public async ValueTask<Outcome<RoundResult>> RoundAsync(CancellationToken cancellationToken)
+        {
+            Rounds++;
+            RoundResult last = default;
+
+            // Breakers count only where there is somewhere else to go; a lone upstream is always tried.
+            var guarded = route.Count > 1 && !route.All(u => u.IsOut);
+            for (var i = 0; i < route.Count; i++)
+            {
+                var upstream = route[i];
+                var outcome = guarded
+                    ? await GuardedAttemptAsync(upstream, cancellationToken).ConfigureAwait(false)
+                    : await AttemptAsync(upstream, cancellationToken).ConfigureAwait(false);
+                if (outcome.Exception is BrokenCircuitException)
+                {
+                    continue; // Out for now: nothing was sent.
+                }
+
+                Tried.Add(upstream.Name);
+                last = new RoundResult(outcome.Result, outcome.Exception, upstream.Name);
+                if (cancellationToken.IsCancellationRequested || !ShouldFallBack(outcome) || i == route.Count - 1)
+                {
+                    break;
+                }
+
+                LogFallback(owner._logger, upstream.Name, Describe(outcome), route[i + 1].Name);
+                outcome.Result?.Dispose();
+            }
+
+            return Outcome.FromResult(last);
+        }
+
+        /// <summary>An attempt through the upstream's breaker: counted there, and refused while it is open.</summary>
+        private async ValueTask<Outcome<HttpResponseMessage>> GuardedAttemptAsync(Upstream upstream, CancellationToken cancellationToken)
+        {
+            var context = ResilienceContextPool.Shared.Get(cancellationToken);
+            try
+            {
+                return await upstream.Breaker.ExecuteOutcomeAsync(static (ctx, s) => s.Send.AttemptAsync(s.Upstream, ctx.CancellationToken),
+                    context, (Send: this, Upstream: upstream)).ConfigureAwait(false);
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
+        }
+
+        private async ValueTask<Outcome<HttpResponseMessage>> AttemptAsync(Upstream upstream, CancellationToken cancellationToken)
+        {
+            var target = upstream.TargetFor(relativePath, incoming.QueryString);
+            if (target is null)
+            {
+                return Outcome.FromException<HttpResponseMessage>(new InvalidOperationException("The path leaves the upstream's base."));
+            }
+
+            using var request = CreateRequest(incoming, target, body, upstream.Authorization);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(owner.Timeout);
+            try
+            {
+                var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+                return Outcome.FromResult(response);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return Outcome.FromException<HttpResponseMessage>(new TimeoutException("No response headers from the upstream in time."));
+            }
+            catch (Exception ex)
+            {
+                return Outcome.FromException<HttpResponseMessage>(ex);
+            }
+        }
+
+        private static string Describe(Outcome<HttpResponseMessage> outcome) => outcome.Result is { } r
+            ? ((int)r.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : outcome.Exception is TimeoutException ? "timeout" : "connect failure";
+    }
+
+    /// <summary>What a round ended with: the response to relay (or to retry on), or the error, and whose it is.</summary>
+    private readonly record struct RoundResult(HttpResponseMessage? Response, Exception? Error, string Upstream);
+
+    private static HttpRequestMessage CreateRequest(HttpRequest incoming, Uri target, ReadOnlyMemory<byte> body, string authorization)
     {
         var request = new HttpRequestMessage(new HttpMethod(incoming.Method), target)
         {
@@ -188,7 +266,7 @@ internal sealed partial class UpstreamClient
             }
         }
 
-        request.Headers.TryAddWithoutValidation("Authorization", _authorization);
+        request.Headers.TryAddWithoutValidation("Authorization", authorization);
         return request;
     }
 
@@ -197,6 +275,9 @@ internal sealed partial class UpstreamClient
 
     private static bool IsConnectFailure(HttpRequestException e) =>
         e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError;
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Upstream {Upstream} answered {Status}; falling back to {Next}.")]
+    private static partial void LogFallback(ILogger logger, string upstream, string status, string next);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Upstream answered {Status}; retry {Attempt} in {DelayMs} ms.")]
     private static partial void LogRetry(ILogger logger, int attempt, string status, double delayMs);

@@ -13,7 +13,13 @@ internal enum UpstreamFailure
 
     /// <summary>The client left; nothing is blamed on the upstream.</summary>
     ClientCancelled,
+
+    /// <summary>No upstream serves the model (only when <c>Upstream__BaseUrl</c> is not set): 404.</summary>
+    NoUpstream,
 }
 
-/// <summary>The upstream response (headers read), or the failure, and the retries it took.</summary>
-internal readonly record struct UpstreamResult(HttpResponseMessage? Response, UpstreamFailure Failure, int Retries);
+/// <summary>
+/// The upstream response (headers read), or the failure; the retries it took, the upstream that answered (or failed
+/// last) and how many upstreams were tried.
+/// </summary>
+internal readonly record struct UpstreamResult(HttpResponseMessage? Response, UpstreamFailure Failure, int Retries, string Upstream, int UpstreamsTried);

@@ -58,4 +58,10 @@ internal sealed class CallRecord
     public int Retries { get; set; }
 
     public string UpstreamRequestId { get; set; } = "";
+
+    /// <summary>The upstream that answered, or failed last (<c>default</c>: <c>Upstream__*</c>); empty when none was tried.</summary>
+    public string Upstream { get; set; } = "";
+
+    /// <summary>How many upstreams were tried (more than one after a fallback).</summary>
+    public int UpstreamsTried { get; set; }
 }

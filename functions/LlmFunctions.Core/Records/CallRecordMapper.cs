@@ -30,6 +30,8 @@ internal static class CallRecordMapper
         ["Streamed"] = r.Streamed,
         ["Retries"] = r.Retries,
         ["UpstreamRequestId"] = r.UpstreamRequestId,
+        ["Upstream"] = r.Upstream,
+        ["UpstreamsTried"] = r.UpstreamsTried,
     };
 
     /// <summary>
@@ -42,7 +44,7 @@ internal static class CallRecordMapper
     [
         "PartitionKey", "RowKey", "Timestamp", "StartedAt", "Client", "Model", "UsedModel", "Method", "Endpoint", "StatusCode", "Outcome",
         "InputTokens", "CachedInputTokens", "OutputTokens", "ReasoningTokens", "CostNanoUsd", "Priced", "UsageSource",
-        "DurationMs", "TimeToFirstByteMs", "Streamed", "Retries",
+        "DurationMs", "TimeToFirstByteMs", "Streamed", "Retries", "Upstream",
     ];
 
     public static CallRecord FromEntity(TableEntity e) => new()
@@ -69,5 +71,7 @@ internal static class CallRecordMapper
         Streamed = e.GetBoolean("Streamed") ?? false,
         Retries = e.GetInt32("Retries") ?? 0,
         UpstreamRequestId = e.GetString("UpstreamRequestId") ?? "",
+        Upstream = e.GetString("Upstream") ?? "",
+        UpstreamsTried = e.GetInt32("UpstreamsTried") ?? 0,
     };
 }

@@ -136,12 +136,12 @@ internal sealed record CallRecordData(
     string CallId, DateTimeOffset StartedAt, string Client, string Model, string UsedModel, string ResponseModel,
     string Method, string Endpoint, int StatusCode, string Outcome, long InputTokens, long CachedInputTokens,
     long OutputTokens, long ReasoningTokens, long CostNanoUsd, bool Priced, string UsageSource, double DurationMs,
-    double TimeToFirstByteMs, bool Streamed, int Retries, string UpstreamRequestId)
+    double TimeToFirstByteMs, bool Streamed, int Retries, string UpstreamRequestId, string Upstream = "", int UpstreamsTried = 0)
 {
     public static CallRecordData From(CallRecord r) => new(
         r.CallId, r.StartedAt, r.Client, r.Model, r.UsedModel, r.ResponseModel, r.Method, r.Endpoint, r.StatusCode,
         r.Outcome, r.InputTokens, r.CachedInputTokens, r.OutputTokens, r.ReasoningTokens, r.CostNanoUsd, r.Priced,
-        r.UsageSource, r.DurationMs, r.TimeToFirstByteMs, r.Streamed, r.Retries, r.UpstreamRequestId);
+        r.UsageSource, r.DurationMs, r.TimeToFirstByteMs, r.Streamed, r.Retries, r.UpstreamRequestId, r.Upstream, r.UpstreamsTried);
 
     public CallRecord ToRecord() => new()
     {
@@ -150,7 +150,8 @@ internal sealed record CallRecordData(
         Outcome = Outcome, InputTokens = InputTokens, CachedInputTokens = CachedInputTokens,
         OutputTokens = OutputTokens, ReasoningTokens = ReasoningTokens, CostNanoUsd = CostNanoUsd, Priced = Priced,
         UsageSource = UsageSource, DurationMs = DurationMs, TimeToFirstByteMs = TimeToFirstByteMs,
-        Streamed = Streamed, Retries = Retries, UpstreamRequestId = UpstreamRequestId,
+        Streamed = Streamed, Retries = Retries, UpstreamRequestId = UpstreamRequestId, Upstream = Upstream ?? "",
+        UpstreamsTried = UpstreamsTried,
     };
 }
 

@@ -99,7 +99,7 @@ public sealed class FunctionsHostEmulatorTests
         Assert.Equal(["BudgetRollup", "Health", "Metrics", "Proxy"], host.Emulator.FunctionNames.Order());
         Assert.True(await host.WaitForLogAsync("LlmFunctions: upstream"), host.Log);
         Assert.Contains("Worker.LlmFunctions.Core.Hosting.StartupReport", host.Log); // RpcLog carries the worker's category
-        Assert.Contains("LlmFunctions: upstream http://127.0.0.1:9/v1", host.Log);
+        Assert.Contains("LlmFunctions: upstreams default http://127.0.0.1:9/v1", host.Log);
         Assert.DoesNotContain(ProxyHost.UpstreamKey, host.Log);
         Assert.DoesNotContain(ProxyHost.ClientKey, host.Log);
     }

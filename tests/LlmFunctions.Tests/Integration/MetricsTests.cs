@@ -62,7 +62,9 @@ public sealed partial class MetricsTests
         for (var i = 0; i < calls; i++)
         {
             var stream = i % 2 == 0 ? "true" : "false";
-            using var r = await http.PostAsync("/v1/chat/completions", new StringContent($$"""{"model":"gpt-4.1","stream":{{stream}},"messages":[{"role":"user","content":"call {{i}}"}]}""", Encoding.UTF8, "application/json"));
+            using var r = await http.PostAsync("/v1/chat/completions",
+                new StringContent($$"""{"model":"gpt-4.1","stream":{{stream}},"messages":[{"role":"user","content":"call {{i}}"}]}""",
+                    Encoding.UTF8, "application/json"));
             await r.Content.ReadAsStringAsync();
         }
     }
@@ -142,9 +144,14 @@ public sealed partial class MetricsTests
         Assert.Equal(50, Value(b, "api_requests_by_status{status=\"200\"}"));
         Assert.Equal((double)Core.Pricing.CostCalculator.ToUsd(costNano), Value(a, "api_cost_usd_total"), 9);
         Assert.Equal(Value(a, "api_cost_usd_total"), Value(b, "api_cost_usd_total"));
-        Assert.Equal(30, Value(a, "api_requests_total{method=\"POST\",endpoint=\"/v1/chat/completions\",status=\"200\",model=\"gpt-4.1\",client=\"alpha\"}"));
-        Assert.Equal(20, Value(b, "api_requests_total{method=\"POST\",endpoint=\"/v1/chat/completions\",status=\"200\",model=\"gpt-4.1\",client=\"beta\"}"));
-        Assert.Equal(records.Sum(r => r.GetInt64("InputTokens") ?? 0), Value(a, "api_tokens_total{token_type=\"input\",model=\"gpt-4.1\",client=\"alpha\"}") + Value(a, "api_tokens_total{token_type=\"input\",model=\"gpt-4.1\",client=\"beta\"}"));
+        Assert.Equal(30, Value(a,
+            "api_requests_total{method=\"POST\",endpoint=\"/v1/chat/completions\",status=\"200\",model=\"gpt-4.1\",client=\"alpha\",upstream=\"default\"}"));
+        Assert.Equal(20, Value(b,
+            "api_requests_total{method=\"POST\",endpoint=\"/v1/chat/completions\",status=\"200\",model=\"gpt-4.1\",client=\"beta\",upstream=\"default\"}"));
+        Assert.Equal(
+            records.Sum(r => r.GetInt64("InputTokens") ?? 0),
+            Value(a, "api_tokens_total{token_type=\"input\",model=\"gpt-4.1\",client=\"alpha\"}")
+                + Value(a, "api_tokens_total{token_type=\"input\",model=\"gpt-4.1\",client=\"beta\"}"));
         Assert.Equal(25, Value(a, "api_time_to_first_byte_seconds_count{model=\"gpt-4.1\"}"));
     }
 
@@ -164,7 +171,8 @@ public sealed partial class MetricsTests
         await env.RestartHostAsync();
         var after = await ScrapeAsync(env.Host);
         Assert.Equal(0, Value(after, "llm_metering_unfolded_records"));
-        foreach (var series in new[] { "api_requests_by_status{status=\"200\"}", "api_cost_usd_total", "api_request_duration_seconds_count{method=\"POST\",endpoint=\"/v1/chat/completions\"}" })
+        foreach (var series in new[] { "api_requests_by_status{status=\"200\"}", "api_cost_usd_total",
+            "api_request_duration_seconds_count{method=\"POST\",endpoint=\"/v1/chat/completions\"}" })
         {
             Assert.Equal(Value(before, series), Value(after, series));
             Assert.True(Value(after, series) > 0, series);
@@ -189,7 +197,8 @@ public sealed partial class MetricsTests
         using var http = env.Host.CreateHttpClient(ProxyHost.ClientKey);
         await Parallel.ForEachAsync(Enumerable.Range(0, 1_200), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
         {
-            using var r = await http.PostAsync("/v1/chat/completions", new StringContent("""{"model":"gpt-4.1","messages":[]}""", Encoding.UTF8, "application/json"), ct);
+            using var r = await http.PostAsync("/v1/chat/completions",
+                new StringContent("""{"model":"gpt-4.1","messages":[]}""", Encoding.UTF8, "application/json"), ct);
             Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         });
         await env.RecordsAsync(1_204);
@@ -208,10 +217,12 @@ public sealed partial class MetricsTests
     {
         await using var env = await TestEnvironment.StartAsync(s => s["Metrics:MaxModels"] = "2");
         using var http = env.Host.CreateHttpClient(ProxyHost.ClientKey);
-        foreach (var (model, i) in new[] { "gpt-4.1-mini", "gpt-4.1", "deepseek-chat", "gpt-4.1" }.SelectMany(m => Enumerable.Repeat(m, 3)).Select((m, i) => (m, i)))
+        foreach (var (model, i) in new[] { "gpt-4.1-mini", "gpt-4.1", "deepseek-chat", "gpt-4.1" }
+            .SelectMany(m => Enumerable.Repeat(m, 3)).Select((m, i) => (m, i)))
         {
             var stream = i % 2 == 0 ? "true" : "false";
-            using var r = await http.PostAsync("/v1/chat/completions", new StringContent($$"""{"model":"{{model}}","stream":{{stream}},"messages":[]}""", Encoding.UTF8, "application/json"));
+            using var r = await http.PostAsync("/v1/chat/completions",
+                new StringContent($$"""{"model":"{{model}}","stream":{{stream}},"messages":[]}""", Encoding.UTF8, "application/json"));
             await r.Content.ReadAsStringAsync();
         }
 
@@ -226,7 +237,9 @@ public sealed partial class MetricsTests
 
         static string[] Series(string text) => text.Split('\n').Where(l => l.Length > 0 && !l.Contains("llm_metering_", StringComparison.Ordinal)).ToArray();
         Assert.Equal(Series(fromTail), Series(fromFold));
-        Assert.Contains("api_requests_total{method=\"POST\",endpoint=\"/v1/chat/completions\",status=\"200\",model=\"other\",client=\"alpha\"} 3", fromFold);
+        Assert.Contains(
+            "api_requests_total{method=\"POST\",endpoint=\"/v1/chat/completions\",status=\"200\",model=\"other\",client=\"alpha\",upstream=\"default\"} 3",
+            fromFold);
     }
 
     [Fact]
@@ -369,7 +382,8 @@ public sealed partial class MetricsTests
         var (code, output) = await RunWithInputAsync(Repo.Promtool, ["check", "metrics"], text);
 
         // The one complaint allowed: the brief's api_requests_by_status, a counter without _total, kept on purpose.
-        var complaints = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.Contains("api_requests_by_status", StringComparison.Ordinal)).ToList();
+        var complaints = output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Where(l => !l.Contains("api_requests_by_status", StringComparison.Ordinal)).ToList();
         Assert.True(complaints.Count == 0, string.Join('\n', complaints));
         Assert.Contains("api_requests_by_status", output);
         Assert.Equal(3, code); // promtool: 3 = lint problems found (only the one above)

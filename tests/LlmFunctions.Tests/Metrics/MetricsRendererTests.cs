@@ -5,7 +5,8 @@ namespace LlmFunctions.Tests.Metrics;
 
 public sealed class MetricsRendererTests
 {
-    private static CallRecord Record(string model, int status, long costNano, double durationMs, string outcome = "ok", bool streamed = false, string usage = "reported", bool priced = true) => new()
+    private static CallRecord Record(string model, int status, long costNano, double durationMs, string outcome = "ok", bool streamed = false,
+        string usage = "reported", bool priced = true) => new()
     {
         CallId = Guid.NewGuid().ToString("N"),
         StartedAt = new DateTimeOffset(2026, 11, 27, 10, 0, 0, TimeSpan.Zero),
@@ -14,6 +15,7 @@ public sealed class MetricsRendererTests
         UsedModel = model,
         Method = "POST",
         Endpoint = "/v1/chat/completions",
+        Upstream = "default",
         StatusCode = status,
         Outcome = outcome,
         InputTokens = 100,
@@ -49,9 +51,9 @@ public sealed class MetricsRendererTests
         var expected = """
             # HELP api_requests_total Requests through the proxy, by HTTP status (or "timeout").
             # TYPE api_requests_total counter
-            api_requests_total{method="POST",endpoint="/v1/chat/completions",status="200",model="gpt-4.1",client="alpha"} 2
-            api_requests_total{method="POST",endpoint="/v1/chat/completions",status="429",model="gpt-4.1",client="alpha"} 1
-            api_requests_total{method="POST",endpoint="/v1/chat/completions",status="timeout",model="gpt-4.1",client="alpha"} 1
+            api_requests_total{method="POST",endpoint="/v1/chat/completions",status="200",model="gpt-4.1",client="alpha",upstream="default"} 2
+            api_requests_total{method="POST",endpoint="/v1/chat/completions",status="429",model="gpt-4.1",client="alpha",upstream="default"} 1
+            api_requests_total{method="POST",endpoint="/v1/chat/completions",status="timeout",model="gpt-4.1",client="alpha",upstream="default"} 1
             # HELP api_requests_by_status Requests by status only (legacy name; prefer api_requests_total).
             # TYPE api_requests_by_status counter
             api_requests_by_status{status="200"} 2
@@ -105,8 +107,8 @@ public sealed class MetricsRendererTests
         state.Add(Record("c", 200, 1, 1), 2);
         state.Add(Record("a", 200, 1, 1), 2);
 
-        Assert.Equal(2, state.Counters["requests|POST|/v1/chat/completions|200|a|alpha"]);
-        Assert.Equal(1, state.Counters["requests|POST|/v1/chat/completions|200|other|alpha"]);
+        Assert.Equal(2, state.Counters["requests|POST|/v1/chat/completions|200|a|alpha|default"]);
+        Assert.Equal(1, state.Counters["requests|POST|/v1/chat/completions|200|other|alpha|default"]);
         Assert.Equal(["a", "b"], state.Models);
     }
 

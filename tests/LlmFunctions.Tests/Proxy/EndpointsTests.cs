@@ -26,19 +26,16 @@ public sealed class EndpointsTests
     [InlineData("models", "?limit=2", "https://api.example.com/v1/models?limit=2")]
     public void TargetFor_StaysUnderTheBase(string path, string query, string expected)
     {
-        var client = new UpstreamClient(new NoHttp(), Options.Create(new UpstreamOptions { BaseUrl = "https://api.example.com/v1", ApiKey = "k" }), TimeProvider.System, NullLogger<UpstreamClient>.Instance);
-        Assert.Equal(expected, client.TargetFor(path, new QueryString(query))!.ToString());
+        var upstream = new Upstream("default", "https://api.example.com/v1", "k", "", 1, TimeProvider.System);
+        Assert.Equal(expected, upstream.TargetFor(path, new QueryString(query))!.ToString());
+        Assert.True(UpstreamClient.IsForwardable(path, new QueryString(query)));
     }
 
     [Fact]
     public void TargetFor_AnAbsoluteLookingPath_IsRefused()
     {
-        var client = new UpstreamClient(new NoHttp(), Options.Create(new UpstreamOptions { BaseUrl = "https://api.example.com/v1", ApiKey = "k" }), TimeProvider.System, NullLogger<UpstreamClient>.Instance);
-        Assert.Null(client.TargetFor("//evil.example/v1/x", QueryString.Empty));
-    }
-
-    private sealed class NoHttp : IHttpClientFactory
-    {
-        public HttpClient CreateClient(string name) => throw new InvalidOperationException();
+        var upstream = new Upstream("default", "https://api.example.com/v1", "k", "", 1, TimeProvider.System);
+        Assert.Null(upstream.TargetFor("//evil.example/v1/x", QueryString.Empty));
+        Assert.False(UpstreamClient.IsForwardable("//evil.example/v1/x", QueryString.Empty));
     }
 }

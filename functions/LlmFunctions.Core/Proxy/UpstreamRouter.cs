@@ -1,0 +1,80 @@
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Proxy;
+
+/// <summary>
+/// Which upstreams serve a model, in the order to try them: those naming it exactly, then those whose prefix matches
+/// (longer first), then the default upstream; upstreams that serve it equally well take turns by weight, the others
+/// of their rank are the fallbacks. An upstream whose breaker is open goes last.
+/// </summary>
+internal sealed class UpstreamRouter
+{
+    private readonly List<Upstream> _upstreams = [];
+
+    public UpstreamRouter(IOptions<UpstreamOptions> defaults, IOptions<Dictionary<string, UpstreamEntryOptions>> entries, TimeProvider time)
+    {
+        foreach (var (name, u) in entries.Value.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            _upstreams.Add(new Upstream(name, u.BaseUrl, u.ApiKey, u.Models, u.Weight ?? 1, time));
+        }
+
+        if (!string.IsNullOrWhiteSpace(defaults.Value.BaseUrl))
+        {
+            Default = new Upstream(Upstream.DefaultName, defaults.Value.BaseUrl, defaults.Value.ApiKey, "", 1, time);
+            _upstreams.Add(Default);
+        }
+    }
+
+    public IReadOnlyList<Upstream> All => _upstreams;
+
+    /// <summary>The upstream configured by <c>Upstream__*</c>, if any.</summary>
+    public Upstream? Default { get; }
+
+    /// <summary>
+    /// The upstreams to try for a call, best first; empty when none serves the model. A call without a model (listing
+    /// models, files) goes to the default upstream, else to the first configured.
+    /// </summary>
+    public IReadOnlyList<Upstream> Route(string? model)
+    {
+        if (string.IsNullOrEmpty(model))
+        {
+            return [Default ?? _upstreams[0]];
+        }
+
+        var route = new List<Upstream>(_upstreams.Count);
+        foreach (var rank in _upstreams.Select(u => u.Rank(model)).Where(r => r > 0).Distinct().OrderDescending())
+        {
+            AddByWeight(route, [.. _upstreams.Where(u => u.Rank(model) == rank)]);
+        }
+
+        if (Default is not null)
+        {
+            route.Add(Default);
+        }
+
+        if (route.Count > 1 && route.Any(u => u.IsOut) && !route.All(u => u.IsOut))
+        {
+            route = [.. route.Where(u => !u.IsOut), .. route.Where(u => u.IsOut)];
+        }
+
+        return route;
+    }
+
+    /// <summary>Adds upstreams of one rank in a random order weighted by <see cref="Upstream.Weight"/>.</summary>
+    private static void AddByWeight(List<Upstream> route, List<Upstream> tier)
+    {
+        while (tier.Count > 0)
+        {
+            var pick = Random.Shared.Next(tier.Sum(u => u.Weight));
+            var i = 0;
+            while (pick >= tier[i].Weight)
+            {
+                pick -= tier[i].Weight;
+                i++;
+            }
+
+            route.Add(tier[i]);
+            tier.RemoveAt(i);
+        }
+    }
+}

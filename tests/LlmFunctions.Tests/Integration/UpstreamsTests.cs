@@ -1,0 +1,198 @@
+using System.Net;
+using System.Text;
+using Azure.Data.Tables;
+using LlmFunctions.FakeUpstream;
+using LlmFunctions.Tests.Infrastructure;
+
+namespace LlmFunctions.Tests.Integration;
+
+/// <summary>Several upstreams: routing by model, fallback before the first byte, and the breaker, on both hosts.</summary>
+public sealed class UpstreamsTests
+{
+    [Theory]
+    [OnBothHosts]
+    public async Task AModelAnUpstreamClaims_GoesThereWithItsKey_AndOthersGoToTheDefault(HostKind kind)
+    {
+        await using var claude = new FakeOpenAI();
+        var claudeUrl = await claude.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Upstreams:anthropic:BaseUrl"] = claudeUrl;
+            s["Upstreams:anthropic:ApiKey"] = "sk-anthropic-test";
+            s["Upstreams:anthropic:Models"] = "claude-*";
+        }, kind: kind);
+        using var http = env.Host.CreateHttpClient();
+
+        using (var response = await http.PostAsync("/v1/chat/completions", Chat("claude-3-5-haiku")))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        using (var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini")))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(1, claude.Requests);
+        Assert.Equal(1, env.Upstream.Requests);
+        Assert.Equal("Bearer sk-anthropic-test", claude.SeenHeaders.Single()["Authorization"].ToString());
+        Assert.Equal($"Bearer {ProxyHost.UpstreamKey}", env.Upstream.SeenHeaders.Single()["Authorization"].ToString());
+
+        var records = await env.RecordsAsync(2);
+        Assert.Equal("anthropic", Record(records, "claude-3-5-haiku").GetString("Upstream"));
+        Assert.Equal("default", Record(records, "gpt-4o-mini").GetString("Upstream"));
+        Assert.All(records, r => Assert.Equal(1, r.GetInt32("UpstreamsTried")));
+
+        var scrape = await MetricsTests.ScrapeUntilAsync(env.Host, "api_requests_by_status{status=\"200\"}", 2);
+        Assert.Equal(1, Sum(scrape, "api_requests_total{", "upstream=\"anthropic\""));
+        Assert.Equal(1, Sum(scrape, "api_requests_total{", "upstream=\"default\""));
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task AConnectFailureA429AndATimeout_EachMoveTheCallToTheNextUpstream_BeforeItsFirstByte(HostKind kind)
+    {
+        await using var limited = new FakeOpenAI { Default = new Scenario { Status = 429, RetryAfterSeconds = 30 } };
+        await using var slow = new FakeOpenAI { Default = new Scenario { HeaderDelay = TimeSpan.FromSeconds(5) } };
+        var limitedUrl = await limited.StartAsync();
+        var slowUrl = await slow.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Upstream:TimeoutSeconds"] = "1";
+
+            // Tried in this order for gpt-4o-mini: an exact name, then the longer prefix, then the shorter, then the default.
+            s["Upstreams:down:BaseUrl"] = $"http://127.0.0.1:{Ports.Free()}/v1";
+            s["Upstreams:down:ApiKey"] = "sk-down";
+            s["Upstreams:down:Models"] = "gpt-4o-mini";
+            s["Upstreams:limited:BaseUrl"] = limitedUrl;
+            s["Upstreams:limited:ApiKey"] = "sk-limited";
+            s["Upstreams:limited:Models"] = "gpt-4o-*";
+            s["Upstreams:slow:BaseUrl"] = slowUrl;
+            s["Upstreams:slow:ApiKey"] = "sk-slow";
+            s["Upstreams:slow:Models"] = "gpt-*";
+        }, kind: kind);
+        using var http = env.Host.CreateHttpClient();
+
+        foreach (var stream in new[] { false, true })
+        {
+            using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini", stream));
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains(stream ? "[DONE]" : "\"choices\"", body, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, limited.Requests);
+        Assert.Equal(2, slow.Requests);
+        Assert.Equal(2, env.Upstream.Requests);
+        var records = await env.RecordsAsync(2);
+        Assert.All(records, r =>
+        {
+            Assert.Equal(200, r.GetInt32("StatusCode"));
+            Assert.Equal("default", r.GetString("Upstream"));
+            Assert.Equal(4, r.GetInt32("UpstreamsTried"));
+            Assert.Equal(0, r.GetInt32("Retries"));
+        });
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task AStreamThatBreaksAfterItsFirstBytes_IsNeverMovedToAnotherUpstream(HostKind kind)
+    {
+        await using var flaky = new FakeOpenAI { Default = new Scenario { ResetAfterChunks = 2 } };
+        var flakyUrl = await flaky.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Upstreams:flaky:BaseUrl"] = flakyUrl;
+            s["Upstreams:flaky:ApiKey"] = "sk-flaky";
+            s["Upstreams:flaky:Models"] = "gpt-4o-mini";
+        }, kind: kind);
+        using var http = env.Host.CreateHttpClient();
+
+        var text = "";
+        try
+        {
+            using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini", stream: true));
+            text = await response.Content.ReadAsStringAsync();
+        }
+        catch (HttpRequestException)
+        {
+            // The proxy may cut the connection: the client must not take a broken stream for a whole one.
+        }
+
+        Assert.DoesNotContain("[DONE]", text, StringComparison.Ordinal);
+        Assert.Equal(1, flaky.Requests);
+        Assert.Equal(0, env.Upstream.Requests);
+        var record = await env.SingleRecordAsync();
+        Assert.Equal("flaky", record.GetString("Upstream"));
+        Assert.Equal(502, record.GetInt32("StatusCode"));
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task AnUpstreamThatKeepsFailing_IsLeftOutByItsBreaker_AndEveryCallStillSucceeds(HostKind kind)
+    {
+        await using var failing = new FakeOpenAI { Default = new Scenario { Status = 503 } };
+        var failingUrl = await failing.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Upstreams:failing:BaseUrl"] = failingUrl;
+            s["Upstreams:failing:ApiKey"] = "sk-failing";
+            s["Upstreams:failing:Models"] = "gpt-4o-mini";
+        }, kind: kind);
+        using var http = env.Host.CreateHttpClient();
+
+        for (var i = 0; i < 12; i++)
+        {
+            using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // The breaker opens after 5 calls in 30 s, half of them failed; the next calls go straight to the default.
+        Assert.Equal(5, failing.Requests);
+        Assert.Equal(12, env.Upstream.Requests);
+        var records = await env.RecordsAsync(12);
+        Assert.Equal(5, records.Count(r => r.GetInt32("UpstreamsTried") == 2));
+        Assert.Equal(7, records.Count(r => r.GetInt32("UpstreamsTried") == 1));
+    }
+
+    [Fact]
+    public async Task WithoutADefaultUpstream_AModelNoUpstreamServes_Gets404InTheOpenAIShape_AndARecord()
+    {
+        await using var other = new FakeOpenAI();
+        var otherUrl = await other.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s.Remove("Upstream:BaseUrl");
+            s.Remove("Upstream:ApiKey");
+            s["Upstreams:only:BaseUrl"] = otherUrl;
+            s["Upstreams:only:ApiKey"] = "sk-only";
+            s["Upstreams:only:Models"] = "gpt-4o-mini";
+        });
+        using var http = env.Host.CreateHttpClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4.1"));
+        var error = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("model_not_found", error["code"]!.GetValue<string>());
+        Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
+        Assert.Contains("'gpt-4.1'", error["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(0, other.Requests);
+        var record = await env.SingleRecordAsync();
+        Assert.Equal(404, record.GetInt32("StatusCode"));
+        Assert.Equal("", record.GetString("Upstream"));
+
+        using var served = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini"));
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    private static StringContent Chat(string model, bool stream = false) => new(
+        $$"""{"model":"{{model}}","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"hi"}]}""",
+        Encoding.UTF8, "application/json");
+
+    private static TableEntity Record(List<TableEntity> records, string model) => records.Single(r => r.GetString("Model") == model);
+
+    /// <summary>The sum of a metric's series whose labels contain <paramref name="label"/>.</summary>
+    private static double Sum(string exposition, string prefix, string label) => exposition.Split('\n')
+        .Where(l => l.StartsWith(prefix, StringComparison.Ordinal) && l.Contains(label, StringComparison.Ordinal))
+        .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+}

@@ -1,0 +1,91 @@
+using LlmFunctions.Core;
+using LlmFunctions.Core.Proxy;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Tests.Proxy;
+
+/// <summary>Which upstreams serve a model and in what order; which configurations stop start-up, naming the key.</summary>
+public sealed class UpstreamRoutingTests
+{
+    [Fact]
+    public void ExactNamesComeFirst_ThenLongerPrefixes_ThenTheDefault()
+    {
+        var router = Router(new()
+        {
+            ["broad"] = Entry("gpt-*"),
+            ["narrow"] = Entry("gpt-4o-*"),
+            ["exact"] = Entry("gpt-4o-mini, o3"),
+        });
+
+        Assert.Equal(["exact", "narrow", "broad", "default"], router.Route("gpt-4o-mini").Select(u => u.Name));
+        Assert.Equal(["narrow", "broad", "default"], router.Route("GPT-4o-2024-08-06").Select(u => u.Name));
+        Assert.Equal(["exact", "default"], router.Route("o3").Select(u => u.Name));
+        Assert.Equal(["default"], router.Route("claude-3").Select(u => u.Name));
+        Assert.Equal(["default"], router.Route(null).Select(u => u.Name));
+    }
+
+    [Fact]
+    public void UpstreamsSharingAModel_TakeTurnsByWeight_AndAreEachOthersFallback()
+    {
+        var router = Router(new() { ["a"] = Entry("m", weight: 3), ["b"] = Entry("m", weight: 1) }, withDefault: false);
+
+        var first = Enumerable.Range(0, 4000).Select(_ => router.Route("m")).ToList();
+        Assert.All(first, r => Assert.Equal(["a", "b"], r.Select(u => u.Name).Order()));
+        var shareOfA = first.Count(r => r[0].Name == "a") / 4000.0;
+        Assert.InRange(shareOfA, 0.70, 0.80);
+        Assert.Empty(router.Route("other"));
+    }
+
+    [Theory]
+    [InlineData("BaseUrl", "", "Upstreams__x__BaseUrl is required.")]
+    [InlineData("BaseUrl", "ftp://example.com/v1", "Upstreams__x__BaseUrl must be an absolute http(s) URL.")]
+    [InlineData("ApiKey", "", "Upstreams__x__ApiKey is required.")]
+    [InlineData("Kind", "bedrock", "Upstreams__x__Kind 'bedrock' is not known")]
+    [InlineData("Models", " , ", "Upstreams__x__Models is required")]
+    [InlineData("Weight", "0", "Upstreams__x__Weight must be a whole number between 1 and 1000.")]
+    public void ABadUpstream_StopsStartUp_NamingTheKey(string property, string value, string message)
+    {
+        var entry = Entry("gpt-4o");
+        typeof(UpstreamEntryOptions).GetProperty(property)!.SetValue(entry, property == "Weight" ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : value);
+
+        var result = Validate(new() { ["x"] = entry });
+
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.StartsWith(message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TwoUpstreamsClaimingOneExactModel_WithoutWeights_StopStartUp_NamingTheKeys()
+    {
+        var result = Validate(new() { ["a"] = Entry("gpt-4o"), ["b"] = Entry("gpt-4o, o3") });
+
+        Assert.True(result.Failed);
+        var failure = Assert.Single(result.Failures!);
+        Assert.Contains("Model 'gpt-4o' is claimed by upstreams a, b", failure, StringComparison.Ordinal);
+        Assert.Contains("Upstreams__a__Weight, Upstreams__b__Weight", failure, StringComparison.Ordinal);
+
+        Assert.True(Validate(new() { ["a"] = Entry("gpt-4o", weight: 1), ["b"] = Entry("gpt-4o", weight: 2) }).Succeeded);
+        Assert.True(Validate(new() { ["a"] = Entry("gpt-*"), ["b"] = Entry("gpt-4o-*") }).Succeeded);
+    }
+
+    [Fact]
+    public void WithoutUpstreamsTheDefaultIsRequired_WithThemItIsNot()
+    {
+        var none = new UpstreamsValidator(Options.Create(new Dictionary<string, UpstreamEntryOptions>())).Validate(null, new UpstreamOptions());
+        Assert.Contains("Upstream__BaseUrl is required (for example https://api.holysheep.ai/v1).", none.Failures!);
+
+        var some = new UpstreamsValidator(Options.Create(new Dictionary<string, UpstreamEntryOptions> { ["x"] = Entry("gpt-4o") }))
+            .Validate(null, new UpstreamOptions());
+        Assert.True(some.Succeeded);
+    }
+
+    private static UpstreamEntryOptions Entry(string models, int? weight = null) =>
+        new() { BaseUrl = "http://127.0.0.1:9/v1", ApiKey = "sk-test", Models = models, Weight = weight };
+
+    private static UpstreamRouter Router(Dictionary<string, UpstreamEntryOptions> entries, bool withDefault = true) => new(
+        Options.Create(withDefault ? new UpstreamOptions { BaseUrl = "http://127.0.0.1:9/v1", ApiKey = "sk-default" } : new UpstreamOptions()),
+        Options.Create(entries), TimeProvider.System);
+
+    private static ValidateOptionsResult Validate(Dictionary<string, UpstreamEntryOptions> entries) =>
+        new UpstreamsValidator(Options.Create(entries)).Validate(null, new UpstreamOptions { BaseUrl = "http://127.0.0.1:9/v1", ApiKey = "sk-default" });
+}
