@@ -91,6 +91,15 @@ param upstreamMaxRetries int = 3
 @maxValue(60000)
 param upstreamRetryBaseDelayMs int = 2000
 
+@description('Optional: an existing Azure OpenAI account the app calls with its managed identity (no key) as upstream "azure"; empty: none. Its custom subdomain must be its name.')
+param azureOpenAiName string = ''
+
+@description('Resource group of that account; empty: the app\'s.')
+param azureOpenAiResourceGroup string = ''
+
+@description('Upstreams__azure__Models: the models (deployment names) the Azure OpenAI account serves, comma-separated, e.g. gpt-4o,gpt-4o-mini.')
+param azureOpenAiModels string = ''
+
 @description('Proxy__MaxRequestBodyBytes: largest request body accepted (413 above).')
 @minValue(1024)
 @maxValue(268435456)
@@ -224,6 +233,16 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+// Cognitive Services OpenAI User for the app's identity on the Azure OpenAI account, if one is named.
+module openai 'app/openai.bicep' = if (!empty(azureOpenAiName)) {
+  name: 'openai'
+  scope: resourceGroup(empty(azureOpenAiResourceGroup) ? rg.name : azureOpenAiResourceGroup)
+  params: {
+    accountName: azureOpenAiName
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -250,6 +269,8 @@ module api 'app/api.bicep' = {
     upstreamTimeoutSeconds: upstreamTimeoutSeconds
     upstreamMaxRetries: upstreamMaxRetries
     upstreamRetryBaseDelayMs: upstreamRetryBaseDelayMs
+    azureOpenAiBaseUrl: empty(azureOpenAiName) ? '' : 'https://${azureOpenAiName}.openai.azure.com/openai/v1'
+    azureOpenAiModels: azureOpenAiModels
     proxyMaxRequestBodyBytes: proxyMaxRequestBodyBytes
     clients: clients
     pricingOverrides: pricingOverrides
@@ -269,6 +290,7 @@ module api 'app/api.bicep' = {
   // exists; let the roles it needs be in place first.
   dependsOn: [
     rbac
+    openai
   ]
 }
 

@@ -69,6 +69,10 @@ param upstreamBaseUrl string
 param upstreamTimeoutSeconds int
 param upstreamMaxRetries int
 param upstreamRetryBaseDelayMs int
+
+@description('The Azure OpenAI v1 base URL the app calls with its managed identity (upstream "azure"); empty: none.')
+param azureOpenAiBaseUrl string
+param azureOpenAiModels string
 param proxyMaxRequestBodyBytes int
 param clients clientConfig[]
 param pricingOverrides { *: modelPrice }
@@ -172,6 +176,15 @@ var appSettings = {
 var metricsSettings = metricsBearerTokenConfigured
   ? { Metrics__BearerToken: '@Microsoft.KeyVault(SecretUri=${secretsUri}metrics-bearer-token)' }
   : {}
+
+// No Upstreams__azure__ApiKey: the app's managed identity is the credential (Cognitive Services OpenAI User).
+var azureOpenAiSettings = empty(azureOpenAiBaseUrl)
+  ? {}
+  : {
+      Upstreams__azure__Kind: 'azure-openai'
+      Upstreams__azure__BaseUrl: azureOpenAiBaseUrl
+      Upstreams__azure__Models: azureOpenAiModels
+    }
 
 var maxCostSettings = empty(budgetsMaxCostPerCallUsd) ? {} : { Budgets__MaxCostPerCallUsd: budgetsMaxCostPerCallUsd }
 
@@ -313,6 +326,7 @@ resource appSettingsConfig 'Microsoft.Web/sites/config@2024-11-01' = {
     appSettings,
     metricsSettings,
     maxCostSettings,
+    azureOpenAiSettings,
     clientSettings,
     pricingSettings,
     budgetSettings,

@@ -66,6 +66,11 @@ public sealed class FakeOpenAI : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = null);
         _app = builder.Build();
         _app.Map("/v1/{**path}", HandleAsync);
+
+        // Azure OpenAI's shapes: the v1 OpenAI-compatible path, and deployments with a required api-version.
+        _app.Map("/openai/v1/{**path}", (HttpContext context, string? path) => HandleAzureAsync(context, path, deployment: null));
+        _app.Map("/openai/deployments/{deployment}/{**path}", (HttpContext context, string deployment, string? path) =>
+            HandleAzureAsync(context, path, deployment));
         await _app.StartAsync(cancellationToken);
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseUrl = address.TrimEnd('/') + "/v1";
@@ -81,7 +86,34 @@ public sealed class FakeOpenAI : IAsyncDisposable
         }
     }
 
-    private async Task HandleAsync(HttpContext context, string? path)
+    /// <summary>
+    /// Azure OpenAI: answers 401 without an <c>api-key</c> or bearer token and 404 for a deployment call without
+    /// <c>api-version</c>, as Azure does; otherwise like OpenAI. Records the whole path and query.
+    /// </summary>
+    private async Task HandleAzureAsync(HttpContext context, string? path, string? deployment)
+    {
+        var authorized = context.Request.Headers.ContainsKey("api-key")
+            || context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.Ordinal);
+        if (!authorized || (deployment is not null && !context.Request.Query.ContainsKey("api-version")))
+        {
+            Interlocked.Increment(ref _requests);
+            if (RecordRequests)
+            {
+                SeenHeaders.Enqueue(new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value)));
+                SeenPaths.Enqueue(context.Request.Path + context.Request.QueryString);
+            }
+
+            context.Response.StatusCode = authorized ? 404 : 401;
+            await context.Response.WriteAsJsonAsync(new { error = new { code = authorized ? "404" : "401", message = authorized ? "Resource not found" : "Access denied" } });
+            return;
+        }
+
+        await RespondAsync(context, path, context.Request.Path + context.Request.QueryString);
+    }
+
+    private Task HandleAsync(HttpContext context, string? path) => RespondAsync(context, path, "/v1/" + path + context.Request.QueryString);
+
+    private async Task RespondAsync(HttpContext context, string? path, string seenPath)
     {
         Interlocked.Increment(ref _requests);
         using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
@@ -89,7 +121,7 @@ public sealed class FakeOpenAI : IAsyncDisposable
         if (RecordRequests)
         {
             SeenHeaders.Enqueue(new HeaderDictionary(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value)));
-            SeenPaths.Enqueue("/v1/" + path + context.Request.QueryString);
+            SeenPaths.Enqueue(seenPath);
             SeenBodies.Enqueue(bodyText);
         }
 

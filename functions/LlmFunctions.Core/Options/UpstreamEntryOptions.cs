@@ -15,11 +15,31 @@ public sealed class UpstreamEntryOptions
     /// <summary>Base URL including the version segment, e.g. <c>https://api.openai.com/v1</c>. Required.</summary>
     public string BaseUrl { get; set; } = "";
 
-    /// <summary>Sent as <c>Authorization: Bearer</c>. Required; a secret.</summary>
+    /// <summary>
+    /// A secret. <c>openai</c>: sent as <c>Authorization: Bearer</c>, required. <c>azure-openai</c>: sent as
+    /// <c>api-key</c>; empty: the app's managed identity gets a token for Cognitive Services instead.
+    /// </summary>
     public string ApiKey { get; set; } = "";
 
-    /// <summary><c>openai</c>: any OpenAI-compatible base URL (the only kind this version knows).</summary>
+    /// <summary>
+    /// <c>openai</c>: any OpenAI-compatible base URL. <c>azure-openai</c>: an Azure OpenAI (AI Foundry) resource, with
+    /// <see cref="ApiVersion"/> through its deployments, else through its v1 OpenAI-compatible path.
+    /// </summary>
     public string Kind { get; set; } = UpstreamKinds.OpenAI;
+
+    /// <summary>
+    /// <c>azure-openai</c> only. Set (e.g. <c>2024-10-21</c>): calls go to
+    /// <c>{BaseUrl}/openai/deployments/{deployment}/…?api-version=</c>, with <see cref="BaseUrl"/> the resource endpoint
+    /// (<c>https://name.openai.azure.com</c>). Empty: <see cref="BaseUrl"/> is the v1 path
+    /// (<c>https://name.openai.azure.com/openai/v1</c>) and the model names the deployment.
+    /// </summary>
+    public string ApiVersion { get; set; } = "";
+
+    /// <summary>
+    /// <c>azure-openai</c> with <see cref="ApiVersion"/>: <c>model=deployment</c> pairs, comma-separated; a model not
+    /// listed goes to the deployment of its own name.
+    /// </summary>
+    public string Deployments { get; set; } = "";
 
     /// <summary>
     /// The models it serves, comma-separated: exact names, or prefixes ending in <c>*</c> (<c>gpt-*</c>). Required.
@@ -37,4 +57,6 @@ public sealed class UpstreamEntryOptions
 public static class UpstreamKinds
 {
     public const string OpenAI = "openai";
+
+    public const string AzureOpenAI = "azure-openai";
 }

@@ -15,14 +15,28 @@ internal sealed class Upstream
 
     private readonly List<ModelPattern> _models;
     private readonly CircuitBreakerStateProvider _state = new();
+    private readonly string _apiVersion;
+    private readonly Dictionary<string, string> _deployments;
+    private readonly AzureTokenSource? _tokens;
+    private readonly string _authorizationHeader;
+    private readonly string _authorization;
 
-    public Upstream(string name, string baseUrl, string apiKey, string models, int weight, TimeProvider time)
+    public Upstream(string name, UpstreamEntryOptions options, TimeProvider time, AzureTokenSource? tokens = null)
     {
         Name = name;
-        BaseUri = new Uri(baseUrl.TrimEnd('/') + "/", UriKind.Absolute);
-        Authorization = "Bearer " + apiKey;
-        _models = ModelPattern.ParseList(models);
-        Weight = weight;
+        BaseUri = new Uri(options.BaseUrl.TrimEnd('/') + "/", UriKind.Absolute);
+        _models = ModelPattern.ParseList(options.Models);
+        Weight = options.Weight ?? 1;
+        IsAzure = string.Equals(options.Kind, UpstreamKinds.AzureOpenAI, StringComparison.OrdinalIgnoreCase);
+        _apiVersion = IsAzure ? options.ApiVersion : "";
+        AzureDeployments.TryParse(options.Deployments, out _deployments);
+        (_authorizationHeader, _authorization) = (IsAzure, options.ApiKey.Length > 0) switch
+        {
+            (false, _) => ("Authorization", "Bearer " + options.ApiKey),
+            (true, true) => ("api-key", options.ApiKey),
+            (true, false) => ("Authorization", ""),
+        };
+        _tokens = IsAzure && options.ApiKey.Length == 0 ? tokens ?? throw new ArgumentNullException(nameof(tokens)) : null;
         Breaker = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
             {
@@ -41,23 +55,57 @@ internal sealed class Upstream
 
     public Uri BaseUri { get; }
 
-    /// <summary>The <c>Authorization</c> header value; a secret.</summary>
-    public string Authorization { get; }
-
     public int Weight { get; }
 
     public bool IsDefault => Name == DefaultName;
+
+    /// <summary>An Azure OpenAI resource (<c>Kind=azure-openai</c>).</summary>
+    public bool IsAzure { get; }
+
+    /// <summary>Authenticates with the app's managed identity (an Azure upstream without a key).</summary>
+    public bool UsesManagedIdentity => _tokens is not null;
 
     public ResiliencePipeline<HttpResponseMessage> Breaker { get; }
 
     /// <summary>Its breaker is open: recent calls mostly failed.</summary>
     public bool IsOut => _state.CircuitState is CircuitState.Open or CircuitState.Isolated;
 
-    /// <summary>How well it serves a model (0: not at all); the default upstream serves every model, least well.</summary>
-    public int Rank(string model) => IsDefault ? 0 : _models.Count == 0 ? 0 : _models.Max(m => m.Rank(model));
+    /// <summary>
+    /// How well it serves a model (0: not at all); the default upstream serves every model, least well. A model that
+    /// cannot name an Azure deployment (a character a deployment name cannot have) is not served by deployments.
+    /// </summary>
+    public int Rank(string model)
+    {
+        if (IsDefault || _models.Count == 0 || (_apiVersion.Length > 0 && !IsDeploymentName(DeploymentFor(model))))
+        {
+            return 0;
+        }
 
-    /// <summary>The upstream URI for a validated <c>/v1</c>-relative path; null if it would leave the base.</summary>
-    public Uri? TargetFor(string relativePath, QueryString query) => TargetUnder(BaseUri, relativePath, query);
+        return _models.Max(m => m.Rank(model));
+    }
+
+    /// <summary>
+    /// The URI for a validated <c>/v1</c>-relative path; null if it would leave the base. Through Azure deployments, a
+    /// call with a model goes to <c>openai/deployments/{deployment}/{path}</c>, one without to <c>openai/{path}</c>,
+    /// each with <c>api-version</c>.
+    /// </summary>
+    public Uri? TargetFor(string relativePath, QueryString query, string? model = null)
+    {
+        if (_apiVersion.Length == 0)
+        {
+            return TargetUnder(BaseUri, relativePath, query);
+        }
+
+        var withVersion = query.Add("api-version", _apiVersion);
+        return string.IsNullOrEmpty(model)
+            ? TargetUnder(BaseUri, "openai/" + relativePath, withVersion)
+            : TargetUnder(BaseUri, $"openai/deployments/{DeploymentFor(model)}/{relativePath}", withVersion);
+    }
+
+    /// <summary>The header that authenticates a call, and its value (a secret): the key, or a managed-identity token.</summary>
+    public async ValueTask<(string Name, string Value)> AuthorizationAsync(CancellationToken cancellationToken) => _tokens is null
+        ? (_authorizationHeader, _authorization)
+        : ("Authorization", "Bearer " + await _tokens.GetAsync(cancellationToken).ConfigureAwait(false));
 
     internal static Uri? TargetUnder(Uri baseUri, string relativePath, QueryString query)
     {
@@ -68,4 +116,10 @@ internal sealed class Upstream
             ? target
             : null;
     }
+
+    private string DeploymentFor(string model) => _deployments.TryGetValue(model, out var deployment) ? deployment : model;
+
+    /// <summary>Letters, digits, <c>-</c>, <c>_</c> and <c>.</c> (Azure's rule), and not a dot segment.</summary>
+    private static bool IsDeploymentName(string name) =>
+        name.Length is > 0 and <= 64 && name is not "." and not ".." && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 }

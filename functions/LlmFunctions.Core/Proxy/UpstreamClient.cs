@@ -1,4 +1,6 @@
 using System.Net;
+using Azure;
+using Azure.Identity;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -113,7 +115,7 @@ internal sealed partial class UpstreamClient
             return new UpstreamResult(null, UpstreamFailure.NoUpstream, 0, "", 0);
         }
 
-        var send = new Send(this, _httpClientFactory.CreateClient(HttpClientName), incoming, relativePath, body, route);
+        var send = new Send(this, _httpClientFactory.CreateClient(HttpClientName), incoming, relativePath, model, body, route);
         var context = ResilienceContextPool.Shared.Get(clientAborted);
         try
         {
@@ -149,8 +151,8 @@ internal sealed partial class UpstreamClient
     };
 
     /// <summary>One call's sends: a round tries each upstream of the route once, until one answers well.</summary>
-    private sealed class Send(UpstreamClient owner, HttpClient client, HttpRequest incoming, string relativePath, ReadOnlyMemory<byte> body,
-        IReadOnlyList<Upstream> route)
+    private sealed class Send(UpstreamClient owner, HttpClient client, HttpRequest incoming, string relativePath, string? model,
+        ReadOnlyMemory<byte> body, IReadOnlyList<Upstream> route)
     {
         public int Rounds { get; private set; }
 
@@ -205,13 +207,25 @@ internal sealed partial class UpstreamClient
 
         private async ValueTask<Outcome<HttpResponseMessage>> AttemptAsync(Upstream upstream, CancellationToken cancellationToken)
         {
-            var target = upstream.TargetFor(relativePath, incoming.QueryString);
+            var target = upstream.TargetFor(relativePath, incoming.QueryString, model);
             if (target is null)
             {
                 return Outcome.FromException<HttpResponseMessage>(new InvalidOperationException("The path leaves the upstream's base."));
             }
 
-            using var request = CreateRequest(incoming, target, body, upstream.Authorization);
+            (string Name, string Value) authorization;
+            try
+            {
+                authorization = await upstream.AuthorizationAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is AuthenticationFailedException or CredentialUnavailableException or RequestFailedException)
+            {
+                // Counts as unreachable: the next upstream may serve the call.
+                LogNoToken(owner._logger, upstream.Name, ex.GetType().Name);
+                return Outcome.FromException<HttpResponseMessage>(new HttpRequestException("No managed-identity token for the upstream.", ex));
+            }
+
+            using var request = CreateRequest(incoming, target, body, authorization);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(owner.Timeout);
             try
@@ -237,7 +251,7 @@ internal sealed partial class UpstreamClient
     /// <summary>What a round ended with: the response to relay (or to retry on), or the error, and whose it is.</summary>
     private readonly record struct RoundResult(HttpResponseMessage? Response, Exception? Error, string Upstream);
 
-    private static HttpRequestMessage CreateRequest(HttpRequest incoming, Uri target, ReadOnlyMemory<byte> body, string authorization)
+    private static HttpRequestMessage CreateRequest(HttpRequest incoming, Uri target, ReadOnlyMemory<byte> body, (string Name, string Value) authorization)
     {
         var request = new HttpRequestMessage(new HttpMethod(incoming.Method), target)
         {
@@ -266,7 +280,7 @@ internal sealed partial class UpstreamClient
             }
         }
 
-        request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        request.Headers.TryAddWithoutValidation(authorization.Name, authorization.Value);
         return request;
     }
 
@@ -275,6 +289,9 @@ internal sealed partial class UpstreamClient
 
     private static bool IsConnectFailure(HttpRequestException e) =>
         e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError;
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "No managed-identity token for upstream {Upstream} ({Error}).")]
+    private static partial void LogNoToken(ILogger logger, string upstream, string error);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Upstream {Upstream} answered {Status}; falling back to {Next}.")]
     private static partial void LogFallback(ILogger logger, string upstream, string status, string next);

@@ -11,16 +11,18 @@ internal sealed class UpstreamRouter
 {
     private readonly List<Upstream> _upstreams = [];
 
-    public UpstreamRouter(IOptions<UpstreamOptions> defaults, IOptions<Dictionary<string, UpstreamEntryOptions>> entries, TimeProvider time)
+    public UpstreamRouter(IOptions<UpstreamOptions> defaults, IOptions<Dictionary<string, UpstreamEntryOptions>> entries, TimeProvider time,
+        AzureTokenSource? tokens = null)
     {
         foreach (var (name, u) in entries.Value.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
-            _upstreams.Add(new Upstream(name, u.BaseUrl, u.ApiKey, u.Models, u.Weight ?? 1, time));
+            _upstreams.Add(new Upstream(name, u, time, tokens));
         }
 
         if (!string.IsNullOrWhiteSpace(defaults.Value.BaseUrl))
         {
-            Default = new Upstream(Upstream.DefaultName, defaults.Value.BaseUrl, defaults.Value.ApiKey, "", 1, time);
+            var d = defaults.Value;
+            Default = new Upstream(Upstream.DefaultName, new UpstreamEntryOptions { BaseUrl = d.BaseUrl, ApiKey = d.ApiKey }, time);
             _upstreams.Add(Default);
         }
     }

@@ -38,14 +38,25 @@ internal sealed class UpstreamsValidator(IOptions<Dictionary<string, UpstreamEnt
                 CheckUrl(errors, key + "__BaseUrl", u.BaseUrl);
             }
 
-            if (string.IsNullOrWhiteSpace(u.ApiKey))
+            var azure = string.Equals(u.Kind, UpstreamKinds.AzureOpenAI, StringComparison.OrdinalIgnoreCase);
+            if (!azure && !string.Equals(u.Kind, UpstreamKinds.OpenAI, StringComparison.OrdinalIgnoreCase))
             {
-                errors.Add($"{key}__ApiKey is required.");
+                errors.Add($"{key}__Kind '{u.Kind}' is not known; use {UpstreamKinds.OpenAI} (any OpenAI-compatible base URL) "
+                    + $"or {UpstreamKinds.AzureOpenAI}.");
+            }
+            else if (!azure && string.IsNullOrWhiteSpace(u.ApiKey))
+            {
+                errors.Add($"{key}__ApiKey is required (only {UpstreamKinds.AzureOpenAI} can use the managed identity instead).");
             }
 
-            if (!string.Equals(u.Kind, UpstreamKinds.OpenAI, StringComparison.OrdinalIgnoreCase))
+            if (!azure && (u.ApiVersion.Length > 0 || u.Deployments.Length > 0))
             {
-                errors.Add($"{key}__Kind '{u.Kind}' is not known; use {UpstreamKinds.OpenAI} (any OpenAI-compatible base URL).");
+                errors.Add($"{key}__ApiVersion and {key}__Deployments apply to Kind {UpstreamKinds.AzureOpenAI} only.");
+            }
+
+            if (AzureDeployments.TryParse(u.Deployments, out _) is { } badPair)
+            {
+                errors.Add($"{key}__Deployments: '{badPair}' is not model=deployment.");
             }
 
             var models = ModelPattern.ParseList(u.Models);

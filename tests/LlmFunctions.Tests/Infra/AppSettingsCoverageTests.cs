@@ -21,7 +21,8 @@ namespace LlmFunctions.Tests.Infra;
 public sealed class AppSettingsCoverageTests
 {
     private const string MoreUpstreams =
-        "Upstreams beyond the default one are optional; an operator adds them as app settings (the key as a Key Vault reference).";
+        "The template sets only the keyless Azure OpenAI upstream (azure, on the v1 path, when azureOpenAiName is given); other "
+        + "upstreams are optional, and an operator adds them as app settings (the key as a Key Vault reference).";
 
     /// <summary>Keys the app binds that the Azure deployment deliberately leaves unset.</summary>
     private static readonly Dictionary<string, string> NotSetInAzure = new(StringComparer.OrdinalIgnoreCase)
@@ -32,11 +33,10 @@ public sealed class AppSettingsCoverageTests
         ["Storage__CommitIntervalMs"] = "The default (50 ms) is the one measured; an operator trades transactions against invocation time in the app settings.",
         ["Storage__LocalJournal"] = "Only for hosts whose local disk outlives the process; a Functions instance's does not, so it keeps the default (off).",
         ["Storage__MaxQueuedRecords"] = "Only applies with Storage__AwaitRecordWrite=false, which Functions never uses (the template pins it to true).",
-        ["Upstreams__*__BaseUrl"] = MoreUpstreams,
         ["Upstreams__*__ApiKey"] = MoreUpstreams,
-        ["Upstreams__*__Kind"] = MoreUpstreams,
-        ["Upstreams__*__Models"] = MoreUpstreams,
         ["Upstreams__*__Weight"] = MoreUpstreams,
+        ["Upstreams__*__ApiVersion"] = MoreUpstreams,
+        ["Upstreams__*__Deployments"] = MoreUpstreams,
         ["Clients__*__Key"] = "Plain client keys are never configured in Azure, only Clients__<name>__KeySha256.",
     };
 

@@ -19,6 +19,7 @@ public sealed class BicepTemplateTests
     private const string StorageQueueDataContributor = "974c5e8b-45b9-4653-ba55-5f855dd0fb88";
     private const string KeyVaultSecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
     private const string MonitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
+    private const string CognitiveServicesOpenAIUser = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd";
 
     private static readonly Regex Guid = new("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", RegexOptions.IgnoreCase);
 
@@ -276,6 +277,7 @@ public sealed class BicepTemplateTests
             ["Microsoft.Storage/storageAccounts"] = [StorageBlobDataOwner, StorageTableDataContributor, StorageQueueDataContributor],
             ["Microsoft.KeyVault/vaults"] = [KeyVaultSecretsUser],
             ["Microsoft.Insights/components"] = [MonitoringMetricsPublisher],
+            ["Microsoft.CognitiveServices/accounts"] = [CognitiveServicesOpenAIUser],
         };
 
         var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -295,8 +297,11 @@ public sealed class BicepTemplateTests
         }
 
         Assert.Equal(
-            new[] { StorageBlobDataOwner, StorageTableDataContributor, StorageQueueDataContributor, KeyVaultSecretsUser, MonitoringMetricsPublisher }
-                .Order(StringComparer.Ordinal),
+            new[]
+            {
+                StorageBlobDataOwner, StorageTableDataContributor, StorageQueueDataContributor, KeyVaultSecretsUser, MonitoringMetricsPublisher,
+                CognitiveServicesOpenAIUser,
+            }.Order(StringComparer.Ordinal),
             used.Order(StringComparer.Ordinal));
     }
 
@@ -348,16 +353,7 @@ public sealed class BicepTemplateTests
                 ]
                 """);
 
-            var snapshot = BicepCompilation.RunIn(
-                directory.FullName,
-                "snapshot", "sample.bicepparam", "--mode", "overwrite",
-                "--subscription-id", "00000000-0000-0000-0000-000000000001",
-                "--tenant-id", "00000000-0000-0000-0000-000000000002",
-                "--location", "eastus2",
-                "--deployment-name", "main");
-            Assert.True(snapshot.ExitCode == 0, $"bicep snapshot exited {snapshot.ExitCode}:{Environment.NewLine}{snapshot.AllOutput}");
-
-            var predicted = JsonNode.Parse(File.ReadAllText(Path.Combine(directory.FullName, "sample.snapshot.json")))!["predictedResources"]!.AsArray();
+            var predicted = Snapshot(directory, "sample");
             var appSettings = BicepCompilation.Text(predicted.Single(r => (string?)r!["type"] == "Microsoft.Web/sites/config")!["properties"]);
 
             foreach (var (key, value) in new[]
@@ -393,11 +389,73 @@ public sealed class BicepTemplateTests
             Assert.DoesNotContain("Clients__bob__RequestsPerMinute", appSettings, StringComparison.Ordinal);
             Assert.DoesNotContain("Budgets__Items__alice_month__Thresholds", appSettings, StringComparison.Ordinal);
             Assert.DoesNotContain("not-a-real-key", appSettings, StringComparison.Ordinal);
+
+            // No Azure OpenAI account named: no upstream for it, and no role on one.
+            Assert.DoesNotContain("Upstreams__", appSettings, StringComparison.Ordinal);
+            Assert.DoesNotContain(predicted, r => BicepCompilation.Text(r).Contains(CognitiveServicesOpenAIUser, StringComparison.OrdinalIgnoreCase));
         }
         finally
         {
             directory.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public void Snapshot_WithAnAzureOpenAiAccount_ConfiguresItAsAKeylessUpstream_AndGrantsOnlyOpenAIUserOnIt()
+    {
+        var directory = Directory.CreateTempSubdirectory("llm-bicep-snapshot-");
+        try
+        {
+            var mainBicep = Path.GetRelativePath(directory.FullName, Path.Combine(BicepCompilation.RepoRoot, "infra", "main.bicep"))
+                .Replace('\\', '/');
+            File.WriteAllText(Path.Combine(directory.FullName, "aoai.bicepparam"), $$"""
+                using '{{mainBicep}}'
+
+                param environmentName = 'test'
+                param location = 'eastus2'
+                param upstreamApiKey = 'not-a-real-key'
+                param azureOpenAiName = 'contoso-aoai'
+                param azureOpenAiResourceGroup = 'rg-ai'
+                param azureOpenAiModels = 'gpt-4o,gpt-4o-mini'
+                """);
+
+            var predicted = Snapshot(directory, "aoai");
+            var appSettings = BicepCompilation.Text(predicted.Single(r => (string?)r!["type"] == "Microsoft.Web/sites/config")!["properties"]);
+            foreach (var (key, value) in new[]
+            {
+                ("Upstreams__azure__Kind", "azure-openai"),
+                ("Upstreams__azure__BaseUrl", "https://contoso-aoai.openai.azure.com/openai/v1"),
+                ("Upstreams__azure__Models", "gpt-4o,gpt-4o-mini"),
+            })
+            {
+                Assert.Matches($@"(""{Regex.Escape(key)}"":""{Regex.Escape(value)}"")|('{Regex.Escape(key)}', '{Regex.Escape(value)}')", appSettings);
+            }
+
+            Assert.DoesNotContain("Upstreams__azure__ApiKey", appSettings, StringComparison.Ordinal);
+            var grant = Assert.Single(predicted, r => (string?)r!["type"] == "Microsoft.Authorization/roleAssignments"
+                && BicepCompilation.Text(r).Contains(CognitiveServicesOpenAIUser, StringComparison.OrdinalIgnoreCase))!;
+            var id = (string?)grant["id"] ?? "";
+            Assert.Contains("/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/contoso-aoai'", id, StringComparison.OrdinalIgnoreCase);
+            Assert.Equal("ServicePrincipal", (string?)grant["properties"]!["principalType"]);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>Runs <c>bicep snapshot</c> on <c>{name}.bicepparam</c> in <paramref name="directory"/>: the resources it predicts.</summary>
+    private static JsonArray Snapshot(DirectoryInfo directory, string name)
+    {
+        var snapshot = BicepCompilation.RunIn(
+            directory.FullName,
+            "snapshot", $"{name}.bicepparam", "--mode", "overwrite",
+            "--subscription-id", "00000000-0000-0000-0000-000000000001",
+            "--tenant-id", "00000000-0000-0000-0000-000000000002",
+            "--location", "eastus2",
+            "--deployment-name", "main");
+        Assert.True(snapshot.ExitCode == 0, $"bicep snapshot exited {snapshot.ExitCode}:{Environment.NewLine}{snapshot.AllOutput}");
+        return JsonNode.Parse(File.ReadAllText(Path.Combine(directory.FullName, $"{name}.snapshot.json")))!["predictedResources"]!.AsArray();
     }
 
     /// <summary>

@@ -26,7 +26,7 @@ public sealed class EndpointsTests
     [InlineData("models", "?limit=2", "https://api.example.com/v1/models?limit=2")]
     public void TargetFor_StaysUnderTheBase(string path, string query, string expected)
     {
-        var upstream = new Upstream("default", "https://api.example.com/v1", "k", "", 1, TimeProvider.System);
+        var upstream = new Upstream("default", new UpstreamEntryOptions { BaseUrl = "https://api.example.com/v1", ApiKey = "k" }, TimeProvider.System);
         Assert.Equal(expected, upstream.TargetFor(path, new QueryString(query))!.ToString());
         Assert.True(UpstreamClient.IsForwardable(path, new QueryString(query)));
     }
@@ -34,7 +34,7 @@ public sealed class EndpointsTests
     [Fact]
     public void TargetFor_AnAbsoluteLookingPath_IsRefused()
     {
-        var upstream = new Upstream("default", "https://api.example.com/v1", "k", "", 1, TimeProvider.System);
+        var upstream = new Upstream("default", new UpstreamEntryOptions { BaseUrl = "https://api.example.com/v1", ApiKey = "k" }, TimeProvider.System);
         Assert.Null(upstream.TargetFor("//evil.example/v1/x", QueryString.Empty));
         Assert.False(UpstreamClient.IsForwardable("//evil.example/v1/x", QueryString.Empty));
     }

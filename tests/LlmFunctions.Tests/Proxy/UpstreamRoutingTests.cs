@@ -1,5 +1,6 @@
 using LlmFunctions.Core;
 using LlmFunctions.Core.Proxy;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Tests.Proxy;
@@ -39,7 +40,7 @@ public sealed class UpstreamRoutingTests
     [Theory]
     [InlineData("BaseUrl", "", "Upstreams__x__BaseUrl is required.")]
     [InlineData("BaseUrl", "ftp://example.com/v1", "Upstreams__x__BaseUrl must be an absolute http(s) URL.")]
-    [InlineData("ApiKey", "", "Upstreams__x__ApiKey is required.")]
+    [InlineData("ApiKey", "", "Upstreams__x__ApiKey is required")]
     [InlineData("Kind", "bedrock", "Upstreams__x__Kind 'bedrock' is not known")]
     [InlineData("Models", " , ", "Upstreams__x__Models is required")]
     [InlineData("Weight", "0", "Upstreams__x__Weight must be a whole number between 1 and 1000.")]
@@ -52,6 +53,40 @@ public sealed class UpstreamRoutingTests
 
         Assert.True(result.Failed);
         Assert.Contains(result.Failures!, f => f.StartsWith(message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AzureUpstreams_MayGoWithoutAKey_TakeDeploymentPairs_AndOnlyTheyTakeAnApiVersion()
+    {
+        var azure = new UpstreamEntryOptions
+        {
+            Kind = "azure-openai", BaseUrl = "https://contoso.openai.azure.com", Models = "gpt-4o", ApiVersion = "2024-10-21", Deployments = "gpt-4o=prod",
+        };
+        Assert.True(Validate(new() { ["a"] = azure }).Succeeded);
+
+        var badPair = Validate(new() { ["a"] = new UpstreamEntryOptions { Kind = "azure-openai", BaseUrl = "https://x", Models = "m", Deployments = "m=../x" } });
+        Assert.Contains("Upstreams__a__Deployments: 'm=../x' is not model=deployment.", badPair.Failures!);
+
+        var openAiWithVersion = Validate(new() { ["o"] = new UpstreamEntryOptions { BaseUrl = "https://x", ApiKey = "k", Models = "m", ApiVersion = "1" } });
+        Assert.Contains("Upstreams__o__ApiVersion and Upstreams__o__Deployments apply to Kind azure-openai only.", openAiWithVersion.Failures!);
+    }
+
+    [Fact]
+    public void AnAzureDeploymentsUpstream_BuildsTheDeploymentUrl_AndServesNoModelThatCannotNameADeployment()
+    {
+        var upstream = new Upstream("aoai", new UpstreamEntryOptions
+        {
+            Kind = "azure-openai", BaseUrl = "https://contoso.openai.azure.com", ApiKey = "k", Models = "gpt-*", ApiVersion = "2024-10-21",
+            Deployments = "gpt-4o=prod-4o",
+        }, TimeProvider.System);
+
+        Assert.Equal("https://contoso.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21",
+            upstream.TargetFor("chat/completions", QueryString.Empty, "gpt-4o")!.ToString());
+        Assert.Equal("https://contoso.openai.azure.com/openai/deployments/gpt-4.1/embeddings?x=1&api-version=2024-10-21",
+            upstream.TargetFor("embeddings", new QueryString("?x=1"), "gpt-4.1")!.ToString());
+        Assert.True(upstream.Rank("gpt-4.1") > 0);
+        Assert.Equal(0, upstream.Rank("gpt-../../x"));
+        Assert.Equal(0, upstream.Rank("gpt-a/b"));
     }
 
     [Fact]
