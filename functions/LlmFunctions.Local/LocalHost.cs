@@ -11,6 +11,7 @@ public static class LocalHost
         configure?.Invoke(builder);
         builder.Services.AddLlmFunctions(builder.Configuration);
         builder.Services.AddLlmFunctionsBackgroundRollup();
+        builder.Services.AddLlmFunctionsOpenTelemetry(builder.Configuration);
 
         var app = builder.Build();
         app.UseOpenAIErrorsForUnknownRoutes();

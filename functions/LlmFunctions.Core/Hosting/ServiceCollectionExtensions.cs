@@ -5,6 +5,7 @@ using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -93,6 +94,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<RequestValidator>();
         services.AddSingleton<CallBilling>();
+        services.AddMetrics();
+        services.AddSingleton<GenAiTelemetry>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<HealthHandler>();
         services.AddSingleton<TableHousekeeping>();

@@ -3,6 +3,7 @@ using System.Net.ServerSentEvents;
 using System.Text;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -23,6 +24,7 @@ namespace LlmFunctions.Core.Proxy;
 /// <c>client_cancelled</c> and never blamed on the upstream.
 /// </summary>
 internal sealed partial class ProxyHandler(
+    GenAiTelemetry telemetry,
     UpstreamClient upstream,
     ClientAuthenticator authenticator,
     RequestValidator validator,
@@ -128,6 +130,7 @@ internal sealed partial class ProxyHandler(
         // only queued, which waits only when Storage__MaxQueuedRecords are already waiting for storage.
         await writer.WriteAsync(record, untilDurable: _awaitRecordWrite).ConfigureAwait(false);
         LogCall(logger, record.CallId, record.Client, record.UsedModel, record.StatusCode, record.Outcome, record.DurationMs);
+        telemetry.Report(record);
     }
 
     private async Task ForwardAsync(HttpContext context, string path, bool safePath, CallRecord record, long started)
