@@ -27,6 +27,19 @@ public sealed class UpstreamOptions
     [Range(0, 10, ErrorMessage = "Upstream__MaxRetries must be between 0 and 10.")]
     public int MaxRetries { get; set; } = 3;
 
+    /// <summary>
+    /// The most a call may spend before its first byte on every attempt, fallback and retry together; past it the call
+    /// gets 504. 0: no overall limit (each attempt still has <see cref="TimeoutSeconds"/>). Default 0.
+    /// </summary>
+    [Range(0, 3600, ErrorMessage = "Upstream__DeadlineSeconds must be between 0 and 3600.")]
+    public int DeadlineSeconds { get; set; }
+
+    /// <summary>
+    /// <c>model=fallback</c> pairs, comma-separated: when every upstream of a model failed before the first byte, the call
+    /// is sent as the fallback model to the upstreams that serve it (and billed as that model). Default none.
+    /// </summary>
+    public string FallbackModels { get; set; } = "";
+
     /// <summary>First retry delay; later ones double (2 s, 4 s, 8 s) plus jitter. Default 2000 ms.</summary>
     [Range(0, 60_000, ErrorMessage = "Upstream__RetryBaseDelayMs must be between 0 and 60000.")]
     public int RetryBaseDelayMs { get; set; } = 2000;

@@ -162,17 +162,24 @@ internal sealed partial class ProxyHandler(
             : call.Body.WrittenMemory;
 
         // (5) Send.
-        var result = await upstream.SendAsync(context.Request, path, facts?.Model is { Length: > 0 } ? record.BilledModel : null, upstreamBody,
-            context.RequestAborted).ConfigureAwait(false);
+        var routed = facts?.Model is { Length: > 0 } ? record.BilledModel : null;
+        var body = call.Body;
+        var result = await upstream.SendAsync(context.Request, path, routed, upstreamBody,
+            fallback => RequestFacts.Rewrite(body.WrittenSpan, injectUsage, facts!.HasStreamOptions, fallback), context.RequestAborted).ConfigureAwait(false);
         record.Retries = result.Retries;
         record.Upstream = result.Upstream;
         record.UpstreamsTried = result.UpstreamsTried;
+        if (result.Model is { } sent && routed is not null && !string.Equals(sent, routed, StringComparison.Ordinal))
+        {
+            record.UsedModel = sent; // a fallback model answered: billed and counted as that one
+        }
         if (result.Failure != UpstreamFailure.None)
         {
             await FailAsync(context, record, result.Failure switch
             {
                 UpstreamFailure.ClientCancelled => ProxyFailure.ClientCancelled,
                 UpstreamFailure.Timeout => ProxyFailure.UpstreamTimeout(upstream.Timeout),
+                UpstreamFailure.Deadline => ProxyFailure.UpstreamTimeout(upstream.Deadline ?? upstream.Timeout),
                 UpstreamFailure.NoUpstream => ProxyFailure.ModelNotServed(record.BilledModel),
                 _ => ProxyFailure.UpstreamUnreachable,
             }).ConfigureAwait(false);

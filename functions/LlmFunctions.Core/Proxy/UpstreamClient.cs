@@ -40,6 +40,8 @@ internal sealed partial class UpstreamClient
     private readonly IHttpClientFactory _httpClientFactory;
     private readonly UpstreamRouter _router;
     private readonly ResiliencePipeline<RoundResult> _retry;
+    private readonly TimeSpan? _deadline;
+    private readonly Dictionary<string, string> _fallbackModels;
     private readonly ILogger<UpstreamClient> _logger;
 
     public UpstreamClient(IHttpClientFactory httpClientFactory, UpstreamRouter router, IOptions<UpstreamOptions> options, TimeProvider time,
@@ -50,6 +52,8 @@ internal sealed partial class UpstreamClient
         _logger = logger;
         var o = options.Value;
         Timeout = TimeSpan.FromSeconds(o.TimeoutSeconds);
+        _deadline = o.DeadlineSeconds > 0 ? TimeSpan.FromSeconds(o.DeadlineSeconds) : null;
+        FallbackModelsParser.TryParse(o.FallbackModels, out _fallbackModels);
         var baseDelay = TimeSpan.FromMilliseconds(o.RetryBaseDelayMs);
         var maxRetryAfter = TimeSpan.FromSeconds(Math.Max(o.TimeoutSeconds, 60));
 
@@ -98,25 +102,36 @@ internal sealed partial class UpstreamClient
 
     public TimeSpan Timeout { get; }
 
+    /// <summary><c>Upstream__DeadlineSeconds</c>, when set.</summary>
+    public TimeSpan? Deadline => _deadline;
+
     /// <summary>Whether a validated <c>/v1</c>-relative path and query stay under an upstream's base.</summary>
     public static bool IsForwardable(string relativePath, QueryString query) => Upstream.TargetUnder(ReferenceBase, relativePath, query) is not null;
 
     /// <summary>
     /// Sends with fallback and retries and returns once response headers arrived. <paramref name="model"/> routes the
-    /// call (null: a call without a model). <paramref name="clientAborted"/> is the client's token; the header timeout
-    /// applies to each attempt.
+    /// call (null: a call without a model); when every upstream of it failed, the call moves on to its fallback model
+    /// (<c>Upstream__FallbackModels</c>) with the body <paramref name="bodyFor"/> gives for that model.
+    /// <paramref name="clientAborted"/> is the client's token; the header timeout applies to each attempt, and
+    /// <c>Upstream__DeadlineSeconds</c>, when set, to all of them.
     /// </summary>
     public async Task<UpstreamResult> SendAsync(HttpRequest incoming, string relativePath, string? model, ReadOnlyMemory<byte> body,
-        CancellationToken clientAborted)
+        Func<string, ReadOnlyMemory<byte>> bodyFor, CancellationToken clientAborted)
     {
-        var route = _router.Route(model);
+        var route = RouteFor(model, body, bodyFor);
         if (route.Count == 0)
         {
             return new UpstreamResult(null, UpstreamFailure.NoUpstream, 0, "", 0);
         }
 
-        var send = new Send(this, _httpClientFactory.CreateClient(HttpClientName), incoming, relativePath, model, body, route);
-        var context = ResilienceContextPool.Shared.Get(clientAborted);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        if (_deadline is { } limit)
+        {
+            deadline.CancelAfter(limit);
+        }
+
+        var send = new Send(this, _httpClientFactory.CreateClient(HttpClientName), incoming, relativePath, route);
+        var context = ResilienceContextPool.Shared.Get(deadline.Token);
         try
         {
             var outcome = await _retry.ExecuteOutcomeAsync(static (ctx, send) => send.RoundAsync(ctx.CancellationToken), context, send)
@@ -125,21 +140,35 @@ internal sealed partial class UpstreamClient
             var retries = send.Rounds - 1;
             if (round.Response is { } response)
             {
-                return new UpstreamResult(response, UpstreamFailure.None, retries, round.Upstream, send.Tried.Count);
+                return new UpstreamResult(response, UpstreamFailure.None, retries, round.Upstream, send.Tried.Count, round.Model);
             }
 
-            var failure = round.Error switch
+            var failure = (round.Error ?? outcome.Exception) switch
             {
                 _ when clientAborted.IsCancellationRequested => UpstreamFailure.ClientCancelled,
+                _ when deadline.IsCancellationRequested => UpstreamFailure.Deadline,
                 TimeoutException => UpstreamFailure.Timeout,
                 _ => UpstreamFailure.Unreachable,
             };
-            return new UpstreamResult(null, failure, retries, round.Upstream, send.Tried.Count);
+            return new UpstreamResult(null, failure, retries, round.Upstream, send.Tried.Count, round.Model);
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
         }
+    }
+
+    /// <summary>The model's upstreams, then its fallback model's, each attempt with the body for its model.</summary>
+    private List<Attempt> RouteFor(string? model, ReadOnlyMemory<byte> body, Func<string, ReadOnlyMemory<byte>> bodyFor)
+    {
+        var route = _router.Route(model).Select(u => new Attempt(u, model, body)).ToList();
+        if (model is not null && _fallbackModels.TryGetValue(model, out var fallback))
+        {
+            var fallbackBody = bodyFor(fallback);
+            route.AddRange(_router.Route(fallback).Select(u => new Attempt(u, fallback, fallbackBody)));
+        }
+
+        return route;
     }
 
     /// <summary>Falls back on what another upstream may answer better: a connect failure, a timeout, 429 or any 5xx.</summary>
@@ -151,8 +180,7 @@ internal sealed partial class UpstreamClient
     };
 
     /// <summary>One call's sends: a round tries each upstream of the route once, until one answers well.</summary>
-    private sealed class Send(UpstreamClient owner, HttpClient client, HttpRequest incoming, string relativePath, string? model,
-        ReadOnlyMemory<byte> body, IReadOnlyList<Upstream> route)
+    private sealed class Send(UpstreamClient owner, HttpClient client, HttpRequest incoming, string relativePath, List<Attempt> route)
     {
         public int Rounds { get; private set; }
 
@@ -164,26 +192,26 @@ internal sealed partial class UpstreamClient
             RoundResult last = default;
 
             // Breakers count only where there is somewhere else to go; a lone upstream is always tried.
-            var guarded = route.Count > 1 && !route.All(u => u.IsOut);
+            var guarded = route.Count > 1 && !route.All(a => a.Upstream.IsOut);
             for (var i = 0; i < route.Count; i++)
             {
-                var upstream = route[i];
+                var attempt = route[i];
                 var outcome = guarded
-                    ? await GuardedAttemptAsync(upstream, cancellationToken).ConfigureAwait(false)
-                    : await AttemptAsync(upstream, cancellationToken).ConfigureAwait(false);
+                    ? await GuardedAttemptAsync(attempt, cancellationToken).ConfigureAwait(false)
+                    : await AttemptAsync(attempt, cancellationToken).ConfigureAwait(false);
                 if (outcome.Exception is BrokenCircuitException)
                 {
                     continue; // Out for now: nothing was sent.
                 }
 
-                Tried.Add(upstream.Name);
-                last = new RoundResult(outcome.Result, outcome.Exception, upstream.Name);
+                Tried.Add(attempt.Upstream.Name + "|" + attempt.Model);
+                last = new RoundResult(outcome.Result, outcome.Exception, attempt.Upstream.Name, attempt.Model);
                 if (cancellationToken.IsCancellationRequested || !ShouldFallBack(outcome) || i == route.Count - 1)
                 {
                     break;
                 }
 
-                LogFallback(owner._logger, upstream.Name, Describe(outcome), route[i + 1].Name);
+                LogFallback(owner._logger, attempt.Upstream.Name, Describe(outcome), route[i + 1].Upstream.Name);
                 outcome.Result?.Dispose();
             }
 
@@ -191,13 +219,13 @@ internal sealed partial class UpstreamClient
         }
 
         /// <summary>An attempt through the upstream's breaker: counted there, and refused while it is open.</summary>
-        private async ValueTask<Outcome<HttpResponseMessage>> GuardedAttemptAsync(Upstream upstream, CancellationToken cancellationToken)
+        private async ValueTask<Outcome<HttpResponseMessage>> GuardedAttemptAsync(Attempt attempt, CancellationToken cancellationToken)
         {
             var context = ResilienceContextPool.Shared.Get(cancellationToken);
             try
             {
-                return await upstream.Breaker.ExecuteOutcomeAsync(static (ctx, s) => s.Send.AttemptAsync(s.Upstream, ctx.CancellationToken),
-                    context, (Send: this, Upstream: upstream)).ConfigureAwait(false);
+                return await attempt.Upstream.Breaker.ExecuteOutcomeAsync(static (ctx, s) => s.Send.AttemptAsync(s.Attempt, ctx.CancellationToken),
+                    context, (Send: this, Attempt: attempt)).ConfigureAwait(false);
             }
             finally
             {
@@ -205,9 +233,10 @@ internal sealed partial class UpstreamClient
             }
         }
 
-        private async ValueTask<Outcome<HttpResponseMessage>> AttemptAsync(Upstream upstream, CancellationToken cancellationToken)
+        private async ValueTask<Outcome<HttpResponseMessage>> AttemptAsync(Attempt attempt, CancellationToken cancellationToken)
         {
-            var target = upstream.TargetFor(relativePath, incoming.QueryString, model);
+            var upstream = attempt.Upstream;
+            var target = upstream.TargetFor(relativePath, incoming.QueryString, attempt.Model);
             if (target is null)
             {
                 return Outcome.FromException<HttpResponseMessage>(new InvalidOperationException("The path leaves the upstream's base."));
@@ -225,7 +254,7 @@ internal sealed partial class UpstreamClient
                 return Outcome.FromException<HttpResponseMessage>(new HttpRequestException("No managed-identity token for the upstream.", ex));
             }
 
-            using var request = CreateRequest(incoming, target, body, authorization);
+            using var request = CreateRequest(incoming, target, attempt.Body, authorization);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(owner.Timeout);
             try
@@ -248,8 +277,11 @@ internal sealed partial class UpstreamClient
             : outcome.Exception is TimeoutException ? "timeout" : "connect failure";
     }
 
+    /// <summary>One place a call may go: an upstream, the model it is sent as, and the body for that model.</summary>
+    private readonly record struct Attempt(Upstream Upstream, string? Model, ReadOnlyMemory<byte> Body);
+
     /// <summary>What a round ended with: the response to relay (or to retry on), or the error, and whose it is.</summary>
-    private readonly record struct RoundResult(HttpResponseMessage? Response, Exception? Error, string Upstream);
+    private readonly record struct RoundResult(HttpResponseMessage? Response, Exception? Error, string Upstream, string? Model);
 
     private static HttpRequestMessage CreateRequest(HttpRequest incoming, Uri target, ReadOnlyMemory<byte> body, (string Name, string Value) authorization)
     {

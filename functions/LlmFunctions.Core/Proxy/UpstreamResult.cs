@@ -11,6 +11,9 @@ internal enum UpstreamFailure
     /// <summary>No response headers within <c>Upstream__TimeoutSeconds</c>: 504.</summary>
     Timeout,
 
+    /// <summary>No response headers within <c>Upstream__DeadlineSeconds</c> over all attempts: 504.</summary>
+    Deadline,
+
     /// <summary>The client left; nothing is blamed on the upstream.</summary>
     ClientCancelled,
 
@@ -20,6 +23,7 @@ internal enum UpstreamFailure
 
 /// <summary>
 /// The upstream response (headers read), or the failure; the retries it took, the upstream that answered (or failed
-/// last) and how many upstreams were tried.
+/// last), the model sent to it (a fallback model, or the one asked for), and how many upstreams were tried.
 /// </summary>
-internal readonly record struct UpstreamResult(HttpResponseMessage? Response, UpstreamFailure Failure, int Retries, string Upstream, int UpstreamsTried);
+internal readonly record struct UpstreamResult(
+    HttpResponseMessage? Response, UpstreamFailure Failure, int Retries, string Upstream, int UpstreamsTried, string? Model = null);

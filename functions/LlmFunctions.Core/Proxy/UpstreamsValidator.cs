@@ -25,6 +25,11 @@ internal sealed class UpstreamsValidator(IOptions<Dictionary<string, UpstreamEnt
             }
         }
 
+        if (FallbackModelsParser.TryParse(options.FallbackModels, out _) is { } badFallback)
+        {
+            errors.Add($"Upstream__FallbackModels: '{badFallback}' is not model=fallback with two different models.");
+        }
+
         var exact = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
         foreach (var (upstream, u) in entries)
         {

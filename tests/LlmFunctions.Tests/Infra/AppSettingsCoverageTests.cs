@@ -33,6 +33,8 @@ public sealed class AppSettingsCoverageTests
         ["Storage__CommitIntervalMs"] = "The default (50 ms) is the one measured; an operator trades transactions against invocation time in the app settings.",
         ["Storage__LocalJournal"] = "Only for hosts whose local disk outlives the process; a Functions instance's does not, so it keeps the default (off).",
         ["Storage__MaxQueuedRecords"] = "Only applies with Storage__AwaitRecordWrite=false, which Functions never uses (the template pins it to true).",
+        ["Upstream__DeadlineSeconds"] = "Off by default (each attempt has Upstream__TimeoutSeconds); an operator sets it in the app settings.",
+        ["Upstream__FallbackModels"] = "None by default: which model may stand in for which is the operator's choice, made in the app settings.",
         ["Upstreams__*__ApiKey"] = MoreUpstreams,
         ["Upstreams__*__Weight"] = MoreUpstreams,
         ["Upstreams__*__ApiVersion"] = MoreUpstreams,

@@ -155,6 +155,72 @@ public sealed class UpstreamsTests
         Assert.Equal(7, records.Count(r => r.GetInt32("UpstreamsTried") == 1));
     }
 
+    [Theory]
+    [OnBothHosts]
+    public async Task WhenEveryUpstreamOfAModelFails_TheCallMovesToItsFallbackModel_AndIsBilledAsThatModel(HostKind kind)
+    {
+        await using var big = new FakeOpenAI { Default = new Scenario { Status = 503 } };
+        await using var small = new FakeOpenAI();
+        var bigUrl = await big.StartAsync();
+        var smallUrl = await small.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Upstream:FallbackModels"] = "gpt-4o=gpt-4o-mini";
+            s["Upstreams:big:BaseUrl"] = bigUrl;
+            s["Upstreams:big:ApiKey"] = "sk-big";
+            s["Upstreams:big:Models"] = "gpt-4o";
+            s["Upstreams:small:BaseUrl"] = smallUrl;
+            s["Upstreams:small:ApiKey"] = "sk-small";
+            s["Upstreams:small:Models"] = "gpt-4o-mini";
+        }, kind: kind);
+        env.Upstream.Default = new Scenario { Status = 502 };
+        using var http = env.Host.CreateHttpClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        // gpt-4o on big (503), then on the default (502), then gpt-4o-mini on small.
+        Assert.Equal(1, big.Requests);
+        Assert.Equal(1, env.Upstream.Requests);
+        Assert.Contains("\"model\":\"gpt-4o-mini\"", small.SeenBodies.Single(), StringComparison.Ordinal);
+        var record = await env.SingleRecordAsync();
+        Assert.Equal("gpt-4o", record.GetString("Model"));
+        Assert.Equal("gpt-4o-mini", record.GetString("UsedModel"));
+        Assert.Equal("small", record.GetString("Upstream"));
+        Assert.Equal(3, record.GetInt32("UpstreamsTried"));
+        Assert.Equal(0, record.GetInt32("Retries"));
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task TheDeadline_BoundsEveryAttemptAndFallbackTogether(HostKind kind)
+    {
+        await using var slow = new FakeOpenAI { Default = new Scenario { HeaderDelay = TimeSpan.FromSeconds(3) } };
+        var slowUrl = await slow.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Upstream:DeadlineSeconds"] = "2";
+            s["Upstreams:slow:BaseUrl"] = slowUrl;
+            s["Upstreams:slow:ApiKey"] = "sk-slow";
+            s["Upstreams:slow:Models"] = "gpt-4o-mini";
+        }, kind: kind);
+        env.Upstream.Default = new Scenario { HeaderDelay = TimeSpan.FromSeconds(3) };
+        using var http = env.Host.CreateHttpClient();
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini"));
+        var elapsed = watch.Elapsed;
+        var error = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("upstream_timeout", error["code"]!.GetValue<string>());
+        Assert.Contains("within 2 s", error["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(1.9), TimeSpan.FromSeconds(2.9)); // each upstream alone would take 3 s
+        var record = await env.SingleRecordAsync();
+        Assert.Equal(504, record.GetInt32("StatusCode"));
+        Assert.Equal("timeout", record.GetString("Outcome"));
+    }
+
     [Fact]
     public async Task WithoutADefaultUpstream_AModelNoUpstreamServes_Gets404InTheOpenAIShape_AndARecord()
     {

@@ -103,6 +103,17 @@ public sealed class UpstreamRoutingTests
         Assert.True(Validate(new() { ["a"] = Entry("gpt-*"), ["b"] = Entry("gpt-4o-*") }).Succeeded);
     }
 
+    [Theory]
+    [InlineData("gpt-4o", "Upstream__FallbackModels: 'gpt-4o' is not model=fallback with two different models.")]
+    [InlineData("gpt-4o=gpt-4o", "Upstream__FallbackModels: 'gpt-4o=gpt-4o' is not model=fallback with two different models.")]
+    public void ABadFallbackModelsPair_StopsStartUp_NamingTheKey(string pairs, string message)
+    {
+        var result = new UpstreamsValidator(Options.Create(new Dictionary<string, UpstreamEntryOptions>()))
+            .Validate(null, new UpstreamOptions { BaseUrl = "http://127.0.0.1:9/v1", ApiKey = "k", FallbackModels = pairs });
+
+        Assert.Contains(message, result.Failures!);
+    }
+
     [Fact]
     public void WithoutUpstreamsTheDefaultIsRequired_WithThemItIsNot()
     {
