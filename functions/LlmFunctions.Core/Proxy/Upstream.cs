@@ -29,7 +29,7 @@ internal sealed class Upstream
         Weight = options.Weight ?? 1;
         IsAzure = string.Equals(options.Kind, UpstreamKinds.AzureOpenAI, StringComparison.OrdinalIgnoreCase);
         _apiVersion = IsAzure ? options.ApiVersion : "";
-        AzureDeployments.TryParse(options.Deployments, out _deployments);
+        ModelPairs.TryParseDeployments(options.Deployments, out _deployments);
         (_authorizationHeader, _authorization) = (IsAzure, options.ApiKey.Length > 0) switch
         {
             (false, _) => ("Authorization", "Bearer " + options.ApiKey),

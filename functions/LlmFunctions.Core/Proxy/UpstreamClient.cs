@@ -53,7 +53,7 @@ internal sealed partial class UpstreamClient
         var o = options.Value;
         Timeout = TimeSpan.FromSeconds(o.TimeoutSeconds);
         _deadline = o.DeadlineSeconds > 0 ? TimeSpan.FromSeconds(o.DeadlineSeconds) : null;
-        FallbackModelsParser.TryParse(o.FallbackModels, out _fallbackModels);
+        ModelPairs.TryParseFallbacks(o.FallbackModels, out _fallbackModels);
         var baseDelay = TimeSpan.FromMilliseconds(o.RetryBaseDelayMs);
         var maxRetryAfter = TimeSpan.FromSeconds(Math.Max(o.TimeoutSeconds, 60));
 

@@ -25,7 +25,7 @@ internal sealed class UpstreamsValidator(IOptions<Dictionary<string, UpstreamEnt
             }
         }
 
-        if (FallbackModelsParser.TryParse(options.FallbackModels, out _) is { } badFallback)
+        if (ModelPairs.TryParseFallbacks(options.FallbackModels, out _) is { } badFallback)
         {
             errors.Add($"Upstream__FallbackModels: '{badFallback}' is not model=fallback with two different models.");
         }
@@ -59,7 +59,7 @@ internal sealed class UpstreamsValidator(IOptions<Dictionary<string, UpstreamEnt
                 errors.Add($"{key}__ApiVersion and {key}__Deployments apply to Kind {UpstreamKinds.AzureOpenAI} only.");
             }
 
-            if (AzureDeployments.TryParse(u.Deployments, out _) is { } badPair)
+            if (ModelPairs.TryParseDeployments(u.Deployments, out _) is { } badPair)
             {
                 errors.Add($"{key}__Deployments: '{badPair}' is not model=deployment.");
             }

@@ -327,116 +327,109 @@ public sealed class BicepTemplateTests
     {
         // `bicep snapshot` evaluates the template offline with these values. Settings that
         // depend on secure parameters stay unevaluated, so this covers the non-secret lists.
-        var directory = Directory.CreateTempSubdirectory("llm-bicep-snapshot-");
-        try
-        {
-            var mainBicep = Path.GetRelativePath(directory.FullName, Path.Combine(BicepCompilation.RepoRoot, "infra", "main.bicep"))
-                .Replace('\\', '/');
-            File.WriteAllText(Path.Combine(directory.FullName, "sample.bicepparam"), $$"""
-                using '{{mainBicep}}'
-
-                param environmentName = 'test'
-                param location = 'eastus2'
-                param upstreamApiKey = 'not-a-real-key'
-                param budgetsMaxCostPerCallUsd = '0.50'
-                param clients = [
-                  { name: 'alice', keySha256: 'ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789', requestsPerMinute: 60 }
-                  { name: 'bob', keySha256: '0000000000000000000000000000000000000000000000000000000000000000' }
-                ]
-                param pricingOverrides = {
-                  'my.model': { input: json('1.25'), output: 2, cachedInput: '0.5' }
-                  'gpt-4o-mini': { input: json('0.2') }
-                }
-                param budgets = [
-                  { name: 'daily', scope: 'global', period: 'day', limitUsd: json('12.5'), thresholds: [50, 90], action: 'block' }
-                  { name: 'alice_month', scope: 'client:alice', period: 'month', limitUsd: 100, action: 'downgrade', downgradeTo: 'cheap' }
-                ]
-                """);
-
-            var predicted = Snapshot(directory, "sample");
-            var appSettings = BicepCompilation.Text(predicted.Single(r => (string?)r!["type"] == "Microsoft.Web/sites/config")!["properties"]);
-
-            foreach (var (key, value) in new[]
-            {
-                ("Clients__alice__KeySha256", "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"),
-                ("Clients__alice__RequestsPerMinute", "60"),
-                ("Clients__bob__KeySha256", "0000000000000000000000000000000000000000000000000000000000000000"),
-                ("Pricing__Models__my.model__Input", "1.25"),
-                ("Pricing__Models__my.model__Output", "2"),
-                ("Pricing__Models__my.model__CachedInput", "0.5"),
-                ("Pricing__Models__my.model__Model", "my.model"),
-                ("Pricing__Models__gpt_4o_mini__Model", "gpt-4o-mini"),
-                ("Pricing__Models__gpt_4o_mini__Input", "0.2"),
-                ("Budgets__Items__daily__Scope", "global"),
-                ("Budgets__Items__daily__Period", "day"),
-                ("Budgets__Items__daily__LimitUsd", "12.5"),
-                ("Budgets__Items__daily__Thresholds", "50,90"),
-                ("Budgets__Items__daily__Action", "block"),
-                ("Budgets__Items__alice_month__LimitUsd", "100"),
-                ("Budgets__Items__alice_month__DowngradeTo", "cheap"),
-                ("Budgets__MaxCostPerCallUsd", "0.50"),
-                ("Upstream__BaseUrl", "https://api.holysheep.ai/v1"),
-                ("Upstream__TimeoutSeconds", "60"),
-                ("Proxy__MaxRequestBodyBytes", "4194304"),
-            })
-            {
-                // Either an evaluated JSON property or a createObject('key', 'value', ...) pair.
-                Assert.Matches(
-                    $@"(""{Regex.Escape(key)}"":""{Regex.Escape(value)}"")|('{Regex.Escape(key)}', '{Regex.Escape(value)}')",
-                    appSettings);
+        var (predicted, appSettings) = Snapshot("""
+            param budgetsMaxCostPerCallUsd = '0.50'
+            param clients = [
+              { name: 'alice', keySha256: 'ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789', requestsPerMinute: 60 }
+              { name: 'bob', keySha256: '0000000000000000000000000000000000000000000000000000000000000000' }
+            ]
+            param pricingOverrides = {
+              'my.model': { input: json('1.25'), output: 2, cachedInput: '0.5' }
+              'gpt-4o-mini': { input: json('0.2') }
             }
+            param budgets = [
+              { name: 'daily', scope: 'global', period: 'day', limitUsd: json('12.5'), thresholds: [50, 90], action: 'block' }
+              { name: 'alice_month', scope: 'client:alice', period: 'month', limitUsd: 100, action: 'downgrade', downgradeTo: 'cheap' }
+            ]
+            """);
 
-            Assert.DoesNotContain("Clients__bob__RequestsPerMinute", appSettings, StringComparison.Ordinal);
-            Assert.DoesNotContain("Budgets__Items__alice_month__Thresholds", appSettings, StringComparison.Ordinal);
-            Assert.DoesNotContain("not-a-real-key", appSettings, StringComparison.Ordinal);
-
-            // No Azure OpenAI account named: no upstream for it, and no role on one.
-            Assert.DoesNotContain("Upstreams__", appSettings, StringComparison.Ordinal);
-            Assert.DoesNotContain(predicted, r => BicepCompilation.Text(r).Contains(CognitiveServicesOpenAIUser, StringComparison.OrdinalIgnoreCase));
-        }
-        finally
+        foreach (var (key, value) in new[]
         {
-            directory.Delete(recursive: true);
+            ("Clients__alice__KeySha256", "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"),
+            ("Clients__alice__RequestsPerMinute", "60"),
+            ("Clients__bob__KeySha256", "0000000000000000000000000000000000000000000000000000000000000000"),
+            ("Pricing__Models__my.model__Input", "1.25"),
+            ("Pricing__Models__my.model__Output", "2"),
+            ("Pricing__Models__my.model__CachedInput", "0.5"),
+            ("Pricing__Models__my.model__Model", "my.model"),
+            ("Pricing__Models__gpt_4o_mini__Model", "gpt-4o-mini"),
+            ("Pricing__Models__gpt_4o_mini__Input", "0.2"),
+            ("Budgets__Items__daily__Scope", "global"),
+            ("Budgets__Items__daily__Period", "day"),
+            ("Budgets__Items__daily__LimitUsd", "12.5"),
+            ("Budgets__Items__daily__Thresholds", "50,90"),
+            ("Budgets__Items__daily__Action", "block"),
+            ("Budgets__Items__alice_month__LimitUsd", "100"),
+            ("Budgets__Items__alice_month__DowngradeTo", "cheap"),
+            ("Budgets__MaxCostPerCallUsd", "0.50"),
+            ("Upstream__BaseUrl", "https://api.holysheep.ai/v1"),
+            ("Upstream__TimeoutSeconds", "60"),
+            ("Proxy__MaxRequestBodyBytes", "4194304"),
+        })
+        {
+            AssertSetting(appSettings, key, value);
         }
+
+        Assert.DoesNotContain("Clients__bob__RequestsPerMinute", appSettings, StringComparison.Ordinal);
+        Assert.DoesNotContain("Budgets__Items__alice_month__Thresholds", appSettings, StringComparison.Ordinal);
+        Assert.DoesNotContain("not-a-real-key", appSettings, StringComparison.Ordinal);
+
+        // No Azure OpenAI account named: no upstream for it, and no role on one.
+        Assert.DoesNotContain("Upstreams__", appSettings, StringComparison.Ordinal);
+        Assert.DoesNotContain(predicted, r => BicepCompilation.Text(r).Contains(CognitiveServicesOpenAIUser, StringComparison.OrdinalIgnoreCase));
     }
 
     [Fact]
     public void Snapshot_WithAnAzureOpenAiAccount_ConfiguresItAsAKeylessUpstream_AndGrantsOnlyOpenAIUserOnIt()
     {
+        var (predicted, appSettings) = Snapshot("""
+            param azureOpenAiName = 'contoso-aoai'
+            param azureOpenAiResourceGroup = 'rg-ai'
+            param azureOpenAiModels = 'gpt-4o,gpt-4o-mini'
+            """);
+
+        AssertSetting(appSettings, "Upstreams__azure__Kind", "azure-openai");
+        AssertSetting(appSettings, "Upstreams__azure__BaseUrl", "https://contoso-aoai.openai.azure.com/openai/v1");
+        AssertSetting(appSettings, "Upstreams__azure__Models", "gpt-4o,gpt-4o-mini");
+        Assert.DoesNotContain("Upstreams__azure__ApiKey", appSettings, StringComparison.Ordinal);
+        var grant = Assert.Single(predicted, r => (string?)r!["type"] == "Microsoft.Authorization/roleAssignments"
+            && BicepCompilation.Text(r).Contains(CognitiveServicesOpenAIUser, StringComparison.OrdinalIgnoreCase))!;
+        var id = (string?)grant["id"] ?? "";
+        Assert.Contains("/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/contoso-aoai'", id, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("ServicePrincipal", (string?)grant["properties"]!["principalType"]);
+    }
+
+    /// <summary>
+    /// Runs <c>bicep snapshot</c> on main.bicep with the required parameters plus <paramref name="parameters"/>
+    /// (bicepparam lines): the resources it predicts, and the app settings' text.
+    /// </summary>
+    private static (JsonArray Predicted, string AppSettings) Snapshot(string parameters)
+    {
         var directory = Directory.CreateTempSubdirectory("llm-bicep-snapshot-");
         try
         {
             var mainBicep = Path.GetRelativePath(directory.FullName, Path.Combine(BicepCompilation.RepoRoot, "infra", "main.bicep"))
                 .Replace('\\', '/');
-            File.WriteAllText(Path.Combine(directory.FullName, "aoai.bicepparam"), $$"""
-                using '{{mainBicep}}'
+            File.WriteAllText(Path.Combine(directory.FullName, "sample.bicepparam"), $"""
+                using '{mainBicep}'
 
                 param environmentName = 'test'
                 param location = 'eastus2'
                 param upstreamApiKey = 'not-a-real-key'
-                param azureOpenAiName = 'contoso-aoai'
-                param azureOpenAiResourceGroup = 'rg-ai'
-                param azureOpenAiModels = 'gpt-4o,gpt-4o-mini'
-                """);
 
-            var predicted = Snapshot(directory, "aoai");
+                """ + parameters);
+
+            var snapshot = BicepCompilation.RunIn(
+                directory.FullName,
+                "snapshot", "sample.bicepparam", "--mode", "overwrite",
+                "--subscription-id", "00000000-0000-0000-0000-000000000001",
+                "--tenant-id", "00000000-0000-0000-0000-000000000002",
+                "--location", "eastus2",
+                "--deployment-name", "main");
+            Assert.True(snapshot.ExitCode == 0, $"bicep snapshot exited {snapshot.ExitCode}:{Environment.NewLine}{snapshot.AllOutput}");
+            var predicted = JsonNode.Parse(File.ReadAllText(Path.Combine(directory.FullName, "sample.snapshot.json")))!["predictedResources"]!.AsArray();
             var appSettings = BicepCompilation.Text(predicted.Single(r => (string?)r!["type"] == "Microsoft.Web/sites/config")!["properties"]);
-            foreach (var (key, value) in new[]
-            {
-                ("Upstreams__azure__Kind", "azure-openai"),
-                ("Upstreams__azure__BaseUrl", "https://contoso-aoai.openai.azure.com/openai/v1"),
-                ("Upstreams__azure__Models", "gpt-4o,gpt-4o-mini"),
-            })
-            {
-                Assert.Matches($@"(""{Regex.Escape(key)}"":""{Regex.Escape(value)}"")|('{Regex.Escape(key)}', '{Regex.Escape(value)}')", appSettings);
-            }
-
-            Assert.DoesNotContain("Upstreams__azure__ApiKey", appSettings, StringComparison.Ordinal);
-            var grant = Assert.Single(predicted, r => (string?)r!["type"] == "Microsoft.Authorization/roleAssignments"
-                && BicepCompilation.Text(r).Contains(CognitiveServicesOpenAIUser, StringComparison.OrdinalIgnoreCase))!;
-            var id = (string?)grant["id"] ?? "";
-            Assert.Contains("/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/contoso-aoai'", id, StringComparison.OrdinalIgnoreCase);
-            Assert.Equal("ServicePrincipal", (string?)grant["properties"]!["principalType"]);
+            return (predicted, appSettings);
         }
         finally
         {
@@ -444,19 +437,9 @@ public sealed class BicepTemplateTests
         }
     }
 
-    /// <summary>Runs <c>bicep snapshot</c> on <c>{name}.bicepparam</c> in <paramref name="directory"/>: the resources it predicts.</summary>
-    private static JsonArray Snapshot(DirectoryInfo directory, string name)
-    {
-        var snapshot = BicepCompilation.RunIn(
-            directory.FullName,
-            "snapshot", $"{name}.bicepparam", "--mode", "overwrite",
-            "--subscription-id", "00000000-0000-0000-0000-000000000001",
-            "--tenant-id", "00000000-0000-0000-0000-000000000002",
-            "--location", "eastus2",
-            "--deployment-name", "main");
-        Assert.True(snapshot.ExitCode == 0, $"bicep snapshot exited {snapshot.ExitCode}:{Environment.NewLine}{snapshot.AllOutput}");
-        return JsonNode.Parse(File.ReadAllText(Path.Combine(directory.FullName, $"{name}.snapshot.json")))!["predictedResources"]!.AsArray();
-    }
+    /// <summary>The app settings set <paramref name="key"/> to <paramref name="value"/>: a JSON property or a createObject pair.</summary>
+    private static void AssertSetting(string appSettings, string key, string value) =>
+        Assert.Matches($@"(""{Regex.Escape(key)}"":""{Regex.Escape(value)}"")|('{Regex.Escape(key)}', '{Regex.Escape(value)}')", appSettings);
 
     /// <summary>
     /// Values of an app setting wherever the template sets it: a JSON property named
