@@ -50,7 +50,7 @@ type budgetConfig = {
   @description('Percents of the limit that notify, e.g. [50, 80, 100] (the app default).')
   thresholds: int[]?
 
-  action: ('notify' | 'block' | 'downgrade')?
+  action: ('notify' | 'block' | 'downgrade' | 'shadow')?
 
   @description('The cheaper model used when action is downgrade.')
   downgradeTo: string?

@@ -12,7 +12,8 @@ namespace LlmFunctions.Core.Budgets;
 /// <para>Spend of a budget = the last rollup's figure (re-read in the background every <c>Budgets__RefreshSeconds</c>,
 /// and taken at once from this instance's own rollup runs) + what this instance itself recorded since that rollup
 /// (<see cref="LocalSpend"/>, O(1) per call). A call is judged against that figure: <c>block</c> answers 429,
-/// <c>downgrade</c> swaps the model.</para>
+/// <c>downgrade</c> swaps the model, <c>shadow</c> only records that it would have blocked; every call learns the
+/// tightest remaining budget that applies to it.</para>
 /// <para>Other instances' spend counts here once a rollup has counted it and this instance has read that rollup:
 /// the worst-case overshoot is in docs/architecture.md. Before the first read finishes (cold start) the enforcer
 /// allows calls: it fails open, because a metering proxy must not stop traffic when storage is slow.</para>
@@ -42,9 +43,10 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         _logger = logger;
         _options = options.Value;
         _refreshInterval = TimeSpan.FromSeconds(_options.RefreshSeconds);
+        // Every budget, notify ones too: a call's remaining budget is the tightest of all that apply to it.
         foreach (var (name, b) in _options.Items)
         {
-            if (b.Action.ToLowerInvariant() is "block" or "downgrade" && BudgetScope.TryParse(b.Scope, out var scope))
+            if (BudgetScope.TryParse(b.Scope, out var scope))
             {
                 _enforced.Add((name, b, scope, new LocalSpend()));
             }
@@ -80,6 +82,8 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
 
         var now = _time.GetUtcNow();
         BudgetDecision decision = BudgetDecision.Allow;
+        decimal? remaining = null;
+        List<string>? shadowed = null;
         foreach (var (name, options, scope, local) in _enforced)
         {
             if (!scope.Matches(client, model))
@@ -97,27 +101,32 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             }
 
             spent += CostCalculator.ToUsd(local.Since(since, period.Start));
+            var left = Math.Max(0, options.LimitUsd - spent);
+            remaining = remaining is { } tightest && tightest <= left ? tightest : left;
             if (spent < options.LimitUsd)
             {
                 continue;
             }
 
-            if (options.Action.Equals("block", StringComparison.OrdinalIgnoreCase))
+            switch (options.Action.ToLowerInvariant())
             {
-                return new BudgetDecision(BudgetVerdict.Block,
-                    string.Create(CultureInfo.InvariantCulture,
-                        $"Budget '{name}' ({scope}, {period.Kind}) is exhausted: ${spent:0.00} of ${options.LimitUsd:0.00} spent. "
-                        + $"It resets at {period.End:yyyy-MM-dd HH:mm} UTC."),
-                    RetryAfter: period.End - now);
-            }
-
-            if (decision.Verdict == BudgetVerdict.Allow && !string.Equals(options.DowngradeTo, model, StringComparison.OrdinalIgnoreCase))
-            {
-                decision = new BudgetDecision(BudgetVerdict.Downgrade, DowngradeTo: options.DowngradeTo);
+                case "block":
+                    return new BudgetDecision(BudgetVerdict.Block,
+                        string.Create(CultureInfo.InvariantCulture,
+                            $"Budget '{name}' ({scope}, {period.Kind}) is exhausted: ${spent:0.00} of ${options.LimitUsd:0.00} spent. "
+                            + $"It resets at {period.End:yyyy-MM-dd HH:mm} UTC."),
+                        RetryAfter: period.End - now, RemainingUsd: 0);
+                case "downgrade" when decision.Verdict == BudgetVerdict.Allow
+                    && !string.Equals(options.DowngradeTo, model, StringComparison.OrdinalIgnoreCase):
+                    decision = new BudgetDecision(BudgetVerdict.Downgrade, DowngradeTo: options.DowngradeTo);
+                    break;
+                case "shadow":
+                    (shadowed ??= []).Add(name);
+                    break;
             }
         }
 
-        return decision;
+        return decision with { RemainingUsd = remaining, ShadowBlocked = shadowed is null ? null : string.Join(',', shadowed) };
     }
 
     /// <summary>Takes the figures of a rollup this instance just wrote, so its own run applies a block at once.</summary>

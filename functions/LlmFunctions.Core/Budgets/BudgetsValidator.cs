@@ -54,7 +54,7 @@ internal sealed class BudgetsValidator : IValidateOptions<BudgetsOptions>
 
             switch (b.Action.ToLowerInvariant())
             {
-                case "notify" or "block":
+                case "notify" or "block" or "shadow":
                     break;
                 case "downgrade" when !string.IsNullOrWhiteSpace(b.DowngradeTo):
                     break;
@@ -62,7 +62,7 @@ internal sealed class BudgetsValidator : IValidateOptions<BudgetsOptions>
                     errors.Add($"{key}__DowngradeTo is required when {key}__Action is downgrade.");
                     break;
                 default:
-                    errors.Add($"{key}__Action '{b.Action}' must be notify, block or downgrade.");
+                    errors.Add($"{key}__Action '{b.Action}' must be notify, block, downgrade or shadow.");
                     break;
             }
         }

@@ -12,6 +12,7 @@ internal enum MetricKind
     Duration,
     CostPerCall,
     TimeToFirstByte,
+    ShadowBlocks,
 }
 
 /// <summary>
@@ -21,7 +22,7 @@ internal enum MetricKind
 /// </summary>
 internal readonly record struct MetricKey(
     MetricKind Kind, string Method = "", string Endpoint = "", string Status = "", string TokenType = "", string Model = "", string Client = "",
-    string Upstream = "")
+    string Upstream = "", string Budget = "")
 {
     private const char Separator = '|';
 
@@ -45,6 +46,9 @@ internal readonly record struct MetricKey(
     public static MetricKey CostPerCall() => new(MetricKind.CostPerCall);
 
     public static MetricKey TimeToFirstByte(string model) => new(MetricKind.TimeToFirstByte, Model: model);
+
+    /// <summary>Calls a <c>shadow</c> budget would have blocked.</summary>
+    public static MetricKey ShadowBlocks(string budget) => new(MetricKind.ShadowBlocks, Budget: budget);
 
     /// <summary>True for the kinds labelled by model, whose label a merge maps through the model grants.</summary>
     public bool HasModel => Kind is MetricKind.Requests or MetricKind.Tokens or MetricKind.Cost or MetricKind.Retries or MetricKind.Unpriced
@@ -75,6 +79,7 @@ internal readonly record struct MetricKey(
         MetricKind.Duration => Join("duration", Method, Endpoint),
         MetricKind.CostPerCall => "cost_per_call",
         MetricKind.TimeToFirstByte => Join("ttfb", Model),
+        MetricKind.ShadowBlocks => Join("shadow_blocks", Budget),
         _ => throw new InvalidOperationException($"Unknown metric kind {Kind}."),
     };
 
@@ -94,6 +99,7 @@ internal readonly record struct MetricKey(
             ("duration", 3) => Duration(p[1], p[2]),
             ("cost_per_call", 1) => CostPerCall(),
             ("ttfb", 2) => TimeToFirstByte(p[1]),
+            ("shadow_blocks", 2) => ShadowBlocks(p[1]),
             _ => null,
         };
         key = parsed ?? default;

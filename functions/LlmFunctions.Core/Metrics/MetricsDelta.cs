@@ -42,6 +42,13 @@ internal sealed class MetricsDelta
         var metered = r.UsageSource != UsageSource.None;
         Inc(MetricKey.Unpriced(model), metered && !r.Priced ? 1 : 0);
         Inc(MetricKey.Estimated(model), r.UsageSource == UsageSource.Estimated ? 1 : 0);
+        if (r.BudgetShadowBlocks.Length > 0)
+        {
+            foreach (var budget in r.BudgetShadowBlocks.Split(','))
+            {
+                Inc(MetricKey.ShadowBlocks(AggregateState.Label(budget)), 1);
+            }
+        }
 
         Observe(MetricKey.Duration(method, endpoint), (long)Math.Round(r.DurationMs * 1000));
         if (metered)

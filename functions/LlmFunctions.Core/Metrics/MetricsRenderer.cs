@@ -43,6 +43,9 @@ internal static class MetricsRenderer
         var estimated = factory.CreateCounter("api_estimated_usage_total", "Calls whose tokens were estimated because the response carried no usage.",
             new CounterConfiguration { LabelNames = ["model"] });
 
+        var shadowBlocks = factory.CreateCounter("api_budget_shadow_blocks_total", "Calls a shadow budget would have blocked (nothing was blocked).",
+            new CounterConfiguration { LabelNames = ["budget"] });
+
         var costByModelTotals = new Dictionary<string, long>(StringComparer.Ordinal);
         var costByClientTotals = new Dictionary<string, long>(StringComparer.Ordinal);
         var byStatusTotals = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -75,6 +78,9 @@ internal static class MetricsRenderer
                     break;
                 case MetricKind.Retries:
                     retries.WithLabels(key.Model).IncTo(value);
+                    break;
+                case MetricKind.ShadowBlocks:
+                    shadowBlocks.WithLabels(key.Budget).IncTo(value);
                     break;
                 case MetricKind.Unpriced:
                     unpriced.WithLabels(key.Model).IncTo(value);

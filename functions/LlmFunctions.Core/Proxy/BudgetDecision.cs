@@ -1,7 +1,12 @@
 namespace LlmFunctions.Core.Proxy;
 
-/// <summary>What budget enforcement says about a call before it is forwarded.</summary>
-internal readonly record struct BudgetDecision(BudgetVerdict Verdict, string? Message = null, string? DowngradeTo = null, TimeSpan? RetryAfter = null)
+/// <summary>
+/// What budget enforcement says about a call before it is forwarded; with the tightest remaining budget that applies
+/// (USD, null when none does or none is known yet) and the shadow budgets that would have blocked it.
+/// </summary>
+internal readonly record struct BudgetDecision(
+    BudgetVerdict Verdict, string? Message = null, string? DowngradeTo = null, TimeSpan? RetryAfter = null, decimal? RemainingUsd = null,
+    string? ShadowBlocked = null)
 {
     public static BudgetDecision Allow => default;
 }

@@ -173,6 +173,7 @@ internal sealed partial class ProxyHandler(
         {
             record.UsedModel = sent; // a fallback model answered: billed and counted as that one
         }
+
         if (result.Failure != UpstreamFailure.None)
         {
             await FailAsync(context, record, result.Failure switch
@@ -215,6 +216,12 @@ internal sealed partial class ProxyHandler(
         }
 
         var decision = budgets.Check(record.Client, model, () => billing.PromptTokens(model, body.WrittenSpan), facts.MaxOutputTokens);
+        if (decision.RemainingUsd is { } remaining)
+        {
+            context.Response.Headers["x-llm-budget-remaining-usd"] = remaining.ToString("0.000000", CultureInfo.InvariantCulture);
+        }
+
+        record.BudgetShadowBlocks = decision.ShadowBlocked ?? "";
         switch (decision.Verdict)
         {
             case BudgetVerdict.Block:

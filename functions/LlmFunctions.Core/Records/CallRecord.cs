@@ -64,4 +64,7 @@ internal sealed class CallRecord
 
     /// <summary>How many upstreams were tried (more than one after a fallback).</summary>
     public int UpstreamsTried { get; set; }
+
+    /// <summary>The <c>shadow</c> budgets that would have blocked this call, comma-separated; empty when none.</summary>
+    public string BudgetShadowBlocks { get; set; } = "";
 }

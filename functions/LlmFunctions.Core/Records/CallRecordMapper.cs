@@ -32,6 +32,7 @@ internal static class CallRecordMapper
         ["UpstreamRequestId"] = r.UpstreamRequestId,
         ["Upstream"] = r.Upstream,
         ["UpstreamsTried"] = r.UpstreamsTried,
+        ["BudgetShadowBlocks"] = r.BudgetShadowBlocks,
     };
 
     /// <summary>
@@ -44,7 +45,7 @@ internal static class CallRecordMapper
     [
         "PartitionKey", "RowKey", "Timestamp", "StartedAt", "Client", "Model", "UsedModel", "Method", "Endpoint", "StatusCode", "Outcome",
         "InputTokens", "CachedInputTokens", "OutputTokens", "ReasoningTokens", "CostNanoUsd", "Priced", "UsageSource",
-        "DurationMs", "TimeToFirstByteMs", "Streamed", "Retries", "Upstream",
+        "DurationMs", "TimeToFirstByteMs", "Streamed", "Retries", "Upstream", "BudgetShadowBlocks",
     ];
 
     public static CallRecord FromEntity(TableEntity e) => new()
@@ -73,5 +74,6 @@ internal static class CallRecordMapper
         UpstreamRequestId = e.GetString("UpstreamRequestId") ?? "",
         Upstream = e.GetString("Upstream") ?? "",
         UpstreamsTried = e.GetInt32("UpstreamsTried") ?? 0,
+        BudgetShadowBlocks = e.GetString("BudgetShadowBlocks") ?? "",
     };
 }

@@ -20,6 +20,40 @@ public sealed class BudgetRollupTests
     };
 
     [Fact]
+    public async Task AShadowBudget_AllowsButNamesItself_AndEachCallLearnsTheTightestRemainingBudgetThatAppliesToIt()
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var a = new InMemoryCore(tables, time, new()
+        {
+            ["Budgets:cap:LimitUsd"] = "0.010",
+            ["Budgets:cap:Scope"] = "client:alpha",
+            ["Budgets:cap:Action"] = "block",
+            ["Budgets:watch:LimitUsd"] = "0.002",
+            ["Budgets:watch:Scope"] = "model:gpt-4o-mini",
+            ["Budgets:watch:Action"] = "shadow",
+        });
+        await a.StartAsync();
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => a.Get<RecordWriter>().WriteAsync(InMemoryCore.Record(Noon, "alpha", costNanoUsd: 1_000_000))));
+        time.Advance(TimeSpan.FromMinutes(3));
+        await a.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+        var enforcer = a.Get<BudgetEnforcer>();
+        await enforcer.RefreshAsync();
+
+        var mini = enforcer.Check("alpha", "gpt-4o-mini", () => 10, 10);
+        Assert.Equal(BudgetVerdict.Allow, mini.Verdict);
+        Assert.Equal("watch", mini.ShadowBlocked);
+        Assert.Equal(0m, mini.RemainingUsd);
+
+        var other = enforcer.Check("alpha", "gpt-4.1", () => 10, 10);
+        Assert.Equal(BudgetVerdict.Allow, other.Verdict);
+        Assert.Null(other.ShadowBlocked);
+        Assert.Equal(0.007m, other.RemainingUsd);
+
+        Assert.Null(enforcer.Check("beta", "gpt-4.1", () => 10, 10).RemainingUsd); // no budget applies: no figure, never +Inf
+    }
+
+    [Fact]
     public async Task ARollupOnOneInstance_BlocksTheClientOnAnother_AndClaimsEachThresholdOnce()
     {
         var tables = new InMemoryTables();

@@ -246,6 +246,48 @@ public sealed class BudgetTests
     }
 
     [Fact]
+    public async Task ShadowBudget_BlocksNothing_RecordsAndCountsWhatItWouldHaveBlocked_AndTheHeaderSaysWhatIsLeft()
+    {
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:trial:Scope"] = "client:alpha";
+            s["Budgets:trial:LimitUsd"] = "0.05";
+            s["Budgets:trial:Action"] = "shadow";
+            s["Budgets:wide:LimitUsd"] = "1";
+        });
+        await SpendAsync(env, 2);
+
+        // Past the few seconds in which a rollup and this instance's own count may both hold a record (they overlap on
+        // purpose: a block errs on the safe side), so the figure below is exact.
+        env.Clock.Advance(TimeSpan.FromSeconds(10));
+        await RollUpAndRefreshAsync(env);
+
+        // $0.040192 of $0.05 spent: $0.009808 left on the tightest budget, nothing shadow-blocked yet.
+        var first = await env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("still under")]);
+        Assert.True(first.GetRawResponse().Headers.TryGetValue("x-llm-budget-remaining-usd", out var left));
+        Assert.Equal("0.009808", left);
+
+        // Over the limit now (this instance counts its own spend at once): served, and counted as a shadow block.
+        var over = await env.OpenAI().GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("over")]);
+        Assert.True(over.GetRawResponse().Headers.TryGetValue("x-llm-budget-remaining-usd", out var none));
+        Assert.Equal("0.000000", none);
+        Assert.Equal(4, env.Upstream.Requests);
+
+        var records = await env.RecordsAsync(4);
+        Assert.Single(records, r => r.GetString("BudgetShadowBlocks") == "trial");
+        var scrape = await MetricsTests.ScrapeUntilAsync(env.Host, "api_budget_shadow_blocks_total{budget=\"trial\"}", 1);
+        Assert.Equal(4, MetricsTests.Value(scrape, "api_requests_by_status{status=\"200\"}"));
+
+        // A client no budget but "wide" covers sees that one's remainder.
+        using var beta = env.Host.CreateHttpClient(ProxyHost.OtherClientKey);
+        using var ok = await beta.PostAsync("/v1/chat/completions",
+            new StringContent("""{"model":"gpt-4.1","messages":[]}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        var wideLeft = decimal.Parse(ok.Headers.GetValues("x-llm-budget-remaining-usd").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(wideLeft, 0.91m, 0.96m);
+    }
+
+    [Fact]
     public async Task DowngradeBudget_SwapsTheModelAndRecordsBoth()
     {
         await using var env = await TestEnvironment.StartAsync(s =>
