@@ -217,6 +217,9 @@ var pricingSettings = toObject(
       ...(m.value.?cachedInput == null
         ? []
         : [{ key: 'Pricing__Models__${safeSettingName(m.key)}__CachedInput', value: decimalText(m.value.?cachedInput) }])
+      ...(m.value.?cacheWrite == null
+        ? []
+        : [{ key: 'Pricing__Models__${safeSettingName(m.key)}__CacheWrite', value: decimalText(m.value.?cacheWrite) }])
     ]
   )),
   s => s.key,

@@ -29,6 +29,8 @@ type modelPrice = {
   output: any?
   #disable-next-line no-explicit-any
   cachedInput: any?
+  #disable-next-line no-explicit-any
+  cacheWrite: any?
 }
 
 @export()

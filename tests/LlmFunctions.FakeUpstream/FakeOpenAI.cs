@@ -221,7 +221,7 @@ public sealed class FakeOpenAI : IAsyncDisposable
             ["prompt_tokens"] = promptTokens,
             ["completion_tokens"] = completionTokens,
             ["total_tokens"] = promptTokens + completionTokens,
-            ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = scenario.CachedTokens },
+            ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = scenario.CachedTokens, ["cache_write_tokens"] = scenario.CacheWriteTokens },
             ["completion_tokens_details"] = new JsonObject { ["reasoning_tokens"] = scenario.ReasoningTokens },
         };
 

@@ -44,6 +44,9 @@ public sealed record Scenario
 
     public long CachedTokens { get; init; }
 
+    /// <summary>Reported prompt tokens written to the prompt cache (<c>prompt_tokens_details.cache_write_tokens</c>).</summary>
+    public long CacheWriteTokens { get; init; }
+
     public long ReasoningTokens { get; init; }
 
     public static Scenario Ok { get; } = new();

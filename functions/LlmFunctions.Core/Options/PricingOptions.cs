@@ -5,7 +5,10 @@ public sealed class PricingOptions
 {
     public const string SectionName = "Pricing";
 
-    /// <summary><c>Pricing__Models__&lt;model&gt;__Input</c> / <c>__Output</c> / <c>__CachedInput</c>.</summary>
+    /// <summary>
+    /// <c>Pricing__Models__&lt;model&gt;__Input</c> / <c>__Output</c> / <c>__CachedInput</c> / <c>__CacheWrite</c>. Overriding any
+    /// of them drops the model's built-in long-context tier (it belonged with the built-in prices).
+    /// </summary>
     public Dictionary<string, ModelPriceOptions> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
@@ -22,4 +25,7 @@ public sealed class ModelPriceOptions
     public decimal? Input { get; set; }
     public decimal? Output { get; set; }
     public decimal? CachedInput { get; set; }
+
+    /// <summary>Tokens written to the provider's prompt cache; default: the built-in price, else the input price.</summary>
+    public decimal? CacheWrite { get; set; }
 }

@@ -10,14 +10,18 @@ internal static class CostCalculator
     public const long NanoPerUsd = 1_000_000_000;
 
     /// <summary>
-    /// Cost of one call. Cached input tokens are part of the input tokens and are billed at the cached rate;
-    /// reasoning tokens are part of the output tokens and are billed once, with them.
+    /// Cost of one call. Cached (cache-read) and cache-write input tokens are part of the input tokens and are billed
+    /// at their own rates; reasoning tokens are part of the output tokens and are billed once, with them. A prompt
+    /// over the model's long-context threshold bills every token at the long-context prices.
     /// </summary>
-    public static long CostNanoUsd(ModelPrice price, long inputTokens, long cachedInputTokens, long outputTokens)
+    public static long CostNanoUsd(ModelPrice price, long inputTokens, long cachedInputTokens, long outputTokens, long cacheWriteTokens = 0)
     {
-        var cached = Math.Clamp(cachedInputTokens, 0, Math.Max(inputTokens, 0));
-        var uncached = Math.Max(inputTokens, 0) - cached;
-        var nano = (uncached * price.Input + cached * price.CachedInput + Math.Max(outputTokens, 0) * price.Output) * 1000m;
+        var input = Math.Max(inputTokens, 0);
+        var p = price.For(input);
+        var cached = Math.Clamp(cachedInputTokens, 0, input);
+        var written = Math.Clamp(cacheWriteTokens, 0, input - cached);
+        var uncached = input - cached - written;
+        var nano = (uncached * p.Input + cached * p.CachedInput + written * (p.CacheWrite ?? p.Input) + Math.Max(outputTokens, 0) * p.Output) * 1000m;
         return (long)decimal.Round(nano, MidpointRounding.ToEven);
     }
 

@@ -1,4 +1,16 @@
 namespace LlmFunctions.Core.Pricing;
 
-/// <summary>A model's list price in USD per 1M tokens.</summary>
-internal sealed record ModelPrice(decimal Input, decimal CachedInput, decimal Output);
+/// <summary>
+/// A model's list price in USD per 1M tokens. <paramref name="CacheWrite"/>: tokens written to the provider's prompt
+/// cache (null: billed as input, never a guessed multiplier). <paramref name="LongContext"/>: the prices of a call
+/// whose prompt is longer than <see cref="LongContextTier.Above"/> tokens, for all of its tokens (as Anthropic and
+/// Google bill prompts over 200k).
+/// </summary>
+internal sealed record ModelPrice(decimal Input, decimal CachedInput, decimal Output, decimal? CacheWrite = null, LongContextTier? LongContext = null)
+{
+    /// <summary>The prices that apply to a call with this many input tokens.</summary>
+    public ModelPrice For(long inputTokens) => LongContext is { } tier && inputTokens > tier.Above ? tier.Price : this;
+}
+
+/// <summary>Prices for prompts longer than <see cref="Above"/> input tokens.</summary>
+internal sealed record LongContextTier(long Above, ModelPrice Price);

@@ -28,13 +28,16 @@ internal sealed class PriceTable
                 ?? throw new OptionsValidationException(PricingOptions.SectionName, typeof(PricingOptions),
                     [$"Pricing__Models__{key}__Output is required for a model without a built-in price."]);
             var cached = o.CachedInput ?? builtIn?.CachedInput ?? input;
-            if (input < 0 || output < 0 || cached < 0)
+            var cacheWrite = o.CacheWrite ?? builtIn?.CacheWrite;
+            if (input < 0 || output < 0 || cached < 0 || cacheWrite < 0)
             {
                 throw new OptionsValidationException(PricingOptions.SectionName, typeof(PricingOptions),
                     [$"Pricing__Models__{key}: prices must not be negative."]);
             }
 
-            prices[model] = new ModelPrice(input, cached, output);
+            // A built-in long-context tier stays only while the base prices it belongs with do.
+            var keepsTier = o.Input is null && o.Output is null && o.CachedInput is null && o.CacheWrite is null;
+            prices[model] = new ModelPrice(input, cached, output, cacheWrite, keepsTier ? builtIn?.LongContext : null);
         }
 
         _prices = prices.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
@@ -113,13 +116,23 @@ internal sealed class PriceTable
         var result = new Dictionary<string, ModelPrice>(StringComparer.OrdinalIgnoreCase);
         foreach (var model in doc.RootElement.GetProperty("models").EnumerateObject())
         {
-            var input = model.Value.GetProperty("input").GetDecimal();
-            var output = model.Value.GetProperty("output").GetDecimal();
-            var cached = model.Value.TryGetProperty("cachedInput", out var c) ? c.GetDecimal() : input;
-            result[model.Name] = new ModelPrice(input, cached, output);
+            var price = Read(model.Value);
+            result[model.Name] = model.Value.TryGetProperty("longContext", out var tier)
+                ? price with { LongContext = new LongContextTier(tier.GetProperty("above").GetInt64(), Read(tier)) }
+                : price;
         }
 
         return result;
+
+        static ModelPrice Read(JsonElement e)
+        {
+            var input = e.GetProperty("input").GetDecimal();
+            return new ModelPrice(
+                input,
+                e.TryGetProperty("cachedInput", out var c) ? c.GetDecimal() : input,
+                e.GetProperty("output").GetDecimal(),
+                e.TryGetProperty("cacheWrite", out var w) ? w.GetDecimal() : null);
+        }
     }
 
     internal static string Format(decimal usd) => usd.ToString("0.##########", CultureInfo.InvariantCulture);

@@ -37,11 +37,12 @@ internal sealed class CallBilling(PriceTable prices, TokenEstimator estimator)
         record.CachedInputTokens = usage.CachedInputTokens;
         record.OutputTokens = usage.OutputTokens;
         record.ReasoningTokens = usage.ReasoningTokens;
+        record.CacheWriteTokens = usage.CacheWriteTokens;
         record.UsageSource = source;
         if (prices.TryGetPrice(record.UsedModel, out var price) || prices.TryGetPrice(record.ResponseModel, out price))
         {
             record.Priced = true;
-            record.CostNanoUsd = CostCalculator.CostNanoUsd(price, usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens);
+            record.CostNanoUsd = CostCalculator.CostNanoUsd(price, usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens, usage.CacheWriteTokens);
         }
         else
         {

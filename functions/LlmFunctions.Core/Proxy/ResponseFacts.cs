@@ -151,7 +151,7 @@ internal struct ResponseFacts
 
     private static Usage ReadUsage(ref Utf8JsonReader reader)
     {
-        long input = 0, cached = 0, output = 0, reasoning = 0;
+        long input = 0, cached = 0, output = 0, reasoning = 0, written = 0;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("prompt_tokens"u8) || reader.ValueTextEquals("input_tokens"u8))
@@ -167,7 +167,13 @@ internal struct ResponseFacts
             else if (reader.ValueTextEquals("prompt_tokens_details"u8) || reader.ValueTextEquals("input_tokens_details"u8))
             {
                 reader.Read();
-                cached = ReadDetail(ref reader, "cached_tokens"u8, cached);
+                (cached, written) = ReadPromptDetails(ref reader, cached, written);
+            }
+            else if (reader.ValueTextEquals("cache_creation_input_tokens"u8))
+            {
+                // Anthropic's name, as gateways relaying Claude pass it on.
+                reader.Read();
+                written = ReadLong(ref reader);
             }
             else if (reader.ValueTextEquals("completion_tokens_details"u8) || reader.ValueTextEquals("output_tokens_details"u8))
             {
@@ -181,7 +187,38 @@ internal struct ResponseFacts
             }
         }
 
-        return new Usage(input, cached, output, reasoning);
+        return new Usage(input, cached, output, reasoning, written);
+    }
+
+    /// <summary>Cache reads (<c>cached_tokens</c>) and cache writes (<c>cache_write_tokens</c>, <c>cache_creation_tokens</c>).</summary>
+    private static (long Cached, long Written) ReadPromptDetails(ref Utf8JsonReader reader, long cached, long written)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return (cached, written);
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isCached = reader.ValueTextEquals("cached_tokens"u8);
+            var isWritten = reader.ValueTextEquals("cache_write_tokens"u8) || reader.ValueTextEquals("cache_creation_tokens"u8);
+            reader.Read();
+            if (isCached)
+            {
+                cached = ReadLong(ref reader);
+            }
+            else if (isWritten)
+            {
+                written = ReadLong(ref reader);
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return (cached, written);
     }
 
     private static long ReadDetail(ref Utf8JsonReader reader, ReadOnlySpan<byte> name, long current)

@@ -41,6 +41,9 @@ internal sealed class CallRecord
 
     public long ReasoningTokens { get; set; }
 
+    /// <summary>Input tokens written to the provider's prompt cache (part of <see cref="InputTokens"/>), when reported.</summary>
+    public long CacheWriteTokens { get; set; }
+
     public long CostNanoUsd { get; set; }
 
     public double CostUsd => CostNanoUsd / (double)Pricing.CostCalculator.NanoPerUsd;

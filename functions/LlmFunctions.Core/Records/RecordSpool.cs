@@ -137,13 +137,13 @@ internal sealed record CallRecordData(
     string Method, string Endpoint, int StatusCode, string Outcome, long InputTokens, long CachedInputTokens,
     long OutputTokens, long ReasoningTokens, long CostNanoUsd, bool Priced, string UsageSource, double DurationMs,
     double TimeToFirstByteMs, bool Streamed, int Retries, string UpstreamRequestId, string Upstream = "", int UpstreamsTried = 0,
-    string BudgetShadowBlocks = "")
+    string BudgetShadowBlocks = "", long CacheWriteTokens = 0)
 {
     public static CallRecordData From(CallRecord r) => new(
         r.CallId, r.StartedAt, r.Client, r.Model, r.UsedModel, r.ResponseModel, r.Method, r.Endpoint, r.StatusCode,
         r.Outcome, r.InputTokens, r.CachedInputTokens, r.OutputTokens, r.ReasoningTokens, r.CostNanoUsd, r.Priced,
         r.UsageSource, r.DurationMs, r.TimeToFirstByteMs, r.Streamed, r.Retries, r.UpstreamRequestId, r.Upstream, r.UpstreamsTried,
-        r.BudgetShadowBlocks);
+        r.BudgetShadowBlocks, r.CacheWriteTokens);
 
     public CallRecord ToRecord() => new()
     {
@@ -153,7 +153,7 @@ internal sealed record CallRecordData(
         OutputTokens = OutputTokens, ReasoningTokens = ReasoningTokens, CostNanoUsd = CostNanoUsd, Priced = Priced,
         UsageSource = UsageSource, DurationMs = DurationMs, TimeToFirstByteMs = TimeToFirstByteMs,
         Streamed = Streamed, Retries = Retries, UpstreamRequestId = UpstreamRequestId, Upstream = Upstream ?? "",
-        UpstreamsTried = UpstreamsTried, BudgetShadowBlocks = BudgetShadowBlocks ?? "",
+        UpstreamsTried = UpstreamsTried, BudgetShadowBlocks = BudgetShadowBlocks ?? "", CacheWriteTokens = CacheWriteTokens,
     };
 }
 

@@ -91,4 +91,45 @@ public sealed class BudgetPeriodTests
         var p = BudgetPeriod.Current("month", TimeZoneInfo.Utc, new DateTimeOffset(2026, 12, 31, 23, 0, 0, TimeSpan.Zero));
         Assert.Equal(new DateTimeOffset(2027, 1, 1, 0, 0, 0, TimeSpan.Zero), p.End);
     }
+
+    [Fact]
+    public void NewYorkSpringForwardDay_Is23Hours_AndItsFallBackDay25()
+    {
+        var newYork = Zone("America/New_York");
+
+        // 2026-03-08: clocks go from 02:00 to 03:00 (UTC−5 → UTC−4); 2026-11-01: from 02:00 back to 01:00.
+        var spring = BudgetPeriod.Current("day", newYork, new DateTimeOffset(2026, 3, 8, 12, 0, 0, TimeSpan.Zero));
+        var fall = BudgetPeriod.Current("day", newYork, new DateTimeOffset(2026, 11, 1, 12, 0, 0, TimeSpan.Zero));
+
+        Assert.Equal(("2026-03-08", TimeSpan.FromHours(23)), (spring.Key, spring.End - spring.Start));
+        Assert.Equal(new DateTimeOffset(2026, 3, 8, 5, 0, 0, TimeSpan.Zero), spring.Start);
+        Assert.Equal(("2026-11-01", TimeSpan.FromHours(25)), (fall.Key, fall.End - fall.Start));
+    }
+
+    [Theory]
+    [InlineData(2026, 3)] // February of a common year ends on the 28th
+    [InlineData(2028, 3)] // and of a leap year on the 29th
+    public void February_EndsAtTheFirstOfMarch_InTheBudgetZone(int year, int nextMonth)
+    {
+        var shanghai = Zone("Asia/Shanghai");
+        var lastDay = DateTime.IsLeapYear(year) ? 29 : 28;
+
+        // 23:59:59 on the last day in Shanghai is 15:59:59 UTC; a second later it is March there.
+        var before = BudgetPeriod.Current("month", shanghai, new DateTimeOffset(year, 2, lastDay, 15, 59, 59, TimeSpan.Zero));
+        var after = BudgetPeriod.Current("month", shanghai, new DateTimeOffset(year, 2, lastDay, 16, 0, 0, TimeSpan.Zero));
+
+        Assert.Equal($"{year}-02", before.Key);
+        Assert.Equal($"{year}-{nextMonth:D2}", after.Key);
+        Assert.Equal(after.Start, before.End);
+        Assert.Equal(new DateTimeOffset(year, 2, lastDay, 16, 0, 0, TimeSpan.Zero), before.End);
+    }
+
+    [Fact]
+    public void AMonthWithADaylightSavingChange_StartsAndEndsAtLocalMidnight()
+    {
+        var p = BudgetPeriod.Current("month", Zone("America/New_York"), new DateTimeOffset(2026, 3, 15, 12, 0, 0, TimeSpan.Zero));
+
+        Assert.Equal(new DateTimeOffset(2026, 3, 1, 5, 0, 0, TimeSpan.Zero), p.Start); // EST
+        Assert.Equal(new DateTimeOffset(2026, 4, 1, 4, 0, 0, TimeSpan.Zero), p.End);   // EDT
+    }
 }

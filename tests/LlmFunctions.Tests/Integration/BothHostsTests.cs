@@ -34,6 +34,23 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
 
     [Theory]
     [OnBothHosts]
+    public async Task CacheWritesAndALongPrompt_AreRecordedAndBilledByTheirRules(HostKind kind)
+    {
+        // claude-sonnet-4.5, 250,000 prompt tokens (over 200k): 150,000 plain × $6 + 20,000 cached × $0.60
+        // + 80,000 written × $7.50 + 12 output × $22.50 per 1M.
+        fixture.Upstream.Default = new Scenario { PromptTokens = 250_000, CachedTokens = 20_000, CacheWriteTokens = 80_000, Words = 12 };
+        var result = await fixture.OpenAI(kind).GetChatClient("claude-sonnet-4.5").CompleteChatAsync([new UserChatMessage("a long prompt")]);
+
+        Assert.True(result.GetRawResponse().Headers.TryGetValue("x-llm-call-id", out var callId));
+        var r = await fixture.RecordAsync(callId!);
+        Assert.Equal(80_000, r.GetInt64("CacheWriteTokens"));
+        Assert.Equal(20_000, r.GetInt64("CachedInputTokens"));
+        Assert.Equal((150_000 * 6.00m + 20_000 * 0.60m + 80_000 * 7.50m + 12 * 22.50m) * 1000, r.GetInt64("CostNanoUsd")!.Value);
+        Assert.True(r.GetBoolean("Priced"));
+    }
+
+    [Theory]
+    [OnBothHosts]
     public async Task NonStreamingChat_WithTheSdk_AnswersAndWritesTheExactRecord(HostKind kind)
     {
         fixture.Upstream.Default = new Scenario { PromptTokens = 10_000, Words = 12, CachedTokens = 2_000 };

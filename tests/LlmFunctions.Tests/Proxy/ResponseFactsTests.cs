@@ -20,6 +20,18 @@ public sealed class ResponseFactsTests
         Assert.False(f.ChoicesEmpty);
     }
 
+    [Theory]
+    [InlineData(""" "prompt_tokens_details":{"cached_tokens":5,"cache_write_tokens":40} """)]
+    [InlineData(""" "prompt_tokens_details":{"cached_tokens":5},"cache_creation_input_tokens":40 """)]
+    public void CacheWriteTokens_AreRead_UnderEitherName(string details)
+    {
+        var json = System.Text.Encoding.UTF8.GetBytes($$$"""
+            {"model":"claude-sonnet-4.5","choices":[],"usage":{"prompt_tokens":100,"completion_tokens":3,{{{details}}}}}
+            """);
+        Assert.True(ResponseFacts.TryRead(json, out var f));
+        Assert.Equal(new Usage(100, 5, 3, 0, 40), f.Usage);
+    }
+
     [Fact]
     public void ResponsesApiCompletedEvent_ReadsNestedUsage()
     {
