@@ -145,6 +145,11 @@ internal sealed partial class ProxyHandler(
 
         var facts = call.Facts;
         record.Model = facts?.Model ?? "";
+        if (call.Attribution is { } who)
+        {
+            (record.EndUser, record.Tags, record.Metadata) = (who.EndUser, who.Tags, who.Metadata);
+        }
+
         record.UsedModel = record.Model;
 
         // (3) Budgets: block, downgrade or refuse a too expensive call before it costs anything.

@@ -18,8 +18,40 @@ internal sealed class RequestFacts
     /// <summary><c>max_tokens</c>, <c>max_completion_tokens</c> or <c>max_output_tokens</c>.</summary>
     public long? MaxOutputTokens { get; private set; }
 
+    /// <summary>OpenAI's <c>user</c>: the end user the client names, when a string.</summary>
+    public string? User { get; private set; }
+
+    /// <summary>OpenAI's <c>metadata</c>: string values by key, when an object (other values are left out).</summary>
+    public Dictionary<string, string>? Metadata { get; private set; }
+
     /// <summary>Why the body was refused, for the 400 message.</summary>
     public string Problem { get; private set; } = "The request body is not valid JSON.";
+
+    private static Dictionary<string, string>? ReadMetadata(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return null;
+        }
+
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var key = reader.GetString()!;
+            reader.Read();
+            if (reader.TokenType == JsonTokenType.String)
+            {
+                metadata[key] = reader.GetString()!;
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return metadata;
+    }
 
     /// <summary>Parses a request body; false when it is not a JSON object.</summary>
     public static bool TryParse(ReadOnlySpan<byte> json, out RequestFacts facts)
@@ -87,6 +119,17 @@ internal sealed class RequestFacts
                     {
                         reader.Skip();
                     }
+                }
+                else if (reader.ValueTextEquals("user"u8))
+                {
+                    reader.Read();
+                    facts.User = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    reader.Skip();
+                }
+                else if (reader.ValueTextEquals("metadata"u8))
+                {
+                    reader.Read();
+                    facts.Metadata = ReadMetadata(ref reader);
                 }
                 else if (reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8)
                     || reader.ValueTextEquals("max_output_tokens"u8))

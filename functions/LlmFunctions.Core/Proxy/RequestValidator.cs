@@ -12,8 +12,12 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options)
     private readonly long _maxBody = options.Value.MaxRequestBodyBytes;
 
     /// <summary>The request ready to forward, or the reason it is refused. Owns the body buffer.</summary>
-    internal sealed class Result(RequestFacts? facts, PooledBufferWriter? body, ProxyFailure? failure) : IDisposable
+    internal sealed class Result(RequestFacts? facts, PooledBufferWriter? body, ProxyFailure? failure, CallAttribution? attribution = null)
+        : IDisposable
     {
+        /// <summary>End user, tags and metadata of a request that passed.</summary>
+        public CallAttribution? Attribution { get; } = attribution;
+
         /// <summary>The JSON body's facts; null for a request without a JSON body (allowed on the other routes).</summary>
         public RequestFacts? Facts { get; } = facts;
 
@@ -67,7 +71,13 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options)
                 : null;
         }
 
-        return new Result(facts, body, failure);
+        CallAttribution? attribution = null;
+        if (failure is null)
+        {
+            (attribution, failure) = CallAttribution.Read(request.Headers, facts);
+        }
+
+        return new Result(facts, body, failure, attribution);
     }
 
     private static Result Refuse(ProxyFailure failure) => new(null, null, failure);

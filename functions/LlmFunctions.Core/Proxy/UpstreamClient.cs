@@ -35,6 +35,8 @@ internal sealed partial class UpstreamClient
         "Content-Length", "Expect",
         // We read usage from bodies, so ask for identity encoding.
         "Accept-Encoding",
+        // Ours: attribution the upstream has no use for.
+        CallAttribution.TagsHeader,
     };
 
     private readonly IHttpClientFactory _httpClientFactory;

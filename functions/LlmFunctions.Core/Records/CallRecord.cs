@@ -13,6 +13,15 @@ internal sealed class CallRecord
 
     public required string Client { get; init; }
 
+    /// <summary>OpenAI's <c>user</c> from the request: who the client says the call is for.</summary>
+    public string EndUser { get; set; } = "";
+
+    /// <summary>Tags from the <c>x-llm-tags</c> header, comma-separated.</summary>
+    public string Tags { get; set; } = "";
+
+    /// <summary>The request's <c>metadata</c> object (string values), as compact JSON; empty when none.</summary>
+    public string Metadata { get; set; } = "";
+
     /// <summary>The model the client asked for.</summary>
     public string Model { get; set; } = "";
 

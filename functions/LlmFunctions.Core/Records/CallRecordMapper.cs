@@ -34,6 +34,9 @@ internal static class CallRecordMapper
         ["Upstream"] = r.Upstream,
         ["UpstreamsTried"] = r.UpstreamsTried,
         ["BudgetShadowBlocks"] = r.BudgetShadowBlocks,
+        ["EndUser"] = r.EndUser,
+        ["Tags"] = r.Tags,
+        ["Metadata"] = r.Metadata,
     };
 
     /// <summary>
@@ -77,5 +80,8 @@ internal static class CallRecordMapper
         Upstream = e.GetString("Upstream") ?? "",
         UpstreamsTried = e.GetInt32("UpstreamsTried") ?? 0,
         BudgetShadowBlocks = e.GetString("BudgetShadowBlocks") ?? "",
+        EndUser = e.GetString("EndUser") ?? "",
+        Tags = e.GetString("Tags") ?? "",
+        Metadata = e.GetString("Metadata") ?? "",
     };
 }
