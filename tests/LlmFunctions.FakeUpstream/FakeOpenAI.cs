@@ -104,7 +104,10 @@ public sealed class FakeOpenAI : IAsyncDisposable
             }
 
             context.Response.StatusCode = authorized ? 404 : 401;
-            await context.Response.WriteAsJsonAsync(new { error = new { code = authorized ? "404" : "401", message = authorized ? "Resource not found" : "Access denied" } });
+            await context.Response.WriteAsJsonAsync(new
+            {
+                error = new { code = authorized ? "404" : "401", message = authorized ? "Resource not found" : "Access denied" },
+            });
             return;
         }
 

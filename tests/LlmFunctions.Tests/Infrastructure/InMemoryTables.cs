@@ -201,7 +201,8 @@ internal sealed class InMemoryTables : ITableService
 
                 if (ifMatch != ETag.All && current.ETag != ifMatch)
                 {
-                    throw new RequestFailedException(412, "The update condition specified in the request was not satisfied.", "UpdateConditionNotSatisfied", null);
+                    throw new RequestFailedException(
+                        412, "The update condition specified in the request was not satisfied.", "UpdateConditionNotSatisfied", null);
                 }
 
                 var stored = owner.Stored(entity);

@@ -47,7 +47,8 @@ public sealed class UpstreamRoutingTests
     public void ABadUpstream_StopsStartUp_NamingTheKey(string property, string value, string message)
     {
         var entry = Entry("gpt-4o");
-        typeof(UpstreamEntryOptions).GetProperty(property)!.SetValue(entry, property == "Weight" ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : value);
+        object parsed = property == "Weight" ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture) : value;
+        typeof(UpstreamEntryOptions).GetProperty(property)!.SetValue(entry, parsed);
 
         var result = Validate(new() { ["x"] = entry });
 
@@ -64,7 +65,10 @@ public sealed class UpstreamRoutingTests
         };
         Assert.True(Validate(new() { ["a"] = azure }).Succeeded);
 
-        var badPair = Validate(new() { ["a"] = new UpstreamEntryOptions { Kind = "azure-openai", BaseUrl = "https://x", Models = "m", Deployments = "m=../x" } });
+        var badPair = Validate(new()
+        {
+            ["a"] = new UpstreamEntryOptions { Kind = "azure-openai", BaseUrl = "https://x", Models = "m", Deployments = "m=../x" },
+        });
         Assert.Contains("Upstreams__a__Deployments: 'm=../x' is not model=deployment.", badPair.Failures!);
 
         var openAiWithVersion = Validate(new() { ["o"] = new UpstreamEntryOptions { BaseUrl = "https://x", ApiKey = "k", Models = "m", ApiVersion = "1" } });

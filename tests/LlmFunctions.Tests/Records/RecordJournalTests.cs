@@ -53,5 +53,6 @@ public sealed class RecordJournalTests
         new(new InMemoryTables(), new FakeTimeProvider(Noon), new() { ["Storage:LocalJournal"] = "true" });
 
     private static List<SpooledRecord> Spooled(int count) =>
-        [.. Enumerable.Range(0, count).Select(_ => new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon)), AttemptedPartitionKeys = ["k"] })];
+        [.. Enumerable.Range(0, count)
+            .Select(_ => new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon)), AttemptedPartitionKeys = ["k"] })];
 }
