@@ -126,14 +126,11 @@ internal sealed partial class UpstreamClient
             return new UpstreamResult(null, UpstreamFailure.NoUpstream, 0, "", 0);
         }
 
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
-        if (_deadline is { } limit)
-        {
-            deadline.CancelAfter(limit);
-        }
+        // A token of its own only when there is an overall deadline: otherwise the client's is the only limit.
+        using var deadline = _deadline is { } limit ? DeadlineSource(limit, clientAborted) : null;
 
         var send = new Send(this, _httpClientFactory.CreateClient(HttpClientName), incoming, relativePath, route);
-        var context = ResilienceContextPool.Shared.Get(deadline.Token);
+        var context = ResilienceContextPool.Shared.Get(deadline?.Token ?? clientAborted);
         try
         {
             var outcome = await _retry.ExecuteOutcomeAsync(static (ctx, send) => send.RoundAsync(ctx.CancellationToken), context, send)
@@ -148,7 +145,7 @@ internal sealed partial class UpstreamClient
             var failure = (round.Error ?? outcome.Exception) switch
             {
                 _ when clientAborted.IsCancellationRequested => UpstreamFailure.ClientCancelled,
-                _ when deadline.IsCancellationRequested => UpstreamFailure.Deadline,
+                _ when deadline?.IsCancellationRequested == true => UpstreamFailure.Deadline,
                 TimeoutException => UpstreamFailure.Timeout,
                 _ => UpstreamFailure.Unreachable,
             };
@@ -158,6 +155,13 @@ internal sealed partial class UpstreamClient
         {
             ResilienceContextPool.Shared.Return(context);
         }
+    }
+
+    private static CancellationTokenSource DeadlineSource(TimeSpan limit, CancellationToken clientAborted)
+    {
+        var source = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        source.CancelAfter(limit);
+        return source;
     }
 
     /// <summary>The model's upstreams, then its fallback model's, each attempt with the body for its model.</summary>

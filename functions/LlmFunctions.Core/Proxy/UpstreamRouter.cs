@@ -43,10 +43,20 @@ internal sealed class UpstreamRouter
             return [Default ?? _upstreams[0]];
         }
 
-        var route = new List<Upstream>(_upstreams.Count);
-        foreach (var rank in _upstreams.Select(u => u.Rank(model)).Where(r => r > 0).Distinct().OrderDescending())
+        // Each upstream's rank once (this runs on every call); with only the default upstream, none ranks.
+        var ranked = new List<(Upstream Upstream, int Rank)>();
+        foreach (var u in _upstreams)
         {
-            AddByWeight(route, [.. _upstreams.Where(u => u.Rank(model) == rank)]);
+            if (u.Rank(model) is > 0 and var rank)
+            {
+                ranked.Add((u, rank));
+            }
+        }
+
+        var route = new List<Upstream>(_upstreams.Count);
+        foreach (var tier in ranked.GroupBy(r => r.Rank).OrderByDescending(g => g.Key))
+        {
+            AddByWeight(route, [.. tier.Select(r => r.Upstream)]);
         }
 
         if (Default is not null)
