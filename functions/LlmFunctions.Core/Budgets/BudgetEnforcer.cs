@@ -29,7 +29,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private readonly ILogger<BudgetEnforcer> _logger;
     private readonly BudgetsOptions _options;
     private readonly TimeSpan _refreshInterval;
-    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> _enforced = [];
+    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> _budgets = [];
     private readonly Lock _applyLock = new();
     private volatile Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>? _rollups;
     private long _nextRefreshTicks;
@@ -48,7 +48,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         {
             if (BudgetScope.TryParse(b.Scope, out var scope))
             {
-                _enforced.Add((name, b, scope, new LocalSpend()));
+                _budgets.Add((name, b, scope, new LocalSpend()));
             }
         }
     }
@@ -68,7 +68,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             }
         }
 
-        if (_enforced.Count == 0)
+        if (_budgets.Count == 0)
         {
             return BudgetDecision.Allow;
         }
@@ -84,7 +84,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         BudgetDecision decision = BudgetDecision.Allow;
         decimal? remaining = null;
         List<string>? shadowed = null;
-        foreach (var (name, options, scope, local) in _enforced)
+        foreach (var (name, options, scope, local) in _budgets)
         {
             if (!scope.Matches(client, model))
             {
@@ -159,13 +159,13 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     /// <summary>Counts a record of this instance once it is durable (the host wires this to the record writer).</summary>
     public void OnDurable(CallRecord r)
     {
-        if (r.CostNanoUsd == 0 || _enforced.Count == 0)
+        if (r.CostNanoUsd == 0 || _budgets.Count == 0)
         {
             return;
         }
 
         var durableAt = _time.GetUtcNow();
-        foreach (var (_, _, scope, local) in _enforced)
+        foreach (var (_, _, scope, local) in _budgets)
         {
             if (scope.Matches(r.Client, r.BilledModel))
             {

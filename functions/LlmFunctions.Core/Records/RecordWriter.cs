@@ -20,16 +20,17 @@ internal sealed class RecordWriter
     private readonly Channel<PendingRecord> _incoming;
     private readonly Channel<PendingRecord> _journaled;
     private readonly RecordSpool _spool;
+    private readonly RecordJournal _journal;
     private readonly InFlightCalls _inFlight;
     private long _transactions;
     private long _written;
     private long _spooled;
 
-    public RecordWriter(RecordSpool spool, InFlightCalls inFlight, IOptions<StorageOptions> options)
+    public RecordWriter(RecordSpool spool, RecordJournal journal, InFlightCalls inFlight, IOptions<StorageOptions> options)
     {
         _spool = spool;
+        _journal = journal;
         _inFlight = inFlight;
-        JournalEnabled = options.Value.LocalJournal;
 
         // Bounded: when calls come faster than storage takes records, a caller waits for room (one group commit),
         // so the proxy slows to storage's pace instead of growing its memory and what a crash would lose.
@@ -63,7 +64,7 @@ internal sealed class RecordWriter
     /// <summary>Raised once for every record, when it is durable (used by budget enforcement for "seen since the fold").</summary>
     public event Action<CallRecord>? Durable;
 
-    internal bool JournalEnabled { get; }
+    internal bool JournalEnabled => _journal.Enabled;
 
     /// <summary>This instance's shard of each minute's PartitionKey (<see cref="RecordKeys.PartitionKey"/>).</summary>
     internal int Shard { get; } = Random.Shared.Next(0, 100);
