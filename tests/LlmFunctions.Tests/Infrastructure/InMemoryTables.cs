@@ -23,9 +23,7 @@ internal sealed class InMemoryTables : ITableService
     public bool Down { get; set; }
 
     /// <summary>Requests made, including those that failed.</summary>
-    public int RequestCount => _requests;
-
-    private int _requests;
+    public long RequestCount => Requests.Reads + Requests.Writes;
 
     public ITable Table(string name) => new MemoryTable(this, name);
 
@@ -80,7 +78,6 @@ internal sealed class InMemoryTables : ITableService
     // Under _lock.
     private void Enter(bool write = false)
     {
-        Interlocked.Increment(ref _requests);
         Requests.Count(write);
         if (Down)
         {

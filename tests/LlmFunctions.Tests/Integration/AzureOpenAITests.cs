@@ -33,12 +33,12 @@ public sealed class AzureOpenAITests
         }, kind: kind);
         using var http = env.Host.CreateHttpClient();
 
-        using (var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o")))
+        using (var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o")))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        using (var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini", stream: true)))
+        using (var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini", stream: true)))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Contains("[DONE]", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
@@ -87,7 +87,7 @@ public sealed class AzureOpenAITests
 
         for (var i = 0; i < 3; i++)
         {
-            using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini"));
+            using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
@@ -99,7 +99,7 @@ public sealed class AzureOpenAITests
         // Within 5 minutes of expiry the next call gets a new token.
         credential.Token = "mi-token-two-do-not-leak";
         clock.Advance(TimeSpan.FromMinutes(56));
-        using (var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini")))
+        using (var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini")))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
@@ -110,7 +110,7 @@ public sealed class AzureOpenAITests
         // No token: the call falls back to the default upstream; the token never shows anywhere.
         credential.Fail = true;
         clock.Advance(TimeSpan.FromHours(2));
-        using (var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini")))
+        using (var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini")))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
@@ -120,10 +120,6 @@ public sealed class AzureOpenAITests
         Assert.Contains("No managed-identity token for upstream aoai (CredentialUnavailableException)", host.Log, StringComparison.Ordinal);
         Assert.DoesNotContain("mi-token-", host.Log, StringComparison.Ordinal);
     }
-
-    private static StringContent Chat(string model, bool stream = false) => new(
-        $$"""{"model":"{{model}}","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"hi"}]}""",
-        Encoding.UTF8, "application/json");
 
     /// <summary>A credential that hands out a token valid for an hour from the system clock (the host's clock moves on).</summary>
     private sealed class FakeCredential(string token) : TokenCredential

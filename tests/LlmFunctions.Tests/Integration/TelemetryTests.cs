@@ -32,7 +32,7 @@ public sealed class TelemetryTests
         env.Upstream.Default = new FakeUpstream.Scenario { PromptTokens = 42, Words = 7 };
         using var http = host.CreateHttpClient();
 
-        using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini"));
+        using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini", content: Prompt));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var cost = double.Parse(response.Headers.GetValues("x-llm-cost-usd").Single(), System.Globalization.CultureInfo.InvariantCulture);
         using (var models = await http.GetAsync("/v1/models"))
@@ -83,7 +83,7 @@ public sealed class TelemetryTests
         }, kind: kind);
         using var http = env.Host.CreateHttpClient();
 
-        using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini"));
+        using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini", content: Prompt));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
         var traces = await collector.WaitForAsync("/v1/traces", "gen_ai.usage.input_tokens");
@@ -93,9 +93,6 @@ public sealed class TelemetryTests
         Assert.DoesNotContain(collector.Bodies, b => b.Contains("secret prompt", StringComparison.Ordinal));
         Assert.DoesNotContain(collector.Bodies, b => b.Contains(ProxyHost.UpstreamKey, StringComparison.Ordinal));
     }
-
-    private static StringContent Chat(string model) => new(
-        $$"""{"model":"{{model}}","messages":[{"role":"user","content":"{{Prompt}}"}]}""", Encoding.UTF8, "application/json");
 
     private static List<MetricPoint> Points(List<Metric> metrics, string name)
     {

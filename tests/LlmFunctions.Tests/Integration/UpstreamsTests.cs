@@ -23,12 +23,12 @@ public sealed class UpstreamsTests
         }, kind: kind);
         using var http = env.Host.CreateHttpClient();
 
-        using (var response = await http.PostAsync("/v1/chat/completions", Chat("claude-3-5-haiku")))
+        using (var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("claude-3-5-haiku")))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        using (var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini")))
+        using (var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini")))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
@@ -75,7 +75,7 @@ public sealed class UpstreamsTests
 
         foreach (var stream in new[] { false, true })
         {
-            using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini", stream));
+            using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini", stream));
             var body = await response.Content.ReadAsStringAsync();
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Contains(stream ? "[DONE]" : "\"choices\"", body, StringComparison.Ordinal);
@@ -111,7 +111,7 @@ public sealed class UpstreamsTests
         var text = "";
         try
         {
-            using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini", stream: true));
+            using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini", stream: true));
             text = await response.Content.ReadAsStringAsync();
         }
         catch (HttpRequestException)
@@ -143,7 +143,7 @@ public sealed class UpstreamsTests
 
         for (var i = 0; i < 12; i++)
         {
-            using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini"));
+            using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini"));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
@@ -176,7 +176,7 @@ public sealed class UpstreamsTests
         env.Upstream.Default = new Scenario { Status = 502 };
         using var http = env.Host.CreateHttpClient();
 
-        using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o"));
+        using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
         // gpt-4o on big (503), then on the default (502), then gpt-4o-mini on small.
@@ -208,7 +208,7 @@ public sealed class UpstreamsTests
         using var http = env.Host.CreateHttpClient();
 
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini"));
+        using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini"));
         var elapsed = watch.Elapsed;
         var error = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
 
@@ -236,7 +236,7 @@ public sealed class UpstreamsTests
         });
         using var http = env.Host.CreateHttpClient();
 
-        using var response = await http.PostAsync("/v1/chat/completions", Chat("gpt-4.1"));
+        using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4.1"));
         var error = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal("model_not_found", error["code"]!.GetValue<string>());
@@ -247,13 +247,9 @@ public sealed class UpstreamsTests
         Assert.Equal(404, record.GetInt32("StatusCode"));
         Assert.Equal("", record.GetString("Upstream"));
 
-        using var served = await http.PostAsync("/v1/chat/completions", Chat("gpt-4o-mini"));
+        using var served = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini"));
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
     }
-
-    private static StringContent Chat(string model, bool stream = false) => new(
-        $$"""{"model":"{{model}}","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"hi"}]}""",
-        Encoding.UTF8, "application/json");
 
     private static TableEntity Record(List<TableEntity> records, string model) => records.Single(r => r.GetString("Model") == model);
 
