@@ -125,6 +125,12 @@ param metricsMaxModels int = 50
 @maxValue(3600)
 param metricsFoldLagSeconds int = 60
 
+@description('Metrics__Tags: comma-separated tags (from x-llm-tags) that get their own series in api_requests_by_tag_total and api_cost_by_tag_total. Empty: none.')
+param metricsTags string = ''
+
+@description('Admin__KeySha256: SHA-256 (64 hex characters) of the admin key that reads every client\'s spend at /spend. Empty: client keys read only their own spend.')
+param adminKeySha256 string = ''
+
 @description('Storage__RetentionDays: days of call records to keep (one table per UTC day); 0 keeps them forever. Metrics and budgets keep counting dropped days.')
 @minValue(0)
 @maxValue(36500)
@@ -277,6 +283,8 @@ module api 'app/api.bicep' = {
     metricsBearerTokenConfigured: !empty(metricsBearerToken)
     metricsMaxModels: metricsMaxModels
     metricsFoldLagSeconds: metricsFoldLagSeconds
+    metricsTags: metricsTags
+    adminKeySha256: adminKeySha256
     storageRetentionDays: storageRetentionDays
     budgetsTimeZone: budgetsTimeZone
     budgetsDailySummary: budgetsDailySummary

@@ -82,6 +82,8 @@ param metricsBearerTokenConfigured bool
 
 param metricsMaxModels int
 param metricsFoldLagSeconds int
+param metricsTags string
+param adminKeySha256 string
 param storageRetentionDays int
 param budgetsTimeZone string
 
@@ -165,6 +167,8 @@ var appSettings = {
   Proxy__MaxRequestBodyBytes: string(proxyMaxRequestBodyBytes)
   Metrics__MaxModels: string(metricsMaxModels)
   Metrics__FoldLagSeconds: string(metricsFoldLagSeconds)
+  Metrics__Tags: metricsTags
+  Admin__KeySha256: adminKeySha256
   Storage__RetentionDays: string(storageRetentionDays)
   Budgets__TimeZone: budgetsTimeZone
   Budgets__DailySummary: string(budgetsDailySummary)

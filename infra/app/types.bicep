@@ -40,7 +40,7 @@ type budgetConfig = {
   @minLength(1)
   name: string
 
-  @description('global, client:<client> or model:<model>.')
+  @description('global, client:<client>, model:<model>, tag:<tag> or user:<user>.')
   scope: string
 
   period: 'day' | 'month'

@@ -2,6 +2,7 @@ using System.Globalization;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -53,8 +54,9 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         }
     }
 
-    public BudgetDecision Check(string client, string model, Func<long> estimateInputTokens, long? maxOutputTokens)
+    public BudgetDecision Check(SpendKey call, Func<long> estimateInputTokens, long? maxOutputTokens)
     {
+        var model = call.Model;
         if (_options.MaxCostPerCallUsd is { } max && _prices.TryGetPrice(model, out var price))
         {
             var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, estimateInputTokens(), 0, maxOutputTokens ?? DefaultOutputCap));
@@ -86,7 +88,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         List<string>? shadowed = null;
         foreach (var (name, options, scope, local) in _budgets)
         {
-            if (!scope.Matches(client, model))
+            if (!scope.Matches(call))
             {
                 continue;
             }
@@ -165,9 +167,10 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         }
 
         var durableAt = _time.GetUtcNow();
+        var key = SpendKey.Of(r);
         foreach (var (_, _, scope, local) in _budgets)
         {
-            if (scope.Matches(r.Client, r.BilledModel))
+            if (scope.Matches(key))
             {
                 local.Add(durableAt, r.StartedAt, r.CostNanoUsd);
             }
@@ -206,3 +209,4 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     [LoggerMessage(EventId = 7201, Level = LogLevel.Warning, Message = "Could not read budget rollups ({Error}); enforcing with the last known figures.")]
     private static partial void LogRefreshFailed(ILogger logger, string error);
 }
+

@@ -21,7 +21,8 @@ internal readonly record struct BudgetPeriod(string Kind, string Key, DateTimeOf
         return new BudgetPeriod(isMonth ? "month" : "day", key, ToUtc(startLocal, zone), ToUtc(endLocal, zone));
     }
 
-    private static DateTimeOffset ToUtc(DateTime local, TimeZoneInfo zone)
+    /// <summary>A local time as UTC; a time daylight saving skips moves to the next valid quarter hour.</summary>
+    internal static DateTimeOffset ToUtc(DateTime local, TimeZoneInfo zone)
     {
         local = DateTime.SpecifyKind(local, DateTimeKind.Unspecified);
         while (zone.IsInvalidTime(local))

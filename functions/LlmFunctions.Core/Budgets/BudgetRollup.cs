@@ -85,7 +85,7 @@ internal sealed partial class BudgetRollup(
         var now = time.GetUtcNow();
         var snapshot = await folder.SnapshotAsync(cancellationToken).ConfigureAwait(false);
         var result = new List<BudgetStatus>(_budgets.Items.Count);
-        var cache = new Dictionary<DateTimeOffset, Dictionary<string, long>>();
+        var cache = new Dictionary<DateTimeOffset, Dictionary<Spend.SpendKey, long>>();
         foreach (var (name, options) in _budgets.Items)
         {
             if (!BudgetScope.TryParse(options.Scope, out var scope))

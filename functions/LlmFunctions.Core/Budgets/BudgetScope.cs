@@ -1,6 +1,8 @@
+using LlmFunctions.Core.Spend;
+
 namespace LlmFunctions.Core.Budgets;
 
-/// <summary>What a budget counts: everything, one client, or one model.</summary>
+/// <summary>What a budget counts: everything, one client, one model, one tag (<c>x-llm-tags</c>) or one end user (<c>user</c>).</summary>
 internal readonly record struct BudgetScope(string Kind, string Value)
 {
     public static BudgetScope Global { get; } = new("global", "");
@@ -21,7 +23,7 @@ internal readonly record struct BudgetScope(string Kind, string Value)
         }
 
         var kind = text[..colon].ToLowerInvariant();
-        if (kind is not ("client" or "model"))
+        if (kind is not ("client" or "model" or "tag" or "user"))
         {
             return false;
         }
@@ -30,12 +32,14 @@ internal readonly record struct BudgetScope(string Kind, string Value)
         return true;
     }
 
-    /// <summary>True when a call by <paramref name="client"/> to <paramref name="model"/> counts against this scope.</summary>
-    public bool Matches(string client, string model) => Kind switch
+    /// <summary>True when a call under <paramref name="key"/> counts against this scope.</summary>
+    public bool Matches(SpendKey key) => Kind switch
     {
         "global" => true,
-        "client" => string.Equals(client, Value, StringComparison.Ordinal),
-        _ => string.Equals(model, Value, StringComparison.OrdinalIgnoreCase),
+        "client" => string.Equals(key.Client, Value, StringComparison.Ordinal),
+        "tag" => key.HasTag(Value),
+        "user" => string.Equals(key.User, Value, StringComparison.Ordinal),
+        _ => string.Equals(key.Model, Value, StringComparison.OrdinalIgnoreCase),
     };
 
     public override string ToString() => Kind == "global" ? "global" : $"{Kind}:{Value}";

@@ -34,7 +34,7 @@ internal sealed class BudgetsValidator : IValidateOptions<BudgetsOptions>
             var key = $"Budgets__{budget}";
             if (!BudgetScope.TryParse(b.Scope, out _))
             {
-                errors.Add($"{key}__Scope '{b.Scope}' must be global, client:<client> or model:<model>.");
+                errors.Add($"{key}__Scope '{b.Scope}' must be global, client:<client>, model:<model>, tag:<tag> or user:<user>.");
             }
 
             if (b.Period.ToLowerInvariant() is not ("day" or "month"))

@@ -1,28 +1,27 @@
-using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Pricing;
+using LlmFunctions.Core.Spend;
 
 namespace LlmFunctions.Core.Budgets;
 
-/// <summary>Spend in a scope from per <c>client|model</c> sums: the total and the biggest models and clients.</summary>
+/// <summary>Spend in a scope from per <see cref="SpendKey"/> sums: the total and the biggest models and clients.</summary>
 internal sealed record SpendBreakdown(
     long TotalNanoUsd, IReadOnlyList<KeyValuePair<string, long>> TopModels, IReadOnlyList<KeyValuePair<string, long>> TopClients)
 {
-    public static SpendBreakdown Of(IReadOnlyDictionary<string, long> spend, BudgetScope scope, int top)
+    public static SpendBreakdown Of(IReadOnlyDictionary<SpendKey, long> spend, BudgetScope scope, int top)
     {
         long total = 0;
         var models = new Dictionary<string, long>(StringComparer.Ordinal);
         var clients = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var (key, nano) in spend)
         {
-            var (client, model) = AggregateState.SplitSpendKey(key);
-            if (!scope.Matches(client, model))
+            if (!scope.Matches(key))
             {
                 continue;
             }
 
             total += nano;
-            models[model] = models.GetValueOrDefault(model) + nano;
-            clients[client] = clients.GetValueOrDefault(client) + nano;
+            models[key.Model] = models.GetValueOrDefault(key.Model) + nano;
+            clients[key.Client] = clients.GetValueOrDefault(key.Client) + nano;
         }
 
         return new SpendBreakdown(total, [.. models.OrderByDescending(m => m.Value).Take(top)], [.. clients.OrderByDescending(c => c.Value).Take(top)]);

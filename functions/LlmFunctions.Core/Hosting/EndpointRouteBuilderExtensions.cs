@@ -18,6 +18,12 @@ public static class EndpointRouteBuilderExtensions
             context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().HealthAsync(context));
         endpoints.MapGet("/metrics", (HttpContext context) =>
             context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().MetricsAsync(context));
+        endpoints.MapGet("/spend", (HttpContext context) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().SpendReportAsync(context));
+        endpoints.MapGet("/spend/calls", (HttpContext context) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().SpendCallsAsync(context));
+        endpoints.MapGet("/spend/me", (HttpContext context) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().SpendMeAsync(context));
         return endpoints;
     }
 

@@ -2,6 +2,7 @@ using LlmFunctions.Core.Budgets;
 using LlmFunctions.Core.Hosting;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Spend;
 using Microsoft.AspNetCore.Http;
 
 namespace LlmFunctions.Core;
@@ -12,11 +13,14 @@ public sealed class LlmFunctionsHandlers
     private readonly ProxyHandler _proxy;
     private readonly MetricsHandler _metrics;
     private readonly HealthHandler _health;
+    private readonly SpendHandler _spend;
     private readonly BudgetRollup _rollup;
     private readonly BudgetEnforcer _enforcer;
 
-    internal LlmFunctionsHandlers(ProxyHandler proxy, MetricsHandler metrics, HealthHandler health, BudgetRollup rollup, BudgetEnforcer enforcer)
+    internal LlmFunctionsHandlers(ProxyHandler proxy, MetricsHandler metrics, HealthHandler health, SpendHandler spend, BudgetRollup rollup,
+        BudgetEnforcer enforcer)
     {
+        _spend = spend;
         _proxy = proxy;
         _metrics = metrics;
         _health = health;
@@ -29,6 +33,15 @@ public sealed class LlmFunctionsHandlers
     public Task MetricsAsync(HttpContext context) => _metrics.HandleAsync(context);
 
     public Task HealthAsync(HttpContext context) => _health.HandleAsync(context);
+
+    /// <summary><c>GET /spend</c>: a spend report (JSON or CSV).</summary>
+    public Task SpendReportAsync(HttpContext context) => _spend.ReportAsync(context);
+
+    /// <summary><c>GET /spend/calls</c>: a page of call records.</summary>
+    public Task SpendCallsAsync(HttpContext context) => _spend.CallsAsync(context);
+
+    /// <summary><c>GET /spend/me</c>: the calling client's spend and budgets.</summary>
+    public Task SpendMeAsync(HttpContext context) => _spend.MeAsync(context);
 
     /// <summary>The budget timer: rolls spend up, notifies, and enforces what it found here at once (other instances
     /// within <c>Budgets__RefreshSeconds</c>).</summary>

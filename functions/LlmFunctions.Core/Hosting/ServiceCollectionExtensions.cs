@@ -5,6 +5,7 @@ using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 using LlmFunctions.Core.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -32,6 +33,7 @@ public static class ServiceCollectionExtensions
             .ValidateOnStart();
         services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<AdminOptions>().BindConfiguration(AdminOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<PricingOptions>().BindConfiguration(PricingOptions.SectionName).ValidateOnStart();
         services.AddOptions<Dictionary<string, ClientOptions>>().BindConfiguration(ClientOptions.SectionName)
             .Validate(ClientsValidator.Validate, ClientsValidator.Message).ValidateOnStart();
@@ -106,9 +108,13 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<IBudgetGate>(sp => sp.GetRequiredService<BudgetEnforcer>());
         services.AddSingleton<IBudgetGaugeSource>(sp => sp.GetRequiredService<BudgetRollup>());
         services.AddSingleton<WebhookSender>();
+        services.AddSingleton<SpendAuthenticator>();
+        services.AddSingleton<SpendReport>();
+        services.AddSingleton<CallsPage>();
+        services.AddSingleton<SpendHandler>();
         services.AddSingleton(sp => new LlmFunctionsHandlers(
-            sp.GetRequiredService<ProxyHandler>(), sp.GetRequiredService<MetricsHandler>(),
-            sp.GetRequiredService<HealthHandler>(), sp.GetRequiredService<BudgetRollup>(), sp.GetRequiredService<BudgetEnforcer>()));
+            sp.GetRequiredService<ProxyHandler>(), sp.GetRequiredService<MetricsHandler>(), sp.GetRequiredService<HealthHandler>(),
+            sp.GetRequiredService<SpendHandler>(), sp.GetRequiredService<BudgetRollup>(), sp.GetRequiredService<BudgetEnforcer>()));
         services.AddHostedService<StartupReport>();
         return services;
     }

@@ -1,8 +1,9 @@
 using System.Globalization;
-using System.Text.Json;
+using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Data.Tables;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -29,6 +30,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
     internal int MaxRecordsPerStep { get; set; } = 50_000;
 
     private readonly MetricsOptions _options = options.Value;
+    private readonly IReadOnlySet<string> _countedTags = options.Value.TagSet();
     private int _folding;
 
     public TimeSpan Lag => TimeSpan.FromSeconds(_options.FoldLagSeconds);
@@ -60,16 +62,20 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
         state ??= new AggregateState();
         var newestFolded = state.NewestFolded;
         var tailSpend = new TailSpend();
+        var tailUsage = new SortedDictionary<string, Dictionary<SpendKey, UsageSums>>(StringComparer.Ordinal);
         long unfolded = 0;
-        foreach (var (_, delta) in await tail.ReadAsync(state.Watermark, cancellationToken).ConfigureAwait(false))
+        var watermark = state.Watermark;
+        foreach (var (minute, delta) in await tail.ReadAsync(watermark, cancellationToken).ConfigureAwait(false))
         {
             // Minute by minute, as the fold will add them, so model labels are granted the same way.
             state.Merge(delta, _options.MaxModels);
             tailSpend.Add(delta);
+            tailUsage[minute] = delta.Usage;
             unfolded += delta.Records;
         }
 
-        return new Snapshot(state, unfolded, newestFolded == default ? null : time.GetUtcNow() - newestFolded, tailSpend, tailReadAt - TailDelay);
+        var newestAge = newestFolded == default ? (TimeSpan?)null : time.GetUtcNow() - newestFolded;
+        return new Snapshot(state, unfolded, newestAge, tailSpend, tailReadAt - TailDelay) { Watermark = watermark, TailUsage = tailUsage };
     }
 
     /// <summary>Starts a fold unless one started here is still running; a failure waits for the next scrape or tick.</summary>
@@ -156,7 +162,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
             return (0, false, false);
         }
 
-        var spend = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
+        var spend = new Dictionary<string, Dictionary<SpendKey, UsageSums>>(StringComparer.Ordinal);
         var folded = 0;
         var more = false;
         string? currentMinute = null;
@@ -185,7 +191,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
                 minuteDelta = new MetricsDelta();
             }
 
-            minuteDelta!.Add(CallRecordMapper.FromEntity(e));
+            minuteDelta!.Add(CallRecordMapper.FromEntity(e), _countedTags);
             folded++;
         }
 
@@ -199,12 +205,9 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
                 ? new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(state), tag)
                 : new TableTransactionAction(TableTransactionActionType.Add, ToEntity(state)),
         };
-        foreach (var (rowKey, values) in spend)
+        foreach (var (rowKey, usage) in spend)
         {
-            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(PartitionKey, rowKey)
-            {
-                ["Json"] = JsonSerializer.Serialize(values, AggregateJsonContext.Default.DictionaryStringInt64),
-            }));
+            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, SlotRow.ToEntity(rowKey, usage)));
         }
 
         try
@@ -221,8 +224,8 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
     }
 
     /// <summary>Adds one minute's records, summed, to the state and to the spend row of the minute's slot.</summary>
-    private async Task AddMinuteAsync(AggregateState state, string? minute, MetricsDelta? delta, Dictionary<string, Dictionary<string, long>> spend,
-        CancellationToken cancellationToken)
+    private async Task AddMinuteAsync(AggregateState state, string? minute, MetricsDelta? delta,
+        Dictionary<string, Dictionary<SpendKey, UsageSums>> spend, CancellationToken cancellationToken)
     {
         if (minute is null || delta is null)
         {
@@ -231,31 +234,40 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
 
         state.Merge(delta, _options.MaxModels);
         var slotKey = SpendRowPrefix + SlotOf(RecordKeys.ParseMinute(minute));
-        if (!spend.TryGetValue(slotKey, out var slotSpend))
+        if (!spend.TryGetValue(slotKey, out var slotUsage))
         {
-            spend[slotKey] = slotSpend = await LoadSpendAsync(slotKey, cancellationToken).ConfigureAwait(false);
+            var row = await store.Aggregates.GetAsync(PartitionKey, slotKey, select: null, cancellationToken).ConfigureAwait(false);
+            spend[slotKey] = slotUsage = row is null ? [] : SlotRow.Usage(row);
         }
 
-        foreach (var (who, nanoUsd) in delta.SpendByKey())
-        {
-            slotSpend[who] = slotSpend.GetValueOrDefault(who) + nanoUsd;
-        }
+        UsageSums.AddAll(slotUsage, delta.Usage);
     }
 
-    /// <summary>Spend per "client|model" in nano-USD for 15-minute UTC slots in [from, to).</summary>
-    public async Task<Dictionary<string, long>> SpendAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    /// <summary>Spend per <see cref="SpendKey"/> in nano-USD of the folded 15-minute UTC slots in [from, to).</summary>
+    public async Task<Dictionary<SpendKey, long>> SpendAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
-        var result = new Dictionary<string, long>(StringComparer.Ordinal);
-        var query = new TableQuery { PartitionKey = PartitionKey, RowKeyFrom = SpendRowPrefix + SlotOf(from), RowKeyBefore = SpendRowPrefix + SlotOf(to) };
-        await foreach (var e in store.Aggregates.QueryAsync(query, cancellationToken).ConfigureAwait(false))
+        var result = new Dictionary<SpendKey, long>();
+        await foreach (var (_, usage) in SlotsAsync(from, to, cancellationToken).ConfigureAwait(false))
         {
-            foreach (var (key, value) in JsonSerializer.Deserialize(e.GetString("Json") ?? "{}", AggregateJsonContext.Default.DictionaryStringInt64) ?? [])
+            foreach (var (key, sums) in usage)
             {
-                result[key] = result.GetValueOrDefault(key) + value;
+                result[key] = result.GetValueOrDefault(key) + sums.CostNanoUsd;
             }
         }
 
         return result;
+    }
+
+    /// <summary>The folded usage of each 15-minute UTC slot in [from, to) that has calls, in order: one row per slot, whatever
+    /// the number of calls in it.</summary>
+    public async IAsyncEnumerable<(DateTimeOffset Slot, Dictionary<SpendKey, UsageSums> Usage)> SlotsAsync(DateTimeOffset from, DateTimeOffset to,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var query = new TableQuery { PartitionKey = PartitionKey, RowKeyFrom = SpendRowPrefix + SlotOf(from), RowKeyBefore = SpendRowPrefix + SlotOf(to) };
+        await foreach (var e in store.Aggregates.QueryAsync(query, cancellationToken).ConfigureAwait(false))
+        {
+            yield return (RecordKeys.ParseMinute(e.RowKey[SpendRowPrefix.Length..]), SlotRow.Usage(e));
+        }
     }
 
     /// <summary>The 15-minute UTC slot a time falls in (zones are offset by multiples of 15 minutes).</summary>
@@ -277,14 +289,6 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
             ? first[..RecordKeys.MinuteFormat.Length]
             : fallback;
 
-    private async Task<Dictionary<string, long>> LoadSpendAsync(string rowKey, CancellationToken cancellationToken)
-    {
-        var e = await store.Aggregates.GetAsync(PartitionKey, rowKey, select: null, cancellationToken).ConfigureAwait(false);
-        return e is not null
-            ? JsonSerializer.Deserialize(e.GetString("Json") ?? "{}", AggregateJsonContext.Default.DictionaryStringInt64) ?? new(StringComparer.Ordinal)
-            : new(StringComparer.Ordinal);
-    }
-
     internal async Task<(AggregateState? State, ETag? ETag)> LoadAsync(CancellationToken cancellationToken)
     {
         var e = await store.Aggregates.GetAsync(PartitionKey, StateRowKey, select: null, cancellationToken).ConfigureAwait(false);
@@ -302,7 +306,15 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
     /// <summary>What a scrape renders.</summary>
     /// <param name="TailReadAt">Records committed to the table before this time are in the snapshot (the tail's read less
     /// the longest an instance takes to publish its sums).</param>
-    internal sealed record Snapshot(AggregateState State, long UnfoldedRecords, TimeSpan? NewestFoldedAge, TailSpend TailSpend, DateTimeOffset TailReadAt);
+    internal sealed record Snapshot(AggregateState State, long UnfoldedRecords, TimeSpan? NewestFoldedAge, TailSpend TailSpend, DateTimeOffset TailReadAt)
+    {
+        /// <summary>The first minute not folded: the tail covers it and every later one.</summary>
+        public string Watermark { get; init; } = "";
+
+        /// <summary>The tail's usage per write minute (<c>yyyyMMddHHmm</c>), from <see cref="Watermark"/> on.</summary>
+        public IReadOnlyDictionary<string, Dictionary<SpendKey, UsageSums>> TailUsage { get; init; } =
+            new Dictionary<string, Dictionary<SpendKey, UsageSums>>();
+    }
 
     [LoggerMessage(EventId = 5006, Level = LogLevel.Warning, Message = "A fold started by a scrape failed ({Error}); the next scrape or timer tick folds.")]
     private static partial void LogBackgroundFoldFailed(ILogger logger, string error);

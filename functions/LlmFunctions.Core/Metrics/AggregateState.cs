@@ -143,19 +143,10 @@ internal sealed class AggregateState
     }
 
     internal static string Key(params ReadOnlySpan<string> parts) => string.Join(Separator, parts);
-
-    /// <summary>The <c>client|model</c> key spend is kept under (15-minute slots, budget tails).</summary>
-    internal static string SpendKey(string clientLabel, string modelLabel) => Key(clientLabel, modelLabel);
-
-    /// <summary>Splits a <see cref="SpendKey"/> back into client and model.</summary>
-    internal static (string Client, string Model) SplitSpendKey(string key)
-    {
-        var sep = key.IndexOf(Separator, StringComparison.Ordinal);
-        return (key[..sep], key[(sep + 1)..]);
-    }
 }
 
 [JsonSerializable(typeof(AggregateState))]
 [JsonSerializable(typeof(Dictionary<string, long>))]
 [JsonSerializable(typeof(MetricsDelta))]
+[JsonSerializable(typeof(Dictionary<Spend.SpendKey, Spend.UsageSums>))]
 internal sealed partial class AggregateJsonContext : JsonSerializerContext;

@@ -13,6 +13,8 @@ internal enum MetricKind
     CostPerCall,
     TimeToFirstByte,
     ShadowBlocks,
+    TagRequests,
+    TagCost,
 }
 
 /// <summary>
@@ -22,7 +24,7 @@ internal enum MetricKind
 /// </summary>
 internal readonly record struct MetricKey(
     MetricKind Kind, string Method = "", string Endpoint = "", string Status = "", string TokenType = "", string Model = "", string Client = "",
-    string Upstream = "", string Budget = "")
+    string Upstream = "", string Budget = "", string Tag = "")
 {
     private const char Separator = '|';
 
@@ -49,6 +51,12 @@ internal readonly record struct MetricKey(
 
     /// <summary>Calls a <c>shadow</c> budget would have blocked.</summary>
     public static MetricKey ShadowBlocks(string budget) => new(MetricKind.ShadowBlocks, Budget: budget);
+
+    /// <summary>Calls with a tag listed in <c>Metrics__Tags</c>.</summary>
+    public static MetricKey TagRequests(string tag) => new(MetricKind.TagRequests, Tag: tag);
+
+    /// <summary>Nano-USD of the calls with a tag listed in <c>Metrics__Tags</c>.</summary>
+    public static MetricKey TagCost(string tag) => new(MetricKind.TagCost, Tag: tag);
 
     /// <summary>True for the kinds labelled by model, whose label a merge maps through the model grants.</summary>
     public bool HasModel => Kind is MetricKind.Requests or MetricKind.Tokens or MetricKind.Cost or MetricKind.Retries or MetricKind.Unpriced
@@ -80,6 +88,8 @@ internal readonly record struct MetricKey(
         MetricKind.CostPerCall => "cost_per_call",
         MetricKind.TimeToFirstByte => Join("ttfb", Model),
         MetricKind.ShadowBlocks => Join("shadow_blocks", Budget),
+        MetricKind.TagRequests => Join("tag_requests", Tag),
+        MetricKind.TagCost => Join("tag_cost", Tag),
         _ => throw new InvalidOperationException($"Unknown metric kind {Kind}."),
     };
 
@@ -100,6 +110,8 @@ internal readonly record struct MetricKey(
             ("cost_per_call", 1) => CostPerCall(),
             ("ttfb", 2) => TimeToFirstByte(p[1]),
             ("shadow_blocks", 2) => ShadowBlocks(p[1]),
+            ("tag_requests", 2) => TagRequests(p[1]),
+            ("tag_cost", 2) => TagCost(p[1]),
             _ => null,
         };
         key = parsed ?? default;

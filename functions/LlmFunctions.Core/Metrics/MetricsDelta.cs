@@ -1,14 +1,15 @@
 using System.Runtime.InteropServices;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 
 namespace LlmFunctions.Core.Metrics;
 
 /// <summary>
 /// What a set of call records adds to the aggregates, before model labels are granted: counters and histograms
-/// keyed by <see cref="MetricKey"/> with the record's own model label, spend per call-start minute, and the record
-/// count. The fold sums one minute of records into a delta and merges it into the state; each instance sums what it
-/// commits into one delta per minute and publishes it (<see cref="TailSummaries"/>), and a scrape merges those for the
-/// minutes not yet folded. Every sum is an integer, so both ways give the same state.
+/// keyed by <see cref="MetricKey"/> with the record's own model label, spend per call-start minute, the usage sums per
+/// <see cref="SpendKey"/> (for the spend report), and the record count. The fold sums one minute of records into a
+/// delta and merges it into the state; each instance sums what it commits into one delta per minute and publishes it
+/// (<see cref="TailSummaries"/>), and a scrape merges those for the minutes not yet folded. Every sum is an integer, so both ways give the same state.
 /// </summary>
 internal sealed class MetricsDelta
 {
@@ -21,10 +22,19 @@ internal sealed class MetricsDelta
 
     public Dictionary<string, HistogramData> Histograms { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>Nano-USD per UTC minute of the call's start (<c>yyyyMMddHHmm</c>), then per <c>client|model</c>.</summary>
-    public Dictionary<string, Dictionary<string, long>> Spend { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Nano-USD per UTC minute of the call's start (<c>yyyyMMddHHmm</c>), then per <see cref="SpendKey"/>: budgets.</summary>
+    public Dictionary<string, Dictionary<SpendKey, long>> Spend { get; set; } = new(StringComparer.Ordinal);
 
-    public void Add(CallRecord r)
+    /// <summary>Calls, tokens and cost per <see cref="SpendKey"/>: the spend report.</summary>
+    public Dictionary<SpendKey, UsageSums> Usage { get; set; } = [];
+
+    private static readonly IReadOnlySet<string> NoCountedTags = new HashSet<string>();
+
+    /// <summary>Adds a record, with no tag series.</summary>
+    public void Add(CallRecord r) => Add(r, NoCountedTags);
+
+    /// <summary>Adds a record; <paramref name="countedTags"/> are the tags that get their own series (<c>Metrics__Tags</c>).</summary>
+    public void Add(CallRecord r, IReadOnlySet<string> countedTags)
     {
         var model = AggregateState.Label(r.BilledModel);
         var client = AggregateState.Label(r.Client);
@@ -50,6 +60,18 @@ internal sealed class MetricsDelta
             }
         }
 
+        if (countedTags.Count > 0 && r.Tags.Length > 0)
+        {
+            foreach (var tag in r.Tags.Split(','))
+            {
+                if (countedTags.Contains(tag))
+                {
+                    Inc(MetricKey.TagRequests(tag), 1);
+                    Inc(MetricKey.TagCost(tag), r.CostNanoUsd);
+                }
+            }
+        }
+
         Observe(MetricKey.Duration(method, endpoint), (long)Math.Round(r.DurationMs * 1000));
         if (metered)
         {
@@ -64,10 +86,12 @@ internal sealed class MetricsDelta
         var started = RecordKeys.Minute(r.StartedAt);
         if (!Spend.TryGetValue(started, out var spend))
         {
-            Spend[started] = spend = new(StringComparer.Ordinal);
+            Spend[started] = spend = [];
         }
 
-        CollectionsMarshal.GetValueRefOrAddDefault(spend, AggregateState.SpendKey(client, model), out _) += r.CostNanoUsd;
+        var key = new SpendKey(client, model, r.EndUser, SpendKey.SortedTags(r.Tags));
+        CollectionsMarshal.GetValueRefOrAddDefault(spend, key, out _) += r.CostNanoUsd;
+        (CollectionsMarshal.GetValueRefOrAddDefault(Usage, key, out _) ??= new UsageSums()).Add(r);
         Records++;
         if (r.StartedAt > NewestStarted)
         {
@@ -99,7 +123,7 @@ internal sealed class MetricsDelta
         {
             if (!Spend.TryGetValue(minute, out var mine))
             {
-                Spend[minute] = mine = new(StringComparer.Ordinal);
+                Spend[minute] = mine = [];
             }
 
             foreach (var (key, value) in spend)
@@ -108,15 +132,13 @@ internal sealed class MetricsDelta
             }
         }
 
+        UsageSums.AddAll(Usage, other.Usage);
         Records += other.Records;
         if (other.NewestStarted > NewestStarted)
         {
             NewestStarted = other.NewestStarted;
         }
     }
-
-    /// <summary>Spend per <c>client|model</c>, whatever the calls' start.</summary>
-    public IEnumerable<KeyValuePair<string, long>> SpendByKey() => Spend.Values.SelectMany(s => s);
 
     private void Inc(MetricKey key, long value) => CollectionsMarshal.GetValueRefOrAddDefault(Counters, key.ToString(), out _) += value;
 

@@ -46,6 +46,12 @@ internal static class MetricsRenderer
         var shadowBlocks = factory.CreateCounter("api_budget_shadow_blocks_total", "Calls a shadow budget would have blocked (nothing was blocked).",
             new CounterConfiguration { LabelNames = ["budget"] });
 
+        var requestsByTag = factory.CreateCounter("api_requests_by_tag_total", "Requests by tag, for the tags listed in Metrics__Tags.",
+            new CounterConfiguration { LabelNames = ["tag"] });
+        var costByTag = factory.CreateCounter("api_cost_by_tag_total",
+            "Cumulative cost in USD by tag, for the tags listed in Metrics__Tags (a call with two listed tags counts in both).",
+            new CounterConfiguration { LabelNames = ["tag"] });
+
         var costByModelTotals = new Dictionary<string, long>(StringComparer.Ordinal);
         var costByClientTotals = new Dictionary<string, long>(StringComparer.Ordinal);
         var byStatusTotals = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -81,6 +87,12 @@ internal static class MetricsRenderer
                     break;
                 case MetricKind.ShadowBlocks:
                     shadowBlocks.WithLabels(key.Budget).IncTo(value);
+                    break;
+                case MetricKind.TagRequests:
+                    requestsByTag.WithLabels(key.Tag).IncTo(value);
+                    break;
+                case MetricKind.TagCost:
+                    costByTag.WithLabels(key.Tag).IncTo(Usd(value));
                     break;
                 case MetricKind.Unpriced:
                     unpriced.WithLabels(key.Model).IncTo(value);

@@ -3,6 +3,7 @@ using Azure.Data.Tables;
 using LlmFunctions.Core.Records;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Metrics;
 
@@ -18,7 +19,8 @@ namespace LlmFunctions.Core.Metrics;
 /// twice. The fold reads the records themselves, so the state is exact whatever the rows say.</item>
 /// </list>
 /// </summary>
-internal sealed partial class TailSummaries(TableStore store, TimeProvider time, ILogger<TailSummaries> logger) : BackgroundService
+internal sealed partial class TailSummaries(TableStore store, TimeProvider time, IOptions<MetricsOptions> options, ILogger<TailSummaries> logger)
+    : BackgroundService
 {
     /// <summary>Longest a committed record waits to be in this instance's row.</summary>
     internal static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
@@ -27,6 +29,7 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
     private static readonly TimeSpan KeepFor = TimeSpan.FromMinutes(10);
 
     private readonly string _instance = Guid.NewGuid().ToString("N");
+    private readonly IReadOnlySet<string> _countedTags = options.Value.TagSet();
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _flushing = new(1, 1);
     private readonly Dictionary<string, Minute> _minutes = new(StringComparer.Ordinal);
@@ -44,7 +47,7 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
 
             foreach (var r in records)
             {
-                m.Delta.Add(r);
+                m.Delta.Add(r, _countedTags);
             }
 
             m.Version++;

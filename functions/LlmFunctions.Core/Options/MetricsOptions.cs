@@ -17,4 +17,13 @@ public sealed class MetricsOptions
     /// <summary>Records younger than this are not folded yet but added live at scrape time. Default 60 s.</summary>
     [Range(10, 3600)]
     public int FoldLagSeconds { get; set; } = 60;
+
+    /// <summary>Tags (comma-separated) that get their own series in <c>api_requests_by_tag_total</c> and
+    /// <c>api_cost_by_tag_total</c>. Only these: tags come from clients, and labels must stay bounded. Default none.</summary>
+    [RegularExpression("^[A-Za-z0-9_.:,-]{0,2000}$", ErrorMessage = "Metrics__Tags is a comma-separated list of tags (letters, digits, '-', '_', '.', ':').")]
+    public string? Tags { get; set; }
+
+    /// <summary>The tags of <see cref="Tags"/>.</summary>
+    internal IReadOnlySet<string> TagSet() =>
+        (Tags ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
 }

@@ -1,3 +1,5 @@
+using LlmFunctions.Core.Spend;
+
 namespace LlmFunctions.Core.Proxy;
 
 /// <summary>
@@ -22,5 +24,6 @@ internal enum BudgetVerdict
 /// <summary>Budget enforcement at the proxy (see the Budgets folder); the proxy asks before forwarding.</summary>
 internal interface IBudgetGate
 {
-    BudgetDecision Check(string client, string model, Func<long> estimateInputTokens, long? maxOutputTokens);
+    /// <param name="call">Who and what the call's spend counts under (client, model, end user, tags).</param>
+    BudgetDecision Check(SpendKey call, Func<long> estimateInputTokens, long? maxOutputTokens);
 }

@@ -3,6 +3,7 @@ using System.Net.ServerSentEvents;
 using System.Text;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 using LlmFunctions.Core.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -220,7 +221,7 @@ internal sealed partial class ProxyHandler(
             return (null, null);
         }
 
-        var decision = budgets.Check(record.Client, model, () => billing.PromptTokens(model, body.WrittenSpan), facts.MaxOutputTokens);
+        var decision = budgets.Check(SpendKey.Of(record), () => billing.PromptTokens(model, body.WrittenSpan), facts.MaxOutputTokens);
         if (decision.RemainingUsd is { } remaining)
         {
             context.Response.Headers["x-llm-budget-remaining-usd"] = remaining.ToString("0.000000", CultureInfo.InvariantCulture);

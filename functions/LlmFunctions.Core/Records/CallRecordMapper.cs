@@ -49,7 +49,7 @@ internal static class CallRecordMapper
     [
         "PartitionKey", "RowKey", "Timestamp", "StartedAt", "Client", "Model", "UsedModel", "Method", "Endpoint", "StatusCode", "Outcome",
         "InputTokens", "CachedInputTokens", "OutputTokens", "ReasoningTokens", "CostNanoUsd", "Priced", "UsageSource",
-        "DurationMs", "TimeToFirstByteMs", "Streamed", "Retries", "Upstream", "BudgetShadowBlocks",
+        "DurationMs", "TimeToFirstByteMs", "Streamed", "Retries", "Upstream", "BudgetShadowBlocks", "EndUser", "Tags",
     ];
 
     public static CallRecord FromEntity(TableEntity e) => new()

@@ -60,6 +60,9 @@ internal sealed record TableQuery
     /// <summary>PartitionKey &lt; this.</summary>
     public string? PartitionKeyBefore { get; init; }
 
+    /// <summary>PartitionKey &gt; this.</summary>
+    public string? PartitionKeyAfter { get; init; }
+
     public string? RowKey { get; init; }
 
     /// <summary>RowKey ≥ this.</summary>
@@ -67,6 +70,9 @@ internal sealed record TableQuery
 
     /// <summary>RowKey &lt; this.</summary>
     public string? RowKeyBefore { get; init; }
+
+    /// <summary>RowKey &gt; this.</summary>
+    public string? RowKeyAfter { get; init; }
 
     /// <summary>A string property that must equal a value.</summary>
     public (string Name, string Value)? PropertyEquals { get; init; }
@@ -82,13 +88,15 @@ internal sealed record TableQuery
     /// <summary>The OData filter for Table Storage; null when there is no bound.</summary>
     public string? ToFilter()
     {
-        var parts = new List<string>(4);
+        var parts = new List<string>(6);
         Add(parts, PartitionKey, "PartitionKey eq {0}");
         Add(parts, PartitionKeyFrom, "PartitionKey ge {0}");
         Add(parts, PartitionKeyBefore, "PartitionKey lt {0}");
+        Add(parts, PartitionKeyAfter, "PartitionKey gt {0}");
         Add(parts, RowKey, "RowKey eq {0}");
         Add(parts, RowKeyFrom, "RowKey ge {0}");
         Add(parts, RowKeyBefore, "RowKey lt {0}");
+        Add(parts, RowKeyAfter, "RowKey gt {0}");
         if (PropertyEquals is var (name, value))
         {
             parts.Add(name + " eq " + TableClient.CreateQueryFilter($"{value}"));
@@ -102,9 +110,11 @@ internal sealed record TableQuery
         (PartitionKey is null || e.PartitionKey == PartitionKey)
         && (PartitionKeyFrom is null || string.CompareOrdinal(e.PartitionKey, PartitionKeyFrom) >= 0)
         && (PartitionKeyBefore is null || string.CompareOrdinal(e.PartitionKey, PartitionKeyBefore) < 0)
+        && (PartitionKeyAfter is null || string.CompareOrdinal(e.PartitionKey, PartitionKeyAfter) > 0)
         && (RowKey is null || e.RowKey == RowKey)
         && (RowKeyFrom is null || string.CompareOrdinal(e.RowKey, RowKeyFrom) >= 0)
         && (RowKeyBefore is null || string.CompareOrdinal(e.RowKey, RowKeyBefore) < 0)
+        && (RowKeyAfter is null || string.CompareOrdinal(e.RowKey, RowKeyAfter) > 0)
         && (PropertyEquals is not var (name, value) || e.GetString(name) == value);
 
     private static void Add(List<string> parts, string? value, string format)

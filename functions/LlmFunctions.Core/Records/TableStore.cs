@@ -25,6 +25,9 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
     public ITable BudgetEvents => tables.Table(TableNames.BudgetEvents);
     public ITable Tail => tables.Table(TableNames.Tail);
 
+    /// <summary>One day's call table (<see cref="TableNames.CallsFor(DateOnly)"/>).</summary>
+    public ITable Calls(string tableName) => tables.Table(tableName);
+
     /// <summary>Creates the fixed tables if missing. A failure is not cached: the next call tries again.</summary>
     public Task EnsureTablesAsync(CancellationToken cancellationToken = default) =>
         OnceAsync(FixedTablesKey, CreateTablesAsync, cancellationToken);

@@ -10,11 +10,12 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-// Scrape latency as history grows: seeds N call records at a steady rate (default 10,000 a day, going back from
+// Scrape and spend report latency as history grows: seeds N call records at a steady rate (default 10,000 a day, going back from
 // now, so 1M records are 100 days of history) into the daily LlmCallsyyyyMMdd tables on Azurite, lets the fold
 // catch up, then times GET /metrics on the local host. Usage (tests/Benchmarks/scrape.sh starts Azurite):
 //   dotnet LlmFunctions.Benchmarks.Scrape.dll <table connection string> 10000,100000,1000000 [records per day] [--seed-only]
-// --seed-only seeds and folds the first size, then exits (sustained.sh's BENCH_HISTORY).
+// --seed-only seeds and folds the first size, then exits (sustained.sh's BENCH_HISTORY). The spend report is timed over
+// the whole history (GET /spend from its first day to today, by day, client and model; and by user and tag).
 var seedOnly = args.Contains("--seed-only");
 args = args.Where(a => a != "--seed-only").ToArray();
 var connection = args[0];
@@ -33,6 +34,7 @@ var app = LocalHost.Build(["--urls", "http://127.0.0.1:0", "--environment", "Dev
         ["Clients:bench:Key"] = "sk-bench",
         ["Metrics:BearerToken"] = "bench",
         ["Metrics:FoldLagSeconds"] = "10",
+        ["Admin:KeySha256"] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("sk-bench-admin"u8)),
     });
     builder.Logging.SetMinimumLevel(LogLevel.Warning);
 });
@@ -44,8 +46,8 @@ http.DefaultRequestHeaders.Authorization = new("Bearer", "bench");
 Console.WriteLine($"Steady history of {perDay:N0} records a day; the scrape reads the folded state and today's table.");
 Console.WriteLine();
 Console.WriteLine("| records stored | days of history | seed s | fold s (timer runs) | scrape P50 ms | scrape P99 ms | scrape max ms | body KB "
-    + "| records in today's table |");
-Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    + "| records in today's table | /spend by day,client,model P50 / max ms | rows | /spend by user,tag P50 / max ms | rows |");
+Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 var stored = 0;
 string[] models = ["gpt-4.1", "gpt-4.1-mini", "claude-sonnet-4.5", "gemini-2.5-flash", "deepseek-v3.2"];
 string[] clients = ["alpha", "beta", "gamma"];
@@ -75,7 +77,7 @@ foreach (var size in sizes)
                     ["UsedModel"] = models[n % 5], ["Method"] = "POST", ["Endpoint"] = "/v1/chat/completions", ["StatusCode"] = n % 50 == 0 ? 429 : 200,
                     ["Outcome"] = n % 50 == 0 ? "rate_limited" : "ok", ["InputTokens"] = 1000L, ["OutputTokens"] = 200L, ["CostNanoUsd"] = 3_600_000L,
                     ["Priced"] = true, ["UsageSource"] = "reported", ["DurationMs"] = 800.0 + n % 1000, ["Streamed"] = n % 2 == 0,
-                    ["TimeToFirstByteMs"] = 120.0, ["Retries"] = 0,
+                    ["TimeToFirstByteMs"] = 120.0, ["Retries"] = 0, ["EndUser"] = "user-" + (n % 10), ["Tags"] = n % 4 == 0 ? "team-a,batch" : "",
                 }));
             }
 
@@ -144,8 +146,42 @@ foreach (var size in sizes)
     }
 
     var days = (int)Math.Ceiling((double)size / perDay);
+    var firstDay = (now.AddMinutes(-5) - (size - 1) * spacing).UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+    var byClient = await TimeSpendAsync($"/spend?from={firstDay}&group_by=day,client,model", size);
+    var byUserTag = await TimeSpendAsync($"/spend?from={firstDay}&group_by=user,tag", size);
     Console.WriteLine($"| {size:N0} | {days} | {seed.Elapsed.TotalSeconds:0.0} | {fold.Elapsed.TotalSeconds:0.0} | {times[24]:0.00} | {times[48]:0.00} "
-        + $"| {times[^1]:0.00} | {bytes / 1024.0:0.0} | {today:N0} |");
+        + $"| {times[^1]:0.00} | {bytes / 1024.0:0.0} | {today:N0} | {byClient.P50:0.0} / {byClient.Max:0.0} | {byClient.Rows:N0} "
+        + $"| {byUserTag.P50:0.0} / {byUserTag.Max:0.0} | {byUserTag.Rows:N0} |");
 }
 
 await app.StopAsync();
+
+// Times 20 reports over the whole history (the first warms up) and checks that each counts every seeded call once.
+async Task<(double P50, double Max, int Rows)> TimeSpendAsync(string path, int expectedCalls)
+{
+    var spendTimes = new List<double>();
+    var rows = 0;
+    for (var i = 0; i < 21; i++)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Get, path);
+        message.Headers.Authorization = new("Bearer", "sk-bench-admin");
+        var sw = Stopwatch.StartNew();
+        using var response = await http.SendAsync(message);
+        var body = await response.Content.ReadAsStringAsync();
+        sw.Stop();
+        var report = System.Text.Json.Nodes.JsonNode.Parse(body)!;
+        if (report["total"]?["calls"]?.GetValue<long>() != expectedCalls)
+        {
+            throw new InvalidOperationException($"{path}: the report does not count {expectedCalls} calls: {body[..Math.Min(300, body.Length)]}");
+        }
+
+        rows = report["data"]!.AsArray().Count;
+        if (i > 0)
+        {
+            spendTimes.Add(sw.Elapsed.TotalMilliseconds);
+        }
+    }
+
+    spendTimes.Sort();
+    return (spendTimes[spendTimes.Count / 2], spendTimes[^1], rows);
+}

@@ -1,6 +1,7 @@
 using LlmFunctions.Core.Budgets;
 using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
@@ -40,17 +41,72 @@ public sealed class BudgetRollupTests
         var enforcer = a.Get<BudgetEnforcer>();
         await enforcer.RefreshAsync();
 
-        var mini = enforcer.Check("alpha", "gpt-4o-mini", () => 10, 10);
+        var mini = enforcer.Check(new SpendKey("alpha", "gpt-4o-mini"), () => 10, 10);
         Assert.Equal(BudgetVerdict.Allow, mini.Verdict);
         Assert.Equal("watch", mini.ShadowBlocked);
         Assert.Equal(0m, mini.RemainingUsd);
 
-        var other = enforcer.Check("alpha", "gpt-4.1", () => 10, 10);
+        var other = enforcer.Check(new SpendKey("alpha", "gpt-4.1"), () => 10, 10);
         Assert.Equal(BudgetVerdict.Allow, other.Verdict);
         Assert.Null(other.ShadowBlocked);
         Assert.Equal(0.007m, other.RemainingUsd);
 
-        Assert.Null(enforcer.Check("beta", "gpt-4.1", () => 10, 10).RemainingUsd); // no budget applies: no figure, never +Inf
+        Assert.Null(enforcer.Check(new SpendKey("beta", "gpt-4.1"), () => 10, 10).RemainingUsd); // no budget applies: no figure, never +Inf
+    }
+
+    [Fact]
+    public async Task TagAndUserBudgets_CountOnlyTheirCalls_FoldedOrNot_AndBlockOnlyThem()
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var a = new InMemoryCore(tables, time, new()
+        {
+            ["Budgets:team:LimitUsd"] = "0.003",
+            ["Budgets:team:Scope"] = "tag:team-a",
+            ["Budgets:team:Action"] = "block",
+            ["Budgets:one-user:LimitUsd"] = "0.002",
+            ["Budgets:one-user:Scope"] = "user:u-1",
+            ["Budgets:one-user:Action"] = "block",
+        });
+        await a.StartAsync();
+        var writer = a.Get<RecordWriter>();
+        CallRecord Tagged(string tags, string user)
+        {
+            var r = InMemoryCore.Record(Noon, costNanoUsd: 1_000_000);
+            (r.Tags, r.EndUser) = (tags, user);
+            return r;
+        }
+
+        // $0.002 tagged team-a (one of them also batch, for user u-1), $0.005 tagged otherwise or not at all.
+        await writer.WriteAsync(Tagged("batch,team-a", "u-1"));
+        await writer.WriteAsync(Tagged("team-a", ""));
+        await writer.WriteAsync(Tagged("team-b", "u-2"));
+        await writer.WriteAsync(Tagged("", "u-1"));
+        foreach (var _ in Enumerable.Range(0, 3))
+        {
+            await writer.WriteAsync(Tagged("", ""));
+        }
+
+        var rollup = a.Get<BudgetRollup>();
+        var tail = await rollup.ComputeAsync(CancellationToken.None);
+        time.Advance(TimeSpan.FromMinutes(3));
+        var folded = await rollup.RunAsync(CancellationToken.None);
+
+        foreach (var statuses in new[] { tail, folded })
+        {
+            Assert.Equal(2_000_000, statuses.Single(s => s.Name == "team").SpentNanoUsd);
+            Assert.Equal(2_000_000, statuses.Single(s => s.Name == "one-user").SpentNanoUsd);
+        }
+
+        await writer.WriteAsync(Tagged("team-a", ""));
+        time.Advance(TimeSpan.FromSeconds(10));
+        var enforcer = a.Get<BudgetEnforcer>();
+        await enforcer.RefreshAsync();
+        Assert.Equal(BudgetVerdict.Block, enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "", "batch,team-a"), () => 10, 10).Verdict);
+        Assert.Equal(BudgetVerdict.Block, enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "u-1", ""), () => 10, 10).Verdict);
+        var other = enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "u-2", "team-b"), () => 10, 10);
+        Assert.Equal(BudgetVerdict.Allow, other.Verdict);
+        Assert.Null(other.RemainingUsd);
     }
 
     [Fact]
@@ -65,7 +121,7 @@ public sealed class BudgetRollupTests
 
         var enforcerB = b.Get<BudgetEnforcer>();
         await enforcerB.RefreshAsync();
-        Assert.Equal(BudgetVerdict.Allow, enforcerB.Check("alpha", "gpt-4o-mini", () => 10, 10).Verdict);
+        Assert.Equal(BudgetVerdict.Allow, enforcerB.Check(new SpendKey("alpha", "gpt-4o-mini"), () => 10, 10).Verdict);
 
         // $0.003 of alpha's calls on instance A, and some of beta's that the budget does not cover.
         var writer = a.Get<RecordWriter>();
@@ -80,10 +136,10 @@ public sealed class BudgetRollupTests
         Assert.Equal(0.003m, current["cap"].SpentUsd);
 
         await enforcerB.RefreshAsync();
-        var decision = enforcerB.Check("alpha", "gpt-4o-mini", () => 10, 10);
+        var decision = enforcerB.Check(new SpendKey("alpha", "gpt-4o-mini"), () => 10, 10);
         Assert.Equal(BudgetVerdict.Block, decision.Verdict);
         Assert.Contains("Budget 'cap'", decision.Message, StringComparison.Ordinal);
-        Assert.Equal(BudgetVerdict.Allow, enforcerB.Check("beta", "gpt-4o-mini", () => 10, 10).Verdict);
+        Assert.Equal(BudgetVerdict.Allow, enforcerB.Check(new SpendKey("beta", "gpt-4o-mini"), () => 10, 10).Verdict);
 
         // Each threshold crossed is one event, whichever instances run the rollup and how often.
         var events = tables.Entities(TableNames.BudgetEvents).Count;

@@ -92,11 +92,12 @@ public sealed class FunctionsHostEmulatorTests
     }
 
     [Fact]
-    public async Task Start_LoadsTheFourFunctions_AndTheWorkersLogsArriveOverRpcLog_WithoutSecrets()
+    public async Task Start_LoadsEveryFunction_AndTheWorkersLogsArriveOverRpcLog_WithoutSecrets()
     {
         await using var host = await FunctionsWorkerHost.StartAsync(Settings());
 
-        Assert.Equal(["BudgetRollup", "Health", "Metrics", "Proxy"], host.Emulator.FunctionNames.Order());
+        Assert.Equal(["BudgetRollup", "Health", "Metrics", "Proxy", "SpendCalls", "SpendMe", "SpendReport"],
+            host.Emulator.FunctionNames.Order(StringComparer.Ordinal));
         Assert.True(await host.WaitForLogAsync("LlmFunctions: upstream"), host.Log);
         Assert.Contains("Worker.LlmFunctions.Core.Hosting.StartupReport", host.Log); // RpcLog carries the worker's category
         Assert.Contains("LlmFunctions: upstreams default http://127.0.0.1:9/v1", host.Log);

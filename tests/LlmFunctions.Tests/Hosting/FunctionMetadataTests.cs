@@ -19,13 +19,17 @@ public sealed class FunctionMetadataTests
         Metadata().Single(f => f!["name"]!.GetValue<string>() == name)!.AsObject();
 
     [Fact]
-    public void App_DeclaresExactlyTheFourFunctions() =>
-        Assert.Equal(["BudgetRollup", "Health", "Metrics", "Proxy"], Metadata().Select(f => f!["name"]!.GetValue<string>()).Order());
+    public void App_DeclaresExactlyItsFunctions() =>
+        Assert.Equal(["BudgetRollup", "Health", "Metrics", "Proxy", "SpendCalls", "SpendMe", "SpendReport"],
+            Metadata().Select(f => f!["name"]!.GetValue<string>()).Order(StringComparer.Ordinal));
 
     [Theory]
     [InlineData("Proxy", "v1/{*path}", new[] { "get", "post", "put", "patch", "delete" })]
     [InlineData("Metrics", "metrics", new[] { "get" })]
     [InlineData("Health", "health", new[] { "get" })]
+    [InlineData("SpendReport", "spend", new[] { "get" })]
+    [InlineData("SpendCalls", "spend/calls", new[] { "get" })]
+    [InlineData("SpendMe", "spend/me", new[] { "get" })]
     public void HttpFunctions_HaveTheirRoutesMethodsAndAnonymousAuth(string name, string route, string[] methods)
     {
         var trigger = Function(name)["bindings"]!.AsArray().Single(b => b!["type"]!.GetValue<string>() == "httpTrigger")!;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Azure.Data.Tables;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 
 namespace LlmFunctions.Tests.Records;
 
@@ -31,6 +32,8 @@ public sealed class CallRecordMapperTests
         Streamed = streamed,
         Retries = 2,
         UpstreamRequestId = "req_123",
+        EndUser = "user-" + client,
+        Tags = "team-a,batch",
     };
 
     [Fact]
@@ -74,12 +77,13 @@ public sealed class CallRecordMapperTests
 
         Assert.Equal(JsonSerializer.Serialize(whole), JsonSerializer.Serialize(projected));
         Assert.NotEmpty(whole.Histograms);
-        var a = new Dictionary<string, long>();
-        var b = new Dictionary<string, long>();
+        var a = new Dictionary<SpendKey, long>();
+        var b = new Dictionary<SpendKey, long>();
         wholeSpend.AddSince(DateTimeOffset.MinValue, a);
         projectedSpend.AddSince(DateTimeOffset.MinValue, b);
-        Assert.Equal(a.OrderBy(p => p.Key), b.OrderBy(p => p.Key));
+        Assert.Equal(a.OrderBy(p => p.Key.ToString()), b.OrderBy(p => p.Key.ToString()));
         Assert.Equal(2, a.Count);
+        Assert.All(a.Keys, k => Assert.Equal(("batch,team-a", "user-" + k.Client), (k.Tags, k.User))); // budgets by tag and user
     }
 
     private static MetricsDelta Delta(CallRecord record)

@@ -1,0 +1,135 @@
+using System.Buffers.Text;
+using System.Text;
+using Azure;
+using LlmFunctions.Core.Records;
+
+namespace LlmFunctions.Core.Spend;
+
+/// <summary>One page of raw call records, and the cursor of the next one (null at the end).</summary>
+internal sealed record CallsPageResult(IReadOnlyList<CallRecord> Records, string? Next);
+
+/// <summary>
+/// <c>GET /spend/calls</c>: pages through the records of a range in key order (write minute, then call id), across the
+/// daily tables. The cursor is the last key returned, so a page is a key-range query that starts where the previous one
+/// ended: no server-side state, and records written meanwhile behind the cursor never shift a page.
+/// </summary>
+internal sealed class CallsPage(TableStore store)
+{
+    /// <summary>Most records one request reads to fill a page when filters other than the client skip some.</summary>
+    internal const int MaxScanned = 10_000;
+
+    public async Task<CallsPageResult> ReadAsync(DateTimeOffset start, DateTimeOffset end, SpendQuery query, Cursor? after,
+        CancellationToken cancellationToken)
+    {
+        var first = RecordKeys.Minute(start);
+        var before = RecordKeys.Minute(end);
+        var lastDay = DateOnly.FromDateTime(end.AddTicks(-1).UtcDateTime);
+        var records = new List<CallRecord>(query.Limit);
+        var scanned = 0;
+        Cursor? lastReturned = null;
+        foreach (var table in await store.CallTablesAsync(TableNames.CallsFor(first), TableNames.CallsFor(lastDay), cancellationToken).ConfigureAwait(false))
+        {
+            if (after is { } c && string.CompareOrdinal(table, TableNames.CallsFor(c.PartitionKey)) < 0)
+            {
+                continue;
+            }
+
+            var queries = after is { } a && table == TableNames.CallsFor(a.PartitionKey)
+                ? new[]
+                {
+                    new TableQuery { PartitionKey = a.PartitionKey, RowKeyAfter = a.RowKey },
+                    new TableQuery { PartitionKeyAfter = a.PartitionKey, PartitionKeyBefore = before },
+                }
+                : [new TableQuery { PartitionKeyFrom = first, PartitionKeyBefore = before }];
+            foreach (var q in queries)
+            {
+                var filtered = query.Filter.Client is { } client ? q with { PropertyEquals = ("Client", client) } : q;
+                await foreach (var e in QueryAsync(store.Calls(table), filtered, cancellationToken).ConfigureAwait(false))
+                {
+                    var r = CallRecordMapper.FromEntity(e);
+                    if (query.Filter.Matches(SpendKey.Of(r)))
+                    {
+                        if (records.Count == query.Limit)
+                        {
+                            // One more than asked for: there is a next page, and it starts after the last one returned.
+                            return new CallsPageResult(records, lastReturned!.Value.ToString());
+                        }
+
+                        records.Add(r);
+                        lastReturned = new Cursor(e.PartitionKey, e.RowKey);
+                    }
+
+                    if (++scanned >= MaxScanned)
+                    {
+                        return new CallsPageResult(records, new Cursor(e.PartitionKey, e.RowKey).ToString());
+                    }
+                }
+            }
+        }
+
+        return new CallsPageResult(records, null);
+    }
+
+    private static async IAsyncEnumerable<Azure.Data.Tables.TableEntity> QueryAsync(ITable table, TableQuery query,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var rows = table.QueryAsync(query, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!await rows.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        yield break;
+                    }
+                }
+                catch (RequestFailedException ex) when (ex.Status == 404)
+                {
+                    yield break; // no records that day
+                }
+
+                yield return rows.Current;
+            }
+        }
+        finally
+        {
+            await rows.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Where a page ended: the PartitionKey and RowKey of its last record, as opaque base64url text.</summary>
+    internal readonly record struct Cursor(string PartitionKey, string RowKey)
+    {
+        public override string ToString() => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(PartitionKey + "/" + RowKey));
+
+        public static bool TryParse(string? text, out Cursor cursor)
+        {
+            cursor = default;
+            if (text is null || text.Length > 200)
+            {
+                return false;
+            }
+
+            try
+            {
+                var parts = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(text)).Split('/');
+                if (parts.Length != 2 || parts[0].Length < RecordKeys.MinuteFormat.Length
+                    || !DateTimeOffset.TryParseExact(parts[0][..RecordKeys.MinuteFormat.Length], RecordKeys.MinuteFormat,
+                        System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out _)
+                    || parts[1].Length == 0)
+                {
+                    return false;
+                }
+
+                cursor = new Cursor(parts[0], parts[1]);
+                return true;
+            }
+            catch (FormatException)
+            {
+                return false;
+            }
+        }
+    }
+}

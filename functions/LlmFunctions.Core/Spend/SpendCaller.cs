@@ -1,0 +1,40 @@
+using System.Security.Cryptography;
+using System.Text;
+using LlmFunctions.Core.Proxy;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Spend;
+
+/// <summary>Who is asking the spend endpoints: the admin (every client), or one client (its own spend only).</summary>
+internal sealed record SpendCaller(string? Client)
+{
+    public bool IsAdmin => Client is null;
+}
+
+/// <summary>
+/// Tells the admin key (<c>Admin__KeySha256</c>, compared as a SHA-256 hash in constant time) from client keys
+/// (<see cref="ClientAuthenticator"/>); anything else is nobody.
+/// </summary>
+internal sealed class SpendAuthenticator(IOptions<AdminOptions> admin, ClientAuthenticator clients)
+{
+    private readonly byte[]? _adminHash = string.IsNullOrEmpty(admin.Value.KeySha256) ? null : Convert.FromHexString(admin.Value.KeySha256.Trim());
+
+    public SpendCaller? Authenticate(string? authorization)
+    {
+        if (_adminHash is not null && authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            var key = authorization.AsSpan(7).Trim();
+            if (!key.IsEmpty && key.Length <= 1024)
+            {
+                Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+                SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString()), hash);
+                if (CryptographicOperations.FixedTimeEquals(hash, _adminHash))
+                {
+                    return new SpendCaller(null);
+                }
+            }
+        }
+
+        return clients.Authenticate(authorization) is { } client ? new SpendCaller(client) : null;
+    }
+}

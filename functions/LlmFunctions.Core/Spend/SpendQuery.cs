@@ -1,0 +1,139 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+
+namespace LlmFunctions.Core.Spend;
+
+/// <summary>What a report groups by.</summary>
+[Flags]
+internal enum SpendGrouping
+{
+    None = 0,
+    Day = 1,
+    Month = 2,
+    Client = 4,
+    Model = 8,
+    User = 16,
+    Tag = 32,
+}
+
+/// <summary>Filters a report or a page of calls keeps to; null: any.</summary>
+internal sealed record SpendFilter(string? Client, string? Model, string? User, string? Tag)
+{
+    public bool Matches(SpendKey key) =>
+        (Client is null || string.Equals(key.Client, Client, StringComparison.Ordinal))
+        && (Model is null || string.Equals(key.Model, Model, StringComparison.OrdinalIgnoreCase))
+        && (User is null || string.Equals(key.User, User, StringComparison.Ordinal))
+        && (Tag is null || key.HasTag(Tag));
+}
+
+/// <summary>
+/// A request to the spend endpoints, read from its query string: days <c>from</c>..<c>to</c> (inclusive, in
+/// <c>Budgets__TimeZone</c>), <c>group_by</c>, filters, <c>format</c>, and for pages of calls <c>limit</c> and
+/// <c>after</c>. Anything it cannot use is a failure naming the parameter, never a guess.
+/// </summary>
+internal sealed record SpendQuery(DateOnly From, DateOnly To, SpendGrouping GroupBy, SpendFilter Filter, bool Csv, int Limit, string? After)
+{
+    /// <summary>The longest range one request may cover.</summary>
+    public const int MaxDays = 366;
+
+    public const int MaxLimit = 1000;
+
+    private static readonly string[] ReportParameters = ["from", "to", "group_by", "client", "model", "user", "tag", "format"];
+    private static readonly string[] CallsParameters = ["from", "to", "client", "model", "user", "tag", "limit", "after"];
+
+    /// <summary>Reads a report's query (<c>GET /spend</c>).</summary>
+    public static (SpendQuery? Query, string? Error) ForReport(HttpRequest request, DateOnly today) => Read(request, today, ReportParameters);
+
+    /// <summary>Reads a page of calls' query (<c>GET /spend/calls</c>).</summary>
+    public static (SpendQuery? Query, string? Error) ForCalls(HttpRequest request, DateOnly today) => Read(request, today, CallsParameters);
+
+    /// <summary>The groups, in the order the report's columns have them.</summary>
+    public IEnumerable<string> GroupNames() =>
+        Enum.GetValues<SpendGrouping>().Where(g => g != SpendGrouping.None && GroupBy.HasFlag(g)).Select(g => g.ToString().ToLowerInvariant());
+
+    private static (SpendQuery?, string?) Read(HttpRequest request, DateOnly today, string[] known)
+    {
+        var q = request.Query;
+        if (q.Keys.FirstOrDefault(k => !known.Contains(k, StringComparer.Ordinal)) is { } unknown)
+        {
+            return (null, $"Unknown query parameter '{Proxy.Text.Truncate(unknown)}'; this endpoint takes {string.Join(", ", known)}.");
+        }
+
+        if (q.Keys.FirstOrDefault(k => q[k].Count > 1) is { } repeated)
+        {
+            return (null, $"Query parameter '{repeated}' is given more than once.");
+        }
+
+        var from = new DateOnly(today.Year, today.Month, 1);
+        var to = today;
+        if (q.TryGetValue("from", out var fromText) && !TryDate(fromText, out from))
+        {
+            return (null, "'from' must be a date, yyyy-MM-dd.");
+        }
+
+        if (q.TryGetValue("to", out var toText) && !TryDate(toText, out to))
+        {
+            return (null, "'to' must be a date, yyyy-MM-dd.");
+        }
+
+        if (from > to)
+        {
+            return (null, $"'from' ({from:yyyy-MM-dd}) is after 'to' ({to:yyyy-MM-dd}).");
+        }
+
+        if (to.DayNumber - from.DayNumber + 1 > MaxDays)
+        {
+            return (null, $"The range covers {to.DayNumber - from.DayNumber + 1} days; at most {MaxDays} per request.");
+        }
+
+        var groupBy = known.Contains("group_by") ? SpendGrouping.Day : SpendGrouping.None;
+        if (q.TryGetValue("group_by", out var groupText))
+        {
+            groupBy = SpendGrouping.None;
+            foreach (var name in groupText.ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!Enum.TryParse<SpendGrouping>(name, ignoreCase: true, out var g) || g == SpendGrouping.None || !char.IsAsciiLetterLower(name[0]))
+                {
+                    return (null, $"Unknown group_by '{Proxy.Text.Truncate(name)}'; use any of day, month, client, model, user, tag.");
+                }
+
+                groupBy |= g;
+            }
+
+            if (groupBy.HasFlag(SpendGrouping.Day) && groupBy.HasFlag(SpendGrouping.Month))
+            {
+                return (null, "group_by takes day or month, not both.");
+            }
+        }
+
+        bool csv;
+        if (q.TryGetValue("format", out var format))
+        {
+            if (format.ToString() is not ("csv" or "json"))
+            {
+                return (null, "'format' must be json or csv.");
+            }
+
+            csv = format.ToString() == "csv";
+        }
+        else
+        {
+            csv = request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
+        }
+
+        var limit = 100;
+        if (q.TryGetValue("limit", out var limitText)
+            && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > MaxLimit))
+        {
+            return (null, $"'limit' must be a whole number from 1 to {MaxLimit}.");
+        }
+
+        var filter = new SpendFilter(Value(q, "client"), Value(q, "model"), Value(q, "user"), Value(q, "tag"));
+        return (new SpendQuery(from, to, groupBy, filter, csv, limit, Value(q, "after")), null);
+    }
+
+    private static bool TryDate(string? text, out DateOnly date) =>
+        DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out date);
+
+    private static string? Value(IQueryCollection q, string name) => q.TryGetValue(name, out var v) && v.ToString().Length > 0 ? v.ToString() : null;
+}
