@@ -29,6 +29,7 @@ public sealed partial class PrometheusEndToEndTests
             s["Budgets:monthly:Scope"] = "client:alpha";
             s["Budgets:monthly:Period"] = "month";
             s["Budgets:monthly:LimitUsd"] = "50";
+            s["Metrics:Tags"] = "team-a";
         });
         var work = Directory.CreateTempSubdirectory("llmf-prom-");
         var promPort = Ports.Free();
@@ -101,6 +102,8 @@ public sealed partial class PrometheusEndToEndTests
             {
                 request.Headers.Add("x-fake-scenario", scenario);
             }
+
+            request.Headers.Add("x-llm-tags", "team-a,batch"); // the by-tag panel (only team-a is listed)
 
             using var response = await http.SendAsync(request);
             await response.Content.ReadAsStringAsync();
