@@ -240,6 +240,7 @@ var budgetSettings = toObject(
       : [{ key: 'Budgets__Items__${b.name}__Thresholds', value: join(map(b.?thresholds ?? [], t => string(t)), ',') }])
     ...(b.?action == null ? [] : [{ key: 'Budgets__Items__${b.name}__Action', value: b.?action }])
     ...(b.?downgradeTo == null ? [] : [{ key: 'Budgets__Items__${b.name}__DowngradeTo', value: b.?downgradeTo }])
+    ...(b.?reserve == null ? [] : [{ key: 'Budgets__Items__${b.name}__Reserve', value: string(b.?reserve) }])
   ])),
   s => s.key,
   s => s.value

@@ -56,6 +56,9 @@ type budgetConfig = {
 
   @description('The cheaper model used when action is downgrade.')
   downgradeTo: string?
+
+  @description('With action block: reserve each call\'s worst case before forwarding it, so the budget holds under any concurrency.')
+  reserve: bool?
 }
 
 @export()

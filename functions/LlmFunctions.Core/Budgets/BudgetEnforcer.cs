@@ -21,10 +21,8 @@ namespace LlmFunctions.Core.Budgets;
 /// </summary>
 internal sealed partial class BudgetEnforcer : IBudgetGate
 {
-    /// <summary>Output cap assumed for the worst case when the request sets no <c>max_tokens</c>.</summary>
-    internal const long DefaultOutputCap = 16_384;
-
     private readonly BudgetRollup _rollup;
+    private readonly BudgetReservations _reservations;
     private readonly PriceTable _prices;
     private readonly TimeProvider _time;
     private readonly ILogger<BudgetEnforcer> _logger;
@@ -36,9 +34,11 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private long _nextRefreshTicks;
     private int _refreshing;
 
-    public BudgetEnforcer(BudgetRollup rollup, PriceTable prices, IOptions<BudgetsOptions> options, TimeProvider time, ILogger<BudgetEnforcer> logger)
+    public BudgetEnforcer(BudgetRollup rollup, BudgetReservations reservations, PriceTable prices, IOptions<BudgetsOptions> options, TimeProvider time,
+        ILogger<BudgetEnforcer> logger)
     {
         _rollup = rollup;
+        _reservations = reservations;
         _prices = prices;
         _time = time;
         _logger = logger;
@@ -54,16 +54,68 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         }
     }
 
+    /// <summary>
+    /// <see cref="Check"/>, then, for a call it lets through, its worst case reserved in every reserved budget that applies
+    /// (<see cref="BudgetReservations"/>): a reservation the caller settles when the call ends, or a block when the budget
+    /// cannot cover it. A reserved budget fails closed: when its ledger cannot be read, the call is not forwarded.
+    /// </summary>
+    public async ValueTask<BudgetDecision> CheckAsync(SpendKey call, Func<long> estimateInputTokens, long? maxOutputTokens,
+        CancellationToken cancellationToken)
+    {
+        long? estimate = null;
+        long Estimate() => estimate ??= estimateInputTokens();
+        var decision = Check(call, Estimate, maxOutputTokens);
+        if (!_reservations.Any || decision.Verdict is BudgetVerdict.Block or BudgetVerdict.TooExpensive)
+        {
+            return decision;
+        }
+
+        var model = decision.Verdict == BudgetVerdict.Downgrade ? decision.DowngradeTo! : call.Model;
+        if (!_prices.TryGetPrice(model, out var price))
+        {
+            return decision; // an unpriced model is recorded at cost 0: nothing to reserve
+        }
+
+        var outputTokens = maxOutputTokens ?? _options.DefaultMaxOutputTokens;
+        var worst = CostCalculator.CostNanoUsd(price, Estimate(), 0, outputTokens);
+        try
+        {
+            var (reservation, refusedBy, leftUsd) = await _reservations.ReserveAsync(call with { Model = model }, worst, cancellationToken)
+                .ConfigureAwait(false);
+            if (refusedBy is null)
+            {
+                return decision with { Reservation = reservation };
+            }
+
+            var options = _options.Items[refusedBy];
+            var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
+            return new BudgetDecision(BudgetVerdict.Block, string.Create(CultureInfo.InvariantCulture,
+                    $"Budget '{refusedBy}' ({options.Scope}, {period.Kind}, reserved) cannot cover this call: up to ${CostCalculator.ToUsd(worst):0.######} "
+                    + $"({model}, ~{Estimate()} input tokens, up to {outputTokens} output tokens), with ${leftUsd:0.######} of "
+                    + $"${options.LimitUsd:0.00} left. Lower max_tokens, or wait for the reset at {period.End:yyyy-MM-dd HH:mm} UTC."),
+                RetryAfter: period.End - _time.GetUtcNow(), RemainingUsd: 0);
+        }
+        catch (Exception ex) when (ex is Azure.RequestFailedException or HttpRequestException
+            || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            LogLedgerFailed(_logger, ex.GetType().Name);
+            return new BudgetDecision(BudgetVerdict.Unavailable,
+                "A reserved budget applies to this call and its ledger could not be read; the call was not forwarded. Try again.");
+        }
+    }
+
+    /// <summary>The judgment from spend so far (rollups and this instance), without reservations.</summary>
     public BudgetDecision Check(SpendKey call, Func<long> estimateInputTokens, long? maxOutputTokens)
     {
         var model = call.Model;
         if (_options.MaxCostPerCallUsd is { } max && _prices.TryGetPrice(model, out var price))
         {
-            var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, estimateInputTokens(), 0, maxOutputTokens ?? DefaultOutputCap));
+            var outputTokens = maxOutputTokens ?? _options.DefaultMaxOutputTokens;
+            var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, estimateInputTokens(), 0, outputTokens));
             if (worst > max)
             {
                 var estimate = string.Create(CultureInfo.InvariantCulture,
-                    $"${worst:0.####} ({model}, ~{estimateInputTokens()} input tokens, up to {maxOutputTokens ?? DefaultOutputCap} output tokens)");
+                    $"${worst:0.####} ({model}, ~{estimateInputTokens()} input tokens, up to {outputTokens} output tokens)");
                 return new BudgetDecision(BudgetVerdict.TooExpensive, string.Create(CultureInfo.InvariantCulture,
                     $"This call could cost up to {estimate}, above the limit of ${max:0.####} per call (Budgets__MaxCostPerCallUsd). "
                     + $"Lower max_tokens or the prompt size."));
@@ -205,6 +257,9 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             Interlocked.Exchange(ref _refreshing, 0);
         }
     }
+
+    [LoggerMessage(EventId = 7202, Level = LogLevel.Warning, Message = "A reserved budget's ledger could not be read ({Error}); the call is refused.")]
+    private static partial void LogLedgerFailed(ILogger logger, string error);
 
     [LoggerMessage(EventId = 7201, Level = LogLevel.Warning, Message = "Could not read budget rollups ({Error}); enforcing with the last known figures.")]
     private static partial void LogRefreshFailed(ILogger logger, string error);

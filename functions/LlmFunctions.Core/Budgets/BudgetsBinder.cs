@@ -4,8 +4,8 @@ using Microsoft.Extensions.Configuration;
 namespace LlmFunctions.Core.Budgets;
 
 /// <summary>
-/// Binds <c>Budgets</c>: the settings <c>TimeZone</c>, <c>Schedule</c>, <c>RefreshSeconds</c>, <c>DailySummary</c> and
-/// <c>MaxCostPerCallUsd</c>, and every other
+/// Binds <c>Budgets</c>: the settings <c>TimeZone</c>, <c>Schedule</c>, <c>RefreshSeconds</c>, <c>DailySummary</c>,
+/// <c>DefaultMaxOutputTokens</c> and <c>MaxCostPerCallUsd</c>, and every other
 /// child as one budget (<c>Budgets__&lt;name&gt;__LimitUsd</c>), as the configuration contract spells it.
 /// </summary>
 internal static class BudgetsBinder
@@ -13,7 +13,7 @@ internal static class BudgetsBinder
     private static readonly HashSet<string> Settings = new(StringComparer.OrdinalIgnoreCase)
     {
         nameof(BudgetsOptions.TimeZone), nameof(BudgetsOptions.Schedule), nameof(BudgetsOptions.MaxCostPerCallUsd), nameof(BudgetsOptions.Items),
-        nameof(BudgetsOptions.DailySummary), nameof(BudgetsOptions.RefreshSeconds),
+        nameof(BudgetsOptions.DailySummary), nameof(BudgetsOptions.RefreshSeconds), nameof(BudgetsOptions.DefaultMaxOutputTokens),
     };
 
     public static void Bind(IConfigurationSection section, BudgetsOptions options)
@@ -24,6 +24,11 @@ internal static class BudgetsBinder
         if (section[nameof(BudgetsOptions.RefreshSeconds)] is { Length: > 0 } refresh)
         {
             options.RefreshSeconds = int.TryParse(refresh, NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) ? r : -1;
+        }
+
+        if (section[nameof(BudgetsOptions.DefaultMaxOutputTokens)] is { Length: > 0 } cap)
+        {
+            options.DefaultMaxOutputTokens = long.TryParse(cap, NumberStyles.Integer, CultureInfo.InvariantCulture, out var c) ? c : -1;
         }
 
         if (section[nameof(BudgetsOptions.MaxCostPerCallUsd)] is { Length: > 0 } max)

@@ -65,6 +65,16 @@ internal sealed class BudgetsValidator : IValidateOptions<BudgetsOptions>
                     errors.Add($"{key}__Action '{b.Action}' must be notify, block, downgrade or shadow.");
                     break;
             }
+
+            if (b.Reserve && !string.Equals(b.Action, "block", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add($"{key}__Reserve applies to block budgets only ({key}__Action is '{b.Action}').");
+            }
+        }
+
+        if (options.DefaultMaxOutputTokens < 1)
+        {
+            errors.Add("Budgets__DefaultMaxOutputTokens must be a positive number of tokens.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

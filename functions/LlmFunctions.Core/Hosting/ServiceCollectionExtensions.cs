@@ -104,6 +104,9 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AggregateFolder>();
         services.AddSingleton<MetricsHandler>();
         services.AddSingleton<BudgetRollup>();
+        services.AddSingleton<BudgetLedger>();
+        services.AddSingleton<BudgetReservations>();
+        services.AddHostedService(sp => sp.GetRequiredService<BudgetReservations>());
         services.AddSingleton<BudgetEnforcer>();
         services.AddSingleton<IBudgetGate>(sp => sp.GetRequiredService<BudgetEnforcer>());
         services.AddSingleton<IBudgetGaugeSource>(sp => sp.GetRequiredService<BudgetRollup>());

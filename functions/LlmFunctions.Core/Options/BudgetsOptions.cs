@@ -23,6 +23,9 @@ public sealed class BudgetsOptions
     /// </summary>
     public int RefreshSeconds { get; set; } = 5;
 
+    /// <summary>Output tokens assumed for a call's worst case when it sets no <c>max_tokens</c>. Default 16,384.</summary>
+    public long DefaultMaxOutputTokens { get; set; } = 16_384;
+
     /// <summary>Refuse a call whose worst-case cost exceeds this. Unset: no guard.</summary>
     public decimal? MaxCostPerCallUsd { get; set; }
 
@@ -33,7 +36,7 @@ public sealed class BudgetsOptions
 /// <summary>One budget: <c>Budgets__&lt;name&gt;__*</c>.</summary>
 public sealed class BudgetOptions
 {
-    /// <summary><c>global</c>, <c>client:&lt;client&gt;</c> or <c>model:&lt;model&gt;</c>.</summary>
+    /// <summary><c>global</c>, <c>client:&lt;client&gt;</c>, <c>model:&lt;model&gt;</c>, <c>tag:&lt;tag&gt;</c> or <c>user:&lt;user&gt;</c>.</summary>
     public string Scope { get; set; } = "global";
 
     /// <summary><c>day</c> or <c>month</c>.</summary>
@@ -49,4 +52,11 @@ public sealed class BudgetOptions
 
     /// <summary>The cheaper model for <c>downgrade</c>.</summary>
     public string? DowngradeTo { get; set; }
+
+    /// <summary>
+    /// For <c>block</c>: reserve each call's worst case from a ledger in storage before forwarding it, so the budget
+    /// holds under any concurrency and number of instances (see <c>BudgetLedger</c>). A call whose worst case does not
+    /// fit is refused. Default false: the budget blocks once spend reaches it, as rollups and this instance see it.
+    /// </summary>
+    public bool Reserve { get; set; }
 }

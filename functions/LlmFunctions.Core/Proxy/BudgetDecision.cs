@@ -8,7 +8,7 @@ namespace LlmFunctions.Core.Proxy;
 /// </summary>
 internal readonly record struct BudgetDecision(
     BudgetVerdict Verdict, string? Message = null, string? DowngradeTo = null, TimeSpan? RetryAfter = null, decimal? RemainingUsd = null,
-    string? ShadowBlocked = null)
+    string? ShadowBlocked = null, Budgets.BudgetReservation? Reservation = null)
 {
     public static BudgetDecision Allow => default;
 }
@@ -19,11 +19,14 @@ internal enum BudgetVerdict
     Downgrade,
     Block,
     TooExpensive,
+
+    /// <summary>A reserved budget applies and its ledger could not be read: not forwarded (503).</summary>
+    Unavailable,
 }
 
 /// <summary>Budget enforcement at the proxy (see the Budgets folder); the proxy asks before forwarding.</summary>
 internal interface IBudgetGate
 {
     /// <param name="call">Who and what the call's spend counts under (client, model, end user, tags).</param>
-    BudgetDecision Check(SpendKey call, Func<long> estimateInputTokens, long? maxOutputTokens);
+    ValueTask<BudgetDecision> CheckAsync(SpendKey call, Func<long> estimateInputTokens, long? maxOutputTokens, CancellationToken cancellationToken);
 }

@@ -49,6 +49,8 @@ internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType
 
     public static ProxyFailure BudgetExceeded(string message) => new(429, CallOutcome.RateLimited, "budget_exceeded", "budget_exceeded", message);
 
+    public static ProxyFailure BudgetUnavailable(string message) => new(503, CallOutcome.UpstreamError, "server_error", "budget_unavailable", message);
+
     /// <summary>A defect of ours: still answered in the OpenAI shape, and still billed for what is known.</summary>
     public static ProxyFailure Internal(string callId) => new(500, CallOutcome.UpstreamError, "server_error", "proxy_error",
         "The proxy failed to handle this call; it has been logged with id " + callId + ".");

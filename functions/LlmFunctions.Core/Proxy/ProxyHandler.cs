@@ -112,6 +112,7 @@ internal sealed partial class ProxyHandler(
         }
 
         record.DurationMs = time.GetElapsedTime(started).TotalMilliseconds;
+        context.Features.Get<Budgets.BudgetReservation>()?.Settle(record.CostNanoUsd);
 
         // (7) The client has its whole response before we touch storage.
         if (!context.RequestAborted.IsCancellationRequested)
@@ -154,7 +155,7 @@ internal sealed partial class ProxyHandler(
         record.UsedModel = record.Model;
 
         // (3) Budgets: block, downgrade or refuse a too expensive call before it costs anything.
-        var (blocked, downgradeTo) = CheckBudgets(context, record, path, facts, call.Body);
+        var (blocked, downgradeTo) = await CheckBudgetsAsync(context, record, path, facts, call.Body).ConfigureAwait(false);
         if (blocked is not null)
         {
             await FailAsync(context, record, blocked).ConfigureAwait(false);
@@ -213,15 +214,21 @@ internal sealed partial class ProxyHandler(
     }
 
     /// <summary>Step (3): the failure that refuses the call, or the model to downgrade it to (or neither).</summary>
-    private (ProxyFailure? Blocked, string? DowngradeTo) CheckBudgets(HttpContext context, CallRecord record, string path, RequestFacts? facts,
-        PooledBufferWriter body)
+    private async ValueTask<(ProxyFailure? Blocked, string? DowngradeTo)> CheckBudgetsAsync(HttpContext context, CallRecord record, string path,
+        RequestFacts? facts, PooledBufferWriter body)
     {
         if (facts?.Model is not { Length: > 0 } model || !Endpoints.IsMetered(path))
         {
             return (null, null);
         }
 
-        var decision = budgets.Check(SpendKey.Of(record), () => billing.PromptTokens(model, body.WrittenSpan), facts.MaxOutputTokens);
+        var decision = await budgets.CheckAsync(SpendKey.Of(record), () => billing.PromptTokens(model, body.WrittenSpan), facts.MaxOutputTokens,
+            context.RequestAborted).ConfigureAwait(false);
+        if (decision.Reservation is { } reservation)
+        {
+            context.Features.Set(reservation); // settled to the call's cost when it ends (HandleCoreAsync)
+        }
+
         if (decision.RemainingUsd is { } remaining)
         {
             context.Response.Headers["x-llm-budget-remaining-usd"] = remaining.ToString("0.000000", CultureInfo.InvariantCulture);
@@ -239,6 +246,8 @@ internal sealed partial class ProxyHandler(
                 return (ProxyFailure.BudgetExceeded(decision.Message!), null);
             case BudgetVerdict.TooExpensive:
                 return (ProxyFailure.Rejected(400, "max_cost_per_call_exceeded", decision.Message!), null);
+            case BudgetVerdict.Unavailable:
+                return (ProxyFailure.BudgetUnavailable(decision.Message!), null);
             case BudgetVerdict.Downgrade:
                 record.UsedModel = decision.DowngradeTo!;
                 context.Response.Headers["x-llm-downgraded-from"] = model;

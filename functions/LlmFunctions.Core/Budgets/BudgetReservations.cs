@@ -1,0 +1,276 @@
+using System.Collections.Concurrent;
+using Azure;
+using LlmFunctions.Core.Pricing;
+using LlmFunctions.Core.Spend;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Budgets;
+
+/// <summary>
+/// Reserved budgets on this instance (<c>Budgets__&lt;name&gt;__Reserve=true</c>): before a call is forwarded, its worst
+/// case is reserved against this instance's slice of each such budget that applies; when it ends, the reservation
+/// settles to what it cost. A slice is leased from the <see cref="BudgetLedger"/> and renewed (one storage read and
+/// write) only when a call does not fit in it, so most calls pay no storage request. The leases never add up to more
+/// than the limit, so the calls' spend never does either, as long as none costs more than its worst case.
+/// </summary>
+internal sealed partial class BudgetReservations : IHostedService
+{
+    /// <summary>Part of the limit a renewal takes beyond what the call needs, so the next calls fit without storage.</summary>
+    private const int SliceFraction = 20;
+
+    private readonly BudgetLedger _ledger;
+    private readonly BudgetRollup _rollup;
+    private readonly TimeProvider _time;
+    private readonly ILogger<BudgetReservations> _logger;
+    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, long LimitNanoUsd)> _budgets = [];
+    private readonly ConcurrentDictionary<string, Slice> _slices = new(StringComparer.OrdinalIgnoreCase);
+
+    public BudgetReservations(BudgetLedger ledger, BudgetRollup rollup, IOptions<BudgetsOptions> options, TimeProvider time,
+        ILogger<BudgetReservations> logger)
+    {
+        _ledger = ledger;
+        _rollup = rollup;
+        _time = time;
+        _logger = logger;
+        foreach (var (name, b) in options.Value.Items)
+        {
+            if (b.Reserve && BudgetScope.TryParse(b.Scope, out var scope))
+            {
+                _budgets.Add((name, b, scope, (long)(b.LimitUsd * CostCalculator.NanoPerUsd)));
+            }
+        }
+    }
+
+    public bool Any => _budgets.Count > 0;
+
+    /// <summary>
+    /// Reserves <paramref name="worstNanoUsd"/> in every reserved budget that applies to <paramref name="call"/>: the
+    /// reservation, or the budget that cannot cover it. Throws <see cref="RequestFailedException"/> when storage cannot
+    /// be asked (a reserved budget fails closed).
+    /// </summary>
+    public async ValueTask<(BudgetReservation? Reservation, string? RefusedBy, decimal LeftUsd)> ReserveAsync(SpendKey call, long worstNanoUsd,
+        CancellationToken cancellationToken)
+    {
+        var held = new List<(Slice, long)>();
+        try
+        {
+            foreach (var (name, options, scope, limit) in _budgets)
+            {
+                if (!scope.Matches(call))
+                {
+                    continue;
+                }
+
+                var (slice, left) = await ReserveInAsync(name, options, limit, worstNanoUsd, cancellationToken).ConfigureAwait(false);
+                if (slice is null)
+                {
+                    Release(held);
+                    return (null, name, CostCalculator.ToUsd(left));
+                }
+
+                held.Add((slice, worstNanoUsd));
+            }
+        }
+        catch
+        {
+            Release(held);
+            throw;
+        }
+
+        return (held.Count == 0 ? null : new BudgetReservation(held), null, 0);
+    }
+
+    private async Task<(Slice? Slice, long LeftNanoUsd)> ReserveInAsync(string name, BudgetOptions options, long limit, long worst,
+        CancellationToken cancellationToken)
+    {
+        var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
+
+        // More than one round only when other calls here took what a renewal brought before this one could reserve.
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var slice = _slices.AddOrUpdate(name, _ => new Slice(period.Key), (_, s) => s.PeriodKey == period.Key ? s : new Slice(period.Key));
+            if (slice.TryReserve(worst))
+            {
+                return (slice, 0);
+            }
+
+            // One renewal at a time per slice: the calls waiting behind it usually fit in what it brings.
+            await slice.Renewing.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (slice.TryReserve(worst))
+                {
+                    return (slice, 0);
+                }
+
+                var (verdict, leased) = await _ledger.LeaseAsync(name, period.Key, limit, slice.Id, slice.IsNew, slice.Holds, worst,
+                    Math.Max(worst, limit / SliceFraction), ct => SeedAsync(name, period.Key, ct), cancellationToken).ConfigureAwait(false);
+                switch (verdict)
+                {
+                    case LeaseVerdict.Granted:
+                        slice.Leased(leased);
+                        if (slice.TryReserve(worst))
+                        {
+                            return (slice, 0);
+                        }
+
+                        break;
+                    case LeaseVerdict.Refused:
+                        LogRefused(_logger, name, worst, leased);
+                        return (null, leased);
+                    case LeaseVerdict.Gone:
+                        _slices.TryUpdate(name, new Slice(period.Key), slice);
+                        break;
+                }
+            }
+            finally
+            {
+                slice.Renewing.Release();
+            }
+        }
+
+        return (null, 0);
+    }
+
+    /// <summary>A new period's ledger starts from what the last rollup counted for it (spend before the ledger existed).</summary>
+    private async Task<long> SeedAsync(string name, string periodKey, CancellationToken cancellationToken)
+    {
+        var rows = await _rollup.ReadCurrentAsync(cancellationToken).ConfigureAwait(false);
+        return rows.TryGetValue(name, out var row) && row.PeriodKey == periodKey ? (long)(row.SpentUsd * CostCalculator.NanoPerUsd) : 0;
+    }
+
+    private static void Release(List<(Slice Slice, long Worst)> held)
+    {
+        foreach (var (slice, worst) in held)
+        {
+            slice.Settle(worst, 0);
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Gives back what this instance's slices do not hold, so other instances can use it at once.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (name, slice) in _slices)
+        {
+            var budget = _budgets.FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase));
+            if (slice.IsNew || budget.Name is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                await _ledger.LeaseAsync(name, slice.PeriodKey, budget.LimitNanoUsd, slice.Id, sliceIsNew: false, slice.Holds, 0, 0,
+                    _ => Task.FromResult(0L), cancellationToken, release: true).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RequestFailedException or OperationCanceledException or HttpRequestException)
+            {
+                LogReleaseFailed(_logger, name, ex.GetType().Name); // its lease stays counted: the budget blocks early, never late
+            }
+        }
+    }
+
+    /// <summary>This instance's lease of one budget for one period, and what it holds of it.</summary>
+    internal sealed class Slice(string periodKey)
+    {
+        private readonly Lock _lock = new();
+        private long _leased;
+        private long _settled;
+        private long _reserved;
+        private bool _granted;
+
+        public string Id { get; } = Guid.NewGuid().ToString("N");
+
+        public string PeriodKey { get; } = periodKey;
+
+        public SemaphoreSlim Renewing { get; } = new(1, 1);
+
+        /// <summary>Not in the ledger yet.</summary>
+        public bool IsNew
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return !_granted;
+                }
+            }
+        }
+
+        /// <summary>Settled spend and reservations in flight.</summary>
+        public long Holds
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _settled + _reserved;
+                }
+            }
+        }
+
+        public bool TryReserve(long worst)
+        {
+            lock (_lock)
+            {
+                if (!_granted || _settled + _reserved + worst > _leased)
+                {
+                    return false;
+                }
+
+                _reserved += worst;
+                return true;
+            }
+        }
+
+        public void Leased(long leased)
+        {
+            lock (_lock)
+            {
+                (_leased, _granted) = (leased, true);
+            }
+        }
+
+        public void Settle(long reserved, long actual)
+        {
+            lock (_lock)
+            {
+                _reserved -= reserved;
+                _settled += actual;
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 7301, Level = LogLevel.Information,
+        Message = "Reserved budget {Budget} cannot cover a call's worst case of {WorstNanoUsd} nano-USD ({LeftNanoUsd} left for this instance).")]
+    private static partial void LogRefused(ILogger logger, string budget, long worstNanoUsd, long leftNanoUsd);
+
+    [LoggerMessage(EventId = 7302, Level = LogLevel.Warning, Message = "Could not give back the unused lease of budget {Budget} ({Error}).")]
+    private static partial void LogReleaseFailed(ILogger logger, string budget, string error);
+}
+
+/// <summary>A call's reservations; <see cref="Settle"/> turns them into its cost, once.</summary>
+internal sealed class BudgetReservation(IReadOnlyList<(BudgetReservations.Slice Slice, long Worst)> held)
+{
+    private int _settled;
+
+    /// <summary>The worst case reserved for the call, in each budget.</summary>
+    public long WorstNanoUsd => held.Count == 0 ? 0 : held[0].Worst;
+
+    public void Settle(long costNanoUsd)
+    {
+        if (Interlocked.Exchange(ref _settled, 1) == 1)
+        {
+            return;
+        }
+
+        foreach (var (slice, worst) in held)
+        {
+            slice.Settle(worst, costNanoUsd);
+        }
+    }
+}
