@@ -1,7 +1,9 @@
+using System.ClientModel;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using LlmFunctions.Tests.Infrastructure;
+using OpenAI.Chat;
 
 namespace LlmFunctions.Tests.Integration;
 
@@ -68,5 +70,30 @@ public sealed class AttributionTests
         Assert.StartsWith(message, error["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(0, env.Upstream.Requests);
         Assert.Equal(400, (await env.SingleRecordAsync()).GetInt32("StatusCode"));
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task AUserBudget_BlocksThatUsersCalls_AndNoOneElses(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:one-user:Scope"] = "user:u-1";
+            s["Budgets:one-user:LimitUsd"] = "0.0003";
+            s["Budgets:one-user:Action"] = "block";
+        }, kind: kind);
+        var chat = env.OpenAI().GetChatClient("gpt-4.1");
+        var asU1 = new ChatCompletionOptions { EndUserId = "u-1" };
+        await chat.CompleteChatAsync([new UserChatMessage("hi")], asU1);
+        await chat.CompleteChatAsync([new UserChatMessage("hi")], asU1); // past $0.0003 now
+        await env.RecordsAsync(2);
+
+        await env.Host.RunBudgetRollupAsync();
+
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() => chat.CompleteChatAsync([new UserChatMessage("hi")], asU1));
+        Assert.Equal(429, refused.Status);
+        Assert.Contains("Budget 'one-user' (user:u-1, day) is exhausted", refused.Message, StringComparison.Ordinal);
+        await chat.CompleteChatAsync([new UserChatMessage("hi")], new ChatCompletionOptions { EndUserId = "u-2" });
+        await chat.CompleteChatAsync([new UserChatMessage("hi")]);
     }
 }
