@@ -162,14 +162,21 @@ internal sealed partial class BudgetReservations : IHostedService
                 continue;
             }
 
+            // Close the slice first, under its renewal lock: no call reserves in it again, and no renewal races the release.
+            await slice.Renewing.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await _ledger.LeaseAsync(name, slice.PeriodKey, budget.LimitNanoUsd, slice.Id, sliceIsNew: false, slice.Holds, 0, 0,
+                var holds = slice.Close();
+                await _ledger.LeaseAsync(name, slice.PeriodKey, budget.LimitNanoUsd, slice.Id, sliceIsNew: false, holds, 0, 0,
                     _ => Task.FromResult(0L), cancellationToken, release: true).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RequestFailedException or OperationCanceledException or HttpRequestException)
             {
                 LogReleaseFailed(_logger, name, ex.GetType().Name); // its lease stays counted: the budget blocks early, never late
+            }
+            finally
+            {
+                slice.Renewing.Release();
             }
         }
     }
@@ -224,6 +231,17 @@ internal sealed partial class BudgetReservations : IHostedService
 
                 _reserved += worst;
                 return true;
+            }
+        }
+
+        /// <summary>Stops reservations in this slice (its lease becomes what it holds) and returns what it holds.</summary>
+        public long Close()
+        {
+            lock (_lock)
+            {
+                _leased = _settled + _reserved;
+                _granted = false;
+                return _leased;
             }
         }
 

@@ -59,9 +59,15 @@ internal sealed class SpendReport(AggregateFolder folder, IOptions<BudgetsOption
             }
 
             var (state, _) = await folder.LoadAsync(cancellationToken).ConfigureAwait(false);
-            if (string.Equals(state?.Watermark ?? "", snapshot.Watermark, StringComparison.Ordinal) || attempt == Attempts)
+            if (string.Equals(state?.Watermark ?? "", snapshot.Watermark, StringComparison.Ordinal))
             {
                 return Result(groups, query);
+            }
+
+            if (attempt == Attempts)
+            {
+                // Never a sum that may count minutes twice: the caller answers 503 and the client tries again.
+                throw new Azure.RequestFailedException(503, $"Folds moved the watermark during each of {Attempts} reads of the report.");
             }
         }
     }
