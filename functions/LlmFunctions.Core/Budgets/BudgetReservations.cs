@@ -276,9 +276,6 @@ internal sealed class BudgetReservation(IReadOnlyList<(BudgetReservations.Slice 
 {
     private int _settled;
 
-    /// <summary>The worst case reserved for the call, in each budget.</summary>
-    public long WorstNanoUsd => held.Count == 0 ? 0 : held[0].Worst;
-
     public void Settle(long costNanoUsd)
     {
         if (Interlocked.Exchange(ref _settled, 1) == 1)

@@ -27,23 +27,13 @@ internal sealed class ClientAuthenticator
     /// <summary>Returns the client name for an <c>Authorization</c> header value, or null.</summary>
     public string? Authenticate(string? authorization)
     {
-        if (authorization is null || !authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            return null;
-        }
-
-        var key = authorization.AsSpan(7).Trim();
-        if (key.IsEmpty || key.Length > 1024)
-        {
-            return null;
-        }
-
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        var bytes = Encoding.UTF8.GetByteCount(key);
-        var buffer = bytes <= 1024 ? stackalloc byte[bytes] : new byte[bytes];
-        Encoding.UTF8.GetBytes(key, buffer);
-        SHA256.HashData(buffer, hash);
+        return TryHashBearer(authorization, hash) ? Find(hash) : null;
+    }
 
+    /// <summary>The client whose key has this SHA-256, or null.</summary>
+    internal string? Find(ReadOnlySpan<byte> hash)
+    {
         string? match = null;
         foreach (var (name, expected) in _clients)
         {
@@ -54,6 +44,27 @@ internal sealed class ClientAuthenticator
         }
 
         return match;
+    }
+
+    /// <summary>The SHA-256 of the key in an <c>Authorization: Bearer</c> value; false when there is no usable key.</summary>
+    internal static bool TryHashBearer(string? authorization, Span<byte> hash)
+    {
+        if (authorization is null || !authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var key = authorization.AsSpan(7).Trim();
+        if (key.IsEmpty || key.Length > 1024)
+        {
+            return false;
+        }
+
+        var bytes = Encoding.UTF8.GetByteCount(key);
+        var buffer = bytes <= 1024 ? stackalloc byte[bytes] : new byte[bytes];
+        Encoding.UTF8.GetBytes(key, buffer);
+        SHA256.HashData(buffer, hash);
+        return true;
     }
 
     internal static byte[] Hash(ClientOptions client)

@@ -25,8 +25,6 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
     public ITable BudgetEvents => tables.Table(TableNames.BudgetEvents);
     public ITable Tail => tables.Table(TableNames.Tail);
 
-    /// <summary>One day's call table (<see cref="TableNames.CallsFor(DateOnly)"/>).</summary>
-    public ITable Calls(string tableName) => tables.Table(tableName);
 
     /// <summary>Creates the fixed tables if missing. A failure is not cached: the next call tries again.</summary>
     public Task EnsureTablesAsync(CancellationToken cancellationToken = default) =>
@@ -135,33 +133,43 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
         var days = await CallTablesAsync(TableNames.CallsFor(fromPartitionKey), TableNames.CallsFor(lastDay), cancellationToken).ConfigureAwait(false);
         foreach (var table in days)
         {
-            var rows = tables.Table(table).QueryAsync(query, cancellationToken).GetAsyncEnumerator(cancellationToken);
-            try
+            await foreach (var e in QueryCallTableAsync(table, query, cancellationToken).ConfigureAwait(false))
             {
-                while (true)
+                yield return e;
+            }
+        }
+    }
+
+    /// <summary>The records of one day's call table that match <paramref name="query"/>; none when the table does not exist.</summary>
+    public async IAsyncEnumerable<TableEntity> QueryCallTableAsync(string table, TableQuery query,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var rows = tables.Table(table).QueryAsync(query, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                bool more;
+                try
                 {
-                    bool more;
-                    try
-                    {
-                        more = await rows.MoveNextAsync().ConfigureAwait(false);
-                    }
-                    catch (RequestFailedException ex) when (ex.Status == 404)
-                    {
-                        more = false;
-                    }
-
-                    if (!more)
-                    {
-                        break;
-                    }
-
-                    yield return rows.Current;
+                    more = await rows.MoveNextAsync().ConfigureAwait(false);
                 }
+                catch (RequestFailedException ex) when (ex.Status == 404)
+                {
+                    more = false;
+                }
+
+                if (!more)
+                {
+                    break;
+                }
+
+                yield return rows.Current;
             }
-            finally
-            {
-                await rows.DisposeAsync().ConfigureAwait(false);
-            }
+        }
+        finally
+        {
+            await rows.DisposeAsync().ConfigureAwait(false);
         }
     }
 

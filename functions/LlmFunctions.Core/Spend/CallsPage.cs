@@ -1,6 +1,5 @@
 using System.Buffers.Text;
 using System.Text;
-using Azure;
 using LlmFunctions.Core.Records;
 
 namespace LlmFunctions.Core.Spend;
@@ -44,7 +43,7 @@ internal sealed class CallsPage(TableStore store)
             foreach (var q in queries)
             {
                 var filtered = query.Filter.Client is { } client ? q with { PropertyEquals = ("Client", client) } : q;
-                await foreach (var e in QueryAsync(store.Calls(table), filtered, cancellationToken).ConfigureAwait(false))
+                await foreach (var e in store.QueryCallTableAsync(table, filtered, cancellationToken).ConfigureAwait(false))
                 {
                     var r = CallRecordMapper.FromEntity(e);
                     if (query.Filter.Matches(SpendKey.Of(r)))
@@ -68,35 +67,6 @@ internal sealed class CallsPage(TableStore store)
         }
 
         return new CallsPageResult(records, null);
-    }
-
-    private static async IAsyncEnumerable<Azure.Data.Tables.TableEntity> QueryAsync(ITable table, TableQuery query,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var rows = table.QueryAsync(query, cancellationToken).GetAsyncEnumerator(cancellationToken);
-        try
-        {
-            while (true)
-            {
-                try
-                {
-                    if (!await rows.MoveNextAsync().ConfigureAwait(false))
-                    {
-                        yield break;
-                    }
-                }
-                catch (RequestFailedException ex) when (ex.Status == 404)
-                {
-                    yield break; // no records that day
-                }
-
-                yield return rows.Current;
-            }
-        }
-        finally
-        {
-            await rows.DisposeAsync().ConfigureAwait(false);
-        }
     }
 
     /// <summary>Where a page ended: the PartitionKey and RowKey of its last record, as opaque base64url text.</summary>

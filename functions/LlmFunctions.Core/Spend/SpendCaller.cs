@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using LlmFunctions.Core.Proxy;
 using Microsoft.Extensions.Options;
 
@@ -21,20 +20,17 @@ internal sealed class SpendAuthenticator(IOptions<AdminOptions> admin, ClientAut
 
     public SpendCaller? Authenticate(string? authorization)
     {
-        if (_adminHash is not null && authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        if (!ClientAuthenticator.TryHashBearer(authorization, hash))
         {
-            var key = authorization.AsSpan(7).Trim();
-            if (!key.IsEmpty && key.Length <= 1024)
-            {
-                Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-                SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString()), hash);
-                if (CryptographicOperations.FixedTimeEquals(hash, _adminHash))
-                {
-                    return new SpendCaller(null);
-                }
-            }
+            return null;
         }
 
-        return clients.Authenticate(authorization) is { } client ? new SpendCaller(client) : null;
+        if (_adminHash is not null && CryptographicOperations.FixedTimeEquals(hash, _adminHash))
+        {
+            return new SpendCaller(null);
+        }
+
+        return clients.Find(hash) is { } client ? new SpendCaller(client) : null;
     }
 }
