@@ -69,6 +69,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<InFlightCalls>();
 
         // Registered before the writer so that it stops after it: the last commits reach the tail before exit.
+        services.AddSingleton(sp => new SpendKeyLimit(sp.GetRequiredService<IOptions<BudgetsOptions>>(), sp.GetRequiredService<IOptions<MetricsOptions>>()));
         services.AddSingleton<TailSummaries>();
         services.AddHostedService(sp => sp.GetRequiredService<TailSummaries>());
         services.AddSingleton(sp =>

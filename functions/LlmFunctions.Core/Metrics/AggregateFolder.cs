@@ -17,7 +17,7 @@ namespace LlmFunctions.Core.Metrics;
 /// the invariants it keeps are in docs/architecture.md ("Metrics: the fold and the tail").
 /// </summary>
 internal sealed partial class AggregateFolder(TableStore store, TailSummaries tail, TableHousekeeping housekeeping, TimeProvider time,
-    IOptions<MetricsOptions> options, ILogger<AggregateFolder> logger)
+    IOptions<MetricsOptions> options, SpendKeyLimit keyLimit, ILogger<AggregateFolder> logger)
 {
     internal const string PartitionKey = "state";
     internal const string StateRowKey = "v1";
@@ -25,6 +25,12 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
 
     /// <summary>How much earlier than the tail's read a record must have been committed to be surely in it.</summary>
     private static readonly TimeSpan TailDelay = TailSummaries.FlushInterval + TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The slot rows' bytes (<see cref="SpendKeyLimit"/>) past which a step ends at the next minute: that minute adds at
+    /// most one row's bound, and the transaction stays under 4 MiB with the state row (binary goes as base64).
+    /// </summary>
+    private const long MaxStepSlotBytes = 1_200_000;
 
     /// <summary>Most records one fold step reads; the rest waits for the next step.</summary>
     internal int MaxRecordsPerStep { get; set; } = 50_000;
@@ -162,7 +168,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
             return (0, false, false);
         }
 
-        var spend = new Dictionary<string, Dictionary<SpendKey, UsageSums>>(StringComparer.Ordinal);
+        var spend = new Dictionary<string, SlotSums>(StringComparer.Ordinal);
         var folded = 0;
         var more = false;
         string? currentMinute = null;
@@ -177,9 +183,10 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
                 await AddMinuteAsync(state, currentMinute, minuteDelta, spend, cancellationToken).ConfigureAwait(false);
 
                 // Stop only at a minute boundary, so the watermark always means "every earlier minute is in";
-                // and before one transaction would exceed its 100 entities.
+                // and before one transaction would exceed its 100 entities or its 4 MiB.
                 var slotKey = SpendRowPrefix + SlotOf(RecordKeys.ParseMinute(minute));
-                if (folded >= MaxRecordsPerStep || (spend.Count >= 98 && !spend.ContainsKey(slotKey)))
+                if (folded >= MaxRecordsPerStep || (spend.Count >= 98 && !spend.ContainsKey(slotKey))
+                    || spend.Values.Sum(s => s.Bytes) > MaxStepSlotBytes)
                 {
                     next = minute;
                     more = true;
@@ -191,7 +198,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
                 minuteDelta = new MetricsDelta();
             }
 
-            minuteDelta!.Add(CallRecordMapper.FromEntity(e), _countedTags);
+            minuteDelta!.Add(CallRecordMapper.FromEntity(e), _countedTags, keyLimit);
             folded++;
         }
 
@@ -205,9 +212,9 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
                 ? new TableTransactionAction(TableTransactionActionType.UpdateReplace, ToEntity(state), tag)
                 : new TableTransactionAction(TableTransactionActionType.Add, ToEntity(state)),
         };
-        foreach (var (rowKey, usage) in spend)
+        foreach (var (rowKey, slot) in spend)
         {
-            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, SlotRow.ToEntity(rowKey, usage)));
+            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, SlotRow.ToEntity(rowKey, slot.Usage)));
         }
 
         try
@@ -225,7 +232,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
 
     /// <summary>Adds one minute's records, summed, to the state and to the spend row of the minute's slot.</summary>
     private async Task AddMinuteAsync(AggregateState state, string? minute, MetricsDelta? delta,
-        Dictionary<string, Dictionary<SpendKey, UsageSums>> spend, CancellationToken cancellationToken)
+        Dictionary<string, SlotSums> spend, CancellationToken cancellationToken)
     {
         if (minute is null || delta is null)
         {
@@ -234,13 +241,24 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
 
         state.Merge(delta, _options.MaxModels);
         var slotKey = SpendRowPrefix + SlotOf(RecordKeys.ParseMinute(minute));
-        if (!spend.TryGetValue(slotKey, out var slotUsage))
+        if (!spend.TryGetValue(slotKey, out var slot))
         {
             var row = await store.Aggregates.GetAsync(PartitionKey, slotKey, select: null, cancellationToken).ConfigureAwait(false);
-            spend[slotKey] = slotUsage = row is null ? [] : SlotRow.Usage(row);
+            var usage = row is null ? [] : SlotRow.Usage(row);
+            spend[slotKey] = slot = new SlotSums(usage) { Bytes = SpendKeyLimit.Bytes(usage) };
         }
 
-        UsageSums.AddAll(slotUsage, delta.Usage);
+        var bytes = slot.Bytes;
+        keyLimit.AddAll(slot.Usage, ref bytes, delta.Usage);
+        slot.Bytes = bytes;
+    }
+
+    /// <summary>A slot row's usage as a step adds to it, and the bytes its keys take.</summary>
+    private sealed class SlotSums(Dictionary<SpendKey, UsageSums> usage)
+    {
+        public Dictionary<SpendKey, UsageSums> Usage { get; } = usage;
+
+        public long Bytes { get; set; }
     }
 
     /// <summary>Spend per <see cref="SpendKey"/> in nano-USD of the folded 15-minute UTC slots in [from, to).</summary>

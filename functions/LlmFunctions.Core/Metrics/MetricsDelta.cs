@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Text.Json.Serialization;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Core.Spend;
 
@@ -28,13 +29,20 @@ internal sealed class MetricsDelta
     /// <summary>Calls, tokens and cost per <see cref="SpendKey"/>: the spend report.</summary>
     public Dictionary<SpendKey, UsageSums> Usage { get; set; } = [];
 
+    /// <summary>What <see cref="Spend"/> and <see cref="Usage"/> spend on keys, bounded by <see cref="SpendKeyLimit"/>.</summary>
+    [JsonIgnore]
+    public long KeyBytes { get; private set; }
+
     private static readonly IReadOnlySet<string> NoCountedTags = new HashSet<string>();
 
     /// <summary>Adds a record, with no tag series.</summary>
-    public void Add(CallRecord r) => Add(r, NoCountedTags);
+    public void Add(CallRecord r) => Add(r, NoCountedTags, SpendKeyLimit.Default);
 
-    /// <summary>Adds a record; <paramref name="countedTags"/> are the tags that get their own series (<c>Metrics__Tags</c>).</summary>
-    public void Add(CallRecord r, IReadOnlySet<string> countedTags)
+    /// <summary>
+    /// Adds a record; <paramref name="countedTags"/> are the tags that get their own series (<c>Metrics__Tags</c>), and
+    /// <paramref name="limit"/> bounds the keys its spend is summed under.
+    /// </summary>
+    public void Add(CallRecord r, IReadOnlySet<string> countedTags, SpendKeyLimit limit)
     {
         var model = AggregateState.Label(r.BilledModel);
         var client = AggregateState.Label(r.Client);
@@ -89,9 +97,11 @@ internal sealed class MetricsDelta
             Spend[started] = spend = [];
         }
 
-        var key = new SpendKey(client, model, r.EndUser, SpendKey.SortedTags(r.Tags));
-        CollectionsMarshal.GetValueRefOrAddDefault(spend, key, out _) += r.CostNanoUsd;
+        var bytes = KeyBytes;
+        var key = limit.Admit(Usage, ref bytes, new SpendKey(client, model, r.EndUser, SpendKey.SortedTags(r.Tags)));
         (CollectionsMarshal.GetValueRefOrAddDefault(Usage, key, out _) ??= new UsageSums()).Add(r);
+        CollectionsMarshal.GetValueRefOrAddDefault(spend, limit.Admit(spend, ref bytes, key), out _) += r.CostNanoUsd;
+        KeyBytes = bytes;
         Records++;
         if (r.StartedAt > NewestStarted)
         {

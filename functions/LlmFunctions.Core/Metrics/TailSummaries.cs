@@ -1,6 +1,7 @@
 using Azure;
 using Azure.Data.Tables;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -19,7 +20,8 @@ namespace LlmFunctions.Core.Metrics;
 /// twice. The fold reads the records themselves, so the state is exact whatever the rows say.</item>
 /// </list>
 /// </summary>
-internal sealed partial class TailSummaries(TableStore store, TimeProvider time, IOptions<MetricsOptions> options, ILogger<TailSummaries> logger)
+internal sealed partial class TailSummaries(TableStore store, TimeProvider time, IOptions<MetricsOptions> options, SpendKeyLimit limit,
+    ILogger<TailSummaries> logger)
     : BackgroundService
 {
     /// <summary>Longest a committed record waits to be in this instance's row.</summary>
@@ -47,7 +49,7 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
 
             foreach (var r in records)
             {
-                m.Delta.Add(r, _countedTags);
+                m.Delta.Add(r, _countedTags, limit);
             }
 
             m.Version++;

@@ -363,7 +363,7 @@ public sealed partial class MetricsTests
         var housekeeping = new TableHousekeeping(store, tail, env.Clock, Microsoft.Extensions.Options.Options.Create(storage),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<TableHousekeeping>.Instance);
         return new AggregateFolder(store, tail, housekeeping, env.Clock,
-            Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = foldLagSeconds }),
+            Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = foldLagSeconds }), Core.Spend.SpendKeyLimit.Default,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance);
     }
 

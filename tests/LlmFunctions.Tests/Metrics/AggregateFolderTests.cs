@@ -1,5 +1,6 @@
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
@@ -119,5 +120,73 @@ public sealed class AggregateFolderTests
         Assert.Equal(100, folded.Sum());
         var (state, _) = await a.Get<AggregateFolder>().LoadAsync(CancellationToken.None);
         Assert.Equal(100, state!.FoldedRecords);
+    }
+
+    /// <summary>
+    /// Callers name users and tags, so a flood of new ones must not grow a slot row or a tail row past what an entity
+    /// or a fold transaction holds (the fold would then fail on the same step forever). Past the bound, new users and
+    /// tags sum under "(other)"; totals stay exact, and so does the spend of a user a budget names.
+    /// </summary>
+    [Fact]
+    public async Task AFloodOfNewUsersAndTags_IsBounded_AndTheFoldKeepsMoving_WithExactTotalsAndBudgetedUsers()
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var core = new InMemoryCore(tables, time, new()
+        {
+            ["Budgets:vip:Scope"] = "user:vip", ["Budgets:vip:LimitUsd"] = "100", ["Budgets:team:Scope"] = "tag:team-a", ["Budgets:team:LimitUsd"] = "100",
+        });
+        await core.StartAsync();
+        var writer = core.Get<RecordWriter>();
+        var folder = core.Get<AggregateFolder>();
+        const int Slots = 3, UsersPerSlot = 5_000;
+        long total = 0, vip = 0, teamA = 0;
+        for (var slot = 0; slot < Slots; slot++)
+        {
+            var slotStart = time.GetUtcNow();
+            foreach (var chunk in Enumerable.Range(0, UsersPerSlot + 10).Chunk(1_000))
+            {
+                time.Advance(TimeSpan.FromMinutes(1)); // five minutes of the slot, so the slot row holds more than a minute's bound
+
+                await Task.WhenAll(chunk.Select(i =>
+                {
+                    var r = InMemoryCore.Record(time.GetUtcNow(), costNanoUsd: 1_000 + i);
+                    r.EndUser = i >= UsersPerSlot
+                        ? "vip"
+                        : $"user-{slot}-{i}-" + string.Concat(Enumerable.Range(0, 5).Select(_ => Guid.NewGuid().ToString("N")));
+                    r.Tags = i % 3 == 0 ? $"team-a,t{slot}-{i}" : $"t{slot}-{i}";
+                    total += r.CostNanoUsd;
+                    vip += r.EndUser == "vip" ? r.CostNanoUsd : 0;
+                    teamA += i % 3 == 0 ? r.CostNanoUsd : 0;
+                    return writer.WriteAsync(r);
+                }));
+            }
+
+            time.Advance(slotStart.AddMinutes(15) - time.GetUtcNow());
+        }
+
+        // The tail rows fit: this instance writes its sums, and a scrape reads them all.
+        var tail = core.Get<TailSummaries>();
+        await tail.FlushAsync(CancellationToken.None);
+        var minutes = await tail.ReadAsync("", CancellationToken.None);
+        Assert.Equal(total, minutes.Values.SelectMany(d => d.Usage.Values).Sum(s => s.CostNanoUsd));
+        Assert.Equal(vip, minutes.Values.SelectMany(d => d.Spend.Values).SelectMany(s => s).Where(p => p.Key.User == "vip").Sum(p => p.Value));
+
+        // The fold ends a step by bytes: three full slots do not go in one transaction.
+        var first = await folder.FoldStepAsync(CancellationToken.None);
+        Assert.True(first.More, $"{first}");
+        Assert.InRange(first.Folded, 1, (Slots - 1) * (UsersPerSlot + 10));
+        await folder.FoldAsync(CancellationToken.None);
+        var (state, _) = await folder.LoadAsync(CancellationToken.None);
+        Assert.Equal(Slots * (UsersPerSlot + 10), state!.FoldedRecords);
+
+        var slots = await folder.SlotsAsync(Noon.AddHours(-1), Noon.AddHours(2), CancellationToken.None).ToListAsync();
+        Assert.Equal(Slots, slots.Count);
+        var keys = slots.SelectMany(s => s.Usage).ToList();
+        Assert.Equal(total, keys.Sum(p => p.Value.CostNanoUsd));
+        Assert.Equal(vip, keys.Where(p => p.Key.User == "vip").Sum(p => p.Value.CostNanoUsd));
+        Assert.Equal(teamA, keys.Where(p => p.Key.HasTag("team-a")).Sum(p => p.Value.CostNanoUsd));
+        Assert.Contains(keys, p => p.Key.User == SpendKeyLimit.Other && p.Key.Tags.Contains(SpendKeyLimit.Other, StringComparison.Ordinal));
+        Assert.All(slots, s => Assert.InRange(SpendKeyLimit.Bytes(s.Usage), 1, SpendKeyLimit.MaxRowBytes + 10_000));
     }
 }
