@@ -28,15 +28,17 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private readonly ILogger<BudgetEnforcer> _logger;
     private readonly BudgetsOptions _options;
     private readonly TimeSpan _refreshInterval;
+    private readonly Dictionary<string, string> _fallbacks;
     private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> _budgets = [];
     private readonly Lock _applyLock = new();
     private volatile Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>? _rollups;
     private long _nextRefreshTicks;
     private int _refreshing;
 
-    public BudgetEnforcer(BudgetRollup rollup, BudgetReservations reservations, PriceTable prices, IOptions<BudgetsOptions> options, TimeProvider time,
-        ILogger<BudgetEnforcer> logger)
+    public BudgetEnforcer(BudgetRollup rollup, BudgetReservations reservations, PriceTable prices, IOptions<BudgetsOptions> options,
+        IOptions<UpstreamOptions> upstream, TimeProvider time, ILogger<BudgetEnforcer> logger)
     {
+        ModelPairs.TryParseFallbacks(upstream.Value.FallbackModels, out _fallbacks);
         _rollup = rollup;
         _reservations = reservations;
         _prices = prices;
@@ -59,29 +61,35 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     /// (<see cref="BudgetReservations"/>): a reservation the caller settles when the call ends, or a block when the budget
     /// cannot cover it. A reserved budget fails closed: when its ledger cannot be read, the call is not forwarded.
     /// </summary>
-    public async ValueTask<BudgetDecision> CheckAsync(SpendKey call, Func<long> estimateInputTokens, long? maxOutputTokens,
-        CancellationToken cancellationToken)
+    public async ValueTask<BudgetDecision> CheckAsync(SpendKey call, CallSize size, CancellationToken cancellationToken)
     {
-        long? estimate = null;
-        long Estimate() => estimate ??= estimateInputTokens();
-        var decision = Check(call, Estimate, maxOutputTokens);
+        var decision = Check(call, size);
         if (!_reservations.Any || decision.Verdict is BudgetVerdict.Block or BudgetVerdict.TooExpensive)
         {
             return decision;
         }
 
+        // The call may be billed at its model or, when every upstream of that fails, at its fallback's.
         var model = decision.Verdict == BudgetVerdict.Downgrade ? decision.DowngradeTo! : call.Model;
-        if (!_prices.TryGetPrice(model, out var price))
+        SpendKey[] billedAs = _fallbacks.TryGetValue(model, out var fallback)
+            ? [call with { Model = model }, call with { Model = Metrics.AggregateState.Label(fallback) }]
+            : [call with { Model = model }];
+        if (_reservations.AppliesTo(billedAs) is not { } budget)
         {
-            return decision; // an unpriced model is recorded at cost 0: nothing to reserve
+            return decision;
         }
 
-        var outputTokens = maxOutputTokens ?? _options.DefaultMaxOutputTokens;
-        var worst = CostCalculator.CostNanoUsd(price, Estimate(), 0, outputTokens);
+        var (worst, unpriced) = Worst(billedAs, size);
+        if (unpriced is not null)
+        {
+            return new BudgetDecision(BudgetVerdict.Unpriced,
+                $"Budget '{budget}' reserves each call's worst case, and model '{unpriced}' has no price to reckon it with. "
+                + "Use a priced model, or give this one a price (Pricing__Models__<model>__Input and __Output, USD per 1M tokens).");
+        }
+
         try
         {
-            var (reservation, refusedBy, leftUsd) = await _reservations.ReserveAsync(call with { Model = model }, worst, cancellationToken)
-                .ConfigureAwait(false);
+            var (reservation, refusedBy, leftUsd) = await _reservations.ReserveAsync(billedAs, worst, cancellationToken).ConfigureAwait(false);
             if (refusedBy is null)
             {
                 return decision with { Reservation = reservation };
@@ -89,10 +97,11 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
 
             var options = _options.Items[refusedBy];
             var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
+            var outputTokens = (size.MaxOutputTokens ?? _options.DefaultMaxOutputTokens) * size.Choices;
             return new BudgetDecision(BudgetVerdict.Block, string.Create(CultureInfo.InvariantCulture,
                     $"Budget '{refusedBy}' ({options.Scope}, {period.Kind}, reserved) cannot cover this call: up to ${CostCalculator.ToUsd(worst):0.######} "
-                    + $"({model}, ~{Estimate()} input tokens, up to {outputTokens} output tokens), with ${leftUsd:0.######} of "
-                    + $"${options.LimitUsd:0.00} left. Lower max_tokens, or wait for the reset at {period.End:yyyy-MM-dd HH:mm} UTC."),
+                    + $"({string.Join(" or ", billedAs.Select(k => k.Model))}, up to {size.PromptBytes} input and {outputTokens} output tokens), "
+                    + $"with ${leftUsd:0.######} of ${options.LimitUsd:0.00} left. Lower max_tokens, or wait for the reset at {period.End:yyyy-MM-dd HH:mm} UTC."),
                 RetryAfter: period.End - _time.GetUtcNow(), RemainingUsd: 0);
         }
         catch (Exception ex) when (ex is Azure.RequestFailedException or HttpRequestException
@@ -104,18 +113,43 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         }
     }
 
+    /// <summary>
+    /// The most the call can cost at any model it may be billed at: every prompt byte a token (no text prompt has more),
+    /// at the dearer of the input and cache-write prices, and every choice writing its output cap. Or the first model
+    /// without a price.
+    /// </summary>
+    private (long WorstNanoUsd, string? Unpriced) Worst(SpendKey[] billedAs, CallSize size)
+    {
+        var outputTokens = (size.MaxOutputTokens ?? _options.DefaultMaxOutputTokens) * size.Choices;
+        long worst = 0;
+        foreach (var key in billedAs)
+        {
+            if (!_prices.TryGetPrice(key.Model, out var price))
+            {
+                return (0, key.Model);
+            }
+
+            // Prompt tokens written to a provider's cache may cost more than plain input.
+            worst = Math.Max(worst, Math.Max(CostCalculator.CostNanoUsd(price, size.PromptBytes, 0, outputTokens),
+                CostCalculator.CostNanoUsd(price, size.PromptBytes, 0, outputTokens, cacheWriteTokens: size.PromptBytes)));
+        }
+
+        return (worst, null);
+    }
+
     /// <summary>The judgment from spend so far (rollups and this instance), without reservations.</summary>
-    public BudgetDecision Check(SpendKey call, Func<long> estimateInputTokens, long? maxOutputTokens)
+    public BudgetDecision Check(SpendKey call, CallSize size)
     {
         var model = call.Model;
         if (_options.MaxCostPerCallUsd is { } max && _prices.TryGetPrice(model, out var price))
         {
-            var outputTokens = maxOutputTokens ?? _options.DefaultMaxOutputTokens;
-            var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, estimateInputTokens(), 0, outputTokens));
+            var outputTokens = (size.MaxOutputTokens ?? _options.DefaultMaxOutputTokens) * size.Choices;
+            var inputTokens = size.EstimateInputTokens();
+            var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, inputTokens, 0, outputTokens));
             if (worst > max)
             {
                 var estimate = string.Create(CultureInfo.InvariantCulture,
-                    $"${worst:0.####} ({model}, ~{estimateInputTokens()} input tokens, up to {outputTokens} output tokens)");
+                    $"${worst:0.####} ({model}, ~{inputTokens} input tokens, up to {outputTokens} output tokens)");
                 return new BudgetDecision(BudgetVerdict.TooExpensive, string.Create(CultureInfo.InvariantCulture,
                     $"This call could cost up to {estimate}, above the limit of ${max:0.####} per call (Budgets__MaxCostPerCallUsd). "
                     + $"Lower max_tokens or the prompt size."));

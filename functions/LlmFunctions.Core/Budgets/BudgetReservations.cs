@@ -45,20 +45,25 @@ internal sealed partial class BudgetReservations : IHostedService
 
     public bool Any => _budgets.Count > 0;
 
+    /// <summary>The first reserved budget that applies to a call billed as any of <paramref name="billedAs"/>, if any.</summary>
+    public string? AppliesTo(IReadOnlyList<SpendKey> billedAs) =>
+        _budgets.FirstOrDefault(b => billedAs.Any(b.Scope.Matches)).Name;
+
     /// <summary>
-    /// Reserves <paramref name="worstNanoUsd"/> in every reserved budget that applies to <paramref name="call"/>: the
-    /// reservation, or the budget that cannot cover it. Throws <see cref="RequestFailedException"/> when storage cannot
-    /// be asked (a reserved budget fails closed).
+    /// Reserves <paramref name="worstNanoUsd"/> in every reserved budget that applies to a call billed as any of
+    /// <paramref name="billedAs"/> (its model, or its fallback): the reservation, or the budget that cannot cover it.
+    /// Throws <see cref="RequestFailedException"/> when storage cannot be asked or keeps losing races (a reserved budget
+    /// fails closed).
     /// </summary>
-    public async ValueTask<(BudgetReservation? Reservation, string? RefusedBy, decimal LeftUsd)> ReserveAsync(SpendKey call, long worstNanoUsd,
-        CancellationToken cancellationToken)
+    public async ValueTask<(BudgetReservation? Reservation, string? RefusedBy, decimal LeftUsd)> ReserveAsync(IReadOnlyList<SpendKey> billedAs,
+        long worstNanoUsd, CancellationToken cancellationToken)
     {
         var held = new List<(Slice, long)>();
         try
         {
             foreach (var (name, options, scope, limit) in _budgets)
             {
-                if (!scope.Matches(call))
+                if (!billedAs.Any(scope.Matches))
                 {
                     continue;
                 }
@@ -85,12 +90,13 @@ internal sealed partial class BudgetReservations : IHostedService
     private async Task<(Slice? Slice, long LeftNanoUsd)> ReserveInAsync(string name, BudgetOptions options, long limit, long worst,
         CancellationToken cancellationToken)
     {
-        var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
-
         // More than one round only when other calls here took what a renewal brought before this one could reserve.
         for (var attempt = 0; attempt < 10; attempt++)
         {
-            var slice = _slices.AddOrUpdate(name, _ => new Slice(period.Key), (_, s) => s.PeriodKey == period.Key ? s : new Slice(period.Key));
+            // Each round in the period it starts in (a call may wait on a renewal across midnight); a slice is replaced
+            // only by a later period's, never by an earlier one.
+            var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
+            var slice = _slices.AddOrUpdate(name, _ => new Slice(period), (_, s) => s.Period.Start >= period.Start ? s : new Slice(period));
             if (slice.TryReserve(worst))
             {
                 return (slice, 0);
@@ -105,8 +111,8 @@ internal sealed partial class BudgetReservations : IHostedService
                     return (slice, 0);
                 }
 
-                var (verdict, leased) = await _ledger.LeaseAsync(name, period.Key, limit, slice.Id, slice.IsNew, slice.Holds, worst,
-                    Math.Max(worst, limit / SliceFraction), ct => SeedAsync(name, period.Key, ct), cancellationToken).ConfigureAwait(false);
+                var (verdict, leased) = await _ledger.LeaseAsync(name, slice.PeriodKey, limit, slice.Id, slice.IsNew, slice.Holds, worst,
+                    Math.Max(worst, limit / SliceFraction), ct => SeedAsync(name, slice.PeriodKey, ct), cancellationToken).ConfigureAwait(false);
                 switch (verdict)
                 {
                     case LeaseVerdict.Granted:
@@ -121,7 +127,7 @@ internal sealed partial class BudgetReservations : IHostedService
                         LogRefused(_logger, name, worst, leased);
                         return (null, leased);
                     case LeaseVerdict.Gone:
-                        _slices.TryUpdate(name, new Slice(period.Key), slice);
+                        _slices.TryUpdate(name, new Slice(slice.Period), slice);
                         break;
                 }
             }
@@ -131,7 +137,8 @@ internal sealed partial class BudgetReservations : IHostedService
             }
         }
 
-        return (null, 0);
+        // Ten renewals each taken by other calls before this one: the ledger is too contended to answer now.
+        throw new RequestFailedException(503, $"Budget '{name}': ten renewals of this instance's slice were used up by other calls first.");
     }
 
     /// <summary>A new period's ledger starts from what the last rollup counted for it (spend before the ledger existed).</summary>
@@ -182,7 +189,7 @@ internal sealed partial class BudgetReservations : IHostedService
     }
 
     /// <summary>This instance's lease of one budget for one period, and what it holds of it.</summary>
-    internal sealed class Slice(string periodKey)
+    internal sealed class Slice(BudgetPeriod period)
     {
         private readonly Lock _lock = new();
         private long _leased;
@@ -192,7 +199,9 @@ internal sealed partial class BudgetReservations : IHostedService
 
         public string Id { get; } = Guid.NewGuid().ToString("N");
 
-        public string PeriodKey { get; } = periodKey;
+        public BudgetPeriod Period { get; } = period;
+
+        public string PeriodKey => Period.Key;
 
         public SemaphoreSlim Renewing { get; } = new(1, 1);
 

@@ -22,11 +22,20 @@ internal enum BudgetVerdict
 
     /// <summary>A reserved budget applies and its ledger could not be read: not forwarded (503).</summary>
     Unavailable,
+
+    /// <summary>A reserved budget applies and a model the call may be billed at has no price: no worst case (400).</summary>
+    Unpriced,
 }
+
+/// <summary>
+/// What bounds a call's cost before it runs: a token estimate of its prompt, the prompt's bytes (no text prompt has
+/// more tokens than bytes), the output tokens each choice may write (null: not set), and its choices.
+/// </summary>
+internal readonly record struct CallSize(Func<long> EstimateInputTokens, long PromptBytes, long? MaxOutputTokens, long Choices = 1);
 
 /// <summary>Budget enforcement at the proxy (see the Budgets folder); the proxy asks before forwarding.</summary>
 internal interface IBudgetGate
 {
     /// <param name="call">Who and what the call's spend counts under (client, model, end user, tags).</param>
-    ValueTask<BudgetDecision> CheckAsync(SpendKey call, Func<long> estimateInputTokens, long? maxOutputTokens, CancellationToken cancellationToken);
+    ValueTask<BudgetDecision> CheckAsync(SpendKey call, CallSize size, CancellationToken cancellationToken);
 }

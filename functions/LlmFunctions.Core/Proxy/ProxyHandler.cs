@@ -91,28 +91,35 @@ internal sealed partial class ProxyHandler(
 
         try
         {
-            if (rateLimiter.TryAcquire(client, out var retryAfter))
+            try
             {
-                await ForwardAsync(context, path, safePath, record, started).ConfigureAwait(false);
+                if (rateLimiter.TryAcquire(client, out var retryAfter))
+                {
+                    await ForwardAsync(context, path, safePath, record, started).ConfigureAwait(false);
+                }
+                else
+                {
+                    SetRetryAfter(context, retryAfter);
+                    await FailAsync(context, record, ProxyFailure.RateLimited(client)).ConfigureAwait(false);
+                }
             }
-            else
+            catch (Exception ex) when (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
             {
-                SetRetryAfter(context, retryAfter);
-                await FailAsync(context, record, ProxyFailure.RateLimited(client)).ConfigureAwait(false);
+                await FailAsync(context, record, ProxyFailure.ClientCancelled).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                LogUnexpected(logger, ex, record.CallId);
+                await FailAsync(context, record, ProxyFailure.Internal(record.CallId)).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
+        finally
         {
-            await FailAsync(context, record, ProxyFailure.ClientCancelled).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            LogUnexpected(logger, ex, record.CallId);
-            await FailAsync(context, record, ProxyFailure.Internal(record.CallId)).ConfigureAwait(false);
+            // Whatever happened, even if writing the error failed: a reservation left held would block the budget early.
+            context.Features.Get<Budgets.BudgetReservation>()?.Settle(record.CostNanoUsd);
         }
 
         record.DurationMs = time.GetElapsedTime(started).TotalMilliseconds;
-        context.Features.Get<Budgets.BudgetReservation>()?.Settle(record.CostNanoUsd);
 
         // (7) The client has its whole response before we touch storage.
         if (!context.RequestAborted.IsCancellationRequested)
@@ -222,8 +229,8 @@ internal sealed partial class ProxyHandler(
             return (null, null);
         }
 
-        var decision = await budgets.CheckAsync(SpendKey.Of(record), () => billing.PromptTokens(model, body.WrittenSpan), facts.MaxOutputTokens,
-            context.RequestAborted).ConfigureAwait(false);
+        var size = new CallSize(() => billing.PromptTokens(model, body.WrittenSpan), body.WrittenCount, facts.MaxOutputTokens, facts.Choices);
+        var decision = await budgets.CheckAsync(SpendKey.Of(record), size, context.RequestAborted).ConfigureAwait(false);
         if (decision.Reservation is { } reservation)
         {
             context.Features.Set(reservation); // settled to the call's cost when it ends (HandleCoreAsync)
@@ -248,6 +255,8 @@ internal sealed partial class ProxyHandler(
                 return (ProxyFailure.Rejected(400, "max_cost_per_call_exceeded", decision.Message!), null);
             case BudgetVerdict.Unavailable:
                 return (ProxyFailure.BudgetUnavailable(decision.Message!), null);
+            case BudgetVerdict.Unpriced:
+                return (ProxyFailure.Rejected(400, "model_not_priced", decision.Message!), null);
             case BudgetVerdict.Downgrade:
                 record.UsedModel = decision.DowngradeTo!;
                 context.Response.Headers["x-llm-downgraded-from"] = model;

@@ -18,6 +18,9 @@ internal sealed class RequestFacts
     /// <summary><c>max_tokens</c>, <c>max_completion_tokens</c> or <c>max_output_tokens</c>.</summary>
     public long? MaxOutputTokens { get; private set; }
 
+    /// <summary>Completions the call asks for, each up to <see cref="MaxOutputTokens"/>: the larger of <c>n</c> and <c>best_of</c>, at least 1.</summary>
+    public long Choices { get; private set; } = 1;
+
     /// <summary>OpenAI's <c>user</c>: the end user the client names, when a string.</summary>
     public string? User { get; private set; }
 
@@ -130,6 +133,18 @@ internal sealed class RequestFacts
                 {
                     reader.Read();
                     facts.Metadata = ReadMetadata(ref reader);
+                }
+                else if (reader.ValueTextEquals("n"u8) || reader.ValueTextEquals("best_of"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var choices) && choices > facts.Choices)
+                    {
+                        facts.Choices = choices;
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
                 }
                 else if (reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8)
                     || reader.ValueTextEquals("max_output_tokens"u8))

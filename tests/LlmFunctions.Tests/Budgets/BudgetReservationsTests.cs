@@ -38,7 +38,7 @@ public sealed class BudgetReservationsTests
             var random = new Random(seed);
             for (var i = 0; i < 1000; i++)
             {
-                var (reservation, refusedBy, _) = await reservations.ReserveAsync(Call, worst, CancellationToken.None);
+                var (reservation, refusedBy, _) = await reservations.ReserveAsync([Call], worst, CancellationToken.None);
                 if (refusedBy is not null)
                 {
                     Assert.Equal("hard", refusedBy);
@@ -74,15 +74,19 @@ public sealed class BudgetReservationsTests
         var enforcer = a.Get<BudgetEnforcer>();
 
         // 100K output tokens of gpt-4.1 ($8 per 1M) may cost $0.80: more than the whole budget.
-        var tooBig = await enforcer.CheckAsync(Call, () => 10, 100_000, CancellationToken.None);
+        var tooBig = await enforcer.CheckAsync(Call, new CallSize(() => 10, 10, 100_000), CancellationToken.None);
         Assert.Equal(BudgetVerdict.Block, tooBig.Verdict);
         Assert.Contains("Budget 'hard' (global, day, reserved) cannot cover this call", tooBig.Message, StringComparison.Ordinal);
 
-        var small = await enforcer.CheckAsync(Call, () => 10, 100, CancellationToken.None);
+        var small = await enforcer.CheckAsync(Call, new CallSize(() => 10, 10, 100), CancellationToken.None);
         Assert.Equal(BudgetVerdict.Allow, small.Verdict);
         small.Reservation!.Settle(500_000);
         small.Reservation.Settle(500_000); // once only
-        Assert.Null((await enforcer.CheckAsync(new SpendKey("alpha", "my-unpriced-model"), () => 10, 100, CancellationToken.None)).Reservation);
+
+        // A model without a price has no worst case: a reserved budget cannot let it through (it may be billed by its response model).
+        var unpriced = await enforcer.CheckAsync(new SpendKey("alpha", "my-unpriced-model"), new CallSize(() => 10, 10, 100), CancellationToken.None);
+        Assert.Equal(BudgetVerdict.Unpriced, unpriced.Verdict);
+        Assert.Contains("model 'my-unpriced-model' has no price", unpriced.Message, StringComparison.Ordinal);
 
         await a.Get<BudgetReservations>().StopAsync(CancellationToken.None);
         var ledger = LedgerRow.FromEntity(tables.Entities(TableNames.Rollups).Single(e => e.RowKey.StartsWith("ledger-", StringComparison.Ordinal)));
@@ -99,8 +103,8 @@ public sealed class BudgetReservationsTests
         var enforcer = a.Get<BudgetEnforcer>();
         tables.Down = true;
 
-        Assert.Equal(BudgetVerdict.Unavailable, (await enforcer.CheckAsync(Call, () => 10, 100, CancellationToken.None)).Verdict);
-        Assert.Equal(BudgetVerdict.Allow, (await enforcer.CheckAsync(new SpendKey("beta", "gpt-4.1"), () => 10, 100, CancellationToken.None)).Verdict);
+        Assert.Equal(BudgetVerdict.Unavailable, (await enforcer.CheckAsync(Call, new CallSize(() => 10, 10, 100), CancellationToken.None)).Verdict);
+        Assert.Equal(BudgetVerdict.Allow, (await enforcer.CheckAsync(new SpendKey("beta", "gpt-4.1"), new CallSize(() => 10, 10, 100), CancellationToken.None)).Verdict);
     }
 
     [Fact]
@@ -112,21 +116,58 @@ public sealed class BudgetReservationsTests
         await using var b = new InMemoryCore(tables, time, Hard);
         await a.StartAsync();
         await b.StartAsync();
-        var (first, _, _) = await a.Get<BudgetReservations>().ReserveAsync(Call, 1_000_000, CancellationToken.None);
+        var (first, _, _) = await a.Get<BudgetReservations>().ReserveAsync([Call], 1_000_000, CancellationToken.None);
         first!.Settle(1_000_000);
 
         time.Advance(BudgetLedger.CompactAfter + TimeSpan.FromMinutes(1));
-        var (other, _, _) = await b.Get<BudgetReservations>().ReserveAsync(Call, 20_000_000, CancellationToken.None);
+        var (other, _, _) = await b.Get<BudgetReservations>().ReserveAsync([Call], 20_000_000, CancellationToken.None);
         Assert.NotNull(other);
-        var (within, _, _) = await a.Get<BudgetReservations>().ReserveAsync(Call, 2_000_000, CancellationToken.None);
+        var (within, _, _) = await a.Get<BudgetReservations>().ReserveAsync([Call], 2_000_000, CancellationToken.None);
         Assert.NotNull(within); // still within its old lease, which the base counts
         within!.Settle(2_000_000);
-        var (again, _, _) = await a.Get<BudgetReservations>().ReserveAsync(Call, 1_000_000, CancellationToken.None);
+        var (again, _, _) = await a.Get<BudgetReservations>().ReserveAsync([Call], 1_000_000, CancellationToken.None);
         Assert.NotNull(again); // past it: a renewal finds the slice gone, and a new slice takes what is left
 
         var ledger = LedgerRow.FromEntity(tables.Entities(TableNames.Rollups).Single(e => e.RowKey.StartsWith("ledger-", StringComparison.Ordinal)));
         Assert.Equal(3_500_000, ledger.BaseNanoUsd); // a's first lease: its $0.001 and the $0.0025 slice beyond it, never given out again
         Assert.Equal(2, ledger.Slices.Count);
         Assert.Equal(47_000_000, ledger.CommittedNanoUsd()); // 3.5M base + b's 40M (twice its call) + a's new 3.5M
+    }
+
+    /// <summary>
+    /// The worst case counts every choice (n, best_of), every prompt byte as a token, and the dearest model the call may
+    /// be billed at: its fallback's too, whose model budget then reserves it.
+    /// </summary>
+    [Fact]
+    public async Task TheWorstCase_CountsChoices_ThePromptsBytes_AndTheFallbackModel()
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var a = new InMemoryCore(tables, time, new(Hard)
+        {
+            ["Budgets:hard:Scope"] = "model:gpt-4.1",
+            ["Upstream:FallbackModels"] = "gpt-4o-mini=gpt-4.1",
+        });
+        await a.StartAsync();
+        var enforcer = a.Get<BudgetEnforcer>();
+        var mini = new SpendKey("alpha", "gpt-4o-mini");
+
+        // gpt-4.1 writes output at $8 per 1M: 2,000 tokens fit a $0.05 budget ($0.016), four choices of them do not ($0.064).
+        var one = await enforcer.CheckAsync(Call, new CallSize(() => 10, 10, 2_000), CancellationToken.None);
+        Assert.Equal(BudgetVerdict.Allow, one.Verdict);
+        one.Reservation!.Settle(0);
+        Assert.Equal(BudgetVerdict.Block, (await enforcer.CheckAsync(Call, new CallSize(() => 10, 10, 2_000, Choices: 4), CancellationToken.None)).Verdict);
+
+        // 30,000 prompt bytes are up to 30,000 tokens at $2 per 1M ($0.06), whatever a tokenizer estimates.
+        Assert.Equal(BudgetVerdict.Block, (await enforcer.CheckAsync(Call, new CallSize(() => 7_000, 30_000, 10), CancellationToken.None)).Verdict);
+
+        // gpt-4o-mini falls back to gpt-4.1: the gpt-4.1 budget reserves it, at gpt-4.1's price.
+        var viaFallback = await enforcer.CheckAsync(mini, new CallSize(() => 10, 10, 2_000), CancellationToken.None);
+        Assert.NotNull(viaFallback.Reservation);
+        viaFallback.Reservation!.Settle(0);
+        var tooBig = await enforcer.CheckAsync(mini, new CallSize(() => 10, 10, 8_000), CancellationToken.None); // $0.0048 as mini, $0.064 as 4.1
+        Assert.Equal(BudgetVerdict.Block, tooBig.Verdict);
+        Assert.Contains("gpt-4o-mini or gpt-4.1", tooBig.Message, StringComparison.Ordinal);
+        Assert.Null((await enforcer.CheckAsync(new SpendKey("alpha", "deepseek-chat"), new CallSize(() => 10, 10, 8_000), CancellationToken.None)).Reservation);
     }
 }

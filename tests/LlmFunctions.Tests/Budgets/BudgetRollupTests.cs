@@ -41,17 +41,17 @@ public sealed class BudgetRollupTests
         var enforcer = a.Get<BudgetEnforcer>();
         await enforcer.RefreshAsync();
 
-        var mini = enforcer.Check(new SpendKey("alpha", "gpt-4o-mini"), () => 10, 10);
+        var mini = enforcer.Check(new SpendKey("alpha", "gpt-4o-mini"), new CallSize(() => 10, 10, 10));
         Assert.Equal(BudgetVerdict.Allow, mini.Verdict);
         Assert.Equal("watch", mini.ShadowBlocked);
         Assert.Equal(0m, mini.RemainingUsd);
 
-        var other = enforcer.Check(new SpendKey("alpha", "gpt-4.1"), () => 10, 10);
+        var other = enforcer.Check(new SpendKey("alpha", "gpt-4.1"), new CallSize(() => 10, 10, 10));
         Assert.Equal(BudgetVerdict.Allow, other.Verdict);
         Assert.Null(other.ShadowBlocked);
         Assert.Equal(0.007m, other.RemainingUsd);
 
-        Assert.Null(enforcer.Check(new SpendKey("beta", "gpt-4.1"), () => 10, 10).RemainingUsd); // no budget applies: no figure, never +Inf
+        Assert.Null(enforcer.Check(new SpendKey("beta", "gpt-4.1"), new CallSize(() => 10, 10, 10)).RemainingUsd); // no budget applies: no figure, never +Inf
     }
 
     [Fact]
@@ -102,9 +102,9 @@ public sealed class BudgetRollupTests
         time.Advance(TimeSpan.FromSeconds(10));
         var enforcer = a.Get<BudgetEnforcer>();
         await enforcer.RefreshAsync();
-        Assert.Equal(BudgetVerdict.Block, enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "", "batch,team-a"), () => 10, 10).Verdict);
-        Assert.Equal(BudgetVerdict.Block, enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "u-1", ""), () => 10, 10).Verdict);
-        var other = enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "u-2", "team-b"), () => 10, 10);
+        Assert.Equal(BudgetVerdict.Block, enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "", "batch,team-a"), new CallSize(() => 10, 10, 10)).Verdict);
+        Assert.Equal(BudgetVerdict.Block, enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "u-1", ""), new CallSize(() => 10, 10, 10)).Verdict);
+        var other = enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "u-2", "team-b"), new CallSize(() => 10, 10, 10));
         Assert.Equal(BudgetVerdict.Allow, other.Verdict);
         Assert.Null(other.RemainingUsd);
     }
@@ -121,7 +121,7 @@ public sealed class BudgetRollupTests
 
         var enforcerB = b.Get<BudgetEnforcer>();
         await enforcerB.RefreshAsync();
-        Assert.Equal(BudgetVerdict.Allow, enforcerB.Check(new SpendKey("alpha", "gpt-4o-mini"), () => 10, 10).Verdict);
+        Assert.Equal(BudgetVerdict.Allow, enforcerB.Check(new SpendKey("alpha", "gpt-4o-mini"), new CallSize(() => 10, 10, 10)).Verdict);
 
         // $0.003 of alpha's calls on instance A, and some of beta's that the budget does not cover.
         var writer = a.Get<RecordWriter>();
@@ -136,10 +136,10 @@ public sealed class BudgetRollupTests
         Assert.Equal(0.003m, current["cap"].SpentUsd);
 
         await enforcerB.RefreshAsync();
-        var decision = enforcerB.Check(new SpendKey("alpha", "gpt-4o-mini"), () => 10, 10);
+        var decision = enforcerB.Check(new SpendKey("alpha", "gpt-4o-mini"), new CallSize(() => 10, 10, 10));
         Assert.Equal(BudgetVerdict.Block, decision.Verdict);
         Assert.Contains("Budget 'cap'", decision.Message, StringComparison.Ordinal);
-        Assert.Equal(BudgetVerdict.Allow, enforcerB.Check(new SpendKey("beta", "gpt-4o-mini"), () => 10, 10).Verdict);
+        Assert.Equal(BudgetVerdict.Allow, enforcerB.Check(new SpendKey("beta", "gpt-4o-mini"), new CallSize(() => 10, 10, 10)).Verdict);
 
         // Each threshold crossed is one event, whichever instances run the rollup and how often.
         var events = tables.Entities(TableNames.BudgetEvents).Count;

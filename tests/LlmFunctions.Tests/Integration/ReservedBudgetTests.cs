@@ -67,5 +67,11 @@ public sealed class ReservedBudgetTests(ITestOutputHelper output)
         Assert.True(spent >= Limit - 3 * (worstPerCall + Limit / 20), $"spent only ${spent} of ${Limit} before refusing (worst ${worstPerCall})");
         Assert.Equal(8, refused);
         Assert.All(records.Where(r => r.GetInt32("StatusCode") == 429), r => Assert.Equal(0, r.GetInt64("CostNanoUsd")));
+
+        // A model without a price has no worst case to reserve: refused, not forwarded.
+        var unpriced = await Assert.ThrowsAsync<ClientResultException>(() =>
+            TestEnvironment.OpenAIFor(env.Host, ProxyHost.ClientKey).GetChatClient("my-unpriced-model").CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(400, unpriced.Status);
+        Assert.Contains("model 'my-unpriced-model' has no price", unpriced.Message, StringComparison.Ordinal);
     }
 }

@@ -6,6 +6,17 @@ namespace LlmFunctions.Tests.Proxy;
 
 public sealed class RequestFactsTests
 {
+    [Theory]
+    [InlineData("""{"model":"m","messages":[]}""", 1)]
+    [InlineData("""{"model":"m","n":3,"messages":[]}""", 3)]
+    [InlineData("""{"model":"m","n":2,"best_of":5,"prompt":"x"}""", 5)]
+    [InlineData("""{"model":"m","n":"many","messages":[{"n":9}]}""", 1)] // not a number, and not at the top level
+    public void Choices_AreTheLargerOfNAndBestOf(string json, long choices)
+    {
+        Assert.True(RequestFacts.TryParse(System.Text.Encoding.UTF8.GetBytes(json), out var f));
+        Assert.Equal(choices, f.Choices);
+    }
+
     [Fact]
     public void ChatRequest_ReadsModelStreamAndLimits()
     {
