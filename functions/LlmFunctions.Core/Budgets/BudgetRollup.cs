@@ -83,7 +83,19 @@ internal sealed partial class BudgetRollup(
     public async Task<IReadOnlyList<BudgetStatus>> ComputeAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var snapshot = await folder.SnapshotAsync(cancellationToken).ConfigureAwait(false);
+        var periods = new Dictionary<string, BudgetPeriod>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, options) in _budgets.Items)
+        {
+            periods[name] = BudgetPeriod.Current(options.Period, _zone, now);
+        }
+
+        if (periods.Count == 0)
+        {
+            return [];
+        }
+
+        // One read of the slots from the earliest period start, with the tail that starts where they end.
+        var (snapshot, slots) = await folder.ReadFoldedAsync(periods.Values.Min(p => p.Start), now.AddMinutes(15), cancellationToken).ConfigureAwait(false);
         var result = new List<BudgetStatus>(_budgets.Items.Count);
         var cache = new Dictionary<DateTimeOffset, Dictionary<Spend.SpendKey, long>>();
         foreach (var (name, options) in _budgets.Items)
@@ -93,12 +105,20 @@ internal sealed partial class BudgetRollup(
                 continue; // Rejected at start by BudgetsValidator.
             }
 
-            var period = BudgetPeriod.Current(options.Period, _zone, now);
+            var period = periods[name];
             if (!cache.TryGetValue(period.Start, out var spend))
             {
-                spend = await folder.SpendAsync(period.Start, now.AddMinutes(15), cancellationToken).ConfigureAwait(false);
-                snapshot.TailSpend.AddSince(period.Start, spend);
+                spend = [];
+                var firstSlot = RecordKeys.ParseMinute(AggregateFolder.SlotOf(period.Start));
+                foreach (var (slot, usage) in slots.Where(s => s.Slot >= firstSlot))
+                {
+                    foreach (var (key, sums) in usage)
+                    {
+                        spend[key] = spend.GetValueOrDefault(key) + sums.CostNanoUsd;
+                    }
+                }
 
+                snapshot.TailSpend.AddSince(period.Start, spend);
                 cache[period.Start] = spend;
             }
 

@@ -45,7 +45,10 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
     /// The snapshot a scrape renders: the folded state plus every instance's sums for the minutes not folded yet
     /// (<see cref="TailSummaries"/>): a few rows, whatever the request rate or history.
     /// </summary>
-    public async Task<Snapshot> SnapshotAsync(CancellationToken cancellationToken)
+    public Task<Snapshot> SnapshotAsync(CancellationToken cancellationToken) => SnapshotAsync(foldBehind: true, cancellationToken);
+
+    /// <summary>The snapshot; <paramref name="foldBehind"/> starts a fold in the background when the fold is behind.</summary>
+    private async Task<Snapshot> SnapshotAsync(bool foldBehind, CancellationToken cancellationToken)
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
 
@@ -59,7 +62,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
             await FoldAsync(cancellationToken).ConfigureAwait(false);
             (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
         }
-        else if (string.CompareOrdinal(state.Watermark, RecordKeys.Minute(FoldableBefore())) < 0)
+        else if (foldBehind && string.CompareOrdinal(state.Watermark, RecordKeys.Minute(FoldableBefore())) < 0)
         {
             // Keep the fold moving even without the timer, but off the scrape's path: the tail covers those minutes.
             FoldInBackground();
@@ -259,6 +262,55 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
         public Dictionary<SpendKey, UsageSums> Usage { get; } = usage;
 
         public long Bytes { get; set; }
+    }
+
+    /// <summary>
+    /// The folded slots of [<paramref name="from"/>, <paramref name="to"/>) and a snapshot whose tail starts exactly
+    /// where they end, so every minute counts once. A fold that commits during the read would count its minutes twice
+    /// (in a slot row and in the tail), so the watermark must be the same after the read; when it moved, only the slots
+    /// from the one that held the old watermark on are read again (earlier ones are final). Throws
+    /// <see cref="RequestFailedException"/> (503) when folds keep moving it.
+    /// </summary>
+    public async Task<(Snapshot Snapshot, IReadOnlyList<(DateTimeOffset Slot, Dictionary<SpendKey, UsageSums> Usage)> Slots)> ReadFoldedAsync(
+        DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        const int Attempts = 5;
+        var slots = new SortedDictionary<DateTimeOffset, Dictionary<SpendKey, UsageSums>>();
+        var readFrom = from;
+        for (var attempt = 1; ; attempt++)
+        {
+            // Without a fold of its own: the tail covers the unfolded minutes, and a fold started here would race the read.
+            var snapshot = await SnapshotAsync(foldBehind: false, cancellationToken).ConfigureAwait(false);
+            foreach (var stale in slots.Keys.Where(k => k >= readFrom).ToList())
+            {
+                slots.Remove(stale);
+            }
+
+            await foreach (var (slot, usage) in SlotsAsync(readFrom, to, cancellationToken).ConfigureAwait(false))
+            {
+                if (string.CompareOrdinal(RecordKeys.Minute(slot), snapshot.Watermark) < 0)
+                {
+                    slots[slot] = usage;
+                }
+            }
+
+            var (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
+            if (string.Equals(state?.Watermark ?? "", snapshot.Watermark, StringComparison.Ordinal))
+            {
+                return (snapshot, slots.Select(p => (p.Key, p.Value)).ToList());
+            }
+
+            if (attempt == Attempts)
+            {
+                throw new RequestFailedException(503, $"Folds moved the watermark during each of {Attempts} reads.");
+            }
+
+            if (snapshot.Watermark.Length > 0)
+            {
+                var held = RecordKeys.ParseMinute(SlotOf(RecordKeys.ParseMinute(snapshot.Watermark)));
+                readFrom = held > readFrom ? held : readFrom;
+            }
+        }
     }
 
     /// <summary>Spend per <see cref="SpendKey"/> in nano-USD of the folded 15-minute UTC slots in [from, to).</summary>

@@ -144,6 +144,12 @@ internal sealed partial class SpendHandler(
                 LogStorageFailed(logger, ex.GetType().Name, (ex as Azure.RequestFailedException)?.Status ?? 0);
                 failure = Failure.StorageUnavailable;
             }
+            catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+            {
+                // A stored row this version cannot read, or a bug: still an answer in the OpenAI shape.
+                LogUnexpected(logger, ex);
+                failure = Failure.Internal;
+            }
         }
 
         if (failure is not null)
@@ -180,8 +186,14 @@ internal sealed partial class SpendHandler(
         public static readonly Failure StorageUnavailable = new(503, "server_error", "storage_unavailable",
             "Storage did not answer in time; try again.");
 
+        public static readonly Failure Internal = new(500, "server_error", "internal_error",
+            "The spend figures could not be read; the error is in the proxy's log.");
+
         public static Failure BadQuery(string message) => new(400, OpenAIError.InvalidRequest, "invalid_query", message);
     }
+
+    [LoggerMessage(EventId = 8002, Level = LogLevel.Error, Message = "Spend request failed unexpectedly.")]
+    private static partial void LogUnexpected(ILogger logger, Exception ex);
 
     [LoggerMessage(EventId = 8001, Level = LogLevel.Warning, Message = "Spend request failed: storage did not answer ({Error}, status {Status}).")]
     private static partial void LogStorageFailed(ILogger logger, string error, int status);

@@ -68,12 +68,12 @@ internal sealed record SpendQuery(DateOnly From, DateOnly To, SpendGrouping Grou
         var to = today;
         if (q.TryGetValue("from", out var fromText) && !TryDate(fromText, out from))
         {
-            return (null, "'from' must be a date, yyyy-MM-dd.");
+            return (null, "'from' must be a date, yyyy-MM-dd, from 2000-01-01 to 2199-12-31.");
         }
 
         if (q.TryGetValue("to", out var toText) && !TryDate(toText, out to))
         {
-            return (null, "'to' must be a date, yyyy-MM-dd.");
+            return (null, "'to' must be a date, yyyy-MM-dd, from 2000-01-01 to 2199-12-31.");
         }
 
         if (from > to)
@@ -132,8 +132,9 @@ internal sealed record SpendQuery(DateOnly From, DateOnly To, SpendGrouping Grou
         return (new SpendQuery(from, to, groupBy, filter, csv, limit, Value(q, "after")), null);
     }
 
+    /// <summary>A date of the form yyyy-MM-dd within years no record or zone conversion can fall outside of.</summary>
     private static bool TryDate(string? text, out DateOnly date) =>
-        DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out date);
+        DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out date) && date.Year is >= 2000 and < 2200;
 
     private static string? Value(IQueryCollection q, string name) => q.TryGetValue(name, out var v) && v.ToString().Length > 0 ? v.ToString() : null;
 }

@@ -20,9 +20,6 @@ internal sealed record SpendReportResult(IReadOnlyList<SpendRow> Rows, UsageSums
 /// </summary>
 internal sealed class SpendReport(AggregateFolder folder, IOptions<BudgetsOptions> budgets, TimeProvider time)
 {
-    /// <summary>Attempts before giving up when folds keep moving the watermark during a read.</summary>
-    private const int Attempts = 5;
-
     public TimeZoneInfo Zone { get; } = TimeZoneInfo.FindSystemTimeZoneById(budgets.Value.TimeZone);
 
     public DateOnly Today => DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(time.GetUtcNow(), Zone).DateTime);
@@ -31,45 +28,27 @@ internal sealed class SpendReport(AggregateFolder folder, IOptions<BudgetsOption
     public (DateTimeOffset Start, DateTimeOffset End) Range(DateOnly from, DateOnly to) =>
         (BudgetPeriod.ToUtc(from.ToDateTime(TimeOnly.MinValue), Zone), BudgetPeriod.ToUtc(to.AddDays(1).ToDateTime(TimeOnly.MinValue), Zone));
 
+    /// <summary>The report; throws <see cref="Azure.RequestFailedException"/> (503) when folds keep racing its read.</summary>
     public async Task<SpendReportResult> RunAsync(SpendQuery query, CancellationToken cancellationToken)
     {
         var (start, end) = Range(query.From, query.To);
-        for (var attempt = 1; ; attempt++)
+        var (snapshot, slots) = await folder.ReadFoldedAsync(start, end, cancellationToken).ConfigureAwait(false);
+        var groups = new Dictionary<(string Period, SpendKey Key), UsageSums>();
+        foreach (var (slot, usage) in slots)
         {
-            // The tail covers the minutes from the snapshot's watermark on, the slots those before it. A fold that
-            // commits while the slots are read would count its minutes twice, so the watermark must still be the same
-            // after: then every slot row read was written before it.
-            var snapshot = await folder.SnapshotAsync(cancellationToken).ConfigureAwait(false);
-            var groups = new Dictionary<(string Period, SpendKey Key), UsageSums>();
-            await foreach (var (slot, usage) in folder.SlotsAsync(start, end, cancellationToken).ConfigureAwait(false))
-            {
-                if (string.CompareOrdinal(RecordKeys.Minute(slot), snapshot.Watermark) < 0)
-                {
-                    Add(groups, Period(slot, query), usage, query);
-                }
-            }
+            Add(groups, Period(slot, query), usage, query);
+        }
 
-            foreach (var (minute, usage) in snapshot.TailUsage)
+        foreach (var (minute, usage) in snapshot.TailUsage)
+        {
+            var at = RecordKeys.ParseMinute(minute);
+            if (at >= start && at < end)
             {
-                var at = RecordKeys.ParseMinute(minute);
-                if (at >= start && at < end)
-                {
-                    Add(groups, Period(at, query), usage, query);
-                }
-            }
-
-            var (state, _) = await folder.LoadAsync(cancellationToken).ConfigureAwait(false);
-            if (string.Equals(state?.Watermark ?? "", snapshot.Watermark, StringComparison.Ordinal))
-            {
-                return Result(groups, query);
-            }
-
-            if (attempt == Attempts)
-            {
-                // Never a sum that may count minutes twice: the caller answers 503 and the client tries again.
-                throw new Azure.RequestFailedException(503, $"Folds moved the watermark during each of {Attempts} reads of the report.");
+                Add(groups, Period(at, query), usage, query);
             }
         }
+
+        return Result(groups, query);
     }
 
     private static void Add(Dictionary<(string, SpendKey), UsageSums> groups, string period, Dictionary<SpendKey, UsageSums> usage, SpendQuery query)

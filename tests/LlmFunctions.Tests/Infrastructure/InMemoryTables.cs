@@ -22,6 +22,9 @@ internal sealed class InMemoryTables : ITableService
     /// <summary>While true, every request fails with 503 (after it is counted).</summary>
     public bool Down { get; set; }
 
+    /// <summary>Runs before each query (table name, query): a test's way to make something happen during a read.</summary>
+    public Func<string, TableQuery, Task>? BeforeQuery { get; set; }
+
     /// <summary>Requests made, including those that failed.</summary>
     public long RequestCount => Requests.Reads + Requests.Writes;
 
@@ -145,6 +148,11 @@ internal sealed class InMemoryTables : ITableService
 
         public async IAsyncEnumerable<TableEntity> QueryAsync(TableQuery query, [EnumeratorCancellation] CancellationToken cancellationToken)
         {
+            if (owner.BeforeQuery is { } before)
+            {
+                await before(name, query);
+            }
+
             List<TableEntity> found;
             lock (owner._lock)
             {

@@ -52,4 +52,49 @@ public sealed class SpendReportTests
             new SpendFilter("alpha", null, null, null)), CancellationToken.None);
         Assert.Equal(["2026-11 * * * 1 1000"], Rows(filtered));
     }
+
+    /// <summary>
+    /// A fold that commits while a report reads its slots would count its minutes twice (in a slot and in the tail):
+    /// the report sees the watermark move and reads again only the slots from the one that held the old watermark.
+    /// </summary>
+    [Fact]
+    public async Task AFoldDuringTheRead_CountsNothingTwice_AndOnlyTheMovedSlotsAreReadAgain()
+    {
+        var tables = new InMemoryTables();
+        var noon = new DateTimeOffset(2026, 11, 28, 12, 0, 30, TimeSpan.Zero);
+        var time = new FakeTimeProvider(noon);
+        await using var a = new InMemoryCore(tables, time);
+        await using var b = new InMemoryCore(tables, time);
+        await a.StartAsync();
+        await b.StartAsync();
+        var writer = a.Get<RecordWriter>();
+        await writer.WriteAsync(InMemoryCore.Record(time.GetUtcNow(), costNanoUsd: 1_000));       // 12:00, slot 12:00
+        time.Advance(TimeSpan.FromMinutes(20));
+        await writer.WriteAsync(InMemoryCore.Record(time.GetUtcNow(), costNanoUsd: 20_000));      // 12:20, slot 12:15
+        time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(2, await a.Get<AggregateFolder>().FoldAsync(CancellationToken.None));        // watermark 12:21
+        time.Advance(TimeSpan.FromMinutes(6));
+        await writer.WriteAsync(InMemoryCore.Record(time.GetUtcNow(), costNanoUsd: 300_000));     // 12:28, slot 12:15, in the tail
+        time.Advance(TimeSpan.FromMinutes(3));
+
+        var slotReads = new List<string>();
+        var folded = 0;
+        tables.BeforeQuery = async (table, query) =>
+        {
+            if (table == TableNames.Aggregates && query.RowKeyFrom is { } from && from.StartsWith(AggregateFolder.SpendRowPrefix, StringComparison.Ordinal))
+            {
+                slotReads.Add(from);
+                if (Interlocked.Exchange(ref folded, 1) == 0)
+                {
+                    Assert.Equal(1, await b.Get<AggregateFolder>().FoldAsync(CancellationToken.None)); // another instance folds 12:28 now
+                }
+            }
+        };
+
+        var day = new DateOnly(2026, 11, 28);
+        var result = await a.Get<SpendReport>().RunAsync(Query(day, day, SpendGrouping.None), CancellationToken.None);
+
+        Assert.Equal((3, 321_000), (result.Total.Calls, result.Total.CostNanoUsd));
+        Assert.Equal(["spend-202611280000", "spend-202611281215"], slotReads);
+    }
 }
