@@ -101,7 +101,8 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             return new BudgetDecision(BudgetVerdict.Block, string.Create(CultureInfo.InvariantCulture,
                     $"Budget '{refusedBy}' ({options.Scope}, {period.Kind}, reserved) cannot cover this call: up to ${CostCalculator.ToUsd(worst):0.######} "
                     + $"({string.Join(" or ", billedAs.Select(k => k.Model))}, up to {size.PromptBytes} input and {outputTokens} output tokens), "
-                    + $"with ${leftUsd:0.######} of ${options.LimitUsd:0.00} left. Lower max_tokens, or wait for the reset at {period.End:yyyy-MM-dd HH:mm} UTC."),
+                    + $"with ${leftUsd:0.######} of ${options.LimitUsd:0.00} left. "
+                    + $"Lower max_tokens, or wait for the reset at {period.End:yyyy-MM-dd HH:mm} UTC."),
                 RetryAfter: period.End - _time.GetUtcNow(), RemainingUsd: 0);
         }
         catch (Exception ex) when (ex is Azure.RequestFailedException or HttpRequestException

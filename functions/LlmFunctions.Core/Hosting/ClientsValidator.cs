@@ -4,13 +4,20 @@ namespace LlmFunctions.Core.Hosting;
 internal static class ClientsValidator
 {
     public const string Message =
-        "Each client needs Clients__<name>__Key or Clients__<name>__KeySha256 (64 hex characters), and no two clients may share a key.";
+        "Each client needs Clients__<name>__Key or Clients__<name>__KeySha256 (64 hex characters), no two clients may share a key, "
+        + "and a name is at most 100 letters, digits and - _ . : / @ + (it is the client's label in records, metrics and reports).";
 
     public static bool Validate(Dictionary<string, ClientOptions> clients)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (_, c) in clients)
+        foreach (var (name, c) in clients)
         {
+            // A name its label would change ("acme corp" → "acme_corp") could not find its own spend, and could share another's.
+            if (!string.Equals(Metrics.AggregateState.Label(name), name, StringComparison.Ordinal))
+            {
+                return false;
+            }
+
             var hasKey = !string.IsNullOrEmpty(c.Key);
             var hasHash = !string.IsNullOrEmpty(c.KeySha256);
             if (hasKey == hasHash)
