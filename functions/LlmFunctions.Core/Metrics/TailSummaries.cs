@@ -68,9 +68,21 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
             {
                 foreach (var (minute, m) in _minutes)
                 {
-                    if (m.Version != m.Flushed)
+                    if (m.Version == m.Flushed)
+                    {
+                        continue;
+                    }
+
+                    try
                     {
                         pending.Add((minute, m.Version, ChunkedJson.ToEntity(minute, _instance, m.Delta, AggregateJsonContext.Default.MetricsDelta)));
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // Too big for an entity (spend keys are bounded, but callers also choose model names): the row
+                        // keeps its last sums, and the fold counts the minute from the records themselves.
+                        m.Flushed = m.Version;
+                        LogTooBig(logger, minute);
                     }
                 }
 
@@ -190,6 +202,10 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
 
         public long Flushed { get; set; }
     }
+
+    [LoggerMessage(EventId = 5007, Level = LogLevel.Warning,
+        Message = "This instance's tail sums of minute {Minute} outgrew a table entity; scrapes show that minute once it is folded.")]
+    private static partial void LogTooBig(ILogger logger, string minute);
 
     [LoggerMessage(EventId = 5005, Level = LogLevel.Warning, Message = "Writing this instance's tail sums failed ({Error}); the next flush writes them.")]
     private static partial void LogFlushFailed(ILogger logger, string error);

@@ -189,4 +189,33 @@ public sealed class AggregateFolderTests
         Assert.Contains(keys, p => p.Key.User == SpendKeyLimit.Other && p.Key.Tags.Contains(SpendKeyLimit.Other, StringComparison.Ordinal));
         Assert.All(slots, s => Assert.InRange(SpendKeyLimit.Bytes(s.Usage), 1, SpendKeyLimit.MaxRowBytes + 10_000));
     }
+
+    /// <summary>Callers choose model names too: a minute of thousands of them must not stop the tail's flush or the scrape.</summary>
+    [Fact]
+    public async Task AFloodOfModelNames_DoesNotStopTheTailOrTheScrape_AndTheFoldCountsThem()
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var core = new InMemoryCore(tables, time);
+        await core.StartAsync();
+        var writer = core.Get<RecordWriter>();
+        const int Models = 20_000;
+        foreach (var chunk in Enumerable.Range(0, Models).Chunk(1_000))
+        {
+            var models = chunk.Select(_ => "m-" + Guid.NewGuid().ToString("N") + Guid.NewGuid().ToString("N"));
+            await Task.WhenAll(models.Select(model => writer.WriteAsync(InMemoryCore.Record(Noon, model: model, costNanoUsd: 1_000))));
+        }
+
+        await core.Get<TailSummaries>().FlushAsync(CancellationToken.None); // too big for an entity: logged, not thrown
+
+        time.Advance(core.Get<AggregateFolder>().Lag + TimeSpan.FromMinutes(1));
+        var folder = core.Get<AggregateFolder>();
+        await folder.FoldAsync(CancellationToken.None);
+        using var stream = new MemoryStream();
+        await MetricsRenderer.RenderAsync(stream, await folder.SnapshotAsync(CancellationToken.None), [], default, CancellationToken.None);
+        var text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+        Assert.Contains("api_cost_usd_total 0.02\n", text, StringComparison.Ordinal);
+        var slots = await folder.SlotsAsync(Noon.AddHours(-1), Noon.AddHours(1), CancellationToken.None).ToListAsync();
+        Assert.Equal(Models * 1_000L, slots.SelectMany(s => s.Usage.Values).Sum(u => u.CostNanoUsd));
+    }
 }
