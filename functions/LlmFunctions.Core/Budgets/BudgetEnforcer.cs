@@ -69,21 +69,28 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             return decision;
         }
 
-        // The call may be billed at its model or, when every upstream of that fails, at its fallback's.
-        var model = decision.Verdict == BudgetVerdict.Downgrade ? decision.DowngradeTo! : call.Model;
-        SpendKey[] billedAs = _fallbacks.TryGetValue(model, out var fallback)
-            ? [call with { Model = model }, call with { Model = Metrics.AggregateState.Label(fallback) }]
-            : [call with { Model = model }];
+        // The call may be billed at its model or, when every upstream of that fails, at its fallback's (looked up and
+        // priced by the names the client and settings use; keyed by their labels).
+        var model = decision.Verdict == BudgetVerdict.Downgrade ? decision.DowngradeTo! : size.Model ?? call.Model;
+        string[] models = _fallbacks.TryGetValue(model, out var fallback) ? [model, fallback] : [model];
+        var billedAs = models.Select(m => call with { Model = Metrics.AggregateState.Label(m) }).ToArray();
         if (_reservations.AppliesTo(billedAs) is not { } budget)
         {
             return decision;
         }
 
-        var (worst, unpriced) = Worst(billedAs, size);
+        if (size.HasStoredInput)
+        {
+            return new BudgetDecision(BudgetVerdict.UnboundedInput,
+                $"Budget '{budget}' reserves each call's worst case, and this call's input is stored upstream (previous_response_id or "
+                + "conversation), so its size is unknown here. Send the whole input in the request instead.");
+        }
+
+        var (worst, unpriced) = Worst(models, size);
         if (unpriced is not null)
         {
             return new BudgetDecision(BudgetVerdict.Unpriced,
-                $"Budget '{budget}' reserves each call's worst case, and model '{unpriced}' has no price to reckon it with. "
+                $"Budget '{budget}' reserves each call's worst case, and model '{Text.Truncate(unpriced)}' has no price to reckon it with. "
                 + "Use a priced model, or give this one a price (Pricing__Models__<model>__Input and __Output, USD per 1M tokens).");
         }
 
@@ -97,12 +104,14 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
 
             var options = _options.Items[refusedBy];
             var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
-            var outputTokens = (size.MaxOutputTokens ?? _options.DefaultMaxOutputTokens) * size.Choices;
+            var outputTokens = size.OutputTokens(_options.DefaultMaxOutputTokens);
+            var left = leftUsd < 0
+                ? string.Create(CultureInfo.InvariantCulture, $"more than its whole limit of ${options.LimitUsd:0.00}")
+                : string.Create(CultureInfo.InvariantCulture, $"with ${leftUsd:0.######} of ${options.LimitUsd:0.00} left");
             return new BudgetDecision(BudgetVerdict.Block, string.Create(CultureInfo.InvariantCulture,
                     $"Budget '{refusedBy}' ({options.Scope}, {period.Kind}, reserved) cannot cover this call: up to ${CostCalculator.ToUsd(worst):0.######} "
                     + $"({string.Join(" or ", billedAs.Select(k => k.Model))}, up to {size.PromptBytes} input and {outputTokens} output tokens), "
-                    + $"with ${leftUsd:0.######} of ${options.LimitUsd:0.00} left. "
-                    + $"Lower max_tokens, or wait for the reset at {period.End:yyyy-MM-dd HH:mm} UTC."),
+                    + $"{left}. Lower max_tokens, or wait for the reset at {period.End:yyyy-MM-dd HH:mm} UTC."),
                 RetryAfter: period.End - _time.GetUtcNow(), RemainingUsd: 0);
         }
         catch (Exception ex) when (ex is Azure.RequestFailedException or HttpRequestException
@@ -119,15 +128,15 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     /// at the dearer of the input and cache-write prices, and every choice writing its output cap. Or the first model
     /// without a price.
     /// </summary>
-    private (long WorstNanoUsd, string? Unpriced) Worst(SpendKey[] billedAs, CallSize size)
+    private (long WorstNanoUsd, string? Unpriced) Worst(string[] models, CallSize size)
     {
-        var outputTokens = (size.MaxOutputTokens ?? _options.DefaultMaxOutputTokens) * size.Choices;
+        var outputTokens = size.OutputTokens(_options.DefaultMaxOutputTokens);
         long worst = 0;
-        foreach (var key in billedAs)
+        foreach (var model in models)
         {
-            if (!_prices.TryGetPrice(key.Model, out var price))
+            if (!_prices.TryGetPrice(model, out var price))
             {
-                return (0, key.Model);
+                return (0, model);
             }
 
             // Prompt tokens written to a provider's cache may cost more than plain input.
@@ -144,7 +153,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         var model = call.Model;
         if (_options.MaxCostPerCallUsd is { } max && _prices.TryGetPrice(model, out var price))
         {
-            var outputTokens = (size.MaxOutputTokens ?? _options.DefaultMaxOutputTokens) * size.Choices;
+            var outputTokens = size.OutputTokens(_options.DefaultMaxOutputTokens);
             var inputTokens = size.EstimateInputTokens();
             var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, inputTokens, 0, outputTokens));
             if (worst > max)

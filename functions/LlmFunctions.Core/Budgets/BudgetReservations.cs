@@ -87,9 +87,15 @@ internal sealed partial class BudgetReservations : IHostedService
         return (held.Count == 0 ? null : new BudgetReservation(held), null, 0);
     }
 
+    /// <returns>The slice reserved in, or null and what is left for this instance (−1: the worst case exceeds the limit).</returns>
     private async Task<(Slice? Slice, long LeftNanoUsd)> ReserveInAsync(string name, BudgetOptions options, long limit, long worst,
         CancellationToken cancellationToken)
     {
+        if (worst > limit)
+        {
+            return (null, -1); // also keeps every sum below within range
+        }
+
         // More than one round only when other calls here took what a renewal brought before this one could reserve.
         for (var attempt = 0; attempt < 10; attempt++)
         {
@@ -106,6 +112,11 @@ internal sealed partial class BudgetReservations : IHostedService
             await slice.Renewing.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
+                if (BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow()).Start > slice.Period.Start)
+                {
+                    continue; // the wait crossed into a new period: the next round reserves there
+                }
+
                 if (slice.TryReserve(worst))
                 {
                     return (slice, 0);

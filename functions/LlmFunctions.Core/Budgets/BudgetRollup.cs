@@ -94,10 +94,29 @@ internal sealed partial class BudgetRollup(
             return [];
         }
 
-        // One read of the slots from the earliest period start, with the tail that starts where they end.
-        var (snapshot, slots) = await folder.ReadFoldedAsync(periods.Values.Min(p => p.Start), now.AddMinutes(15), cancellationToken).ConfigureAwait(false);
+        // One read of the slots from the earliest period start, with the tail that starts where they end; each slot
+        // counts for every period that started at or before it.
+        var spendSince = periods.Values.Select(p => p.Start).Distinct()
+            .ToDictionary(start => start, _ => new Dictionary<Spend.SpendKey, long>());
+        var snapshot = await folder.ReadFoldedAsync(spendSince.Keys.Min(), now.AddMinutes(15), (slot, usage) =>
+        {
+            foreach (var (start, spend) in spendSince)
+            {
+                if (slot >= RecordKeys.ParseMinute(AggregateFolder.SlotOf(start)))
+                {
+                    foreach (var (key, sums) in usage)
+                    {
+                        spend[key] = spend.GetValueOrDefault(key) + sums.CostNanoUsd;
+                    }
+                }
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        foreach (var (start, spend) in spendSince)
+        {
+            snapshot.TailSpend.AddSince(start, spend);
+        }
+
         var result = new List<BudgetStatus>(_budgets.Items.Count);
-        var cache = new Dictionary<DateTimeOffset, Dictionary<Spend.SpendKey, long>>();
         foreach (var (name, options) in _budgets.Items)
         {
             if (!BudgetScope.TryParse(options.Scope, out var scope))
@@ -106,21 +125,7 @@ internal sealed partial class BudgetRollup(
             }
 
             var period = periods[name];
-            if (!cache.TryGetValue(period.Start, out var spend))
-            {
-                spend = [];
-                var firstSlot = RecordKeys.ParseMinute(AggregateFolder.SlotOf(period.Start));
-                foreach (var (slot, usage) in slots.Where(s => s.Slot >= firstSlot))
-                {
-                    foreach (var (key, sums) in usage)
-                    {
-                        spend[key] = spend.GetValueOrDefault(key) + sums.CostNanoUsd;
-                    }
-                }
-
-                snapshot.TailSpend.AddSince(period.Start, spend);
-                cache[period.Start] = spend;
-            }
+            var spend = spendSince[period.Start];
 
             // Stamped when the tail read began: a record durable after it counts at the enforcer, not twice.
             var breakdown = SpendBreakdown.Of(spend, scope, top: 3);

@@ -265,39 +265,46 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
     }
 
     /// <summary>
-    /// The folded slots of [<paramref name="from"/>, <paramref name="to"/>) and a snapshot whose tail starts exactly
-    /// where they end, so every minute counts once. A fold that commits during the read would count its minutes twice
-    /// (in a slot row and in the tail), so the watermark must be the same after the read; when it moved, only the slots
-    /// from the one that held the old watermark on are read again (earlier ones are final). Throws
-    /// <see cref="RequestFailedException"/> (503) when folds keep moving it.
+    /// Hands <paramref name="add"/> each folded slot of [<paramref name="from"/>, <paramref name="to"/>) and returns a
+    /// snapshot whose tail starts exactly where they end, so every minute counts once. A fold that commits during the
+    /// read would count its minutes twice (in a slot row and in the tail), so the watermark must be the same after the
+    /// read. Slots before the one that holds the snapshot's watermark are final (folds only add at or after it): they go
+    /// to <paramref name="add"/> as they are read, and only the one holding it waits for the check and is read again when
+    /// the watermark moved; so memory holds one slot row, whatever the range. Throws <see cref="RequestFailedException"/>
+    /// (503) when folds keep moving it.
     /// </summary>
-    public async Task<(Snapshot Snapshot, IReadOnlyList<(DateTimeOffset Slot, Dictionary<SpendKey, UsageSums> Usage)> Slots)> ReadFoldedAsync(
-        DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    public async Task<Snapshot> ReadFoldedAsync(DateTimeOffset from, DateTimeOffset to,
+        Action<DateTimeOffset, Dictionary<SpendKey, UsageSums>> add, CancellationToken cancellationToken)
     {
         const int Attempts = 5;
-        var slots = new SortedDictionary<DateTimeOffset, Dictionary<SpendKey, UsageSums>>();
         var readFrom = from;
         for (var attempt = 1; ; attempt++)
         {
             // Without a fold of its own: the tail covers the unfolded minutes, and a fold started here would race the read.
             var snapshot = await SnapshotAsync(foldBehind: false, cancellationToken).ConfigureAwait(false);
-            foreach (var stale in slots.Keys.Where(k => k >= readFrom).ToList())
-            {
-                slots.Remove(stale);
-            }
-
+            var held = snapshot.Watermark.Length == 0 ? DateTimeOffset.MaxValue : RecordKeys.ParseMinute(SlotOf(RecordKeys.ParseMinute(snapshot.Watermark)));
+            (DateTimeOffset Slot, Dictionary<SpendKey, UsageSums> Usage)? holding = null;
             await foreach (var (slot, usage) in SlotsAsync(readFrom, to, cancellationToken).ConfigureAwait(false))
             {
-                if (string.CompareOrdinal(RecordKeys.Minute(slot), snapshot.Watermark) < 0)
+                if (slot < held)
                 {
-                    slots[slot] = usage;
+                    add(slot, usage);
+                }
+                else if (slot == held)
+                {
+                    holding = (slot, usage);
                 }
             }
 
             var (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
             if (string.Equals(state?.Watermark ?? "", snapshot.Watermark, StringComparison.Ordinal))
             {
-                return (snapshot, slots.Select(p => (p.Key, p.Value)).ToList());
+                if (holding is { } h)
+                {
+                    add(h.Slot, h.Usage);
+                }
+
+                return snapshot;
             }
 
             if (attempt == Attempts)
@@ -305,11 +312,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
                 throw new RequestFailedException(503, $"Folds moved the watermark during each of {Attempts} reads.");
             }
 
-            if (snapshot.Watermark.Length > 0)
-            {
-                var held = RecordKeys.ParseMinute(SlotOf(RecordKeys.ParseMinute(snapshot.Watermark)));
-                readFrom = held > readFrom ? held : readFrom;
-            }
+            readFrom = held > readFrom ? held : readFrom;
         }
     }
 

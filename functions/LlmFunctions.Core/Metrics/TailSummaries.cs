@@ -68,7 +68,7 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
             {
                 foreach (var (minute, m) in _minutes)
                 {
-                    if (m.Version == m.Flushed)
+                    if (m.Version == m.Flushed || m.TooBig)
                     {
                         continue;
                     }
@@ -81,12 +81,12 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
                     {
                         // Too big for an entity (spend keys are bounded, but callers also choose model names): the row
                         // keeps its last sums, and the fold counts the minute from the records themselves.
-                        m.Flushed = m.Version;
+                        m.TooBig = true;
                         LogTooBig(logger, minute);
                     }
                 }
 
-                var forgotten = _minutes.Where(p => p.Value.Version == p.Value.Flushed && string.CompareOrdinal(p.Key, forgetBefore) < 0)
+                var forgotten = _minutes.Where(p => (p.Value.Version == p.Value.Flushed || p.Value.TooBig) && string.CompareOrdinal(p.Key, forgetBefore) < 0)
                     .Select(p => p.Key).ToList();
                 foreach (var minute in forgotten)
                 {
@@ -201,6 +201,9 @@ internal sealed partial class TailSummaries(TableStore store, TimeProvider time,
         public long Version { get; set; }
 
         public long Flushed { get; set; }
+
+        /// <summary>Outgrew an entity: not written again (once logged); the fold counts the minute.</summary>
+        public bool TooBig { get; set; }
     }
 
     [LoggerMessage(EventId = 5007, Level = LogLevel.Warning,

@@ -22,7 +22,9 @@ internal static class CostCalculator
         var written = Math.Clamp(cacheWriteTokens, 0, input - cached);
         var uncached = input - cached - written;
         var nano = (uncached * p.Input + cached * p.CachedInput + written * (p.CacheWrite ?? p.Input) + Math.Max(outputTokens, 0) * p.Output) * 1000m;
-        return (long)decimal.Round(nano, MidpointRounding.ToEven);
+
+        // A worst case asked for with absurd token counts saturates rather than overflowing.
+        return nano >= long.MaxValue ? long.MaxValue : (long)decimal.Round(nano, MidpointRounding.ToEven);
     }
 
     public static decimal ToUsd(long nanoUsd) => nanoUsd / (decimal)NanoPerUsd;

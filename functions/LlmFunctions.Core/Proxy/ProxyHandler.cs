@@ -229,7 +229,8 @@ internal sealed partial class ProxyHandler(
             return (null, null);
         }
 
-        var size = new CallSize(() => billing.PromptTokens(model, body.WrittenSpan), body.WrittenCount, facts.MaxOutputTokens, facts.Choices);
+        var size = new CallSize(() => billing.PromptTokens(model, body.WrittenSpan), body.WrittenCount, facts.MaxOutputTokens, facts.Choices,
+            facts.HasStoredInput, model);
         var decision = await budgets.CheckAsync(SpendKey.Of(record), size, context.RequestAborted).ConfigureAwait(false);
         if (decision.Reservation is { } reservation)
         {
@@ -257,6 +258,8 @@ internal sealed partial class ProxyHandler(
                 return (ProxyFailure.BudgetUnavailable(decision.Message!), null);
             case BudgetVerdict.Unpriced:
                 return (ProxyFailure.Rejected(400, "model_not_priced", decision.Message!), null);
+            case BudgetVerdict.UnboundedInput:
+                return (ProxyFailure.Rejected(400, "input_not_bounded", decision.Message!), null);
             case BudgetVerdict.Downgrade:
                 record.UsedModel = decision.DowngradeTo!;
                 context.Response.Headers["x-llm-downgraded-from"] = model;

@@ -18,8 +18,19 @@ internal sealed class RequestFacts
     /// <summary><c>max_tokens</c>, <c>max_completion_tokens</c> or <c>max_output_tokens</c>.</summary>
     public long? MaxOutputTokens { get; private set; }
 
-    /// <summary>Completions the call asks for, each up to <see cref="MaxOutputTokens"/>: the larger of <c>n</c> and <c>best_of</c>, at least 1.</summary>
+    /// <summary>
+    /// Completions the call asks for, each up to <see cref="MaxOutputTokens"/>: the larger of <c>n</c> and <c>best_of</c>,
+    /// at least 1 and at most <see cref="MaxChoices"/> (OpenAI's own limit; the upstream refuses more).
+    /// </summary>
     public long Choices { get; private set; } = 1;
+
+    public const long MaxChoices = 128;
+
+    /// <summary>
+    /// The body names input stored upstream (<c>previous_response_id</c> or <c>conversation</c>, Responses API): its
+    /// tokens are billed but not in the body, so the body bounds no worst case.
+    /// </summary>
+    public bool HasStoredInput { get; private set; }
 
     /// <summary>OpenAI's <c>user</c>: the end user the client names, when a string.</summary>
     public string? User { get; private set; }
@@ -134,12 +145,18 @@ internal sealed class RequestFacts
                     reader.Read();
                     facts.Metadata = ReadMetadata(ref reader);
                 }
+                else if (reader.ValueTextEquals("previous_response_id"u8) || reader.ValueTextEquals("conversation"u8))
+                {
+                    reader.Read();
+                    facts.HasStoredInput |= reader.TokenType is not JsonTokenType.Null;
+                    reader.Skip();
+                }
                 else if (reader.ValueTextEquals("n"u8) || reader.ValueTextEquals("best_of"u8))
                 {
                     reader.Read();
                     if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var choices) && choices > facts.Choices)
                     {
-                        facts.Choices = choices;
+                        facts.Choices = Math.Min(choices, MaxChoices);
                     }
                     else
                     {

@@ -99,18 +99,20 @@ internal sealed class SpendKeyLimit
     }
 
     /// <summary>
-    /// At least the JSON a key and its sums take: labels and tags are plain ASCII; a user's character may be escaped
-    /// to six bytes; the six sums take at most 160.
+    /// At least the JSON a key and its sums take: a character the JSON encoder escapes takes six bytes, others one
+    /// (tags use a plain character set); the six sums take at most 160.
     /// </summary>
-    internal static long Cost(SpendKey key)
+    internal static long Cost(SpendKey key) => 160 + Json(key.Client) + Json(key.Model) + key.Tags.Length + Json(key.User);
+
+    private static long Json(string text)
     {
-        long user = 0;
-        foreach (var c in key.User)
+        long bytes = 0;
+        foreach (var c in text)
         {
-            user += c is >= ' ' and < (char)0x7f and not ('"' or '\\' or '<' or '>' or '&' or '\'' or '+' or '`') ? 1 : 6;
+            bytes += c is >= ' ' and < (char)0x7f and not ('"' or '\\' or '<' or '>' or '&' or '\'' or '+' or '`') ? 1 : 6;
         }
 
-        return 160 + key.Client.Length + key.Model.Length + key.Tags.Length + user;
+        return bytes;
     }
 
     private string KeepUser(string user) => user.Length == 0 || _users.Contains(user) ? user : Other;

@@ -32,12 +32,9 @@ internal sealed class SpendReport(AggregateFolder folder, IOptions<BudgetsOption
     public async Task<SpendReportResult> RunAsync(SpendQuery query, CancellationToken cancellationToken)
     {
         var (start, end) = Range(query.From, query.To);
-        var (snapshot, slots) = await folder.ReadFoldedAsync(start, end, cancellationToken).ConfigureAwait(false);
         var groups = new Dictionary<(string Period, SpendKey Key), UsageSums>();
-        foreach (var (slot, usage) in slots)
-        {
-            Add(groups, Period(slot, query), usage, query);
-        }
+        var snapshot = await folder.ReadFoldedAsync(start, end, (slot, usage) => Add(groups, Period(slot, query), usage, query), cancellationToken)
+            .ConfigureAwait(false);
 
         foreach (var (minute, usage) in snapshot.TailUsage)
         {

@@ -170,5 +170,15 @@ public sealed class BudgetReservationsTests
         Assert.Equal(BudgetVerdict.Block, tooBig.Verdict);
         Assert.Contains("gpt-4o-mini or gpt-4.1", tooBig.Message, StringComparison.Ordinal);
         Assert.Null((await enforcer.CheckAsync(new SpendKey("alpha", "deepseek-chat"), new CallSize(() => 10, 10, 8_000), CancellationToken.None)).Reservation);
+
+        // Absurd sizes saturate instead of wrapping (2^50 choices of 16,384 tokens once wrapped to a worst case of 0).
+        var huge = await enforcer.CheckAsync(Call, new CallSize(() => 10, 10, null, Choices: 1L << 50), CancellationToken.None);
+        Assert.Equal(BudgetVerdict.Block, huge.Verdict);
+        Assert.Contains("more than its whole limit of $0.05", huge.Message, StringComparison.Ordinal);
+        Assert.Equal(BudgetVerdict.Block, (await enforcer.CheckAsync(Call, new CallSize(() => 10, 10, long.MaxValue), CancellationToken.None)).Verdict);
+
+        // Input stored upstream (Responses API) is not in the body: nothing bounds it.
+        var stored = await enforcer.CheckAsync(Call, new CallSize(() => 10, 10, 100, HasStoredInput: true), CancellationToken.None);
+        Assert.Equal(BudgetVerdict.UnboundedInput, stored.Verdict);
     }
 }

@@ -11,10 +11,22 @@ public sealed class RequestFactsTests
     [InlineData("""{"model":"m","n":3,"messages":[]}""", 3)]
     [InlineData("""{"model":"m","n":2,"best_of":5,"prompt":"x"}""", 5)]
     [InlineData("""{"model":"m","n":"many","messages":[{"n":9}]}""", 1)] // not a number, and not at the top level
+    [InlineData("""{"model":"m","n":1125899906842624,"messages":[]}""", 128)] // OpenAI's limit: a worst case never wraps
     public void Choices_AreTheLargerOfNAndBestOf(string json, long choices)
     {
         Assert.True(RequestFacts.TryParse(System.Text.Encoding.UTF8.GetBytes(json), out var f));
         Assert.Equal(choices, f.Choices);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m","input":"hi"}""", false)]
+    [InlineData("""{"model":"m","input":"hi","previous_response_id":"resp_1"}""", true)]
+    [InlineData("""{"model":"m","input":"hi","conversation":{"id":"conv_1"}}""", true)]
+    [InlineData("""{"model":"m","input":"hi","previous_response_id":null}""", false)]
+    public void StoredInput_IsNoticed(string json, bool stored)
+    {
+        Assert.True(RequestFacts.TryParse(System.Text.Encoding.UTF8.GetBytes(json), out var f));
+        Assert.Equal(stored, f.HasStoredInput);
     }
 
     [Fact]
