@@ -95,23 +95,20 @@ internal sealed partial class BudgetRollup(
         }
 
         // One read of the slots from the earliest period start, with the tail that starts where they end; each slot
-        // counts for every period that started at or before it.
-        var spendSince = periods.Values.Select(p => p.Start).Distinct()
-            .ToDictionary(start => start, _ => new Dictionary<Spend.SpendKey, long>());
+        // counts for every period that started in or before it.
+        var spendSince = periods.Values.Select(p => p.Start).Distinct().ToDictionary(
+            start => start, start => (FirstSlot: RecordKeys.ParseMinute(AggregateFolder.SlotOf(start)), Spend: new Dictionary<Spend.SpendKey, long>()));
         var snapshot = await folder.ReadFoldedAsync(spendSince.Keys.Min(), now.AddMinutes(15), (slot, usage) =>
         {
-            foreach (var (start, spend) in spendSince)
+            foreach (var (firstSlot, spend) in spendSince.Values)
             {
-                if (slot >= RecordKeys.ParseMinute(AggregateFolder.SlotOf(start)))
+                if (slot >= firstSlot)
                 {
-                    foreach (var (key, sums) in usage)
-                    {
-                        spend[key] = spend.GetValueOrDefault(key) + sums.CostNanoUsd;
-                    }
+                    Spend.UsageSums.AddCosts(spend, usage);
                 }
             }
         }, cancellationToken).ConfigureAwait(false);
-        foreach (var (start, spend) in spendSince)
+        foreach (var (start, (_, spend)) in spendSince)
         {
             snapshot.TailSpend.AddSince(start, spend);
         }
@@ -125,7 +122,7 @@ internal sealed partial class BudgetRollup(
             }
 
             var period = periods[name];
-            var spend = spendSince[period.Start];
+            var spend = spendSince[period.Start].Spend;
 
             // Stamped when the tail read began: a record durable after it counts at the enforcer, not twice.
             var breakdown = SpendBreakdown.Of(spend, scope, top: 3);

@@ -322,10 +322,7 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
         var result = new Dictionary<SpendKey, long>();
         await foreach (var (_, usage) in SlotsAsync(from, to, cancellationToken).ConfigureAwait(false))
         {
-            foreach (var (key, sums) in usage)
-            {
-                result[key] = result.GetValueOrDefault(key) + sums.CostNanoUsd;
-            }
+            UsageSums.AddCosts(result, usage);
         }
 
         return result;
@@ -351,7 +348,8 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
         return slot.ToString(RecordKeys.MinuteFormat, CultureInfo.InvariantCulture);
     }
 
-    private DateTimeOffset FoldableBefore()
+    /// <summary>The first minute the fold may not take yet: another instance may still commit records into it or later.</summary>
+    internal DateTimeOffset FoldableBefore()
     {
         var t = time.GetUtcNow() - Lag;
         return new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, t.Minute, 0, TimeSpan.Zero);

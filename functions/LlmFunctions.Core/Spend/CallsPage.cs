@@ -1,7 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
 using LlmFunctions.Core.Records;
-using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Spend;
 
@@ -13,7 +12,7 @@ internal sealed record CallsPageResult(IReadOnlyList<CallRecord> Records, string
 /// daily tables. The cursor is the last key returned, so a page is a key-range query that starts where the previous one
 /// ended: no server-side state, and records written meanwhile behind the cursor never shift a page.
 /// </summary>
-internal sealed class CallsPage(TableStore store, TimeProvider time, IOptions<MetricsOptions> metrics)
+internal sealed class CallsPage(TableStore store, Metrics.AggregateFolder folder)
 {
     /// <summary>Most records one request reads to fill a page when filters other than the client skip some.</summary>
     internal const int MaxScanned = 10_000;
@@ -21,9 +20,9 @@ internal sealed class CallsPage(TableStore store, TimeProvider time, IOptions<Me
     public async Task<CallsPageResult> ReadAsync(DateTimeOffset start, DateTimeOffset end, SpendQuery query, Cursor? after,
         CancellationToken cancellationToken)
     {
-        // Only minutes no instance still writes to (the fold's lag): a record committed later into a minute already paged
-        // could land behind the cursor and never be seen.
-        var settled = time.GetUtcNow().AddSeconds(-metrics.Value.FoldLagSeconds);
+        // Only minutes no instance still writes to (those the fold may take): a record committed later into a minute
+        // already paged could land behind the cursor and never be seen.
+        var settled = folder.FoldableBefore();
         end = end < settled ? end : settled;
         if (end <= start)
         {
@@ -32,14 +31,17 @@ internal sealed class CallsPage(TableStore store, TimeProvider time, IOptions<Me
 
         var first = RecordKeys.Minute(start);
         var before = RecordKeys.Minute(end);
-        if (after is { } c0 && string.CompareOrdinal(c0.PartitionKey, before) >= 0)
+        if (after is { } cursor)
         {
-            return new CallsPageResult([], null); // past the end of the range
-        }
+            if (string.CompareOrdinal(cursor.PartitionKey, before) >= 0)
+            {
+                return new CallsPageResult([], null); // past the end of the range
+            }
 
-        if (after is { } c1 && string.CompareOrdinal(c1.PartitionKey, first) < 0)
-        {
-            after = null; // before the range: from its start
+            if (string.CompareOrdinal(cursor.PartitionKey, first) < 0)
+            {
+                after = null; // before the range: from its start
+            }
         }
 
         var lastDay = DateOnly.FromDateTime(end.AddTicks(-1).UtcDateTime);

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using LlmFunctions.Core.Budgets;
 using Microsoft.Extensions.Options;
 
@@ -74,15 +73,7 @@ internal sealed class SpendKeyLimit
     {
         foreach (var (key, sums) in from)
         {
-            ref var mine = ref CollectionsMarshal.GetValueRefOrAddDefault(into, Admit(into, ref bytes, key), out var exists);
-            if (exists)
-            {
-                mine!.Add(sums);
-            }
-            else
-            {
-                mine = sums.Clone();
-            }
+            UsageSums.Add(into, Admit(into, ref bytes, key), sums);
         }
     }
 

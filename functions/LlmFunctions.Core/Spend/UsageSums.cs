@@ -53,15 +53,30 @@ internal sealed class UsageSums
     {
         foreach (var (key, sums) in from)
         {
-            ref var mine = ref CollectionsMarshal.GetValueRefOrAddDefault(into, key, out var exists);
-            if (exists)
-            {
-                mine!.Add(sums);
-            }
-            else
-            {
-                mine = sums.Clone();
-            }
+            Add(into, key, sums);
+        }
+    }
+
+    /// <summary>Adds <paramref name="sums"/> under <paramref name="key"/> in <paramref name="into"/> (a copy when the key is new).</summary>
+    public static void Add(Dictionary<SpendKey, UsageSums> into, SpendKey key, UsageSums sums)
+    {
+        ref var mine = ref CollectionsMarshal.GetValueRefOrAddDefault(into, key, out var exists);
+        if (exists)
+        {
+            mine!.Add(sums);
+        }
+        else
+        {
+            mine = sums.Clone();
+        }
+    }
+
+    /// <summary>Adds each key's cost in <paramref name="usage"/> to <paramref name="nanoUsd"/>.</summary>
+    public static void AddCosts(Dictionary<SpendKey, long> nanoUsd, IReadOnlyDictionary<SpendKey, UsageSums> usage)
+    {
+        foreach (var (key, sums) in usage)
+        {
+            CollectionsMarshal.GetValueRefOrAddDefault(nanoUsd, key, out _) += sums.CostNanoUsd;
         }
     }
 }
