@@ -19,6 +19,12 @@ internal sealed class HealthHandler(TableStore store, RecordSpool spool)
         json.WriteBoolean("storage", reachable);
         json.WriteNumber("spoolBacklog", spool.Backlog);
 
+        // Spool files set aside because they could not be replayed, and records storage refused whole (stored cut
+        // down) or even cut down (lost): each is also a Warning or Error in the log. Non-zero asks for a look.
+        json.WriteNumber("spoolQuarantined", spool.Quarantined);
+        json.WriteNumber("recordsShrunk", store.ShrunkRecords);
+        json.WriteNumber("recordsLost", store.RecordsLostToRefusal);
+
         // This instance's storage requests since it started (each a billed transaction on Azure).
         json.WriteNumber("storageReads", store.Requests.Reads);
         json.WriteNumber("storageWrites", store.Requests.Writes);

@@ -71,6 +71,7 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options)
                 : null;
         }
 
+        failure ??= CheckModel(facts?.Model);
         CallAttribution? attribution = null;
         if (failure is null)
         {
@@ -81,6 +82,20 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options)
     }
 
     private static Result Refuse(ProxyFailure failure) => new(null, null, failure);
+
+    /// <summary>
+    /// Model names are short identifiers (the longest any provider lists is under 100 characters); a longer one, or one
+    /// with control characters, is refused before it is forwarded, priced or stored: it becomes a label and a record.
+    /// </summary>
+    internal const int MaxModelLength = 256;
+
+    private static ProxyFailure? CheckModel(string? model) =>
+        model is null ? null
+        : model.Length > MaxModelLength ? ProxyFailure.Rejected(400, "invalid_model",
+            $"The model name is {model.Length} characters long; model names are at most {MaxModelLength}.")
+        : model.AsSpan().ContainsAnyInRange('\u0000', '\u001F') || model.Contains('\u007F')
+            ? ProxyFailure.Rejected(400, "invalid_model", "The model name contains control characters.")
+        : null;
 
     /// <summary>Reads the body; a failure when it passes the limit (not read further) or the client leaves first.</summary>
     private async Task<ProxyFailure?> ReadBodyAsync(HttpRequest request, PooledBufferWriter body, CancellationToken cancellationToken)

@@ -79,4 +79,26 @@ internal sealed class CallRecord
 
     /// <summary>The <c>shadow</c> budgets that would have blocked this call, comma-separated; empty when none.</summary>
     public string BudgetShadowBlocks { get; set; } = "";
+
+    /// <summary>True once <see cref="Shrink"/> cut this record down after storage refused it.</summary>
+    public bool Shrunk { get; private set; }
+
+    /// <summary>
+    /// Cuts the record to what bills and counts it, for a second try after storage refused it: attribution and the
+    /// upstream's id go, every other text is cut to 128 characters. Tokens, cost, status and timings stay.
+    /// </summary>
+    public void Shrink()
+    {
+        Shrunk = true;
+        (EndUser, Tags, Metadata, UpstreamRequestId) = ("", "", "", "");
+        Model = Cut(Model);
+        UsedModel = Cut(UsedModel);
+        ResponseModel = Cut(ResponseModel);
+        Outcome = Cut(Outcome);
+        UsageSource = Cut(UsageSource);
+        Upstream = Cut(Upstream);
+        BudgetShadowBlocks = Cut(BudgetShadowBlocks);
+
+        static string Cut(string value) => value.Length <= 128 ? value : value[..128];
+    }
 }

@@ -5,18 +5,27 @@ namespace LlmFunctions.Core.Records;
 /// <summary>Maps a <see cref="CallRecord"/> to and from its table entity (the property names are a contract).</summary>
 internal static class CallRecordMapper
 {
+    /// <summary>
+    /// The last line under validation: a text property is cut to this many characters, so that whatever a request
+    /// carried, no property reaches Table Storage's 64 KiB and the entity stays far below its 1 MiB.
+    /// </summary>
+    internal const int MaxTextLength = 1024;
+
+    /// <summary>The metadata JSON's bound (OpenAI's own limits, checked at validation, keep it under 10 K characters).</summary>
+    internal const int MaxMetadataLength = 16 * 1024;
+
     public static TableEntity ToEntity(CallRecord r, string partitionKey) => new(partitionKey, r.CallId)
     {
         ["CallId"] = r.CallId,
         ["StartedAt"] = r.StartedAt,
-        ["Client"] = r.Client,
-        ["Model"] = r.Model,
-        ["UsedModel"] = r.UsedModel,
-        ["ResponseModel"] = r.ResponseModel,
-        ["Method"] = r.Method,
-        ["Endpoint"] = r.Endpoint,
+        ["Client"] = Bounded(r.Client),
+        ["Model"] = Bounded(r.Model),
+        ["UsedModel"] = Bounded(r.UsedModel),
+        ["ResponseModel"] = Bounded(r.ResponseModel),
+        ["Method"] = Bounded(r.Method),
+        ["Endpoint"] = Bounded(r.Endpoint),
         ["StatusCode"] = r.StatusCode,
-        ["Outcome"] = r.Outcome,
+        ["Outcome"] = Bounded(r.Outcome),
         ["InputTokens"] = r.InputTokens,
         ["CachedInputTokens"] = r.CachedInputTokens,
         ["OutputTokens"] = r.OutputTokens,
@@ -25,19 +34,21 @@ internal static class CallRecordMapper
         ["CostUsd"] = r.CostUsd,
         ["CostNanoUsd"] = r.CostNanoUsd,
         ["Priced"] = r.Priced,
-        ["UsageSource"] = r.UsageSource,
+        ["UsageSource"] = Bounded(r.UsageSource),
         ["DurationMs"] = r.DurationMs,
         ["TimeToFirstByteMs"] = r.TimeToFirstByteMs,
         ["Streamed"] = r.Streamed,
         ["Retries"] = r.Retries,
-        ["UpstreamRequestId"] = r.UpstreamRequestId,
-        ["Upstream"] = r.Upstream,
+        ["UpstreamRequestId"] = Bounded(r.UpstreamRequestId),
+        ["Upstream"] = Bounded(r.Upstream),
         ["UpstreamsTried"] = r.UpstreamsTried,
-        ["BudgetShadowBlocks"] = r.BudgetShadowBlocks,
-        ["EndUser"] = r.EndUser,
-        ["Tags"] = r.Tags,
-        ["Metadata"] = r.Metadata,
+        ["BudgetShadowBlocks"] = Bounded(r.BudgetShadowBlocks),
+        ["EndUser"] = Bounded(r.EndUser),
+        ["Tags"] = Bounded(r.Tags),
+        ["Metadata"] = Bounded(r.Metadata, MaxMetadataLength),
     };
+
+    private static string Bounded(string value, int max = MaxTextLength) => value.Length <= max ? value : value[..max];
 
     /// <summary>
     /// The properties the fold and a snapshot's tail read through <see cref="FromEntity"/>

@@ -232,12 +232,14 @@ internal sealed partial class GroupCommitWriter : BackgroundService
             records.Add(p.Record);
         }
 
+        IReadOnlyList<CallRecord> stored;
         try
         {
-            await _retry.ExecuteAsync(async _ =>
+            // A record storage refuses is isolated inside StoreCallsAsync and never fails the batch: a refusal is not an outage.
+            stored = await _retry.ExecuteAsync(async _ =>
             {
                 _writer.CountTransaction();
-                await _store.SubmitCallsAsync(partitionKey, records, CancellationToken.None).ConfigureAwait(false);
+                return await _store.StoreCallsAsync(partitionKey, records, CancellationToken.None).ConfigureAwait(false);
             }).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsStorageFailure(ex))
@@ -247,8 +249,8 @@ internal sealed partial class GroupCommitWriter : BackgroundService
             return false;
         }
 
-        _tail.Committed(partitionKey, records);
-        _writer.CountWritten(batch.Count);
+        _tail.Committed(partitionKey, stored);
+        _writer.CountWritten(stored.Count);
         return true;
     }
 

@@ -48,6 +48,19 @@ internal sealed class RecordSpool
         }
     }
 
+    /// <summary>Where spool files that cannot be replayed are set aside, for someone to look at.</summary>
+    public string QuarantineDirectory => Path.Combine(_directory, "quarantine");
+
+    /// <summary>Spool files set aside because they could not be replayed (<see cref="Quarantine"/>).</summary>
+    public int Quarantined => System.IO.Directory.Exists(QuarantineDirectory) ? System.IO.Directory.EnumerateFiles(QuarantineDirectory).Count() : 0;
+
+    /// <summary>Moves a spool file that cannot be replayed out of the replay's way, keeping it for inspection.</summary>
+    public void Quarantine(string file)
+    {
+        System.IO.Directory.CreateDirectory(QuarantineDirectory);
+        File.Move(file, Path.Combine(QuarantineDirectory, Path.GetFileName(file)), overwrite: true);
+    }
+
     public Task AppendAsync(IReadOnlyList<SpooledRecord> records, CancellationToken cancellationToken) =>
         WriteBatchAsync(NewFileName(), records, whileLocked: null, cancellationToken);
 

@@ -64,14 +64,37 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
         var replayed = 0;
         foreach (var file in spool.Files())
         {
-            await using var stream = RecordSpool.TryLock(file);
+            try
+            {
+                replayed += await ReplayFileAsync(file, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!GroupCommitWriter.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                // This file cannot be replayed (unreadable, or a defect of ours on its content); storage failures end
+                // the pass instead, since every file would meet them. Set aside, it no longer stops the files behind it.
+                spool.Quarantine(file);
+                LogQuarantined(logger, Path.GetFileName(file), ex.GetType().Name);
+            }
+        }
+
+        return replayed;
+    }
+
+    /// <summary>Replays one spool file when it can be locked: the records written, or 0.</summary>
+    private async Task<int> ReplayFileAsync(string file, CancellationToken cancellationToken)
+    {
+        List<SpooledRecord> records;
+        var missingCount = 0;
+        await using (var stream = RecordSpool.TryLock(file))
+        {
             if (stream is null)
             {
-                continue;
+                return 0;
             }
 
-            var records = await RecordSpool.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
+            records = await RecordSpool.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
             var missing = await MissingAsync(records, cancellationToken).ConfigureAwait(false);
+            missingCount = missing.Count;
             if (missing.Count > 0)
             {
                 var partitionKey = RecordKeys.PartitionKey(time.GetUtcNow(), writer.Shard);
@@ -84,18 +107,16 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
                 foreach (var chunk in missing.Chunk(RecordWriter.MaxBatch))
                 {
                     writer.CountTransaction();
-                    var replayedRecords = chunk.Select(r => r.Record.ToRecord()).ToList();
-                    await store.SubmitCallsAsync(partitionKey, replayedRecords, cancellationToken).ConfigureAwait(false);
-                    tail.Committed(partitionKey, replayedRecords);
+                    var stored = await store.StoreCallsAsync(partitionKey, chunk.Select(r => r.Record.ToRecord()).ToList(), cancellationToken)
+                        .ConfigureAwait(false);
+                    tail.Committed(partitionKey, stored);
                 }
             }
-
-            File.Delete(file);
-            replayed += records.Count;
-            LogReplayed(logger, records.Count, missing.Count);
         }
 
-        return replayed;
+        File.Delete(file);
+        LogReplayed(logger, records.Count, missingCount);
+        return records.Count;
     }
 
     /// <summary>The records no earlier attempt stored; those one did are published to the tail (nobody has yet).</summary>
@@ -134,6 +155,10 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
     [LoggerMessage(EventId = 2004, Level = LogLevel.Information,
         Message = "Replayed a spooled batch of {Count} records ({Written} written, the rest were already stored).")]
     private static partial void LogReplayed(ILogger logger, int count, int written);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Warning,
+        Message = "Spool file {File} cannot be replayed ({Error}); moved to the spool's quarantine folder, the other files go on.")]
+    private static partial void LogQuarantined(ILogger logger, string file, string error);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Debug, Message = "Spool replay deferred ({Error}).")]
     private static partial void LogReplayFailed(ILogger logger, string error);

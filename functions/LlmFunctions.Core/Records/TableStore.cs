@@ -16,6 +16,8 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
 
     // Creations that succeeded (or are under way) on this instance: the fixed tables ("") and each daily call table.
     private readonly ConcurrentDictionary<string, Task> _created = new(StringComparer.Ordinal);
+    private long _shrunk;
+    private long _lostToRefusal;
 
     /// <summary>The requests this instance has sent to storage.</summary>
     public StorageRequestCounter Requests => tables.Requests;
@@ -87,6 +89,58 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
 
         await CallsTable(partitionKey).SubmitAsync(actions, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Writes records as <see cref="SubmitCallsAsync"/> does, except that a record storage refuses (400 or 413: a value
+    /// too large, a character it does not take) is that record's problem and nobody else's: the batch is split until
+    /// the refused record is alone, the rest is committed, and the refused one is tried once more cut down to what
+    /// bills it (<see cref="CallRecord.Shrink"/>). Returns the records stored: all but one refused even then (logged).
+    /// Any other failure (storage unreachable, throttled) is thrown, as before.
+    /// </summary>
+    public async Task<IReadOnlyList<CallRecord>> StoreCallsAsync(string partitionKey, IReadOnlyList<CallRecord> records,
+        CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await SubmitCallsAsync(partitionKey, records, cancellationToken).ConfigureAwait(false);
+            return records;
+        }
+        catch (RequestFailedException ex) when (IsRefusal(ex))
+        {
+            if (records.Count > 1)
+            {
+                var half = records.Count / 2;
+                var first = await StoreCallsAsync(partitionKey, records.Take(half).ToList(), cancellationToken).ConfigureAwait(false);
+                var second = await StoreCallsAsync(partitionKey, records.Skip(half).ToList(), cancellationToken).ConfigureAwait(false);
+                return [.. first, .. second];
+            }
+
+            var record = records[0];
+            if (record.Shrunk)
+            {
+                Interlocked.Increment(ref _lostToRefusal);
+                LogRefusedTwice(logger, record.CallId, ex.ErrorCode ?? ex.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                return [];
+            }
+
+            Interlocked.Increment(ref _shrunk);
+            LogRefused(logger, record.CallId, ex.ErrorCode ?? ex.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            record.Shrink();
+            return await StoreCallsAsync(partitionKey, records, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Records storage refused whole and took cut down (<see cref="StoreCallsAsync"/>), since start.</summary>
+    public long ShrunkRecords => Interlocked.Read(ref _shrunk);
+
+    /// <summary>Records storage refused even cut down: lost, each logged as an error. Zero unless we have a defect.</summary>
+    public long RecordsLostToRefusal => Interlocked.Read(ref _lostToRefusal);
+
+    /// <summary>
+    /// Storage refused the request for what it holds, not for its own state: a retry fails the same way, and it says
+    /// nothing about storage being down.
+    /// </summary>
+    internal static bool IsRefusal(Exception ex) => ex is RequestFailedException { Status: 400 or 413 };
 
     /// <summary>Whether the record of this call is stored under this PartitionKey (a day without a table has none).</summary>
     public async Task<bool> CallExistsAsync(string partitionKey, string callId, CancellationToken cancellationToken)
@@ -261,6 +315,13 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
             await tables.Table(name).CreateIfNotExistsAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning,
+        Message = "Storage refused the record of call {CallId} ({Error}); storing it cut down to what bills it, the rest of its batch as usual.")]
+    private static partial void LogRefused(ILogger logger, string callId, string error);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Error, Message = "Storage refused the record of call {CallId} even cut down ({Error}): it is lost.")]
+    private static partial void LogRefusedTwice(ILogger logger, string callId, string error);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Table Storage is not reachable ({Error}).")]
     private static partial void LogUnreachable(ILogger logger, string error);

@@ -10,6 +10,8 @@ namespace LlmFunctions.Tests.Infrastructure;
 /// keeps Table Storage's rules that our code relies on: keys ordered ordinally, 404 for a missing table, 409 on a
 /// duplicate insert, 412 on a stale ETag, all-or-nothing transactions, a new ETag per write. Several service
 /// providers may share one, as instances share an account. <see cref="Down"/> fails every request, as an outage.
+/// Writes are held to Table Storage's size, property and key limits (<see cref="TableStorageLimits"/>), which Azurite
+/// does not all enforce.
 /// </summary>
 internal sealed class InMemoryTables : ITableService
 {
@@ -21,6 +23,11 @@ internal sealed class InMemoryTables : ITableService
 
     /// <summary>While true, every request fails with 503 (after it is counted).</summary>
     public bool Down { get; set; }
+
+    /// <summary>
+    /// An entity this answers 400 for, as Table Storage refuses what we did not foresee (the limits are enforced anyway).
+    /// </summary>
+    public Func<TableEntity, bool>? Refuses { get; set; }
 
     /// <summary>Runs before each query (table name, query): a test's way to make something happen during a read.</summary>
     public Func<string, TableQuery, Task>? BeforeQuery { get; set; }
@@ -85,6 +92,16 @@ internal sealed class InMemoryTables : ITableService
         if (Down)
         {
             throw new RequestFailedException(503, "Storage is down (in-memory outage).", "ServerBusy", null);
+        }
+    }
+
+    // Under _lock, after Enter: what Table Storage would refuse about this entity.
+    private void CheckWrite(ITableEntity entity)
+    {
+        TableStorageLimits.Check(entity);
+        if (entity is TableEntity e && Refuses?.Invoke(e) == true)
+        {
+            throw new RequestFailedException(400, "The entity was refused (test).", "InvalidInput", null);
         }
     }
 
@@ -172,6 +189,7 @@ internal sealed class InMemoryTables : ITableService
             lock (owner._lock)
             {
                 owner.Enter(write: true);
+                owner.CheckWrite(entity);
                 if (!owner.Rows(name).TryAdd((entity.PartitionKey, entity.RowKey), owner.Stored(entity)))
                 {
                     throw new RequestFailedException(409, "The specified entity already exists.", "EntityAlreadyExists", null);
@@ -186,6 +204,7 @@ internal sealed class InMemoryTables : ITableService
             lock (owner._lock)
             {
                 owner.Enter(write: true);
+                owner.CheckWrite(entity);
                 owner.Rows(name)[(entity.PartitionKey, entity.RowKey)] = owner.Stored(entity);
             }
 
@@ -197,6 +216,7 @@ internal sealed class InMemoryTables : ITableService
             lock (owner._lock)
             {
                 owner.Enter(write: true);
+                owner.CheckWrite(entity);
                 var rows = owner.Rows(name);
                 var key = (entity.PartitionKey, entity.RowKey);
                 if (!rows.TryGetValue(key, out var current))
@@ -225,6 +245,20 @@ internal sealed class InMemoryTables : ITableService
                 if (actions.Count is 0 or > 100 || actions.Select(a => a.Entity.PartitionKey).Distinct().Count() != 1)
                 {
                     throw new RequestFailedException(400, "A transaction holds 1 to 100 actions on one partition.", "InvalidInput", null);
+                }
+
+                try
+                {
+                    TableStorageLimits.CheckTransaction(actions);
+                    foreach (var a in actions.Where(a => a.ActionType != TableTransactionActionType.Delete))
+                    {
+                        owner.CheckWrite(a.Entity);
+                    }
+                }
+                catch (RequestFailedException ex) when (ex.Status == 400)
+                {
+                    // One entity's refusal fails the whole transaction, as Azure's batch answer does.
+                    throw new TableTransactionFailedException(ex);
                 }
 
                 // Checked first, applied after: all or nothing.

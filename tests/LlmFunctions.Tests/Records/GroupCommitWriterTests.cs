@@ -1,3 +1,5 @@
+using Azure;
+using Azure.Data.Tables;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
@@ -77,5 +79,116 @@ public sealed class GroupCommitWriterTests
         await writer.WriteAsync(late);
         Assert.Equal(2, writer.Spooled);
         Assert.Contains(tables.EntitiesOf("LlmCalls"), e => e.RowKey == late.CallId);
+    }
+
+    [Fact]
+    public async Task ARecordStorageRefuses_IsStoredCutDown_AndTheRestOfItsBatchIsCommitted_NothingSpooled()
+    {
+        // Storage refusing one entity (here: any that carries metadata) must not hold the records batched with it.
+        var tables = new InMemoryTables { Refuses = e => e.GetString("Metadata") is { Length: > 0 } };
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
+        await core.StartAsync();
+        var writer = core.Get<RecordWriter>();
+        var records = Enumerable.Range(0, 40).Select(_ => InMemoryCore.Record(Noon)).ToList();
+        var refused = records[17];
+        refused.Metadata = """{"k":"v"}""";
+        refused.Model = new string('m', 5_000);
+
+        await Task.WhenAll(records.Select(r => writer.WriteAsync(r))).WaitAsync(TimeSpan.FromSeconds(10));
+
+        var stored = tables.EntitiesOf("LlmCalls");
+        Assert.Equal(records.Select(r => r.CallId).Order(), stored.Select(e => e.RowKey).Order());
+        var cut = Assert.Single(stored, e => e.RowKey == refused.CallId);
+        Assert.Equal("", cut.GetString("Metadata"));
+        Assert.Equal(128, cut.GetString("Model")!.Length);
+        Assert.Equal(refused.CostNanoUsd, cut.GetInt64("CostNanoUsd"));
+        Assert.Equal(0, writer.Spooled);
+        Assert.False(core.Get<StorageOutage>().IsDown);
+        Assert.Equal(1, core.Get<TableStore>().ShrunkRecords);
+    }
+
+    [Fact]
+    public async Task AModelOfFortyThousandCharacters_FitsTableStorage_ThroughTheMapper()
+    {
+        // 40,000 UTF-16 characters are 80,000 bytes, past Table Storage's 64 KiB for one property.
+        var tables = new InMemoryTables();
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
+        await core.StartAsync();
+        var record = InMemoryCore.Record(Noon, model: new string('m', 40_000));
+        record.EndUser = new string('u', 40_000);
+
+        await core.Get<RecordWriter>().WriteAsync(record).WaitAsync(TimeSpan.FromSeconds(10));
+
+        var stored = Assert.Single(tables.EntitiesOf("LlmCalls"));
+        Assert.Equal(Core.Records.CallRecordMapper.MaxTextLength, stored.GetString("Model")!.Length);
+        Assert.Equal(0, core.Get<TableStore>().ShrunkRecords);
+    }
+
+    [Fact]
+    public async Task TheInMemoryTables_RefuseWhatTableStorageRefuses()
+    {
+        var tables = new InMemoryTables();
+        var table = tables.Table("T");
+        await table.CreateIfNotExistsAsync(CancellationToken.None);
+
+        Task Add(TableEntity e) => table.AddAsync(e, CancellationToken.None);
+        var longString = new TableEntity("p", "r1") { ["S"] = new string('x', 32_769) };
+        var manyProperties = new TableEntity("p", "r2");
+        for (var i = 0; i < 253; i++)
+        {
+            manyProperties["P" + i] = i;
+        }
+
+        var tooLarge = new TableEntity("p", "r3");
+        for (var i = 0; i < 20; i++)
+        {
+            tooLarge["S" + i] = new string('x', 30_000);
+        }
+
+        foreach (var (entity, code) in new[]
+        {
+            (longString, "PropertyValueTooLarge"), (manyProperties, "TooManyProperties"), (tooLarge, "EntityTooLarge"),
+            (new TableEntity("p/q", "r4"), "OutOfRangeInput"), (new TableEntity("p", "r\u0001"), "OutOfRangeInput"),
+            (new TableEntity(new string('k', 513), "r5"), "PropertyValueTooLarge"),
+        })
+        {
+            var ex = await Assert.ThrowsAnyAsync<RequestFailedException>(() => Add(entity));
+            Assert.Equal((400, code), (ex.Status, ex.ErrorCode));
+        }
+
+        var hundredAndOne = Enumerable.Range(0, 101)
+            .Select(i => new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity("p", "t" + i))).ToList();
+        Assert.Equal(400, (await Assert.ThrowsAnyAsync<RequestFailedException>(() => table.SubmitAsync(hundredAndOne, CancellationToken.None))).Status);
+        var fiveMegabytes = Enumerable.Range(0, 90)
+            .Select(i => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
+                new TableEntity("p", "u" + i) { ["A"] = new string('x', 30_000) })).ToList();
+        Assert.Equal(413, (await Assert.ThrowsAnyAsync<RequestFailedException>(() => table.SubmitAsync(fiveMegabytes, CancellationToken.None))).Status);
+
+        // At the limits, accepted.
+        await Add(new TableEntity("p", "ok") { ["S"] = new string('x', 32_768) });
+        Assert.Single(tables.Entities("T"));
+    }
+
+    [Fact]
+    public async Task ASpoolFileThatCannotBeReplayed_IsSetAside_AndTheFilesBehindItAreReplayed()
+    {
+        var tables = new InMemoryTables { Down = true };
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
+        await core.StartAsync();
+        var writer = core.Get<RecordWriter>();
+        await core.AdvanceUntilAsync(writer.WriteAsync(InMemoryCore.Record(Noon)), TimeSpan.FromMilliseconds(50));
+        await writer.WriteAsync(InMemoryCore.Record(Noon));
+        Assert.Equal(2, writer.Spooled);
+
+        // A file that sorts first and is not a spool batch (cut short by a full disk, say).
+        File.WriteAllText(Path.Combine(core.SpoolDirectory, "0000000000000000000-broken-3.spool"), "[{\"Record\":");
+        tables.Down = false;
+
+        var spool = core.Get<RecordSpool>();
+        Assert.Equal(2, await core.Hosted<SpoolReplayer>().ReplayOnceAsync(CancellationToken.None));
+        Assert.Equal(2, tables.EntitiesOf("LlmCalls").Count);
+        Assert.Equal(1, spool.Quarantined);
+        Assert.Empty(spool.Files());
+        Assert.True(File.Exists(Path.Combine(spool.QuarantineDirectory, "0000000000000000000-broken-3.spool")));
     }
 }
