@@ -159,7 +159,7 @@ start_proxy() { # extra env assignments...
   (cd "$LOCAL_DIR" && exec "${RUN[@]}" env ${BENCH_PROXY_ENV:-} "${rollup[@]}" "$@" \
     Upstream__BaseUrl="$UP_URL" Upstream__ApiKey=bench \
     Storage__ConnectionString="$CONNECTION" Storage__SpoolDirectory="$WORK/spool" \
-    Clients__bench__Key=sk-bench Logging__LogLevel__Default=Warning \
+    Clients__bench__Key=sk-bench Logging__LogLevel__Default=Warning Proxy__ForwardedRequestHeaders=x-fake-scenario \
     dotnet LlmFunctions.Local.dll --urls "http://127.0.0.1:$PX_PORT") >>"$WORK/proxy.log" 2>&1 &
   PX_PID=$!; PIDS+=("$PX_PID")
   wait_for "proxy" 60 http_ok "http://127.0.0.1:$PX_PORT/health"

@@ -172,6 +172,11 @@ public sealed class FakeOpenAI : IAsyncDisposable
         var promptTokens = scenario.PromptTokens ?? Math.Max(1, bodyText.Length / 4);
         context.Response.Headers["x-request-id"] = "req_" + Guid.NewGuid().ToString("N")[..16];
 
+        // OpenAI names the account and project that served the call: the operator's, which a proxy must not relay.
+        context.Response.Headers["openai-organization"] = "org-operator-canary";
+        context.Response.Headers["openai-project"] = "proj_operator-canary";
+        context.Response.Headers["x-ratelimit-remaining-requests"] = "59";
+
         switch (path)
         {
             case "models":

@@ -95,6 +95,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AzureTokenSource>();
         services.AddSingleton<UpstreamRouter>();
         services.AddSingleton<UpstreamClient>();
+        services.AddSingleton<EndpointPolicy>();
+        services.AddSingleton<HeaderPolicy>();
         services.AddSingleton<RequestValidator>();
         services.AddSingleton<CallBilling>();
         services.AddMetrics();

@@ -41,12 +41,6 @@ internal sealed partial class ProxyHandler(
     /// <summary>Non-streaming bodies larger than this are relayed without cost headers instead of buffered.</summary>
     internal const int MaxBufferedResponseBytes = 32 * 1024 * 1024;
 
-    private static readonly HashSet<string> SkippedResponseHeaders = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-        "Content-Length", "Set-Cookie", "Alt-Svc", "Server", "Strict-Transport-Security",
-    };
-
     private readonly bool _awaitRecordWrite = storageOptions.Value.AwaitRecordWrite;
 
     public async Task HandleAsync(HttpContext context, string? path)
@@ -469,7 +463,7 @@ internal sealed partial class ProxyHandler(
         record.TimeToFirstByteMs = time.GetElapsedTime(started).TotalMilliseconds;
         var http = context.Response;
         http.StatusCode = record.StatusCode;
-        CopyResponseHeaders(response, http);
+        HeaderPolicy.CopyResponse(response, http);
         if (streaming)
         {
             http.Headers.CacheControl = "no-cache";
@@ -494,25 +488,6 @@ internal sealed partial class ProxyHandler(
         if (!record.Priced)
         {
             http.Headers["x-llm-priced"] = "false";
-        }
-    }
-
-    private static void CopyResponseHeaders(HttpResponseMessage from, HttpResponse to)
-    {
-        foreach (var header in from.Headers)
-        {
-            if (!SkippedResponseHeaders.Contains(header.Key))
-            {
-                to.Headers[header.Key] = header.Value.ToArray();
-            }
-        }
-
-        foreach (var header in from.Content.Headers)
-        {
-            if (!SkippedResponseHeaders.Contains(header.Key))
-            {
-                to.Headers[header.Key] = header.Value.ToArray();
-            }
         }
     }
 

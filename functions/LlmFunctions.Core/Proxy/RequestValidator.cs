@@ -7,7 +7,7 @@ namespace LlmFunctions.Core.Proxy;
 /// Step (2) of a call: checks its path, method, size, content type and JSON, and reads its body, which is not read
 /// past <c>Proxy__MaxRequestBodyBytes</c>.
 /// </summary>
-internal sealed class RequestValidator(IOptions<ProxyOptions> options)
+internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointPolicy endpoints)
 {
     private readonly long _maxBody = options.Value.MaxRequestBodyBytes;
 
@@ -36,13 +36,17 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options)
             return Refuse(ProxyFailure.Rejected(404, "not_found", $"Unknown path '/v1/{Text.Truncate(path)}'."));
         }
 
-        var isChat = path == Endpoints.ChatCompletions;
-        if (isChat && !HttpMethods.IsPost(request.Method))
+        if (endpoints.Check(request.Method, path) is ({ } refused, var allow))
         {
-            context.Response.Headers.Allow = "POST";
-            return Refuse(ProxyFailure.Rejected(405, "method_not_allowed",
-                $"Method {Text.Truncate(request.Method)} is not allowed on /v1/chat/completions; use POST."));
+            if (allow is not null)
+            {
+                context.Response.Headers.Allow = allow;
+            }
+
+            return Refuse(refused);
         }
+
+        var isChat = path == Endpoints.ChatCompletions;
 
         if (request.ContentLength > _maxBody)
         {

@@ -25,30 +25,18 @@ internal sealed partial class UpstreamClient
     /// <summary>A stand-in base for checking that a client's path stays under whichever upstream's base.</summary>
     private static readonly Uri ReferenceBase = new("http://upstream.invalid/v1/");
 
-    private static readonly HashSet<string> SkippedRequestHeaders = new(StringComparer.OrdinalIgnoreCase)
-    {
-        // Credentials and routing that belong to the client's hop, never the upstream's.
-        "Authorization", "Cookie", "x-functions-key", "api-key", "Host", "Forwarded", "X-Real-IP",
-        "X-Original-URL", "X-Rewrite-URL", "Proxy-Authorization",
-        // Hop-by-hop (RFC 9110 §7.6.1) and framing the handler sets itself.
-        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-        "Content-Length", "Expect",
-        // We read usage from bodies, so ask for identity encoding.
-        "Accept-Encoding",
-        // Ours: attribution the upstream has no use for.
-        CallAttribution.TagsHeader,
-    };
-
     private readonly IHttpClientFactory _httpClientFactory;
+    private readonly HeaderPolicy _headers;
     private readonly UpstreamRouter _router;
     private readonly ResiliencePipeline<RoundResult> _retry;
     private readonly TimeSpan? _deadline;
     private readonly Dictionary<string, string> _fallbackModels;
     private readonly ILogger<UpstreamClient> _logger;
 
-    public UpstreamClient(IHttpClientFactory httpClientFactory, UpstreamRouter router, IOptions<UpstreamOptions> options, TimeProvider time,
-        ILogger<UpstreamClient> logger)
+    public UpstreamClient(IHttpClientFactory httpClientFactory, UpstreamRouter router, HeaderPolicy headers, IOptions<UpstreamOptions> options,
+        TimeProvider time, ILogger<UpstreamClient> logger)
     {
+        _headers = headers;
         _httpClientFactory = httpClientFactory;
         _router = router;
         _logger = logger;
@@ -260,7 +248,7 @@ internal sealed partial class UpstreamClient
                 return Outcome.FromException<HttpResponseMessage>(new HttpRequestException("No managed-identity token for the upstream.", ex));
             }
 
-            using var request = CreateRequest(incoming, target, attempt.Body, authorization);
+            using var request = CreateRequest(owner._headers, incoming, target, attempt.Body, authorization);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(owner.Timeout);
             try
@@ -289,7 +277,8 @@ internal sealed partial class UpstreamClient
     /// <summary>What a round ended with: the response to relay (or to retry on), or the error, and whose it is.</summary>
     private readonly record struct RoundResult(HttpResponseMessage? Response, Exception? Error, string Upstream, string? Model);
 
-    private static HttpRequestMessage CreateRequest(HttpRequest incoming, Uri target, ReadOnlyMemory<byte> body, (string Name, string Value) authorization)
+    private static HttpRequestMessage CreateRequest(HeaderPolicy headers, HttpRequest incoming, Uri target, ReadOnlyMemory<byte> body,
+        (string Name, string Value) authorization)
     {
         var request = new HttpRequestMessage(new HttpMethod(incoming.Method), target)
         {
@@ -302,22 +291,7 @@ internal sealed partial class UpstreamClient
             request.Content = new ReadOnlyMemoryContent(body);
         }
 
-        foreach (var header in incoming.Headers)
-        {
-            if (SkippedRequestHeaders.Contains(header.Key)
-                || header.Key.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase)
-                || header.Key.StartsWith("X-ARR-", StringComparison.OrdinalIgnoreCase)
-                || header.Key.StartsWith("X-MS-", StringComparison.OrdinalIgnoreCase))
-            {
-                continue;
-            }
-
-            if (!request.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value))
-            {
-                request.Content?.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
-            }
-        }
-
+        headers.CopyRequest(incoming.Headers, request);
         request.Headers.TryAddWithoutValidation(authorization.Name, authorization.Value);
         return request;
     }

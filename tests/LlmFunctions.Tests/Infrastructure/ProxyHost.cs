@@ -51,6 +51,7 @@ internal sealed class ProxyHost : ITestHost
         ["Clients:beta:KeySha256"] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(OtherClientKey))),
         ["Metrics:BearerToken"] = "scrape-token-for-tests",
         ["Metrics:FoldLagSeconds"] = "10",
+        ["Proxy:ForwardedRequestHeaders"] = "x-fake-scenario", // the fake upstream's fault switch
     };
 
     public static async Task<ProxyHost> StartAsync(IDictionary<string, string?> settings, Action<IServiceCollection>? services = null,

@@ -35,4 +35,90 @@ public sealed class HostileInputTests
         Assert.Single(records, r => r.GetInt32("StatusCode") == 400);
         Assert.Equal(20, records.Count(r => r.GetString("Model") == "gpt-4.1"));
     }
+
+    [Theory]
+    [OnBothHosts("GET", "/v1/files", 404, "unsupported_endpoint")]
+    [OnBothHosts("GET", "/v1/files/file-abc/content", 404, "unsupported_endpoint")]
+    [OnBothHosts("DELETE", "/v1/files/file-abc", 404, "unsupported_endpoint")]
+    [OnBothHosts("GET", "/v1/batches", 404, "unsupported_endpoint")]
+    [OnBothHosts("POST", "/v1/realtime/client_secrets", 404, "unsupported_endpoint")]
+    [OnBothHosts("GET", "/v1/responses/resp_123", 404, "unsupported_endpoint")]
+    [OnBothHosts("GET", "/v1/chat/completions/chatcmpl-123", 404, "unsupported_endpoint")]
+    [OnBothHosts("POST", "/v1/images/generations", 404, "unsupported_endpoint")]
+    [OnBothHosts("GET", "/v1/embeddings", 405, "method_not_allowed")]
+    [OnBothHosts("DELETE", "/v1/models/gpt-4.1", 405, "method_not_allowed")]
+    public async Task PathsNothingMeters_AreAnsweredHere_NeverReachTheSharedUpstreamAccount_AndLeaveARecord(string method, string path, int status,
+        string code, HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
+        using var http = env.Host.CreateHttpClient();
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (method == "POST")
+        {
+            request.Content = new StringContent("""{"model":"gpt-image-1","prompt":"a cat"}""", Encoding.UTF8, "application/json");
+        }
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(status, (int)response.StatusCode);
+        await ProxyTests.AssertErrorAsync(response, code);
+        Assert.Equal(0, env.Upstream.Requests);
+        var record = Assert.Single(await env.RecordsAsync(1));
+        Assert.Equal(status, record.GetInt32("StatusCode"));
+        Assert.Equal("client_error", record.GetString("Outcome"));
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task UnmeteredSharedPaths_OpensTheNamedPathsOnly(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(s => s["Proxy:UnmeteredSharedPaths"] = "files, batches/", kind: kind);
+        using var http = env.Host.CreateHttpClient();
+
+        using var files = await http.GetAsync("/v1/files/file-abc/content");
+        using var batches = await http.GetAsync("/v1/batches");
+        using var images = await http.PostAsync("/v1/images/generations", new StringContent("{}", Encoding.UTF8, "application/json"));
+        using var lookalike = await http.GetAsync("/v1/filesystem");
+
+        await ProxyTests.AssertErrorAsync(images, "unsupported_endpoint");
+        await ProxyTests.AssertErrorAsync(lookalike, "unsupported_endpoint");
+        Assert.Equal(["/v1/files/file-abc/content", "/v1/batches"], env.Upstream.SeenPaths.ToArray());
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task HeadersThatChooseAnAccountOrCredential_NeverReachTheUpstream_AndTheOperatorsAccountNeverComesBack(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
+        using var http = env.Host.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = ChatBody.For("gpt-4.1") };
+        foreach (var (name, value) in new[]
+        {
+            ("OpenAI-Organization", "org-attacker"), ("OpenAI-Project", "proj_attacker"), ("x-api-key", "sk-attacker"),
+            ("api-key", "sk-attacker"), ("X-Custom-Routing", "somewhere"), ("X-MS-Client-Principal", "admin"),
+            ("x-stainless-lang", "js"), ("OpenAI-Beta", "assistants=v2"), ("User-Agent", "OpenAI/JS 6.0.0"),
+        })
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = env.Upstream.SeenHeaders.Single();
+        foreach (var name in new[] { "OpenAI-Organization", "OpenAI-Project", "x-api-key", "api-key", "X-Custom-Routing", "X-MS-Client-Principal" })
+        {
+            Assert.False(seen.ContainsKey(name), name + " reached the upstream");
+        }
+
+        Assert.Equal("Bearer " + ProxyHost.UpstreamKey, seen.Authorization.ToString());
+        Assert.Equal("js", seen["x-stainless-lang"].ToString());
+        Assert.Equal("assistants=v2", seen["OpenAI-Beta"].ToString());
+        Assert.Equal("OpenAI/JS 6.0.0", seen.UserAgent.ToString());
+
+        Assert.False(response.Headers.Contains("openai-organization"));
+        Assert.False(response.Headers.Contains("openai-project"));
+        Assert.True(response.Headers.Contains("x-request-id"));
+        Assert.Equal("59", response.Headers.GetValues("x-ratelimit-remaining-requests").Single());
+    }
 }
