@@ -70,10 +70,10 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         }
 
         // The call may be billed at its model or, when every upstream of that fails, at its fallback's (looked up and
-        // priced by the names the client and settings use; keyed by their labels).
+        // priced by the names the client and settings use; keyed by their canonical names, as the call's own key is).
         var model = decision.Verdict == BudgetVerdict.Downgrade ? decision.DowngradeTo! : size.Model ?? call.Model;
         string[] models = _fallbacks.TryGetValue(model, out var fallback) ? [model, fallback] : [model];
-        var billedAs = models.Select(m => call with { Model = Metrics.AggregateState.Label(m) }).ToArray();
+        var billedAs = models.Select(m => call with { Model = Metrics.AggregateState.Label(_prices.Canonical(m)) }).ToArray();
         if (_reservations.AppliesTo(billedAs) is not { } budget)
         {
             return decision;

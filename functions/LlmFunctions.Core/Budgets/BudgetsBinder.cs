@@ -1,4 +1,5 @@
 using System.Globalization;
+using LlmFunctions.Core.Pricing;
 using Microsoft.Extensions.Configuration;
 
 namespace LlmFunctions.Core.Budgets;
@@ -54,6 +55,21 @@ internal static class BudgetsBinder
             var budget = new BudgetOptions();
             child.Bind(budget);
             options.Items[child.Key] = budget;
+        }
+    }
+
+    /// <summary>
+    /// Writes each <c>model:</c> scope with the model's canonical name (<see cref="PriceTable.Canonical"/>), the one a
+    /// call's spend is keyed under, so that no spelling of a model escapes its budget.
+    /// </summary>
+    internal static void CanonicalizeModels(BudgetsOptions options, PriceTable prices)
+    {
+        foreach (var budget in options.Items.Values)
+        {
+            if (BudgetScope.TryParse(budget.Scope, out var scope) && scope.Kind == "model")
+            {
+                budget.Scope = "model:" + prices.Canonical(scope.Value);
+            }
         }
     }
 }

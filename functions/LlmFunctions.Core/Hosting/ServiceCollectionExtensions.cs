@@ -41,7 +41,8 @@ public static class ServiceCollectionExtensions
             .Validate(WebhooksValidator.Validate, WebhooksValidator.Message).ValidateOnStart();
         services.AddOptions<BudgetsOptions>().Configure(o => BudgetsBinder.Bind(configuration.GetSection(BudgetsOptions.SectionName), o));
         services.AddSingleton<IValidateOptions<BudgetsOptions>, BudgetsValidator>();
-        services.AddOptions<BudgetsOptions>().ValidateOnStart();
+        services.AddOptions<BudgetsOptions>().ValidateOnStart()
+            .PostConfigure<PriceTable>((o, prices) => BudgetsBinder.CanonicalizeModels(o, prices)); // model:openai/GPT-4.1 is model:gpt-4.1
 
         services.AddHttpClient(UpstreamClient.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler

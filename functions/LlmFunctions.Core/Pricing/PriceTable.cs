@@ -70,6 +70,29 @@ internal sealed class PriceTable
         return baseName.Length != name.Length && lookup.TryGetValue(baseName, out price!);
     }
 
+    /// <summary>
+    /// The one name a model is priced, budgeted, labelled and reported under, whatever spelling the client used: no
+    /// <c>provider/</c> prefix, lower case, and a dated snapshot reduced to its base (<c>openai/GPT-4.1-2025-04-14</c> is
+    /// <c>gpt-4.1</c>) unless the snapshot has a price of its own. The same rules as <see cref="TryGetPrice"/>, so a
+    /// model's canonical name always has the model's price.
+    /// </summary>
+    public string Canonical(string model)
+    {
+        var name = model.AsSpan().Trim();
+        var slash = name.LastIndexOf('/');
+        if (slash >= 0 && slash < name.Length - 1)
+        {
+            name = name[(slash + 1)..];
+        }
+
+        if (_prices.GetAlternateLookup<ReadOnlySpan<char>>().ContainsKey(name))
+        {
+            return name.ToString().ToLowerInvariant();
+        }
+
+        return StripSnapshot(name).ToString().ToLowerInvariant();
+    }
+
     /// <summary>Removes a dated snapshot suffix: <c>-2025-04-14</c>, <c>-20250414</c> or <c>-0414</c>.</summary>
     internal static ReadOnlySpan<char> StripSnapshot(ReadOnlySpan<char> name)
     {

@@ -33,6 +33,7 @@ internal sealed partial class ProxyHandler(
     RecordWriter writer,
     InFlightCalls inFlight,
     IBudgetGate budgets,
+    PriceTable prices,
     ClientRateLimiter rateLimiter,
     IOptions<StorageOptions> storageOptions,
     TimeProvider time,
@@ -147,7 +148,9 @@ internal sealed partial class ProxyHandler(
         }
 
         var facts = call.Facts;
-        record.Model = facts?.Model ?? "";
+        var requested = facts?.Model ?? "";
+        record.Model = requested.Length > 0 ? prices.Canonical(requested) : "";
+        record.RequestedModel = string.Equals(requested, record.Model, StringComparison.Ordinal) ? "" : requested;
         if (call.Attribution is { } who)
         {
             (record.EndUser, record.Tags, record.Metadata) = (who.EndUser, who.Tags, who.Metadata);
@@ -170,7 +173,8 @@ internal sealed partial class ProxyHandler(
             : call.Body.WrittenMemory;
 
         // (5) Send.
-        var routed = facts?.Model is { Length: > 0 } ? record.BilledModel : null;
+        // Routed and sent as the client spelled it (or as the downgrade names it); billed and counted by canonical name.
+        var routed = requested.Length > 0 ? downgradeTo ?? requested : null;
         var body = call.Body;
         var result = await upstream.SendAsync(context.Request, path, routed, upstreamBody,
             fallback => RequestFacts.Rewrite(body.WrittenSpan, injectUsage, facts!.HasStreamOptions, fallback), context.RequestAborted).ConfigureAwait(false);
@@ -179,7 +183,7 @@ internal sealed partial class ProxyHandler(
         record.UpstreamsTried = result.UpstreamsTried;
         if (result.Model is { } sent && routed is not null && !string.Equals(sent, routed, StringComparison.Ordinal))
         {
-            record.UsedModel = sent; // a fallback model answered: billed and counted as that one
+            record.UsedModel = prices.Canonical(sent); // a fallback model answered: billed and counted as that one
         }
 
         if (result.Failure != UpstreamFailure.None)
@@ -255,7 +259,7 @@ internal sealed partial class ProxyHandler(
             case BudgetVerdict.UnboundedInput:
                 return (ProxyFailure.Rejected(400, "input_not_bounded", decision.Message!), null);
             case BudgetVerdict.Downgrade:
-                record.UsedModel = decision.DowngradeTo!;
+                record.UsedModel = prices.Canonical(decision.DowngradeTo!);
                 context.Response.Headers["x-llm-downgraded-from"] = model;
                 return (null, decision.DowngradeTo);
             default:

@@ -38,6 +38,19 @@ internal sealed class RequestFacts
     /// <summary>OpenAI's <c>metadata</c>: string values by key, when an object (other values are left out).</summary>
     public Dictionary<string, string>? Metadata { get; private set; }
 
+    /// <summary>
+    /// The one depth bound of every reader of a request body (the parse, the rewrite, the prompt's text): a body one of
+    /// them accepts, none of them refuses halfway.
+    /// </summary>
+    internal static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 128 };
+
+    /// <summary>The members the proxy reads: one spelled in another case could be read by the upstream and not by us.</summary>
+    private static readonly string[] ReadMembers =
+    [
+        "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens", "n", "best_of", "user", "metadata",
+        "previous_response_id", "conversation",
+    ];
+
     /// <summary>Why the body was refused, for the 400 message.</summary>
     public string Problem { get; private set; } = "The request body is not valid JSON.";
 
@@ -73,7 +86,7 @@ internal sealed class RequestFacts
         facts = new RequestFacts();
         try
         {
-            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 128 });
+            var reader = new Utf8JsonReader(json, ReaderOptions);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 return false;
@@ -94,6 +107,12 @@ internal sealed class RequestFacts
                 }
 
                 seen |= bit;
+                if (bit == 0 && CaseVariant(ref reader) is { } variant)
+                {
+                    facts.Problem = $"The request body names '{Text.Truncate(reader.GetString()!)}'; member names are case-sensitive: use '{variant}'.";
+                    return false;
+                }
+
                 if (reader.ValueTextEquals("model"u8))
                 {
                     reader.Read();
@@ -106,8 +125,13 @@ internal sealed class RequestFacts
                 else if (reader.ValueTextEquals("stream"u8))
                 {
                     reader.Read();
+                    if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null))
+                    {
+                        facts.Problem = "'stream' must be true or false.";
+                        return false;
+                    }
+
                     facts.Stream = reader.TokenType == JsonTokenType.True;
-                    reader.Skip();
                 }
                 else if (reader.ValueTextEquals("stream_options"u8))
                 {
@@ -151,29 +175,32 @@ internal sealed class RequestFacts
                     facts.HasStoredInput |= reader.TokenType is not JsonTokenType.Null;
                     reader.Skip();
                 }
-                else if (reader.ValueTextEquals("n"u8) || reader.ValueTextEquals("best_of"u8))
-                {
-                    reader.Read();
-                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var choices) && choices > facts.Choices)
-                    {
-                        facts.Choices = Math.Min(choices, MaxChoices);
-                    }
-                    else
-                    {
-                        reader.Skip();
-                    }
-                }
-                else if (reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8)
+                else if (reader.ValueTextEquals("n"u8) || reader.ValueTextEquals("best_of"u8)
+                    || reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8)
                     || reader.ValueTextEquals("max_output_tokens"u8))
                 {
+                    // A count the worst case is priced on: "8", 8.5 or 1e9 could be read one way upstream and another here.
+                    var name = reader.GetString()!;
                     reader.Read();
-                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var max) && max > 0)
+                    if (reader.TokenType == JsonTokenType.Null)
                     {
-                        facts.MaxOutputTokens = max;
+                        continue;
                     }
-                    else
+
+                    if (reader.TokenType != JsonTokenType.Number || !IsInteger(reader.ValueSpan) || !reader.TryGetInt64(out var count))
                     {
-                        reader.Skip();
+                        facts.Problem = $"'{name}' must be an integer.";
+                        return false;
+                    }
+
+                    if (name is "n" or "best_of")
+                    {
+                        facts.Choices = Math.Max(facts.Choices, Math.Min(count, MaxChoices));
+                    }
+                    else if (count > 0)
+                    {
+                        // max_tokens and max_completion_tokens together: the larger bounds what the call may cost.
+                        facts.MaxOutputTokens = Math.Max(facts.MaxOutputTokens ?? 0, count);
                     }
                 }
                 else
@@ -196,6 +223,21 @@ internal sealed class RequestFacts
             return false;
         }
     }
+
+    /// <summary>The member a property name spells in another case (<c>Model</c> for <c>model</c>), or null.</summary>
+    private static string? CaseVariant(ref Utf8JsonReader reader)
+    {
+        if (!reader.ValueIsEscaped && reader.ValueSpan.Length > 32)
+        {
+            return null; // longer than any member we read
+        }
+
+        var name = reader.GetString()!;
+        return Array.Find(ReadMembers, m => string.Equals(m, name, StringComparison.OrdinalIgnoreCase) && !string.Equals(m, name, StringComparison.Ordinal));
+    }
+
+    /// <summary>A JSON number without a fraction or exponent.</summary>
+    private static bool IsInteger(ReadOnlySpan<byte> number) => number.IndexOfAny((byte)'.', (byte)'e', (byte)'E') < 0;
 
     /// <summary>
     /// Returns the body to send upstream: with <c>stream_options.include_usage = true</c> added when
@@ -220,7 +262,7 @@ internal sealed class RequestFacts
         var output = new System.Buffers.ArrayBufferWriter<byte>(json.Length + 64);
         using (var writer = new Utf8JsonWriter(output))
         {
-            var reader = new Utf8JsonReader(json);
+            var reader = new Utf8JsonReader(json, ReaderOptions);
             reader.Read();
             writer.WriteStartObject();
             var wroteStreamOptions = false;
@@ -298,7 +340,7 @@ internal sealed class RequestFacts
         var text = new StringBuilder();
         try
         {
-            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 128 });
+            var reader = new Utf8JsonReader(json, ReaderOptions);
             var depthOfPrompt = -1;
             while (reader.Read())
             {

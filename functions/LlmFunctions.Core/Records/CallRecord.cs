@@ -22,8 +22,11 @@ internal sealed class CallRecord
     /// <summary>The request's <c>metadata</c> object (string values), as compact JSON; empty when none.</summary>
     public string Metadata { get; set; } = "";
 
-    /// <summary>The model the client asked for.</summary>
+    /// <summary>The model the client asked for, by its canonical name (<c>PriceTable.Canonical</c>): what budgets, labels and reports use.</summary>
     public string Model { get; set; } = "";
+
+    /// <summary>The model as the client spelled it, when that differs from <see cref="Model"/> (<c>openai/GPT-4.1</c>); else empty.</summary>
+    public string RequestedModel { get; set; } = "";
 
     /// <summary>The model sent upstream when a budget downgraded the call; otherwise empty.</summary>
     public string UsedModel { get; set; } = "";
@@ -92,6 +95,7 @@ internal sealed class CallRecord
         Shrunk = true;
         (EndUser, Tags, Metadata, UpstreamRequestId) = ("", "", "", "");
         Model = Cut(Model);
+        RequestedModel = Cut(RequestedModel);
         UsedModel = Cut(UsedModel);
         ResponseModel = Cut(ResponseModel);
         Outcome = Cut(Outcome);

@@ -150,13 +150,13 @@ internal sealed record CallRecordData(
     string Method, string Endpoint, int StatusCode, string Outcome, long InputTokens, long CachedInputTokens,
     long OutputTokens, long ReasoningTokens, long CostNanoUsd, bool Priced, string UsageSource, double DurationMs,
     double TimeToFirstByteMs, bool Streamed, int Retries, string UpstreamRequestId, string Upstream = "", int UpstreamsTried = 0,
-    string BudgetShadowBlocks = "", long CacheWriteTokens = 0, string EndUser = "", string Tags = "", string Metadata = "")
+    string BudgetShadowBlocks = "", long CacheWriteTokens = 0, string EndUser = "", string Tags = "", string Metadata = "", string RequestedModel = "")
 {
     public static CallRecordData From(CallRecord r) => new(
         r.CallId, r.StartedAt, r.Client, r.Model, r.UsedModel, r.ResponseModel, r.Method, r.Endpoint, r.StatusCode,
         r.Outcome, r.InputTokens, r.CachedInputTokens, r.OutputTokens, r.ReasoningTokens, r.CostNanoUsd, r.Priced,
         r.UsageSource, r.DurationMs, r.TimeToFirstByteMs, r.Streamed, r.Retries, r.UpstreamRequestId, r.Upstream, r.UpstreamsTried,
-        r.BudgetShadowBlocks, r.CacheWriteTokens, r.EndUser, r.Tags, r.Metadata);
+        r.BudgetShadowBlocks, r.CacheWriteTokens, r.EndUser, r.Tags, r.Metadata, r.RequestedModel);
 
     public CallRecord ToRecord() => new()
     {
@@ -167,7 +167,7 @@ internal sealed record CallRecordData(
         UsageSource = UsageSource, DurationMs = DurationMs, TimeToFirstByteMs = TimeToFirstByteMs,
         Streamed = Streamed, Retries = Retries, UpstreamRequestId = UpstreamRequestId, Upstream = Upstream ?? "",
         UpstreamsTried = UpstreamsTried, BudgetShadowBlocks = BudgetShadowBlocks ?? "", CacheWriteTokens = CacheWriteTokens,
-        EndUser = EndUser ?? "", Tags = Tags ?? "", Metadata = Metadata ?? "",
+        EndUser = EndUser ?? "", Tags = Tags ?? "", Metadata = Metadata ?? "", RequestedModel = RequestedModel ?? "",
     };
 }
 

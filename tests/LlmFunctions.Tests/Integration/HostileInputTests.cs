@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using System.Text.Json.Nodes;
 using LlmFunctions.Tests.Infrastructure;
 
 namespace LlmFunctions.Tests.Integration;
@@ -120,5 +121,71 @@ public sealed class HostileInputTests
         Assert.False(response.Headers.Contains("openai-project"));
         Assert.True(response.Headers.Contains("x-request-id"));
         Assert.Equal("59", response.Headers.GetValues("x-ratelimit-remaining-requests").Single());
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task AModelBudget_HoldsForEverySpellingOfItsModel_AndRecordsCountThemAsOne(HostKind kind)
+    {
+        // A reserved block budget far below one call's worst case: every gpt-4.1 call is refused before it costs anything.
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:hard:Scope"] = "model:OpenAI/GPT-4.1";
+            s["Budgets:hard:LimitUsd"] = "0.000001";
+            s["Budgets:hard:Action"] = "block";
+            s["Budgets:hard:Reserve"] = "true";
+        }, kind: kind);
+        using var http = env.Host.CreateHttpClient();
+
+        foreach (var spelling in new[] { "gpt-4.1", "gpt-4.1-2025-04-14", "openai/gpt-4.1", "GPT-4.1", "azure/gpt-4.1-20250414" })
+        {
+            using var refused = await http.PostAsync("/v1/chat/completions", ChatBody.For(spelling));
+            Assert.True(refused.StatusCode == HttpStatusCode.TooManyRequests, $"{spelling}: {refused.StatusCode}");
+            await ProxyTests.AssertErrorAsync(refused, "budget_exceeded");
+        }
+
+        using var other = await http.PostAsync("/v1/chat/completions", ChatBody.For("openai/gpt-4.1-mini"));
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        Assert.Equal(1, env.Upstream.Requests);
+        Assert.Equal("openai/gpt-4.1-mini", JsonNode.Parse(env.Upstream.SeenBodies.Single())!["model"]!.GetValue<string>()); // sent as spelled
+
+        var records = await env.RecordsAsync(6);
+        Assert.Equal(5, records.Count(r => r.GetString("Model") == "gpt-4.1"));
+        var billed = Assert.Single(records, r => r.GetInt32("StatusCode") == 200);
+        Assert.Equal("gpt-4.1-mini", billed.GetString("Model"));
+        Assert.Equal("openai/gpt-4.1-mini", billed.GetString("RequestedModel"));
+        Assert.True(billed.GetBoolean("Priced"));
+    }
+
+    [Theory]
+    [OnBothHosts("""{"Model":"gpt-4.1","model":"gpt-4.1-nano","messages":[]}""", "invalid_json")]
+    [OnBothHosts("""{"model":"gpt-4.1","max_tokens":"100000","messages":[]}""", "invalid_json")]
+    [OnBothHosts("""{"model":"gpt-4.1","n":2.5,"messages":[]}""", "invalid_json")]
+    public async Task ABodyTheUpstreamCouldReadDifferently_Gets400_AndIsNotForwarded(string body, string code, HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
+        using var http = env.Host.CreateHttpClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        await ProxyTests.AssertErrorAsync(response, code);
+        Assert.Equal(0, env.Upstream.Requests);
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task ABodyNestedOneHundredDeep_WithStreamOptions_IsForwarded_NotA500(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
+        using var http = env.Host.CreateHttpClient();
+        var nested = new string('[', 100) + new string(']', 100);
+        var body = $$"""{"model":"gpt-4.1","stream":true,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"hi"}],"x":{{nested}}}""";
+
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode); // a 500 before: the rewrite read 64 levels, the parse 128
+        var sent = JsonNode.Parse(env.Upstream.SeenBodies.Single(), documentOptions: new System.Text.Json.JsonDocumentOptions { MaxDepth = 128 })!;
+        Assert.True(sent["stream_options"]!["include_usage"]!.GetValue<bool>());
     }
 }

@@ -102,4 +102,29 @@ public sealed class PriceTableTests
         Assert.True(cacheWrite.TryGetPrice("gpt-4.1", out var written));
         Assert.Equal(2.50m, written.CacheWrite);
     }
+
+    [Theory]
+    [InlineData("gpt-4.1", "gpt-4.1")]
+    [InlineData("GPT-4.1", "gpt-4.1")]
+    [InlineData(" gpt-4.1 ", "gpt-4.1")]
+    [InlineData("openai/gpt-4.1", "gpt-4.1")]
+    [InlineData("gpt-4.1-2025-04-14", "gpt-4.1")]
+    [InlineData("openai/GPT-4.1-20250414", "gpt-4.1")]
+    [InlineData("gtp-4.1", "gtp-4.1")] // unpriced: still one spelling
+    [InlineData("Mystery-Model-2025-01-01", "mystery-model")]
+    public void Canonical_IsTheOneNameAModelIsPricedBudgetedAndLabelledUnder(string model, string canonical)
+    {
+        var table = Table();
+        Assert.Equal(canonical, table.Canonical(model));
+        Assert.Equal(table.TryGetPrice(model, out var a), table.TryGetPrice(canonical, out var b));
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void Canonical_KeepsASnapshotThatHasAPriceOfItsOwn()
+    {
+        var table = Table(new() { ["old"] = new ModelPriceOptions { Model = "gpt-4o-2024-05-13", Input = 5, Output = 15 } });
+        Assert.Equal("gpt-4o-2024-05-13", table.Canonical("openai/gpt-4o-2024-05-13"));
+        Assert.Equal("gpt-4o", table.Canonical("gpt-4o-2024-08-06"));
+    }
 }

@@ -10,7 +10,7 @@ public sealed class RequestFactsTests
     [InlineData("""{"model":"m","messages":[]}""", 1)]
     [InlineData("""{"model":"m","n":3,"messages":[]}""", 3)]
     [InlineData("""{"model":"m","n":2,"best_of":5,"prompt":"x"}""", 5)]
-    [InlineData("""{"model":"m","n":"many","messages":[{"n":9}]}""", 1)] // not a number, and not at the top level
+    [InlineData("""{"model":"m","n":null,"messages":[{"n":9}]}""", 1)] // null, and not at the top level
     [InlineData("""{"model":"m","n":1125899906842624,"messages":[]}""", 128)] // OpenAI's limit: a worst case never wraps
     public void Choices_AreTheLargerOfNAndBestOf(string json, long choices)
     {
@@ -103,5 +103,47 @@ public sealed class RequestFactsTests
         var text = RequestFacts.PromptText("""{"model":"secret-model-name","messages":[{"role":"user","content":"Hello world"}],"temperature":0.5}"""u8);
         Assert.Contains("Hello world", text);
         Assert.DoesNotContain("secret-model-name", text);
+    }
+
+    [Theory]
+    [InlineData("""{"Model":"gpt-4.1","model":"gpt-4.1-nano","messages":[]}""", "use 'model'")]
+    [InlineData("""{"model":"m","MAX_TOKENS":100000,"max_tokens":1,"messages":[]}""", "use 'max_tokens'")]
+    [InlineData("""{"model":"m","Stream":true,"messages":[]}""", "use 'stream'")]
+    [InlineData("""{"model":"m","\u004E":5,"messages":[]}""", "use 'n'")] // an escaped 'N'
+    [InlineData("""{"model":"m","n":"2","messages":[]}""", "'n' must be an integer")]
+    [InlineData("""{"model":"m","best_of":1e3,"prompt":"x"}""", "'best_of' must be an integer")]
+    [InlineData("""{"model":"m","max_tokens":8.5,"messages":[]}""", "'max_tokens' must be an integer")]
+    [InlineData("""{"model":"m","max_completion_tokens":"100000","messages":[]}""", "'max_completion_tokens' must be an integer")]
+    [InlineData("""{"model":"m","max_output_tokens":true,"input":"x"}""", "'max_output_tokens' must be an integer")]
+    [InlineData("""{"model":"m","stream":"true","messages":[]}""", "'stream' must be true or false")]
+    public void MembersTheUpstreamCouldReadDifferently_AreRefused(string json, string problem)
+    {
+        Assert.False(RequestFacts.TryParse(Encoding.UTF8.GetBytes(json), out var f));
+        Assert.Contains(problem, f.Problem, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m","max_tokens":10,"max_completion_tokens":5000,"messages":[]}""", 5000)]
+    [InlineData("""{"model":"m","max_completion_tokens":5000,"max_tokens":10,"messages":[]}""", 5000)]
+    [InlineData("""{"model":"m","max_tokens":null,"max_completion_tokens":7,"messages":[]}""", 7)]
+    public void MaxTokensAndMaxCompletionTokens_TheLargerCounts(string json, long max)
+    {
+        Assert.True(RequestFacts.TryParse(Encoding.UTF8.GetBytes(json), out var f));
+        Assert.Equal(max, f.MaxOutputTokens);
+    }
+
+    [Fact]
+    public void ABodyNestedOneHundredDeep_IsParsedAndRewrittenAlike()
+    {
+        // The parse allowed 128 levels and the rewrite 64: valid JSON the parse took made the rewrite throw (a 500).
+        var nested = new string('[', 100) + new string(']', 100);
+        var json = Encoding.UTF8.GetBytes($$"""{"model":"m","stream":true,"stream_options":{"include_usage":false},"messages":[],"x":{{nested}}}""");
+        Assert.True(RequestFacts.TryParse(json, out var f));
+
+        var rewritten = RequestFacts.Rewrite(json, injectUsage: true, f.HasStreamOptions, model: "other");
+
+        var node = JsonNode.Parse(rewritten, documentOptions: new System.Text.Json.JsonDocumentOptions { MaxDepth = 128 })!;
+        Assert.True(node["stream_options"]!["include_usage"]!.GetValue<bool>());
+        Assert.Equal("other", node["model"]!.GetValue<string>());
     }
 }
