@@ -112,7 +112,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
                     $"Budget '{refusedBy}' ({options.Scope}, {period.Kind}, reserved) cannot cover this call: up to ${CostCalculator.ToUsd(worst):0.######} "
                     + $"({string.Join(" or ", billedAs.Select(k => k.Model))}, up to {size.PromptBytes} input and {outputTokens} output tokens), "
                     + $"{left}. Lower max_tokens, or wait for the reset at {period.End:yyyy-MM-dd HH:mm} UTC."),
-                RetryAfter: period.End - _time.GetUtcNow(), RemainingUsd: 0);
+                ResetsAt: period.End, RemainingUsd: 0);
         }
         catch (Exception ex) when (ex is Azure.RequestFailedException or HttpRequestException
             || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -213,7 +213,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
                         string.Create(CultureInfo.InvariantCulture,
                             $"Budget '{name}' ({scope}, {period.Kind}) is exhausted: ${spent:0.00} of ${options.LimitUsd:0.00} spent. "
                             + $"It resets at {period.End:yyyy-MM-dd HH:mm} UTC."),
-                        RetryAfter: period.End - now, RemainingUsd: 0);
+                        ResetsAt: period.End, RemainingUsd: 0);
                 case "downgrade" when decision.Verdict == BudgetVerdict.Allow
                     && !string.Equals(options.DowngradeTo, model, StringComparison.OrdinalIgnoreCase):
                     decision = new BudgetDecision(BudgetVerdict.Downgrade, DowngradeTo: options.DowngradeTo);

@@ -7,7 +7,7 @@ namespace LlmFunctions.Core.Proxy;
 /// (USD, null when none does or none is known yet) and the shadow budgets that would have blocked it.
 /// </summary>
 internal readonly record struct BudgetDecision(
-    BudgetVerdict Verdict, string? Message = null, string? DowngradeTo = null, TimeSpan? RetryAfter = null, decimal? RemainingUsd = null,
+    BudgetVerdict Verdict, string? Message = null, string? DowngradeTo = null, DateTimeOffset? ResetsAt = null, decimal? RemainingUsd = null,
     string? ShadowBlocked = null, Budgets.BudgetReservation? Reservation = null)
 {
     public static BudgetDecision Allow => default;

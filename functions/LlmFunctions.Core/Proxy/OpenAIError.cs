@@ -8,7 +8,10 @@ internal static class OpenAIError
 {
     public const string InvalidRequest = "invalid_request_error";
 
-    public static async Task WriteAsync(HttpContext context, int status, string message, string type, string code)
+    /// <summary>A JSON body, never HTML: quotes and apostrophes in a message read as written, not as <c>\u0027</c>.</summary>
+    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static async Task WriteAsync(HttpContext context, int status, string message, string type, string code, DateTimeOffset? resetsAt = null)
     {
         var response = context.Response;
         if (response.HasStarted)
@@ -22,7 +25,7 @@ internal static class OpenAIError
         response.ContentType = "application/json; charset=utf-8";
         response.Headers.CacheControl = "no-store";
         using var buffer = new PooledBufferWriter(256);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
         {
             json.WriteStartObject();
             json.WriteStartObject("error");
@@ -30,6 +33,11 @@ internal static class OpenAIError
             json.WriteString("type", type);
             json.WriteString("code", code);
             json.WriteNull("param");
+            if (resetsAt is { } reset)
+            {
+                json.WriteString("reset_at", reset.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
+            }
+
             json.WriteEndObject();
             json.WriteEndObject();
         }

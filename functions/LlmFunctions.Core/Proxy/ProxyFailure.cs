@@ -14,6 +14,12 @@ namespace LlmFunctions.Core.Proxy;
 /// <param name="Message">The error's <c>message</c>: says what was wrong and what to do.</param>
 internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType, string Code, string Message)
 {
+    /// <summary>False when retrying cannot succeed soon although the status says otherwise (a budget refused until its reset).</summary>
+    public bool Retryable { get; init; } = true;
+
+    /// <summary>When a refusing budget's period ends: the body's <c>reset_at</c> and the <c>x-llm-budget-reset</c> header.</summary>
+    public DateTimeOffset? ResetsAt { get; init; }
+
     /// <summary>The client left (or broke its framing) before it had its answer: its doing, never the upstream's.</summary>
     public static ProxyFailure ClientCancelled { get; } = new(StatusCodes.Status499ClientClosedRequest, CallOutcome.ClientCancelled, "", "", "");
 
@@ -47,7 +53,12 @@ internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType
     public static ProxyFailure RateLimited(string client) => new(429, CallOutcome.RateLimited, "rate_limit_error", "rate_limit_exceeded",
         $"Client '{client}' is over its limit of requests per minute (Clients__{client}__RequestsPerMinute).");
 
-    public static ProxyFailure BudgetExceeded(string message) => new(429, CallOutcome.RateLimited, "budget_exceeded", "budget_exceeded", message);
+    /// <summary>
+    /// A budget refuses the call until <paramref name="resetsAt"/>. No <c>Retry-After</c>: SDKs honour it without a cap, and
+    /// hours of silent waiting is worse than an error now; <c>x-should-retry: false</c> makes them fail at once.
+    /// </summary>
+    public static ProxyFailure BudgetExceeded(string message, DateTimeOffset? resetsAt) =>
+        new(429, CallOutcome.RateLimited, "budget_exceeded", "budget_exceeded", message) { Retryable = false, ResetsAt = resetsAt };
 
     public static ProxyFailure BudgetUnavailable(string message) => new(503, CallOutcome.UpstreamError, "server_error", "budget_unavailable", message);
 

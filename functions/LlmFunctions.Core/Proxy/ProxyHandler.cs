@@ -244,12 +244,7 @@ internal sealed partial class ProxyHandler(
         switch (decision.Verdict)
         {
             case BudgetVerdict.Block:
-                if (decision.RetryAfter is { } retryAfter)
-                {
-                    SetRetryAfter(context, retryAfter);
-                }
-
-                return (ProxyFailure.BudgetExceeded(decision.Message!), null);
+                return (ProxyFailure.BudgetExceeded(decision.Message!, decision.ResetsAt), null);
             case BudgetVerdict.TooExpensive:
                 return (ProxyFailure.Rejected(400, "max_cost_per_call_exceeded", decision.Message!), null);
             case BudgetVerdict.Unavailable:
@@ -457,9 +452,23 @@ internal sealed partial class ProxyHandler(
     {
         record.StatusCode = failure.Status;
         record.Outcome = failure.Outcome;
-        return failure.Status == StatusCodes.Status499ClientClosedRequest
-            ? Task.CompletedTask
-            : OpenAIError.WriteAsync(context, failure.Status, failure.Message, failure.ErrorType, failure.Code);
+        if (failure.Status == StatusCodes.Status499ClientClosedRequest)
+        {
+            return Task.CompletedTask;
+        }
+
+        if (!failure.Retryable && !context.Response.HasStarted)
+        {
+            // The OpenAI SDKs honour this over their own rules (they retry every 429): a retry cannot succeed before the reset.
+            context.Response.Headers["x-should-retry"] = "false";
+        }
+
+        if (failure.ResetsAt is { } resetsAt && !context.Response.HasStarted)
+        {
+            context.Response.Headers["x-llm-budget-reset"] = resetsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+        }
+
+        return OpenAIError.WriteAsync(context, failure.Status, failure.Message, failure.ErrorType, failure.Code, failure.ResetsAt);
     }
 
     private void StartResponse(HttpContext context, HttpResponseMessage response, CallRecord record, long started, bool streaming)

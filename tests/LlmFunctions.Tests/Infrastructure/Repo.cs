@@ -36,6 +36,11 @@ internal static class Repo
     public static string Azurite => Tool("AZURITE_TABLE", "node_modules/.bin/azurite-table", "azurite-table",
         "Run the tests with `bash .ci/run`, which installs Azurite from npm.");
 
+    /// <summary>The OpenAI Node SDK's package folder (<c>.tools/node_modules/openai</c>), for tests that run it as a client.</summary>
+    public static string OpenAINodeSdk => File.Exists(Path(".tools", "node_modules", "openai", "package.json"))
+        ? Path(".tools", "node_modules", "openai")
+        : throw new InvalidOperationException("The OpenAI Node SDK was not found in .tools/node_modules. Run the tests with `bash .ci/run`.");
+
     public static string Promtool => Tool("PROMTOOL", "promtool", "promtool", "Run `bash .ci/run` (apt-get install prometheus).");
 
     public static string Prometheus => Tool("PROMETHEUS", "prometheus", "prometheus", "Run `bash .ci/run` (apt-get install prometheus).");

@@ -207,7 +207,7 @@ public sealed class BudgetTests
     }
 
     [Fact]
-    public async Task BlockBudget_Answers429BudgetExceededWithRetryAfter_AndRaisingTheLimitLiftsIt()
+    public async Task BlockBudget_Answers429BudgetExceededWithItsResetAndNoRetry_AndRaisingTheLimitLiftsIt()
     {
         await using var env = await TestEnvironment.StartAsync(s =>
         {
@@ -229,8 +229,11 @@ public sealed class BudgetTests
         Assert.Contains("Budget 'hard'", error["message"]!.GetValue<string>());
         Assert.Contains("$0.05", error["message"]!.GetValue<string>());
         Assert.Contains("resets at", error["message"]!.GetValue<string>());
-        Assert.True(raw.Headers.TryGetValue("Retry-After", out var retryAfter));
-        Assert.InRange(int.Parse(retryAfter!), 1, 86_400);
+        Assert.False(raw.Headers.TryGetValue("Retry-After", out _)); // SDKs wait it out uncapped: hours, silently
+        Assert.True(raw.Headers.TryGetValue("x-should-retry", out var shouldRetry));
+        Assert.Equal("false", shouldRetry);
+        Assert.True(raw.Headers.TryGetValue("x-llm-budget-reset", out var reset));
+        Assert.InRange(DateTimeOffset.Parse(reset!, System.Globalization.CultureInfo.InvariantCulture) - env.Clock.GetUtcNow(), TimeSpan.Zero, TimeSpan.FromDays(1));
         Assert.Equal(calls, env.Upstream.Requests);
 
         // Another client is outside the scope.
