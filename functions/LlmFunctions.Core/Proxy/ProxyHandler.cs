@@ -39,8 +39,11 @@ internal sealed partial class ProxyHandler(
     TimeProvider time,
     ILogger<ProxyHandler> logger)
 {
-    /// <summary>Non-streaming bodies larger than this are relayed without cost headers instead of buffered.</summary>
-    internal const int MaxBufferedResponseBytes = 32 * 1024 * 1024;
+    /// <summary>
+    /// Non-streaming bodies up to this size are buffered, so their cost goes in the response headers; larger ones are
+    /// relayed as they arrive and billed from their last bytes (<see cref="BodyTail"/>): memory stays bounded, none is free.
+    /// </summary>
+    internal const int MaxBufferedResponseBytes = 4 * 1024 * 1024;
 
     private readonly bool _awaitRecordWrite = storageOptions.Value.AwaitRecordWrite;
 
@@ -186,6 +189,12 @@ internal sealed partial class ProxyHandler(
             record.UsedModel = prices.Canonical(sent); // a fallback model answered: billed and counted as that one
         }
 
+        if (result.Failure == UpstreamFailure.ClientCancelled && result.UpstreamsTried > 0 && Endpoints.IsMetered(path))
+        {
+            // The upstream had the call and may well charge for it: at least the prompt's estimate, never 0.
+            billing.Bill(record, null, path, call.Body.WrittenSpan, text: null);
+        }
+
         if (result.Failure != UpstreamFailure.None)
         {
             await FailAsync(context, record, result.Failure switch
@@ -267,8 +276,59 @@ internal sealed partial class ProxyHandler(
     {
         using var buffer = new PooledBufferWriter((int)Math.Clamp(response.Content.Headers.ContentLength ?? 16 * 1024, 1024, MaxBufferedResponseBytes));
         await using var upstreamStream = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        var complete = false;
+        var metered = response.IsSuccessStatusCode && Endpoints.IsMetered(path);
+        var (complete, failure) = await ReadHeadAsync(upstreamStream, buffer, context.RequestAborted).ConfigureAwait(false);
+        if (failure == ProxyFailure.ClientCancelled && metered)
+        {
+            // The upstream charges for the answer it is writing whether or not anyone reads it: read its usage anyway.
+            using var drained = new BodyTail();
+            drained.Append(buffer.WrittenSpan);
+            await DrainAsync(upstreamStream, drained, null, CancellationToken.None).ConfigureAwait(false);
+            BillLarge(record, path, requestBody, buffer.WrittenSpan, drained);
+        }
+
+        if (failure is not null)
+        {
+            await FailAsync(context, record, failure).ConfigureAwait(false);
+            return;
+        }
+
+        StartResponse(context, response, record, started, streaming: false);
+        var http = context.Response;
+        if (complete)
+        {
+            if (metered)
+            {
+                ResponseFacts.TryRead(buffer.WrittenSpan, out var facts);
+                record.ResponseModel = Text.Truncate(facts.Model ?? "");
+                billing.Bill(record, facts.Usage, path, requestBody.WrittenSpan, facts.Usage is null ? GeneratedText(buffer.WrittenSpan) : null);
+                SetCostHeaders(http, record);
+            }
+
+            http.ContentLength = buffer.WrittenCount;
+            await http.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        // Too large to buffer: relayed as it comes, and billed from its last bytes (the headers have gone without cost).
+        using var tail = new BodyTail();
+        tail.Append(buffer.WrittenSpan);
+        var relayed = await DrainAsync(upstreamStream, tail, http, context.RequestAborted, buffer.WrittenMemory).ConfigureAwait(false);
+        if (metered)
+        {
+            BillLarge(record, path, requestBody, buffer.WrittenSpan, tail);
+        }
+
+        if (relayed is not null)
+        {
+            await FailAsync(context, record, relayed).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reads a body into <paramref name="buffer"/> up to its limit: whether it ended there, or how reading failed.</summary>
+    private async Task<(bool Complete, ProxyFailure? Failure)> ReadHeadAsync(Stream upstreamStream, PooledBufferWriter buffer, CancellationToken clientAborted)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
         try
         {
             while (buffer.WrittenCount < MaxBufferedResponseBytes)
@@ -277,45 +337,89 @@ internal sealed partial class ProxyHandler(
                 var read = await upstreamStream.ReadAsync(buffer.GetMemory(16 * 1024), idle.Token).ConfigureAwait(false);
                 if (read == 0)
                 {
-                    complete = true;
-                    break;
+                    return (true, null);
                 }
 
                 buffer.Advance(read);
             }
+
+            return (false, null);
         }
-        catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
         {
-            await FailAsync(context, record, ProxyFailure.UpstreamBodyStalled).ConfigureAwait(false);
-            return;
+            return (false, clientAborted.IsCancellationRequested ? ProxyFailure.ClientCancelled
+                : ex is OperationCanceledException ? ProxyFailure.UpstreamBodyStalled
+                : ProxyFailure.UpstreamBodyBroken);
         }
-        catch (Exception ex) when (ex is IOException or HttpRequestException && !context.RequestAborted.IsCancellationRequested)
+    }
+
+    /// <summary>
+    /// Reads the rest of a body into <paramref name="tail"/>, writing it to <paramref name="client"/> (after
+    /// <paramref name="first"/>) when given. Each read has the upstream timeout; when the client leaves, the rest is still
+    /// read (not written), for its usage. Returns how the relay failed, or null.
+    /// </summary>
+    private async Task<ProxyFailure?> DrainAsync(Stream upstreamStream, BodyTail tail, HttpResponse? client, CancellationToken clientAborted,
+        ReadOnlyMemory<byte> first = default)
+    {
+        ProxyFailure? failure = null;
+        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        using var idle = new CancellationTokenSource();
+        try
         {
-            await FailAsync(context, record, ProxyFailure.UpstreamBodyBroken).ConfigureAwait(false);
-            return;
+            if (client is not null)
+            {
+                failure = await WriteAsync(client, first, clientAborted).ConfigureAwait(false);
+            }
+
+            while (true)
+            {
+                int read;
+                try
+                {
+                    idle.CancelAfter(upstream.Timeout);
+                    read = await upstreamStream.ReadAsync(chunk, idle.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
+                {
+                    return failure ?? (ex is OperationCanceledException ? ProxyFailure.UpstreamBodyStalled : ProxyFailure.UpstreamBodyBroken);
+                }
+
+                if (read == 0)
+                {
+                    return failure;
+                }
+
+                tail.Append(chunk.AsSpan(0, read));
+                if (client is not null && failure is null)
+                {
+                    failure = await WriteAsync(client, chunk.AsMemory(0, read), clientAborted).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
         }
 
-        StartResponse(context, response, record, started, streaming: false);
-        var http = context.Response;
-        if (response.IsSuccessStatusCode && complete && Endpoints.IsMetered(path))
+        static async Task<ProxyFailure?> WriteAsync(HttpResponse client, ReadOnlyMemory<byte> bytes, CancellationToken clientAborted)
         {
-            ResponseFacts.TryRead(buffer.WrittenSpan, out var facts);
-            record.ResponseModel = Text.Truncate(facts.Model ?? "");
-            billing.Bill(record, facts.Usage, path, requestBody.WrittenSpan, facts.Usage is null ? GeneratedText(buffer.WrittenSpan) : null);
-            SetCostHeaders(http, record);
+            try
+            {
+                await client.Body.WriteAsync(bytes, clientAborted).ConfigureAwait(false);
+                return null;
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException)
+            {
+                return ProxyFailure.ClientCancelled; // the rest is still read, for its usage
+            }
         }
+    }
 
-        if (complete)
-        {
-            http.ContentLength = buffer.WrittenCount;
-        }
-
-        await http.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
-        if (!complete)
-        {
-            // Too large to buffer: relay the rest as it comes, unmetered (documented limit).
-            await upstreamStream.CopyToAsync(http.Body, context.RequestAborted).ConfigureAwait(false);
-        }
+    /// <summary>Bills a body too large to hold from its first and last bytes; an estimate from the prompt when it named no usage.</summary>
+    private void BillLarge(CallRecord record, string path, PooledBufferWriter requestBody, ReadOnlySpan<byte> head, BodyTail tail)
+    {
+        record.ResponseModel = Text.Truncate(BodyTail.ReadModel(head) ?? "");
+        billing.Bill(record, tail.ReadUsage(), path, requestBody.WrittenSpan, text: null);
     }
 
     /// <summary>

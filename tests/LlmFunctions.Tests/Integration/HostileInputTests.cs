@@ -188,4 +188,45 @@ public sealed class HostileInputTests
         var sent = JsonNode.Parse(env.Upstream.SeenBodies.Single(), documentOptions: new System.Text.Json.JsonDocumentOptions { MaxDepth = 128 })!;
         Assert.True(sent["stream_options"]!["include_usage"]!.GetValue<bool>());
     }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task AnAnswerOfFortyMegabytes_IsRelayedWhole_AndBilledFromItsUsage(HostKind kind)
+    {
+        // Bodies over the old 32 MiB buffer were relayed unbilled: a large enough answer was free.
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
+        env.Upstream.Default = new FakeUpstream.Scenario { PaddingChars = 40_000_000, PromptTokens = 1_000_000 };
+        using var http = env.Host.CreateHttpClient();
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = ChatBody.For("gpt-4.1") };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var body = await response.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(body.Length > 40_000_000);
+        Assert.NotNull(JsonNode.Parse(body));
+        var record = await env.SingleRecordAsync();
+        Assert.Equal("reported", record.GetString("UsageSource"));
+        Assert.Equal(1_000_000, record.GetInt64("InputTokens"));
+        Assert.True(record.GetInt64("CostNanoUsd") >= 2_000_000_000); // 1M input tokens of gpt-4.1: $2 at least
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task AClientThatLeavesBeforeTheAnswer_IsBilledAtLeastItsPrompt(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
+        using var http = env.Host.CreateHttpClient();
+        http.Timeout = TimeSpan.FromMilliseconds(500);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = ChatBody.For("gpt-4.1", content: new string('w', 4000)) };
+        request.Headers.Add("x-fake-scenario", "delay-ms=3000");
+
+        await Assert.ThrowsAnyAsync<TaskCanceledException>(() => http.SendAsync(request));
+
+        var record = await env.SingleRecordAsync();
+        Assert.Equal("client_cancelled", record.GetString("Outcome"));
+        Assert.Equal("estimated", record.GetString("UsageSource"));
+        Assert.True(record.GetInt64("InputTokens") > 100);
+        Assert.True(record.GetInt64("CostNanoUsd") > 0);
+    }
 }
