@@ -60,8 +60,11 @@ public static class ServiceCollectionExtensions
                 // upstream call must stop now, not after up to 1 MB or 2 s of draining.
                 MaxResponseDrainSize = 0,
             })
-            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
-        services.AddHttpClient(WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10));
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers();
+        // No HttpClient request logging: webhook URLs hold their tokens in the path (Slack, Teams, Feishu), and the
+        // upstream's lines would be two more Information lines per call; failures are logged by our own code.
+        services.AddHttpClient(WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10)).RemoveAllLoggers();
 
         services.TryAddSingleton<ITableService, AzureTableService>();
         services.AddSingleton<TableStore>();

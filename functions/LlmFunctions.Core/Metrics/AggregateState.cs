@@ -47,7 +47,7 @@ internal sealed class AggregateState
         var fresh = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var key in counters.Select(c => c.Key).Concat(histograms.Select(h => h.Key)))
         {
-            if (key.HasModel && !Models.Contains(key.Model))
+            if (key.HasModel && !IsUngranted(key.Model) && !Models.Contains(key.Model))
             {
                 fresh.Add(key.Model);
             }
@@ -102,7 +102,24 @@ internal sealed class AggregateState
         return parsed;
     }
 
-    private MetricKey Granted(MetricKey key) => key.HasModel && !Models.Contains(key.Model) ? key with { Model = "other" } : key;
+    private MetricKey Granted(MetricKey key)
+    {
+        if (!key.HasModel)
+        {
+            return key;
+        }
+
+        var model = IsUngranted(key.Model) ? key.Model[1..] : key.Model;
+        return Models.Contains(model) ? key with { Model = model } : key with { Model = "other" };
+    }
+
+    /// <summary>
+    /// A model label that may use a granted label but never grants one (<c>~</c> is outside <see cref="Label"/>'s
+    /// characters, so no model name can spell it): the model of a call that failed before anything was billed.
+    /// </summary>
+    internal static string Ungranted(string label) => "~" + label;
+
+    private static bool IsUngranted(string model) => model.StartsWith('~');
 
     private static readonly string[] KnownEndpoints =
     [

@@ -45,21 +45,25 @@ internal sealed class MetricsDelta
     public void Add(CallRecord r, IReadOnlySet<string> countedTags, SpendKeyLimit limit)
     {
         var model = AggregateState.Label(r.BilledModel);
+
+        // A call that failed before anything was billed (refused here, or by the upstream) counts under its model's label
+        // only once a billed call has granted it: otherwise any client could spend the label cap on junk names.
+        var labelModel = r.Outcome != CallOutcome.Ok && r.UsageSource == UsageSource.None ? AggregateState.Ungranted(model) : model;
         var client = AggregateState.Label(r.Client);
         var method = AggregateState.Label(r.Method);
         var endpoint = AggregateState.EndpointLabel(r.Endpoint);
         var status = r.Outcome == CallOutcome.Timeout ? "timeout" : r.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-        Inc(MetricKey.Requests(method, endpoint, status, model, client, r.Upstream.Length == 0 ? "" : AggregateState.Label(r.Upstream)), 1);
-        Inc(MetricKey.Tokens("input", model, client), r.InputTokens);
-        Inc(MetricKey.Tokens("output", model, client), r.OutputTokens);
-        Inc(MetricKey.Tokens("cached_input", model, client), r.CachedInputTokens);
-        Inc(MetricKey.Tokens("reasoning", model, client), r.ReasoningTokens);
-        Inc(MetricKey.Cost(model, client), r.CostNanoUsd);
-        Inc(MetricKey.Retries(model), r.Retries);
+        Inc(MetricKey.Requests(method, endpoint, status, labelModel, client, r.Upstream.Length == 0 ? "" : AggregateState.Label(r.Upstream)), 1);
+        Inc(MetricKey.Tokens("input", labelModel, client), r.InputTokens);
+        Inc(MetricKey.Tokens("output", labelModel, client), r.OutputTokens);
+        Inc(MetricKey.Tokens("cached_input", labelModel, client), r.CachedInputTokens);
+        Inc(MetricKey.Tokens("reasoning", labelModel, client), r.ReasoningTokens);
+        Inc(MetricKey.Cost(labelModel, client), r.CostNanoUsd);
+        Inc(MetricKey.Retries(labelModel), r.Retries);
         var metered = r.UsageSource != UsageSource.None;
-        Inc(MetricKey.Unpriced(model), metered && !r.Priced ? 1 : 0);
-        Inc(MetricKey.Estimated(model), r.UsageSource == UsageSource.Estimated ? 1 : 0);
+        Inc(MetricKey.Unpriced(labelModel), metered && !r.Priced ? 1 : 0);
+        Inc(MetricKey.Estimated(labelModel), r.UsageSource == UsageSource.Estimated ? 1 : 0);
         if (r.BudgetShadowBlocks.Length > 0)
         {
             foreach (var budget in r.BudgetShadowBlocks.Split(','))
@@ -88,7 +92,7 @@ internal sealed class MetricsDelta
 
         if (r.Streamed && r.TimeToFirstByteMs > 0)
         {
-            Observe(MetricKey.TimeToFirstByte(model), (long)Math.Round(r.TimeToFirstByteMs * 1000));
+            Observe(MetricKey.TimeToFirstByte(labelModel), (long)Math.Round(r.TimeToFirstByteMs * 1000));
         }
 
         var started = RecordKeys.Minute(r.StartedAt);

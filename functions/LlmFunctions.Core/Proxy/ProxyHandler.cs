@@ -82,7 +82,7 @@ internal sealed partial class ProxyHandler(
             CallId = RecordKeys.NewCallId(time),
             StartedAt = time.GetUtcNow(),
             Client = client,
-            Method = context.Request.Method,
+            Method = MethodLabel(context.Request.Method),
             Endpoint = safePath ? "/v1/" + path : "/v1/(invalid)",
         };
         context.Response.Headers["x-llm-call-id"] = record.CallId;
@@ -607,6 +607,14 @@ internal sealed partial class ProxyHandler(
             http.Headers["x-llm-priced"] = "false";
         }
     }
+
+    /// <summary>The method as a record and a label: one of the seven a client may use, else <c>OTHER</c> (a client chooses it).</summary>
+    private static string MethodLabel(string method) => HttpMethods.GetCanonicalizedValue(method) switch
+    {
+        var m when HttpMethods.IsGet(m) || HttpMethods.IsPost(m) || HttpMethods.IsPut(m) || HttpMethods.IsPatch(m) || HttpMethods.IsDelete(m)
+            || HttpMethods.IsHead(m) || HttpMethods.IsOptions(m) => m,
+        _ => "OTHER",
+    };
 
     /// <summary><c>Retry-After</c> in whole seconds, rounded up and at least 1.</summary>
     private static void SetRetryAfter(HttpContext context, TimeSpan wait) =>

@@ -110,10 +110,13 @@ public sealed class BudgetTests
                     env.Local.Get<BudgetRollup>().RunAsync(CancellationToken.None));
             }
 
-            foreach (var (name, receiver) in receivers)
+            foreach (var receiver in receivers.Values)
             {
                 Assert.Empty(receiver.Rejected);
                 Assert.Equal(3, receiver.Accepted.Count);
+
+                // Webhook URLs carry their tokens in the path (Slack, Teams, Feishu): never logged, as HttpClient's own logging did.
+                Assert.DoesNotContain(new Uri(receiver.Url).Authority, env.Host.Log + second.Log, StringComparison.Ordinal);
             }
 
             var generic = receivers["generic"].Accepted.Select(b => b["threshold"]!.GetValue<int>()).Order();

@@ -136,4 +136,32 @@ public sealed class MetricsDeltaTests
     private static MetricsDelta RoundTrip(MetricsDelta delta) =>
         ChunkedJson.FromEntity(ChunkedJson.ToEntity("202611281000", "instance", delta, AggregateJsonContext.Default.MetricsDelta),
             AggregateJsonContext.Default.MetricsDelta)!;
+
+    [Fact]
+    public void FailedCallsWithJunkModelNames_NeverTakeALabel_AndAFailedCallOfAGrantedModelKeepsIt()
+    {
+        static CallRecord Call(string model, int status, string outcome, string usage) => new()
+        {
+            CallId = Guid.NewGuid().ToString("N"), StartedAt = DateTimeOffset.UnixEpoch, Client = "alpha", Model = model, Method = "POST",
+            Endpoint = "/v1/chat/completions", StatusCode = status, Outcome = outcome, UsageSource = usage,
+        };
+
+        var state = new AggregateState();
+        var junk = new MetricsDelta();
+        for (var i = 0; i < 50; i++)
+        {
+            junk.Add(Call("junk-" + i, 404, CallOutcome.ClientError, UsageSource.None));
+        }
+
+        state.Merge(junk, maxModels: 10);
+        var real = new MetricsDelta();
+        real.Add(Call("gpt-4.1", 200, CallOutcome.Ok, UsageSource.Reported));
+        real.Add(Call("gpt-4.1", 429, CallOutcome.RateLimited, UsageSource.None));
+        state.Merge(real, maxModels: 10);
+
+        Assert.Equal(["gpt-4.1"], state.Models);
+        Assert.Equal(50, state.Counters[MetricKey.Requests("POST", "/v1/chat/completions", "404", "other", "alpha").ToString()]);
+        Assert.Equal(1, state.Counters[MetricKey.Requests("POST", "/v1/chat/completions", "429", "gpt-4.1", "alpha").ToString()]);
+        Assert.DoesNotContain(state.Counters.Keys, k => k.Contains('~', StringComparison.Ordinal));
+    }
 }
