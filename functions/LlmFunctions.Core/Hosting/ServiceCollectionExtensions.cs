@@ -103,6 +103,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<HeaderPolicy>();
         services.AddSingleton<RequestValidator>();
         services.AddSingleton<CallBilling>();
+        services.AddSingleton<JsonBodyRelay>();
+        services.AddSingleton<SseRelay>();
         services.AddMetrics();
         services.AddSingleton<GenAiTelemetry>();
         services.AddSingleton<ProxyHandler>();

@@ -45,7 +45,8 @@ public sealed class ProxyOptions : IValidatableObject
         {
             if (!Endpoints.IsSafePath(path))
             {
-                yield return new ValidationResult($"Proxy__UnmeteredSharedPaths: '{path}' is not a plain path under /v1 (letters, digits, '-', '_', '.', '/').");
+                yield return new ValidationResult(
+                    $"Proxy__UnmeteredSharedPaths: '{path}' is not a plain path under /v1 (letters, digits, '-', '_', '.', '/').");
             }
             else if (Endpoints.IsMetered(path) || path == "models")
             {

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net.ServerSentEvents;
-using System.Text;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Core.Spend;
@@ -16,7 +14,7 @@ namespace LlmFunctions.Core.Proxy;
 /// Forwards one <c>/v1/{path}</c> call and writes its record.
 /// <code>
 /// (1) authenticate ─► (2) validate path, method, body (RequestValidator) ─► (3) budgets ─► (4) rewrite body
-///   ─► (5) send with retries ─► (6) relay: buffered JSON (cost headers) or SSE event by event, billed (CallBilling)
+///   ─► (5) send with retries ─► (6) relay and bill: SseRelay event by event, or JsonBodyRelay (cost headers up to 4 MiB)
 ///   ─► (7) complete the response ─► (8) write the record (durable before this method returns)
 /// </code>
 /// Every failure is a <see cref="ProxyFailure"/> value, mapped to the record's status and outcome and to the client's
@@ -30,6 +28,8 @@ internal sealed partial class ProxyHandler(
     ClientAuthenticator authenticator,
     RequestValidator validator,
     CallBilling billing,
+    JsonBodyRelay jsonRelay,
+    SseRelay sseRelay,
     RecordWriter writer,
     InFlightCalls inFlight,
     IBudgetGate budgets,
@@ -39,12 +39,6 @@ internal sealed partial class ProxyHandler(
     TimeProvider time,
     ILogger<ProxyHandler> logger)
 {
-    /// <summary>
-    /// Non-streaming bodies up to this size are buffered, so their cost goes in the response headers; larger ones are
-    /// relayed as they arrive and billed from their last bytes (<see cref="BodyTail"/>): memory stays bounded, none is free.
-    /// </summary>
-    internal const int MaxBufferedResponseBytes = 4 * 1024 * 1024;
-
     private readonly bool _awaitRecordWrite = storageOptions.Value.AwaitRecordWrite;
 
     public async Task HandleAsync(HttpContext context, string? path)
@@ -216,14 +210,14 @@ internal sealed partial class ProxyHandler(
             record.UpstreamRequestId = Text.Truncate(ids.FirstOrDefault() ?? "");
         }
 
-        // (6) Relay.
-        if (response.IsSuccessStatusCode && response.Content.Headers.ContentType?.MediaType == "text/event-stream")
+        // (6) Relay: an SSE stream event by event, else the JSON body; either bills the call and returns how it failed.
+        void Start(bool streaming) => StartResponse(context, response, record, started, streaming);
+        var relayed = response.IsSuccessStatusCode && response.Content.Headers.ContentType?.MediaType == "text/event-stream"
+            ? await sseRelay.RelayAsync(context, response, record, path, call.Body, injectUsage, Start).ConfigureAwait(false)
+            : await jsonRelay.RelayAsync(context, response, record, path, call.Body, Start).ConfigureAwait(false);
+        if (relayed is not null)
         {
-            await RelayStreamAsync(context, response, record, path, call.Body, injectUsage, started).ConfigureAwait(false);
-        }
-        else
-        {
-            await RelayBufferedAsync(context, response, record, path, call.Body, started).ConfigureAwait(false);
+            await FailAsync(context, record, relayed).ConfigureAwait(false);
         }
     }
 
@@ -271,282 +265,6 @@ internal sealed partial class ProxyHandler(
         }
     }
 
-    private async Task RelayBufferedAsync(
-        HttpContext context, HttpResponseMessage response, CallRecord record, string path, PooledBufferWriter requestBody, long started)
-    {
-        using var buffer = new PooledBufferWriter((int)Math.Clamp(response.Content.Headers.ContentLength ?? 16 * 1024, 1024, MaxBufferedResponseBytes));
-        await using var upstreamStream = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
-        var metered = response.IsSuccessStatusCode && Endpoints.IsMetered(path);
-        var (complete, failure) = await ReadHeadAsync(upstreamStream, buffer, context.RequestAborted).ConfigureAwait(false);
-        if (failure == ProxyFailure.ClientCancelled && metered)
-        {
-            // The upstream charges for the answer it is writing whether or not anyone reads it: read its usage anyway.
-            using var drained = new BodyTail();
-            drained.Append(buffer.WrittenSpan);
-            await DrainAsync(upstreamStream, drained, null, CancellationToken.None).ConfigureAwait(false);
-            BillLarge(record, path, requestBody, buffer.WrittenSpan, drained);
-        }
-
-        if (failure is not null)
-        {
-            await FailAsync(context, record, failure).ConfigureAwait(false);
-            return;
-        }
-
-        StartResponse(context, response, record, started, streaming: false);
-        var http = context.Response;
-        if (complete)
-        {
-            if (metered)
-            {
-                ResponseFacts.TryRead(buffer.WrittenSpan, out var facts);
-                record.ResponseModel = Text.Truncate(facts.Model ?? "");
-                billing.Bill(record, facts.Usage, path, requestBody.WrittenSpan, facts.Usage is null ? GeneratedText(buffer.WrittenSpan) : null);
-                SetCostHeaders(http, record);
-            }
-
-            http.ContentLength = buffer.WrittenCount;
-            await http.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
-            return;
-        }
-
-        // Too large to buffer: relayed as it comes, and billed from its last bytes (the headers have gone without cost).
-        using var tail = new BodyTail();
-        tail.Append(buffer.WrittenSpan);
-        var relayed = await DrainAsync(upstreamStream, tail, http, context.RequestAborted, buffer.WrittenMemory).ConfigureAwait(false);
-        if (metered)
-        {
-            BillLarge(record, path, requestBody, buffer.WrittenSpan, tail);
-        }
-
-        if (relayed is not null)
-        {
-            await FailAsync(context, record, relayed).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Reads a body into <paramref name="buffer"/> up to its limit: whether it ended there, or how reading failed.</summary>
-    private async Task<(bool Complete, ProxyFailure? Failure)> ReadHeadAsync(Stream upstreamStream, PooledBufferWriter buffer, CancellationToken clientAborted)
-    {
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
-        try
-        {
-            while (buffer.WrittenCount < MaxBufferedResponseBytes)
-            {
-                idle.CancelAfter(upstream.Timeout);
-                var read = await upstreamStream.ReadAsync(buffer.GetMemory(16 * 1024), idle.Token).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    return (true, null);
-                }
-
-                buffer.Advance(read);
-            }
-
-            return (false, null);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
-        {
-            return (false, clientAborted.IsCancellationRequested ? ProxyFailure.ClientCancelled
-                : ex is OperationCanceledException ? ProxyFailure.UpstreamBodyStalled
-                : ProxyFailure.UpstreamBodyBroken);
-        }
-    }
-
-    /// <summary>
-    /// Reads the rest of a body into <paramref name="tail"/>, writing it to <paramref name="client"/> (after
-    /// <paramref name="first"/>) when given. Each read has the upstream timeout; when the client leaves, the rest is still
-    /// read (not written), for its usage. Returns how the relay failed, or null.
-    /// </summary>
-    private async Task<ProxyFailure?> DrainAsync(Stream upstreamStream, BodyTail tail, HttpResponse? client, CancellationToken clientAborted,
-        ReadOnlyMemory<byte> first = default)
-    {
-        ProxyFailure? failure = null;
-        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
-        using var idle = new CancellationTokenSource();
-        try
-        {
-            if (client is not null)
-            {
-                failure = await WriteAsync(client, first, clientAborted).ConfigureAwait(false);
-            }
-
-            while (true)
-            {
-                int read;
-                try
-                {
-                    idle.CancelAfter(upstream.Timeout);
-                    read = await upstreamStream.ReadAsync(chunk, idle.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
-                {
-                    return failure ?? (ex is OperationCanceledException ? ProxyFailure.UpstreamBodyStalled : ProxyFailure.UpstreamBodyBroken);
-                }
-
-                if (read == 0)
-                {
-                    return failure;
-                }
-
-                tail.Append(chunk.AsSpan(0, read));
-                if (client is not null && failure is null)
-                {
-                    failure = await WriteAsync(client, chunk.AsMemory(0, read), clientAborted).ConfigureAwait(false);
-                }
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
-        }
-
-        static async Task<ProxyFailure?> WriteAsync(HttpResponse client, ReadOnlyMemory<byte> bytes, CancellationToken clientAborted)
-        {
-            try
-            {
-                await client.Body.WriteAsync(bytes, clientAborted).ConfigureAwait(false);
-                return null;
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or IOException)
-            {
-                return ProxyFailure.ClientCancelled; // the rest is still read, for its usage
-            }
-        }
-    }
-
-    /// <summary>Bills a body too large to hold from its first and last bytes; an estimate from the prompt when it named no usage.</summary>
-    private void BillLarge(CallRecord record, string path, PooledBufferWriter requestBody, ReadOnlySpan<byte> head, BodyTail tail)
-    {
-        record.ResponseModel = Text.Truncate(BodyTail.ReadModel(head) ?? "");
-        billing.Bill(record, tail.ReadUsage(), path, requestBody.WrittenSpan, text: null);
-    }
-
-    /// <summary>
-    /// Relays an SSE stream event by event. A fault while reading is the upstream's (idle past the timeout, or broken)
-    /// unless the client left; a fault while writing is the client leaving. Either ends the relay with a failure.
-    /// </summary>
-    private async Task RelayStreamAsync(
-        HttpContext context, HttpResponseMessage response, CallRecord record, string path, PooledBufferWriter requestBody, bool hideUsage, long started)
-    {
-        record.Streamed = true;
-        var clientAborted = context.RequestAborted;
-        await using var upstreamStream = await response.Content.ReadAsStreamAsync(clientAborted).ConfigureAwait(false);
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
-        var parser = SseParser.Create(upstreamStream, static (_, data) => SseChunk.Rent(data));
-        var progress = new StreamProgress(hideUsage);
-        ProxyFailure? failure = null;
-        await using (var events = parser.EnumerateAsync(idle.Token).GetAsyncEnumerator(idle.Token))
-        {
-            while (failure is null)
-            {
-                try
-                {
-                    idle.CancelAfter(upstream.Timeout);
-                    if (!await events.MoveNextAsync().ConfigureAwait(false))
-                    {
-                        break;
-                    }
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
-                {
-                    failure = clientAborted.IsCancellationRequested ? ProxyFailure.ClientCancelled
-                        : ex is OperationCanceledException ? ProxyFailure.UpstreamStreamIdle
-                        : ProxyFailure.UpstreamStreamBroken;
-                    break;
-                }
-
-                var item = events.Current;
-                try
-                {
-                    failure = await RelayEventAsync(context, response, record, item, progress, started).ConfigureAwait(false);
-                }
-                finally
-                {
-                    item.Data.Return();
-                }
-            }
-        }
-
-        // The upstream closed without its end marker: a truncated stream, never passed off as complete.
-        var truncated = failure is null && !progress.SawDone && path is Endpoints.ChatCompletions or "completions";
-        if (truncated || (failure is not null && failure != ProxyFailure.ClientCancelled))
-        {
-            failure ??= ProxyFailure.UpstreamStreamBroken;
-            LogStreamBroken(logger, record.CallId, truncated ? "closed without [DONE]" : failure.Outcome);
-        }
-
-        if (failure is not null)
-        {
-            await FailAsync(context, record, failure).ConfigureAwait(false);
-        }
-        else if (!context.Response.HasStarted)
-        {
-            StartResponse(context, response, record, started, streaming: false);
-        }
-
-        billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
-    }
-
-    /// <summary>Writes one upstream event to the client; <see cref="ProxyFailure.ClientCancelled"/> when it is gone.</summary>
-    private async Task<ProxyFailure?> RelayEventAsync(
-        HttpContext context, HttpResponseMessage response, CallRecord record, SseItem<SseChunk> item, StreamProgress progress, long started)
-    {
-        var http = context.Response;
-        var chunk = item.Data;
-        try
-        {
-            if (!http.HasStarted)
-            {
-                StartResponse(context, response, record, started, streaming: true);
-            }
-
-            if (SseWriter.IsDone(chunk.Span))
-            {
-                progress.SawDone = true;
-                SseWriter.WriteDone(http.BodyWriter);
-            }
-            else if (Inspect(record, chunk, progress) is { } length)
-            {
-                SseWriter.Write(http.BodyWriter, item.EventType, item.EventId, chunk.Span[..length]);
-            }
-            else
-            {
-                return null; // the usage-only chunk we asked for: the client did not
-            }
-
-            var flush = await http.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-            return flush.IsCanceled || flush.IsCompleted ? ProxyFailure.ClientCancelled : null;
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException)
-        {
-            // The client left. Disposing the upstream response (on return) cancels the upstream call.
-            return ProxyFailure.ClientCancelled;
-        }
-    }
-
-    /// <summary>Takes usage and the model from a stream chunk: the length to relay, or null to drop the chunk.</summary>
-    private static int? Inspect(CallRecord record, SseChunk chunk, StreamProgress progress)
-    {
-        if (!ResponseFacts.TryRead(chunk.Span, out var facts, progress.Text, readIdentity: record.ResponseModel.Length == 0))
-        {
-            return chunk.Length;
-        }
-
-        progress.Usage = facts.Usage ?? progress.Usage;
-        if (facts.Model is { } model && record.ResponseModel.Length == 0)
-        {
-            record.ResponseModel = Text.Truncate(model);
-        }
-
-        if (!progress.HideUsage)
-        {
-            return chunk.Length;
-        }
-
-        return facts.Usage is not null && facts.ChoicesEmpty ? null : SseWriter.StripNullUsage(chunk.Writable);
-    }
-
     /// <summary>
     /// The one place a failure becomes the record's status and outcome and the client's answer: an OpenAI-shaped
     /// error, or an abort once a response has started (so a partial answer is never taken for a whole one); a client
@@ -589,25 +307,6 @@ internal sealed partial class ProxyHandler(
         }
     }
 
-    private static StringBuilder GeneratedText(ReadOnlySpan<byte> json)
-    {
-        var text = new StringBuilder();
-        ResponseFacts.TryRead(json, out _, text);
-        return text;
-    }
-
-    private static void SetCostHeaders(HttpResponse http, CallRecord record)
-    {
-        http.Headers["x-llm-cost-usd"] = PriceTable.Format(CostCalculator.ToUsd(record.CostNanoUsd));
-        http.Headers["x-llm-input-tokens"] = record.InputTokens.ToString(CultureInfo.InvariantCulture);
-        http.Headers["x-llm-output-tokens"] = record.OutputTokens.ToString(CultureInfo.InvariantCulture);
-        http.Headers["x-llm-usage-source"] = record.UsageSource;
-        if (!record.Priced)
-        {
-            http.Headers["x-llm-priced"] = "false";
-        }
-    }
-
     /// <summary>The method as a record and a label: one of the seven a client may use, else <c>OTHER</c> (a client chooses it).</summary>
     private static string MethodLabel(string method) => HttpMethods.GetCanonicalizedValue(method) switch
     {
@@ -620,25 +319,9 @@ internal sealed partial class ProxyHandler(
     private static void SetRetryAfter(HttpContext context, TimeSpan wait) =>
         context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>What a stream relay has seen so far.</summary>
-    private sealed class StreamProgress(bool hideUsage)
-    {
-        /// <summary>The client did not ask for usage: we did, so it is taken out again.</summary>
-        public bool HideUsage { get; } = hideUsage;
-
-        public StringBuilder Text { get; } = new();
-
-        public Usage? Usage { get; set; }
-
-        public bool SawDone { get; set; }
-    }
-
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information,
         Message = "Call {CallId} client={Client} model={Model} status={Status} outcome={Outcome} in {DurationMs:0.0} ms.")]
     private static partial void LogCall(ILogger logger, string callId, string client, string model, int status, string outcome, double durationMs);
-
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Stream of call {CallId} broke: {Reason}; the client's stream was aborted.")]
-    private static partial void LogStreamBroken(ILogger logger, string callId, string reason);
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Error, Message = "Unexpected failure in call {CallId}.")]
     private static partial void LogUnexpected(ILogger logger, Exception exception, string callId);

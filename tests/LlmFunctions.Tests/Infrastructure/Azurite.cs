@@ -8,7 +8,7 @@ internal sealed class Azurite : IAsyncDisposable
     // Azurite's well-known development account (public, documented; not a secret).
     private const string DevKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    private const int SharedAccounts = 200;
+    private const int SharedAccounts = 400;
     private static readonly SemaphoreSlim SharedLock = new(1, 1);
     private static Azurite? _shared;
     private static int _nextAccount;

@@ -1,0 +1,191 @@
+using System.Globalization;
+using System.Text;
+using LlmFunctions.Core.Pricing;
+using LlmFunctions.Core.Records;
+using Microsoft.AspNetCore.Http;
+
+namespace LlmFunctions.Core.Proxy;
+
+/// <summary>
+/// Relays a non-streaming upstream answer and bills it: a body up to 4 MiB is buffered so that its cost can go in the
+/// headers; a larger one is relayed as it arrives and billed from its last bytes (<see cref="BodyTail"/>). A client that
+/// leaves is billed from the rest of the body, read but not written. Faults come back as a <see cref="ProxyFailure"/>.
+/// </summary>
+internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing)
+{
+    /// <summary>
+    /// Non-streaming bodies up to this size are buffered, so their cost goes in the response headers; larger ones are
+    /// relayed as they arrive and billed from their last bytes (<see cref="BodyTail"/>): memory stays bounded, none is free.
+    /// </summary>
+    internal const int MaxBufferedResponseBytes = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Relays a non-streaming body: buffered up to <see cref="MaxBufferedResponseBytes"/> (cost headers), else as it
+    /// arrives. <paramref name="start"/> starts the client's response (true: a stream). Returns how the relay failed, or null.
+    /// </summary>
+    public async Task<ProxyFailure?> RelayAsync(
+        HttpContext context, HttpResponseMessage response, CallRecord record, string path, PooledBufferWriter requestBody, Action<bool> start)
+    {
+        using var buffer = new PooledBufferWriter((int)Math.Clamp(response.Content.Headers.ContentLength ?? 16 * 1024, 1024, MaxBufferedResponseBytes));
+        await using var upstreamStream = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
+        var metered = response.IsSuccessStatusCode && Endpoints.IsMetered(path);
+        var (complete, failure) = await ReadHeadAsync(upstreamStream, buffer, context.RequestAborted).ConfigureAwait(false);
+        if (failure == ProxyFailure.ClientCancelled && metered)
+        {
+            // The upstream charges for the answer it is writing whether or not anyone reads it: read its usage anyway.
+            using var drained = new BodyTail();
+            drained.Append(buffer.WrittenSpan);
+            await DrainAsync(upstreamStream, drained, null, CancellationToken.None).ConfigureAwait(false);
+            BillLarge(record, path, requestBody, buffer.WrittenSpan, drained);
+        }
+
+        if (failure is not null)
+        {
+            return failure;
+        }
+
+        start(false);
+        var http = context.Response;
+        if (complete)
+        {
+            if (metered)
+            {
+                ResponseFacts.TryRead(buffer.WrittenSpan, out var facts);
+                record.ResponseModel = Text.Truncate(facts.Model ?? "");
+                billing.Bill(record, facts.Usage, path, requestBody.WrittenSpan, facts.Usage is null ? GeneratedText(buffer.WrittenSpan) : null);
+                SetCostHeaders(http, record);
+            }
+
+            http.ContentLength = buffer.WrittenCount;
+            await http.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
+            return null;
+        }
+
+        // Too large to buffer: relayed as it comes, and billed from its last bytes (the headers have gone without cost).
+        using var tail = new BodyTail();
+        tail.Append(buffer.WrittenSpan);
+        var relayed = await DrainAsync(upstreamStream, tail, http, context.RequestAborted, buffer.WrittenMemory).ConfigureAwait(false);
+        if (metered)
+        {
+            BillLarge(record, path, requestBody, buffer.WrittenSpan, tail);
+        }
+
+        return relayed;
+    }
+
+    /// <summary>Reads a body into <paramref name="buffer"/> up to its limit: whether it ended there, or how reading failed.</summary>
+    private async Task<(bool Complete, ProxyFailure? Failure)> ReadHeadAsync(Stream upstreamStream, PooledBufferWriter buffer, CancellationToken clientAborted)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        try
+        {
+            while (buffer.WrittenCount < MaxBufferedResponseBytes)
+            {
+                idle.CancelAfter(upstream.Timeout);
+                var read = await upstreamStream.ReadAsync(buffer.GetMemory(16 * 1024), idle.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return (true, null);
+                }
+
+                buffer.Advance(read);
+            }
+
+            return (false, null);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
+        {
+            return (false, clientAborted.IsCancellationRequested ? ProxyFailure.ClientCancelled
+                : ex is OperationCanceledException ? ProxyFailure.UpstreamBodyStalled
+                : ProxyFailure.UpstreamBodyBroken);
+        }
+    }
+
+    /// <summary>
+    /// Reads the rest of a body into <paramref name="tail"/>, writing it to <paramref name="client"/> (after
+    /// <paramref name="first"/>) when given. Each read has the upstream timeout; when the client leaves, the rest is still
+    /// read (not written), for its usage. Returns how the relay failed, or null.
+    /// </summary>
+    private async Task<ProxyFailure?> DrainAsync(Stream upstreamStream, BodyTail tail, HttpResponse? client, CancellationToken clientAborted,
+        ReadOnlyMemory<byte> first = default)
+    {
+        ProxyFailure? failure = null;
+        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        using var idle = new CancellationTokenSource();
+        try
+        {
+            if (client is not null)
+            {
+                failure = await WriteAsync(client, first, clientAborted).ConfigureAwait(false);
+            }
+
+            while (true)
+            {
+                int read;
+                try
+                {
+                    idle.CancelAfter(upstream.Timeout);
+                    read = await upstreamStream.ReadAsync(chunk, idle.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
+                {
+                    return failure ?? (ex is OperationCanceledException ? ProxyFailure.UpstreamBodyStalled : ProxyFailure.UpstreamBodyBroken);
+                }
+
+                if (read == 0)
+                {
+                    return failure;
+                }
+
+                tail.Append(chunk.AsSpan(0, read));
+                if (client is not null && failure is null)
+                {
+                    failure = await WriteAsync(client, chunk.AsMemory(0, read), clientAborted).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+        }
+
+        static async Task<ProxyFailure?> WriteAsync(HttpResponse client, ReadOnlyMemory<byte> bytes, CancellationToken clientAborted)
+        {
+            try
+            {
+                await client.Body.WriteAsync(bytes, clientAborted).ConfigureAwait(false);
+                return null;
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException)
+            {
+                return ProxyFailure.ClientCancelled; // the rest is still read, for its usage
+            }
+        }
+    }
+
+    /// <summary>Bills a body too large to hold from its first and last bytes; an estimate from the prompt when it named no usage.</summary>
+    private void BillLarge(CallRecord record, string path, PooledBufferWriter requestBody, ReadOnlySpan<byte> head, BodyTail tail)
+    {
+        record.ResponseModel = Text.Truncate(BodyTail.ReadModel(head) ?? "");
+        billing.Bill(record, tail.ReadUsage(), path, requestBody.WrittenSpan, text: null);
+    }
+
+    private static StringBuilder GeneratedText(ReadOnlySpan<byte> json)
+    {
+        var text = new StringBuilder();
+        ResponseFacts.TryRead(json, out _, text);
+        return text;
+    }
+
+    private static void SetCostHeaders(HttpResponse http, CallRecord record)
+    {
+        http.Headers["x-llm-cost-usd"] = PriceTable.Format(CostCalculator.ToUsd(record.CostNanoUsd));
+        http.Headers["x-llm-input-tokens"] = record.InputTokens.ToString(CultureInfo.InvariantCulture);
+        http.Headers["x-llm-output-tokens"] = record.OutputTokens.ToString(CultureInfo.InvariantCulture);
+        http.Headers["x-llm-usage-source"] = record.UsageSource;
+        if (!record.Priced)
+        {
+            http.Headers["x-llm-priced"] = "false";
+        }
+    }
+}

@@ -1,0 +1,153 @@
+using System.Net.ServerSentEvents;
+using System.Text;
+using LlmFunctions.Core.Records;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace LlmFunctions.Core.Proxy;
+
+/// <summary>
+/// Relays an upstream SSE stream event by event and bills it from its usage chunk (asked for and hidden again when the
+/// client did not ask), else from the text seen. Faults come back as a <see cref="ProxyFailure"/>.
+/// </summary>
+internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling billing, ILogger<SseRelay> logger)
+{
+    /// <summary>
+    /// Relays an SSE stream event by event. A fault while reading is the upstream's (idle past the timeout, or broken)
+    /// unless the client left; a fault while writing is the client leaving. Either ends the relay with a failure.
+    /// </summary>
+    public async Task<ProxyFailure?> RelayAsync(
+        HttpContext context, HttpResponseMessage response, CallRecord record, string path, PooledBufferWriter requestBody, bool hideUsage,
+        Action<bool> start)
+    {
+        record.Streamed = true;
+        var clientAborted = context.RequestAborted;
+        await using var upstreamStream = await response.Content.ReadAsStreamAsync(clientAborted).ConfigureAwait(false);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        var parser = SseParser.Create(upstreamStream, static (_, data) => SseChunk.Rent(data));
+        var progress = new StreamProgress(hideUsage);
+        ProxyFailure? failure = null;
+        await using (var events = parser.EnumerateAsync(idle.Token).GetAsyncEnumerator(idle.Token))
+        {
+            while (failure is null)
+            {
+                try
+                {
+                    idle.CancelAfter(upstream.Timeout);
+                    if (!await events.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
+                {
+                    failure = clientAborted.IsCancellationRequested ? ProxyFailure.ClientCancelled
+                        : ex is OperationCanceledException ? ProxyFailure.UpstreamStreamIdle
+                        : ProxyFailure.UpstreamStreamBroken;
+                    break;
+                }
+
+                var item = events.Current;
+                try
+                {
+                    failure = await RelayEventAsync(context, record, item, progress, start).ConfigureAwait(false);
+                }
+                finally
+                {
+                    item.Data.Return();
+                }
+            }
+        }
+
+        // The upstream closed without its end marker: a truncated stream, never passed off as complete.
+        var truncated = failure is null && !progress.SawDone && path is Endpoints.ChatCompletions or "completions";
+        if (truncated || (failure is not null && failure != ProxyFailure.ClientCancelled))
+        {
+            failure ??= ProxyFailure.UpstreamStreamBroken;
+            LogStreamBroken(logger, record.CallId, truncated ? "closed without [DONE]" : failure.Outcome);
+        }
+
+        if (failure is null && !context.Response.HasStarted)
+        {
+            start(false);
+        }
+
+        billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
+        return failure;
+    }
+
+    /// <summary>Writes one upstream event to the client; <see cref="ProxyFailure.ClientCancelled"/> when it is gone.</summary>
+    private static async Task<ProxyFailure?> RelayEventAsync(
+        HttpContext context, CallRecord record, SseItem<SseChunk> item, StreamProgress progress, Action<bool> start)
+    {
+        var http = context.Response;
+        var chunk = item.Data;
+        try
+        {
+            if (!http.HasStarted)
+            {
+                start(true);
+            }
+
+            if (SseWriter.IsDone(chunk.Span))
+            {
+                progress.SawDone = true;
+                SseWriter.WriteDone(http.BodyWriter);
+            }
+            else if (Inspect(record, chunk, progress) is { } length)
+            {
+                SseWriter.Write(http.BodyWriter, item.EventType, item.EventId, chunk.Span[..length]);
+            }
+            else
+            {
+                return null; // the usage-only chunk we asked for: the client did not
+            }
+
+            var flush = await http.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            return flush.IsCanceled || flush.IsCompleted ? ProxyFailure.ClientCancelled : null;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            // The client left. Disposing the upstream response (on return) cancels the upstream call.
+            return ProxyFailure.ClientCancelled;
+        }
+    }
+
+    /// <summary>Takes usage and the model from a stream chunk: the length to relay, or null to drop the chunk.</summary>
+    private static int? Inspect(CallRecord record, SseChunk chunk, StreamProgress progress)
+    {
+        if (!ResponseFacts.TryRead(chunk.Span, out var facts, progress.Text, readIdentity: record.ResponseModel.Length == 0))
+        {
+            return chunk.Length;
+        }
+
+        progress.Usage = facts.Usage ?? progress.Usage;
+        if (facts.Model is { } model && record.ResponseModel.Length == 0)
+        {
+            record.ResponseModel = Text.Truncate(model);
+        }
+
+        if (!progress.HideUsage)
+        {
+            return chunk.Length;
+        }
+
+        return facts.Usage is not null && facts.ChoicesEmpty ? null : SseWriter.StripNullUsage(chunk.Writable);
+    }
+
+    /// <summary>What a stream relay has seen so far.</summary>
+    private sealed class StreamProgress(bool hideUsage)
+    {
+        /// <summary>The client did not ask for usage: we did, so it is taken out again.</summary>
+        public bool HideUsage { get; } = hideUsage;
+
+        public StringBuilder Text { get; } = new();
+
+        public Usage? Usage { get; set; }
+
+        public bool SawDone { get; set; }
+    }
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Stream of call {CallId} broke: {Reason}; the client's stream was aborted.")]
+    private static partial void LogStreamBroken(ILogger logger, string callId, string reason);
+}
