@@ -18,9 +18,6 @@ internal sealed class BudgetEventRow
 
     private static readonly DateTimeOffset NoLease = new(1700, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    /// <summary>The rows still to deliver (or retry).</summary>
-    public static readonly TableQuery Pending = new() { PropertyEquals = (nameof(Status), PendingStatus) };
-
     private BudgetEventRow(TableEntity entity) => Entity = entity;
 
     /// <summary>The row as stored, with its ETag (for the conditional update).</summary>

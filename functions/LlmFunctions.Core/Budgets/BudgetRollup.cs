@@ -153,17 +153,23 @@ internal sealed partial class BudgetRollup(
         return gauges;
     }
 
-    /// <summary>The latest rollup row per budget (<c>RowKey = current</c>).</summary>
+    /// <summary>
+    /// The latest rollup row of each configured budget (<c>RowKey = current</c>): one point read per budget, so the cost
+    /// of every refresh and scrape does not grow with the rows history leaves in the table.
+    /// </summary>
     internal async Task<Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>> ReadCurrentAsync(
         CancellationToken cancellationToken)
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
+        var reads = _budgets.Items.Keys.Select(name => store.Rollups.GetAsync(name, RollupRow.CurrentRowKey, select: null, cancellationToken)).ToList();
         var result = new Dictionary<string, (string, decimal, DateTimeOffset)>(StringComparer.OrdinalIgnoreCase);
-        var rows = store.Rollups.QueryAsync(new TableQuery { RowKey = RollupRow.CurrentRowKey }, cancellationToken);
-        await foreach (var entity in rows.ConfigureAwait(false))
+        foreach (var entity in await Task.WhenAll(reads).ConfigureAwait(false))
         {
-            var row = RollupRow.FromEntity(entity);
-            result[row.PartitionKey] = (row.PeriodKey, Pricing.CostCalculator.ToUsd(row.SpentNanoUsd), row.UpdatedAt);
+            if (entity is not null)
+            {
+                var row = RollupRow.FromEntity(entity);
+                result[row.PartitionKey] = (row.PeriodKey, Pricing.CostCalculator.ToUsd(row.SpentNanoUsd), row.UpdatedAt);
+            }
         }
 
         return result;
@@ -263,7 +269,35 @@ internal sealed partial class BudgetRollup(
     private async Task DeliverPendingAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        await foreach (var entity in store.BudgetEvents.QueryAsync(BudgetEventRow.Pending, cancellationToken).ConfigureAwait(false))
+        foreach (var query in PendingQueries(now))
+        {
+            await DeliverPendingAsync(query, now, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Where an undelivered event can be: each budget's (and the daily summary's) partition, its current and previous
+    /// period (RowKey <c>day-…</c> or <c>month-…</c>). Keyed, so the cost does not grow with the events history leaves;
+    /// an event whose period ended before that is no news any more and is not retried.
+    /// </summary>
+    private IEnumerable<TableQuery> PendingQueries(DateTimeOffset now)
+    {
+        var pending = (nameof(BudgetEventRow.Status), BudgetEventRow.PendingStatus);
+        var previousDay = "day-" + BudgetPeriod.Current("day", _zone, BudgetPeriod.Current("day", _zone, now).Start.AddDays(-1)).Key;
+        var previousMonth = "month-" + BudgetPeriod.Current("month", _zone, BudgetPeriod.Current("month", _zone, now).Start.AddDays(-1)).Key;
+        var partitions = _budgets.Items.Select(b => (b.Key, Month: string.Equals(b.Value.Period, "month", StringComparison.OrdinalIgnoreCase)))
+            .Append(("daily-summary", false));
+        foreach (var (partition, month) in partitions)
+        {
+            yield return month
+                ? new TableQuery { PartitionKey = partition, RowKeyFrom = previousMonth, RowKeyBefore = "month.", PropertyEquals = pending }
+                : new TableQuery { PartitionKey = partition, RowKeyFrom = previousDay, RowKeyBefore = "day.", PropertyEquals = pending };
+        }
+    }
+
+    private async Task DeliverPendingAsync(TableQuery query, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await foreach (var entity in store.BudgetEvents.QueryAsync(query, cancellationToken).ConfigureAwait(false))
         {
             var row = BudgetEventRow.FromEntity(entity);
             if (!row.IsDueAt(now))

@@ -148,4 +148,44 @@ public sealed class BudgetRollupTests
         await a.Get<BudgetRollup>().RunAsync(CancellationToken.None);
         Assert.Equal(events, tables.Entities(TableNames.BudgetEvents).Count);
     }
+
+    [Fact]
+    public async Task AYearOfHistory_DoesNotMakeTheCurrentRowsOrThePendingWebhooksCostMore()
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var a = new InMemoryCore(tables, time, Budget);
+        await a.StartAsync();
+        var rollup = a.Get<BudgetRollup>();
+        await rollup.RunAsync(CancellationToken.None);
+        await a.Get<TableStore>().EnsureTablesAsync();
+
+        async Task<long> ScannedByARefreshAndARunAsync()
+        {
+            var before = tables.ScannedRows;
+            await rollup.ReadCurrentAsync(CancellationToken.None);
+            var afterRefresh = tables.ScannedRows;
+            await rollup.RunAsync(CancellationToken.None);
+            return (afterRefresh - before) + (tables.ScannedRows - afterRefresh);
+        }
+
+        var fresh = await ScannedByARefreshAndARunAsync();
+
+        // A year of rollup rows and of delivered notifications for the budget, as a year of running leaves them.
+        var day = Noon.AddDays(-400);
+        for (var i = 0; i < 365; i++, day = day.AddDays(1))
+        {
+            var key = day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+            await tables.Table("LlmRollups").UpsertAsync(new Azure.Data.Tables.TableEntity("cap", "day-" + key) { ["SpentNanoUsd"] = 1L }, default);
+            foreach (var threshold in new[] { "0050", "0080", "0100" })
+            {
+                await tables.Table("LlmBudgetEvents").UpsertAsync(
+                    new Azure.Data.Tables.TableEntity("cap", $"day-{key}-{threshold}") { ["Status"] = "delivered" }, default);
+            }
+        }
+
+        var withHistory = await ScannedByARefreshAndARunAsync();
+
+        Assert.True(withHistory <= fresh + 2, $"a year of rows: {withHistory} rows read, {fresh} without history");
+    }
 }

@@ -32,6 +32,14 @@ internal sealed class InMemoryTables : ITableService
     /// <summary>Runs before each query (table name, query): a test's way to make something happen during a read.</summary>
     public Func<string, TableQuery, Task>? BeforeQuery { get; set; }
 
+    /// <summary>
+    /// Rows a query had to read: those within its key bounds (Table Storage filters other properties after reading the
+    /// rows), and one per point read. What a read costs as history grows.
+    /// </summary>
+    public long ScannedRows => Interlocked.Read(ref _scanned);
+
+    private long _scanned;
+
     /// <summary>Requests made, including those that failed.</summary>
     public long RequestCount => Requests.Reads + Requests.Writes;
 
@@ -159,6 +167,7 @@ internal sealed class InMemoryTables : ITableService
             lock (owner._lock)
             {
                 owner.Enter();
+                owner._scanned++;
                 return Task.FromResult(owner.Rows(name).TryGetValue((partitionKey, rowKey), out var e) ? Select(e, select) : null);
             }
         }
@@ -174,7 +183,10 @@ internal sealed class InMemoryTables : ITableService
             lock (owner._lock)
             {
                 owner.Enter();
-                found = [.. owner.Rows(name).Values.Where(query.Matches).Take(query.Take ?? int.MaxValue).Select(e => Select(e, query.Select))];
+                var rows = owner.Rows(name).Values;
+                var keys = query with { PropertyEquals = null };
+                owner._scanned += rows.Count(keys.Matches);
+                found = [.. rows.Where(query.Matches).Take(query.Take ?? int.MaxValue).Select(e => Select(e, query.Select))];
             }
 
             foreach (var e in found)
