@@ -77,12 +77,17 @@ internal sealed partial class GroupCommitWriter : BackgroundService
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (!_writer.JournalEnabled)
+        try
         {
-            await _writer.CloseIncomingAsync(cancellationToken).ConfigureAwait(false);
+            if (!_writer.JournalEnabled)
+            {
+                await _writer.CloseIncomingAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
-
-        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        finally
+        {
+            await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Takes batches off the queue and writes them to the table (or the spool), until the queue is closed.</summary>
@@ -94,22 +99,41 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         // Not stoppingToken: a stop closes the queue, and what is in it is still written.
         while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
         {
-            await CollectAsync(reader, batch).ConfigureAwait(false);
-
-            // Journaled records keep the PartitionKey the journal holds for them (a batch may straddle a minute); the
-            // others (no journal, or its append failed) have none and are written under the current minute.
-            var start = 0;
-            for (var i = 1; i <= batch.Count; i++)
+            try
             {
-                if (i == batch.Count || batch[i].PartitionKey != batch[start].PartitionKey)
+                await CollectAsync(reader, batch).ConfigureAwait(false);
+                await WriteBatchAsync(batch).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // A defect of ours must not end the loop: every later call would wait on its record forever. The
+                // records not settled get the error; the loop goes on with the next batch.
+                LogBatchFailed(_logger, ex, batch.Count);
+                foreach (var p in batch)
                 {
-                    var run = start == 0 && i == batch.Count ? batch : batch.GetRange(start, i - start);
-                    await (run[0].PartitionKey is { } journalKey ? WriteJournaledAsync(run, journalKey) : CommitAsync(run)).ConfigureAwait(false);
-                    start = i;
+                    p.Completion.TrySetException(ex);
                 }
             }
 
             batch.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Journaled records keep the PartitionKey the journal holds for them (a batch may straddle a minute); the others
+    /// (no journal, or its append failed) have none and are written under the current minute.
+    /// </summary>
+    private async Task WriteBatchAsync(List<PendingRecord> batch)
+    {
+        var start = 0;
+        for (var i = 1; i <= batch.Count; i++)
+        {
+            if (i == batch.Count || batch[i].PartitionKey != batch[start].PartitionKey)
+            {
+                var run = start == 0 && i == batch.Count ? batch : batch.GetRange(start, i - start);
+                await (run[0].PartitionKey is { } journalKey ? WriteJournaledAsync(run, journalKey) : CommitAsync(run)).ConfigureAwait(false);
+                start = i;
+            }
         }
     }
 
@@ -284,6 +308,9 @@ internal sealed partial class GroupCommitWriter : BackgroundService
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Critical, Message = "Could not spool {Count} records: they are lost.")]
     private static partial void LogLost(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 2016, Level = LogLevel.Critical, Message = "Writing a batch of {Count} records failed unexpectedly; its callers get the error.")]
+    private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Warning,
         Message = "Writing {Count} records failed twice ({Error}); storage counts as down for a few seconds.")]

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Records;
@@ -9,7 +10,7 @@ namespace LlmFunctions.Core.Records;
 /// <c>Storage__LocalJournal</c>) journals them first, <see cref="GroupCommitWriter"/> commits them to the table or
 /// spools them, and <see cref="SpoolReplayer"/> writes the spool back.
 /// </summary>
-internal sealed class RecordWriter
+internal sealed partial class RecordWriter
 {
     /// <summary>
     /// Records per transaction. Not the 100 a transaction may hold: the SDK's request for 100 records lands on the
@@ -22,12 +23,14 @@ internal sealed class RecordWriter
     private readonly RecordSpool _spool;
     private readonly RecordJournal _journal;
     private readonly InFlightCalls _inFlight;
+    private readonly ILogger<RecordWriter> _logger;
     private long _transactions;
     private long _written;
     private long _spooled;
 
-    public RecordWriter(RecordSpool spool, RecordJournal journal, InFlightCalls inFlight, IOptions<StorageOptions> options)
+    public RecordWriter(RecordSpool spool, RecordJournal journal, InFlightCalls inFlight, IOptions<StorageOptions> options, ILogger<RecordWriter> logger)
     {
+        _logger = logger;
         _spool = spool;
         _journal = journal;
         _inFlight = inFlight;
@@ -118,17 +121,41 @@ internal sealed class RecordWriter
     /// finishing calls (hosted services can stop before it does): waits for them, then closes the queue, so every
     /// call that reached us is written before exit.
     /// </summary>
+    /// <remarks>
+    /// When calls outlast <paramref name="cancellationToken"/> (the host's shutdown timeout), the queue is closed anyway:
+    /// a record queued later goes straight to the spool, and the writer still runs down what is queued.
+    /// </remarks>
     internal async Task CloseIncomingAsync(CancellationToken cancellationToken)
     {
-        await _inFlight.WaitForZeroAsync(cancellationToken).ConfigureAwait(false);
-        _incoming.Writer.TryComplete();
+        try
+        {
+            await _inFlight.WaitForZeroAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            LogCallsOutlastedStop(_logger, _inFlight.Count);
+        }
+        finally
+        {
+            _incoming.Writer.TryComplete();
+        }
     }
 
-    /// <summary>The record is durable: raises <see cref="Durable"/> and completes its caller.</summary>
+    /// <summary>The record is durable: raises <see cref="Durable"/> and completes its caller, whatever a handler does.</summary>
     internal void Settle(PendingRecord pending)
     {
-        Durable?.Invoke(pending.Record);
-        pending.Completion.TrySetResult();
+        try
+        {
+            Durable?.Invoke(pending.Record);
+        }
+        catch (Exception ex)
+        {
+            LogDurableHandlerFailed(_logger, ex, pending.Record.CallId);
+        }
+        finally
+        {
+            pending.Completion.TrySetResult();
+        }
     }
 
     internal void CountTransaction() => Interlocked.Increment(ref _transactions);
@@ -136,4 +163,11 @@ internal sealed class RecordWriter
     internal void CountWritten(int records) => Interlocked.Add(ref _written, records);
 
     internal void CountSpooled(int records) => Interlocked.Add(ref _spooled, records);
+
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Error, Message = "A handler of a durable record failed (call {CallId}); the record is stored.")]
+    private static partial void LogDurableHandlerFailed(ILogger logger, Exception exception, string callId);
+
+    [LoggerMessage(EventId = 2015, Level = LogLevel.Warning,
+        Message = "{Count} calls were still in progress when the stop timed out; their records go to the spool.")]
+    private static partial void LogCallsOutlastedStop(ILogger logger, int count);
 }

@@ -191,4 +191,40 @@ public sealed class GroupCommitWriterTests
         Assert.Empty(spool.Files());
         Assert.True(File.Exists(Path.Combine(spool.QuarantineDirectory, "0000000000000000000-broken-3.spool")));
     }
+
+    [Fact]
+    public async Task AHandlerOfDurableRecordsThatThrows_NeverLeavesACallerWaiting()
+    {
+        var tables = new InMemoryTables();
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
+        await core.StartAsync();
+        var writer = core.Get<RecordWriter>();
+        writer.Durable += _ => throw new InvalidOperationException("a defect in a handler");
+
+        var records = Enumerable.Range(0, 50).Select(_ => InMemoryCore.Record(Noon)).ToList();
+        await Task.WhenAll(records.Select(r => writer.WriteAsync(r))).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(50, tables.EntitiesOf("LlmCalls").Count);
+        await writer.WriteAsync(InMemoryCore.Record(Noon)).WaitAsync(TimeSpan.FromSeconds(10)); // the loop goes on
+    }
+
+    [Fact]
+    public async Task AStopThatCallsOutlast_StillRunsDown_AndALaterRecordGoesToTheSpool()
+    {
+        var tables = new InMemoryTables();
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
+        await core.StartAsync();
+        var writer = core.Get<RecordWriter>();
+        await writer.WriteAsync(InMemoryCore.Record(Noon));
+        core.Get<InFlightCalls>().Enter(); // a call that never ends within the shutdown timeout
+        var commitLoop = core.Hosted<GroupCommitWriter>();
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        await commitLoop.StopAsync(timeout.Token).WaitAsync(TimeSpan.FromSeconds(10)); // threw before, and the base stop never ran
+
+        core.Get<InFlightCalls>().Exit();
+        await commitLoop.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(5)); // the queue was closed: the loop ran down
+        await writer.WriteAsync(InMemoryCore.Record(Noon)).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, core.Get<RecordSpool>().Backlog);
+    }
 }
