@@ -5,7 +5,8 @@ using Microsoft.Extensions.Options;
 namespace LlmFunctions.Core.Records;
 
 /// <summary>
-/// Records that storage refused, kept on local disk until it is back. One file per spooled batch, written to
+/// Records that storage refused, kept on local disk until it is back, in a folder of the store they belong to
+/// (<see cref="StoreFolder"/>). One file per spooled batch, written to
 /// a temporary name, fsync'd, then renamed, so a file is either whole or absent. A replaying host holds an
 /// exclusive lock on the file, so two hosts sharing the folder never replay the same batch twice.
 /// </summary>
@@ -15,9 +16,29 @@ internal sealed class RecordSpool
 
     public RecordSpool(IOptions<StorageOptions> options)
     {
-        _directory = string.IsNullOrWhiteSpace(options.Value.SpoolDirectory)
+        Root = string.IsNullOrWhiteSpace(options.Value.SpoolDirectory)
             ? Path.Combine(Path.GetTempPath(), "llm-spool")
             : options.Value.SpoolDirectory;
+
+        // One folder per store: two deployments sharing a machine (or a folder) never replay each other's records
+        // into the wrong account.
+        _directory = Path.Combine(Root, StoreFolder(options.Value));
+    }
+
+    /// <summary>The configured folder; this store's files are in <see cref="Directory"/> under it.</summary>
+    public string Root { get; }
+
+    /// <summary>
+    /// A folder name for the store records go to: <c>store-</c> and 16 hex digits of the SHA-256 of its table endpoint
+    /// (which names the account), read from the settings without touching the network.
+    /// </summary>
+    internal static string StoreFolder(StorageOptions options)
+    {
+        var endpoint = !string.IsNullOrWhiteSpace(options.TableServiceUri)
+            ? new Uri(options.TableServiceUri).AbsoluteUri
+            : new Azure.Data.Tables.TableServiceClient(options.ConnectionString).Uri.AbsoluteUri;
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(endpoint.TrimEnd('/').ToLowerInvariant()));
+        return "store-" + Convert.ToHexStringLower(hash.AsSpan(0, 8));
     }
 
     public string Directory => _directory;

@@ -22,7 +22,7 @@ internal sealed class InMemoryCore : IAsyncDisposable
     {
         Tables = tables;
         Time = time;
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        var values = new Dictionary<string, string?>
         {
             ["Upstream:BaseUrl"] = "http://127.0.0.1:9",
             ["Upstream:ApiKey"] = "sk-in-memory-test",
@@ -30,7 +30,13 @@ internal sealed class InMemoryCore : IAsyncDisposable
             ["Storage:SpoolDirectory"] = _spool,
             ["Storage:QueuedCommitDelayMs"] = "0",
             ["Storage:CommitIntervalMs"] = "0",
-        }.Concat(settings ?? [])).Build();
+        };
+        foreach (var (key, value) in settings ?? [])
+        {
+            values[key] = value; // a test's setting wins over the default
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);

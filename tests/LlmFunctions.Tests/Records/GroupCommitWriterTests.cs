@@ -181,10 +181,10 @@ public sealed class GroupCommitWriterTests
         Assert.Equal(2, writer.Spooled);
 
         // A file that sorts first and is not a spool batch (cut short by a full disk, say).
-        File.WriteAllText(Path.Combine(core.SpoolDirectory, "0000000000000000000-broken-3.spool"), "[{\"Record\":");
+        var spool = core.Get<RecordSpool>();
+        File.WriteAllText(Path.Combine(spool.Directory, "0000000000000000000-broken-3.spool"), "[{\"Record\":");
         tables.Down = false;
 
-        var spool = core.Get<RecordSpool>();
         Assert.Equal(2, await core.Hosted<SpoolReplayer>().ReplayOnceAsync(CancellationToken.None));
         Assert.Equal(2, tables.EntitiesOf("LlmCalls").Count);
         Assert.Equal(1, spool.Quarantined);
@@ -226,5 +226,39 @@ public sealed class GroupCommitWriterTests
         await commitLoop.ExecuteTask!.WaitAsync(TimeSpan.FromSeconds(5)); // the queue was closed: the loop ran down
         await writer.WriteAsync(InMemoryCore.Record(Noon)).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(1, core.Get<RecordSpool>().Backlog);
+    }
+
+    [Fact]
+    public async Task TwoStoresSharingOneSpoolFolder_EachReplaysOnlyItsOwnRecords()
+    {
+        // Two deployments on one machine with the default folder: A's storage is down for 30 calls, then B starts on
+        // another account. Before, B replayed A's 30 records into B's account and A, back later, got none.
+        var folder = Path.Combine(Path.GetTempPath(), "llm-two-stores-" + Guid.NewGuid().ToString("N"));
+        static Dictionary<string, string?> Store(string account, string folder) => new()
+        {
+            ["Storage:ConnectionString"] =
+                $"DefaultEndpointsProtocol=http;AccountName={account};AccountKey=a2V5;TableEndpoint=http://127.0.0.1:10002/{account};",
+            ["Storage:SpoolDirectory"] = folder,
+        };
+
+        var tablesA = new InMemoryTables { Down = true };
+        var tablesB = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var a = new InMemoryCore(tablesA, time, Store("accounta", folder));
+        await a.StartAsync();
+        var writerA = a.Get<RecordWriter>();
+        await a.AdvanceUntilAsync(writerA.WriteAsync(InMemoryCore.Record(Noon)), TimeSpan.FromMilliseconds(50));
+        await Task.WhenAll(Enumerable.Range(0, 29).Select(_ => writerA.WriteAsync(InMemoryCore.Record(Noon))));
+        Assert.Equal(30, writerA.Spooled);
+
+        await using var b = new InMemoryCore(tablesB, time, Store("accountb", folder));
+        await b.StartAsync();
+        Assert.Equal(0, await b.Hosted<SpoolReplayer>().ReplayOnceAsync(CancellationToken.None));
+        Assert.Empty(tablesB.EntitiesOf("LlmCalls"));
+        Assert.NotEqual(a.Get<RecordSpool>().Directory, b.Get<RecordSpool>().Directory);
+
+        tablesA.Down = false;
+        Assert.Equal(30, await a.Hosted<SpoolReplayer>().ReplayOnceAsync(CancellationToken.None));
+        Assert.Equal(30, tablesA.EntitiesOf("LlmCalls").Count);
     }
 }
