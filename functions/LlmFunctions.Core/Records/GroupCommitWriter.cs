@@ -54,26 +54,33 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         _commitInterval = TimeSpan.FromMilliseconds(options.Value.CommitIntervalMs);
         _journaledWriteWindow = TimeSpan.FromSeconds(Math.Max(1, metrics.Value.FoldLagSeconds - 7));
 
-        // Two attempts, 100 ms apart: each fails fast (TableStore's 3 s network timeout), and a batch that fails both
-        // is spooled rather than keep its callers waiting.
+        // Unreachable: two attempts 100 ms apart (each fails fast, TableStore's 3 s network timeout), then the spool and
+        // the outage rule. Throttled: up to six attempts, backing off from 100 ms with jitter (about 3 s in all, well
+        // inside the fold's lag, since the PartitionKey is chosen before the first), then the spool without an outage.
         _retry = new ResiliencePipelineBuilder { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions
             {
-                MaxRetryAttempts = 1,
+                MaxRetryAttempts = MaxThrottledRetries,
                 Delay = TimeSpan.FromMilliseconds(100),
-                BackoffType = DelayBackoffType.Constant,
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsStorageFailure),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex
+                    && (StorageFailure.IsThrottled(ex) || (StorageFailure.IsUnreachable(ex) && args.AttemptNumber < 1))),
                 OnRetry = args =>
                 {
-                    LogRetry(_logger, args.AttemptNumber + 1, args.Outcome.Exception?.GetType().Name ?? "?");
+                    LogRetry(_logger, args.AttemptNumber + 1, Describe(args.Outcome.Exception));
                     return ValueTask.CompletedTask;
                 },
             })
             .Build();
     }
 
-    internal static bool IsStorageFailure(Exception ex) =>
-        ex is RequestFailedException or HttpRequestException or TaskCanceledException or IOException or AggregateException;
+    /// <summary>Retries of a throttled write (503 ServerBusy, 500 OperationTimedOut) before its batch is spooled.</summary>
+    internal const int MaxThrottledRetries = 5;
+
+    private static string Describe(Exception? ex) => ex is RequestFailedException r
+        ? $"{r.Status} {r.ErrorCode}"
+        : ex?.GetType().Name ?? "?";
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -243,7 +250,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         }
         else
         {
-            await SpoolAsync(batch, partitionKey, "two attempts failed").ConfigureAwait(false);
+            await SpoolAsync(batch, partitionKey, "its write failed").ConfigureAwait(false);
         }
     }
 
@@ -266,10 +273,19 @@ internal sealed partial class GroupCommitWriter : BackgroundService
                 return await _store.StoreCallsAsync(partitionKey, records, CancellationToken.None).ConfigureAwait(false);
             }).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsStorageFailure(ex))
+        catch (Exception ex) when (StorageFailure.Any(ex))
         {
-            LogWriteFailed(_logger, batch.Count, ex.GetType().Name);
-            _outage.Failed();
+            if (StorageFailure.IsThrottled(ex))
+            {
+                // Storage answers, slowly: this batch goes to the spool, the next ones still try the table.
+                LogStillThrottled(_logger, batch.Count, Describe(ex));
+            }
+            else
+            {
+                LogWriteFailed(_logger, batch.Count, Describe(ex));
+                _outage.Failed();
+            }
+
             return false;
         }
 
@@ -311,6 +327,10 @@ internal sealed partial class GroupCommitWriter : BackgroundService
 
     [LoggerMessage(EventId = 2016, Level = LogLevel.Critical, Message = "Writing a batch of {Count} records failed unexpectedly; its callers get the error.")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 2017, Level = LogLevel.Warning,
+        Message = "Storage kept throttling a batch of {Count} records ({Error}); it goes to the spool, later batches still try the table.")]
+    private static partial void LogStillThrottled(ILogger logger, int count, string error);
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Warning,
         Message = "Writing {Count} records failed twice ({Error}); storage counts as down for a few seconds.")]

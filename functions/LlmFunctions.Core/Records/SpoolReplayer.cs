@@ -68,7 +68,7 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
             {
                 replayed += await ReplayFileAsync(file, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!GroupCommitWriter.IsStorageFailure(ex) && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (!StorageFailure.Any(ex) && !cancellationToken.IsCancellationRequested)
             {
                 // This file cannot be replayed (unreadable, or a defect of ours on its content); storage failures end
                 // the pass instead, since every file would meet them. Set aside, it no longer stops the files behind it.

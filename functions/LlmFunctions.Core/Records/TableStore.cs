@@ -105,7 +105,7 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
             await SubmitCallsAsync(partitionKey, records, cancellationToken).ConfigureAwait(false);
             return records;
         }
-        catch (RequestFailedException ex) when (IsRefusal(ex))
+        catch (RequestFailedException ex) when (StorageFailure.IsRefusal(ex))
         {
             if (records.Count > 1)
             {
@@ -135,12 +135,6 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
 
     /// <summary>Records storage refused even cut down: lost, each logged as an error. Zero unless we have a defect.</summary>
     public long RecordsLostToRefusal => Interlocked.Read(ref _lostToRefusal);
-
-    /// <summary>
-    /// Storage refused the request for what it holds, not for its own state: a retry fails the same way, and it says
-    /// nothing about storage being down.
-    /// </summary>
-    internal static bool IsRefusal(Exception ex) => ex is RequestFailedException { Status: 400 or 413 };
 
     /// <summary>Whether the record of this call is stored under this PartitionKey (a day without a table has none).</summary>
     public async Task<bool> CallExistsAsync(string partitionKey, string callId, CancellationToken cancellationToken)

@@ -21,8 +21,19 @@ internal sealed class InMemoryTables : ITableService
 
     public StorageRequestCounter Requests { get; } = new();
 
-    /// <summary>While true, every request fails with 503 (after it is counted).</summary>
+    /// <summary>While true, every request fails as an unreachable account does (status 0, after it is counted).</summary>
     public bool Down { get; set; }
+
+    /// <summary>The share of requests answered 503 <c>ServerBusy</c> before they run, as Table Storage throttles.</summary>
+    public double ServerBusyRate { get; set; }
+
+    /// <summary>The share of writes answered 500 <c>OperationTimedOut</c> after they committed, as Table Storage may.</summary>
+    public double TimeoutAfterCommitRate { get; set; }
+
+    /// <summary>Requests answered 503 or 500 by <see cref="ServerBusyRate"/> and <see cref="TimeoutAfterCommitRate"/>.</summary>
+    public long Faults { get; private set; }
+
+    private readonly Random _faults = new(20261206);
 
     /// <summary>
     /// An entity this answers 400 for, as Table Storage refuses what we did not foresee (the limits are enforced anyway).
@@ -99,7 +110,23 @@ internal sealed class InMemoryTables : ITableService
         Requests.Count(write);
         if (Down)
         {
-            throw new RequestFailedException(503, "Storage is down (in-memory outage).", "ServerBusy", null);
+            throw new RequestFailedException(0, "Connection refused (in-memory outage).", null, new HttpRequestException("Connection refused"));
+        }
+
+        if (ServerBusyRate > 0 && _faults.NextDouble() < ServerBusyRate)
+        {
+            Faults++;
+            throw new RequestFailedException(503, "The server is busy (in-memory fault).", "ServerBusy", null);
+        }
+    }
+
+    // Under _lock, after a write applied: answers as if it timed out, at TimeoutAfterCommitRate.
+    private void AfterWrite()
+    {
+        if (TimeoutAfterCommitRate > 0 && _faults.NextDouble() < TimeoutAfterCommitRate)
+        {
+            Faults++;
+            throw new RequestFailedException(500, "The operation timed out (in-memory fault, after committing).", "OperationTimedOut", null);
         }
     }
 
@@ -206,6 +233,8 @@ internal sealed class InMemoryTables : ITableService
                 {
                     throw new RequestFailedException(409, "The specified entity already exists.", "EntityAlreadyExists", null);
                 }
+
+                owner.AfterWrite();
             }
 
             return Task.CompletedTask;
@@ -218,6 +247,7 @@ internal sealed class InMemoryTables : ITableService
                 owner.Enter(write: true);
                 owner.CheckWrite(entity);
                 owner.Rows(name)[(entity.PartitionKey, entity.RowKey)] = owner.Stored(entity);
+                owner.AfterWrite();
             }
 
             return Task.CompletedTask;
@@ -307,6 +337,8 @@ internal sealed class InMemoryTables : ITableService
                         rows[key] = entity;
                     }
                 }
+
+                owner.AfterWrite();
             }
 
             return Task.CompletedTask;

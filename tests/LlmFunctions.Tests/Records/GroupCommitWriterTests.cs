@@ -261,4 +261,33 @@ public sealed class GroupCommitWriterTests
         Assert.Equal(30, await a.Hosted<SpoolReplayer>().ReplayOnceAsync(CancellationToken.None));
         Assert.Equal(30, tablesA.EntitiesOf("LlmCalls").Count);
     }
+
+    [Fact]
+    public async Task StorageThatThrottles_TenPercentServerBusyAndTenPercentTimedOutAfterCommitting_StoresEveryRecordOnce_WithoutTheSpool()
+    {
+        // Before: one batch failing twice marked storage down, every later batch went to the spool, and the replay
+        // stalled (78 of 400 records in the table after 90 s, measured on Azurite behind a fault injector).
+        var tables = new InMemoryTables { ServerBusyRate = 0.10, TimeoutAfterCommitRate = 0.10 };
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
+        await core.StartAsync();
+        var writer = core.Get<RecordWriter>();
+        await core.Get<TableStore>().EnsureCallsTableAsync(RecordKeys.PartitionKey(Noon, writer.Shard)); // (retried by its caller in real use)
+
+        var records = Enumerable.Range(0, 400).Select(_ => InMemoryCore.Record(Noon)).ToList();
+        var callers = Enumerable.Range(0, 16).Select(c => Task.Run(async () =>
+        {
+            for (var i = c; i < records.Count; i += 16)
+            {
+                await writer.WriteAsync(records[i]);
+            }
+        }));
+        await core.AdvanceUntilAsync(Task.WhenAll(callers), TimeSpan.FromMilliseconds(50));
+
+        var stored = tables.EntitiesOf("LlmCalls");
+        Assert.Equal(400, stored.Count);
+        Assert.Equal(records.Select(r => r.CallId).Order(), stored.Select(e => e.RowKey).Order());
+        Assert.True(tables.Faults >= 3, $"{tables.Faults} faults injected"); // a batch per transaction: 7 with this seed
+        Assert.Equal(0, writer.Spooled);
+        Assert.False(core.Get<StorageOutage>().IsDown);
+    }
 }
