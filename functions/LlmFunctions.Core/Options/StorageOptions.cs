@@ -59,15 +59,22 @@ public sealed class StorageOptions
     public int QueuedCommitDelayMs { get; set; } = 20;
 
     /// <summary>
-    /// The shortest time between two commits of batches that callers wait on, while other calls are in progress. A
-    /// call that finds no other call in progress is committed at once (nothing could join its batch); otherwise a
-    /// commit waits until this long after the previous one began, gathering the records that arrive meanwhile (up to
-    /// 40), so steady traffic costs at most 1,000 / this transactions a second. The wait comes after the client has
-    /// its whole response, but holds the invocation, and a client's next call on the same connection, up to this
-    /// long. 0 commits at once. Default 50 ms.
+    /// The shortest time between two commits of batches that callers wait on, while other calls are in progress: a
+    /// commit then waits until this long after the previous one began, gathering the records that arrive meanwhile, so
+    /// steady traffic costs at most 1,000 / this transactions a second per commit slot. The wait holds the invocation
+    /// (and a client's next call on the same connection). 0 (default): no timer; batches grow with load and storage
+    /// latency because up to <see cref="MaxCommitsInFlight"/> commits are under way while more records queue.
     /// </summary>
     [Range(0, 1000)]
-    public int CommitIntervalMs { get; set; } = 50;
+    public int CommitIntervalMs { get; set; }
+
+    /// <summary>
+    /// Record transactions under way at once. Storage a network hop away takes one round trip per transaction; with
+    /// several in flight, the records that queue meanwhile form the next batches instead of waiting for one commit at
+    /// a time. Default 4.
+    /// </summary>
+    [Range(1, 32)]
+    public int MaxCommitsInFlight { get; set; } = 4;
 
     /// <summary>
     /// Days of call records to keep besides today's; 0 (default) keeps them forever. Records live in one table per UTC day

@@ -10,8 +10,8 @@ using Polly.Retry;
 namespace LlmFunctions.Core.Records;
 
 /// <summary>
-/// Takes queued records in batches and commits each as one entity-group transaction per partition, paced by
-/// <c>Storage__CommitIntervalMs</c>; a batch that fails two attempts goes to the spool (docs/architecture.md,
+/// Takes queued records in batches and commits each as one entity-group transaction per partition, several at once
+/// (<c>Storage__MaxCommitsInFlight</c>); a batch storage does not take goes to the spool (docs/architecture.md,
 /// "Writing records"). Runs until the queue it reads is closed and empty, so a stop writes everything queued.
 /// </summary>
 internal sealed partial class GroupCommitWriter : BackgroundService
@@ -28,6 +28,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
     private readonly ResiliencePipeline _retry;
     private readonly TimeSpan _queuedCommitDelay;
     private readonly TimeSpan _commitInterval;
+    private readonly int _maxInFlight;
     private long _lastCommitTimestamp;
 
     /// <summary>
@@ -52,35 +53,14 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         _logger = logger;
         _queuedCommitDelay = TimeSpan.FromMilliseconds(options.Value.QueuedCommitDelayMs);
         _commitInterval = TimeSpan.FromMilliseconds(options.Value.CommitIntervalMs);
+        _maxInFlight = options.Value.MaxCommitsInFlight;
         _journaledWriteWindow = TimeSpan.FromSeconds(Math.Max(1, metrics.Value.FoldLagSeconds - 7));
 
-        // Unreachable: two attempts 100 ms apart (each fails fast, TableStore's 3 s network timeout), then the spool and
-        // the outage rule. Throttled: up to six attempts, backing off from 100 ms with jitter (about 3 s in all, well
-        // inside the fold's lag, since the PartitionKey is chosen before the first), then the spool without an outage.
-        _retry = new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions
-            {
-                MaxRetryAttempts = MaxThrottledRetries,
-                Delay = TimeSpan.FromMilliseconds(100),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex
-                    && (StorageFailure.IsThrottled(ex) || (StorageFailure.IsUnreachable(ex) && args.AttemptNumber < 1))),
-                OnRetry = args =>
-                {
-                    LogRetry(_logger, args.AttemptNumber + 1, Describe(args.Outcome.Exception));
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .Build();
+        // Unreachable: two attempts (each fails fast, TableStore's 3 s network timeout), then the spool and the outage
+        // rule. Throttled: up to six attempts backing off from 100 ms with jitter (about 3 s, well inside the fold's lag,
+        // since the PartitionKey is chosen before the first), then the spool without an outage.
+        _retry = StorageFailure.Retry(time, unreachableRetries: 1, (attempt, ex) => LogRetry(_logger, attempt, StorageFailure.Describe(ex)));
     }
-
-    /// <summary>Retries of a throttled write (503 ServerBusy, 500 OperationTimedOut) before its batch is spooled.</summary>
-    internal const int MaxThrottledRetries = 5;
-
-    private static string Describe(Exception? ex) => ex is RequestFailedException r
-        ? $"{r.Status} {r.ErrorCode}"
-        : ex?.GetType().Name ?? "?";
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -97,32 +77,53 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         }
     }
 
-    /// <summary>Takes batches off the queue and writes them to the table (or the spool), until the queue is closed.</summary>
+    /// <summary>
+    /// Takes batches off the queue and writes them to the table (or the spool), until the queue is closed. Like a
+    /// database log: no timer on the way (unless <c>Storage__CommitIntervalMs</c> asks for one), what is queued is
+    /// committed as soon as a commit slot is free, and up to <c>Storage__MaxCommitsInFlight</c> transactions are under
+    /// way at once, so a batch grows with the load and with storage's latency instead of by waiting.
+    /// </summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var reader = _writer.TableBound;
-        var batch = new List<PendingRecord>(RecordWriter.MaxBatch);
+        var commits = new List<Task>(_maxInFlight);
 
         // Not stoppingToken: a stop closes the queue, and what is in it is still written.
         while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
         {
-            try
+            commits.RemoveAll(static t => t.IsCompleted);
+            if (commits.Count >= _maxInFlight)
             {
-                await CollectAsync(reader, batch).ConfigureAwait(false);
-                await WriteBatchAsync(batch).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                // A defect of ours must not end the loop: every later call would wait on its record forever. The
-                // records not settled get the error; the loop goes on with the next batch.
-                LogBatchFailed(_logger, ex, batch.Count);
-                foreach (var p in batch)
-                {
-                    p.Completion.TrySetException(ex);
-                }
+                // Every slot is busy: records queue up meanwhile and make the next batch larger.
+                await Task.WhenAny(commits).ConfigureAwait(false);
+                continue;
             }
 
-            batch.Clear();
+            var batch = new List<PendingRecord>(RecordWriter.MaxBatch);
+            await CollectAsync(reader, batch).ConfigureAwait(false);
+            if (batch.Count > 0)
+            {
+                commits.Add(CommitGuardedAsync(batch));
+            }
+        }
+
+        await Task.WhenAll(commits).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes one batch; a defect of ours gives its callers the error instead of ending the loop (they would hang).</summary>
+    private async Task CommitGuardedAsync(List<PendingRecord> batch)
+    {
+        try
+        {
+            await WriteBatchAsync(batch).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogBatchFailed(_logger, ex, batch.Count);
+            foreach (var p in batch)
+            {
+                p.Completion.TrySetException(ex);
+            }
         }
     }
 
@@ -278,11 +279,11 @@ internal sealed partial class GroupCommitWriter : BackgroundService
             if (StorageFailure.IsThrottled(ex))
             {
                 // Storage answers, slowly: this batch goes to the spool, the next ones still try the table.
-                LogStillThrottled(_logger, batch.Count, Describe(ex));
+                LogStillThrottled(_logger, batch.Count, StorageFailure.Describe(ex));
             }
             else
             {
-                LogWriteFailed(_logger, batch.Count, Describe(ex));
+                LogWriteFailed(_logger, batch.Count, StorageFailure.Describe(ex));
                 _outage.Failed();
             }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using LlmFunctions.Core.Metrics;
 
 namespace LlmFunctions.Core.Records;
@@ -10,9 +11,14 @@ namespace LlmFunctions.Core.Records;
 /// Registered before the writers, so it stops after them and converts what their last reports finished.
 /// </summary>
 internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore store, RecordSpool spool, RecordJournal journal,
-    StorageOutage outage, TailSummaries tail, TimeProvider time, ILogger<SpoolReplayer> logger) : BackgroundService
+    StorageOutage outage, TailSummaries tail, TimeProvider time, IOptions<MetricsOptions> metrics, ILogger<SpoolReplayer> logger) : BackgroundService
 {
+    private readonly TimeSpan _rekeyAfter = TimeSpan.FromSeconds(metrics.Value.FoldLagSeconds / 3.0);
+
     internal static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
+
+    /// <summary>Throttled reads and writes are retried (storage answers, slowly); a pass ends only when it does not answer.</summary>
+    private readonly Polly.ResiliencePipeline _retry = StorageFailure.Retry(time, unreachableRetries: 0);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -95,22 +101,31 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
             records = await RecordSpool.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
             var missing = await MissingAsync(records, cancellationToken).ConfigureAwait(false);
             missingCount = missing.Count;
-            if (missing.Count > 0)
+            string? partitionKey = null;
+            var keyedAt = 0L;
+            var chunks = missing.Chunk(RecordWriter.MaxBatch).ToList();
+            for (var i = 0; i < chunks.Count; i++)
             {
-                var partitionKey = RecordKeys.PartitionKey(time.GetUtcNow(), writer.Shard);
-                foreach (var r in missing)
+                // A key the fold has not passed: chosen afresh once a third of the fold's lag went by (a long replay of a
+                // large file, or one slowed by throttling), and written to the file before any record is written under it.
+                if (partitionKey is null || time.GetElapsedTime(keyedAt) > _rekeyAfter)
                 {
-                    r.AttemptedPartitionKeys.Add(partitionKey);
+                    partitionKey = RecordKeys.PartitionKey(time.GetUtcNow(), writer.Shard);
+                    keyedAt = time.GetTimestamp();
+                    foreach (var r in chunks.Skip(i).SelectMany(c => c))
+                    {
+                        r.AttemptedPartitionKeys.Add(partitionKey);
+                    }
+
+                    await RecordSpool.RewriteAsync(stream, records, cancellationToken).ConfigureAwait(false);
                 }
 
-                await RecordSpool.RewriteAsync(stream, records, cancellationToken).ConfigureAwait(false);
-                foreach (var chunk in missing.Chunk(RecordWriter.MaxBatch))
-                {
-                    writer.CountTransaction();
-                    var stored = await store.StoreCallsAsync(partitionKey, chunk.Select(r => r.Record.ToRecord()).ToList(), cancellationToken)
-                        .ConfigureAwait(false);
-                    tail.Committed(partitionKey, stored);
-                }
+                writer.CountTransaction();
+                var replayed = chunks[i].Select(r => r.Record.ToRecord()).ToList();
+                var key = partitionKey;
+                var stored = await _retry.ExecuteAsync(
+                    async ct => await store.StoreCallsAsync(key, replayed, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                tail.Committed(partitionKey, stored);
             }
         }
 
@@ -119,15 +134,30 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
         return records.Count;
     }
 
-    /// <summary>The records no earlier attempt stored; those one did are published to the tail (nobody has yet).</summary>
+    /// <summary>
+    /// The records no earlier attempt stored; those one did are published to the tail (nobody has yet). One range query
+    /// per PartitionKey the batch was attempted under, not a read per record.
+    /// </summary>
     private async Task<List<SpooledRecord>> MissingAsync(List<SpooledRecord> records, CancellationToken cancellationToken)
     {
+        var storedUnder = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var keyed in records.SelectMany(r => r.AttemptedPartitionKeys.Select(pk => (pk, r.Record.CallId))).GroupBy(x => x.pk))
+        {
+            var ids = keyed.Select(x => x.CallId).ToHashSet(StringComparer.Ordinal);
+            var found = await _retry.ExecuteAsync(
+                async ct => await store.StoredCallIdsAsync(keyed.Key, ids, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            foreach (var id in found)
+            {
+                storedUnder.TryAdd(id, keyed.Key);
+            }
+        }
+
         var missing = new List<SpooledRecord>(records.Count);
         foreach (var r in records)
         {
-            if (await FindAsync(r, cancellationToken).ConfigureAwait(false) is { } storedUnder)
+            if (storedUnder.TryGetValue(r.Record.CallId, out var pk))
             {
-                tail.Committed(storedUnder, [r.Record.ToRecord()]);
+                tail.Committed(pk, [r.Record.ToRecord()]);
             }
             else
             {
@@ -136,20 +166,6 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
         }
 
         return missing;
-    }
-
-    /// <summary>The PartitionKey a spooled record is already stored under, if an earlier attempt committed it.</summary>
-    private async Task<string?> FindAsync(SpooledRecord r, CancellationToken cancellationToken)
-    {
-        foreach (var pk in r.AttemptedPartitionKeys)
-        {
-            if (await store.CallExistsAsync(pk, r.Record.CallId, cancellationToken).ConfigureAwait(false))
-            {
-                return pk;
-            }
-        }
-
-        return null;
     }
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Information,

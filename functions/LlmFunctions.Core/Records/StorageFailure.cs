@@ -1,4 +1,6 @@
 using Azure;
+using Polly;
+using Polly.Retry;
 
 namespace LlmFunctions.Core.Records;
 
@@ -22,4 +24,38 @@ internal static class StorageFailure
 
     /// <summary>Any failure of storage rather than of our code.</summary>
     public static bool Any(Exception ex) => ex is RequestFailedException || IsUnreachable(ex);
+
+    /// <summary>For logs: the status and error code, or the exception's type (and its cause's, for a request without an answer).</summary>
+    public static string Describe(Exception? ex) => ex switch
+    {
+        RequestFailedException { Status: 0 } r => $"no answer: {r.InnerException?.GetType().Name ?? r.GetType().Name}",
+        RequestFailedException r => $"{r.Status} {r.ErrorCode}",
+        null => "?",
+        _ => ex.GetType().Name,
+    };
+
+    /// <summary>Retries of a throttled request before its caller gives up on it (about 3 s in all).</summary>
+    public const int MaxThrottledRetries = 5;
+
+    /// <summary>
+    /// Retries what storage throttled (<see cref="IsThrottled"/>) up to <see cref="MaxThrottledRetries"/> times, backing
+    /// off from 100 ms with jitter, and an unreachable request <paramref name="unreachableRetries"/> times.
+    /// </summary>
+    public static ResiliencePipeline Retry(TimeProvider time, int unreachableRetries, Action<int, Exception?>? onRetry = null) =>
+        new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = MaxThrottledRetries,
+                Delay = TimeSpan.FromMilliseconds(100),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex
+                    && (IsThrottled(ex) || (IsUnreachable(ex) && args.AttemptNumber < unreachableRetries))),
+                OnRetry = args =>
+                {
+                    onRetry?.Invoke(args.AttemptNumber + 1, args.Outcome.Exception);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
 }

@@ -136,6 +136,36 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
     /// <summary>Records storage refused even cut down: lost, each logged as an error. Zero unless we have a defect.</summary>
     public long RecordsLostToRefusal => Interlocked.Read(ref _lostToRefusal);
 
+    /// <summary>
+    /// Which of these calls are stored under this PartitionKey: one range query over the partition (call ids are
+    /// fixed-length hex), not a read per call; a day without a table has none.
+    /// </summary>
+    public async Task<HashSet<string>> StoredCallIdsAsync(string partitionKey, IReadOnlyCollection<string> callIds, CancellationToken cancellationToken)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        if (callIds.Count == 0)
+        {
+            return found;
+        }
+
+        var query = new TableQuery
+        {
+            PartitionKey = partitionKey,
+            RowKeyFrom = callIds.Min(StringComparer.Ordinal),
+            RowKeyBefore = callIds.Max(StringComparer.Ordinal) + "0", // just past the largest id: ids are all one length
+            Select = ["PartitionKey"],
+        };
+        await foreach (var e in QueryCallTableAsync(TableNames.CallsFor(partitionKey), query, cancellationToken).ConfigureAwait(false))
+        {
+            if (callIds.Contains(e.RowKey))
+            {
+                found.Add(e.RowKey);
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>Whether the record of this call is stored under this PartitionKey (a day without a table has none).</summary>
     public async Task<bool> CallExistsAsync(string partitionKey, string callId, CancellationToken cancellationToken)
     {

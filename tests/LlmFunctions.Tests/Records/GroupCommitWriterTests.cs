@@ -290,4 +290,34 @@ public sealed class GroupCommitWriterTests
         Assert.Equal(0, writer.Spooled);
         Assert.False(core.Get<StorageOutage>().IsDown);
     }
+
+    [Fact]
+    public async Task TheReplay_UnderThrottling_StoresEverySpooledRecordOnce()
+    {
+        // Before, a pass read each record back one by one and ended at the first 503: at 10 % busy it almost never
+        // finished a file (a 40-record file passes 40 reads with a chance of 1.5 %), and the spool never drained.
+        var tables = new InMemoryTables { Down = true };
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
+        await core.StartAsync();
+        var writer = core.Get<RecordWriter>();
+        await core.AdvanceUntilAsync(writer.WriteAsync(InMemoryCore.Record(Noon)), TimeSpan.FromMilliseconds(50));
+        var records = Enumerable.Range(0, 400).Select(_ => InMemoryCore.Record(Noon)).ToList();
+        await Task.WhenAll(records.Select(r => writer.WriteAsync(r)));
+        Assert.Equal(401, writer.Spooled);
+
+        tables.Down = false;
+        tables.ServerBusyRate = 0.10;
+        tables.TimeoutAfterCommitRate = 0.10;
+        var replayer = core.Hosted<SpoolReplayer>();
+        for (var pass = 0; pass < 5 && core.Get<RecordSpool>().Backlog > 0; pass++)
+        {
+            await core.AdvanceUntilAsync(replayer.ReplayOnceAsync(CancellationToken.None), TimeSpan.FromMilliseconds(100));
+        }
+
+        Assert.Equal(0, core.Get<RecordSpool>().Backlog);
+        var stored = tables.EntitiesOf("LlmCalls");
+        Assert.Equal(401, stored.Count);
+        Assert.Equal(401, stored.Select(e => e.RowKey).Distinct().Count());
+        Assert.True(tables.Faults > 0);
+    }
 }
