@@ -12,7 +12,7 @@
 #   BENCH_STORAGE_SETTINGS="default serial"
 #                                default: the writer as it ships; serial: one commit at a time, no timer
 #                                (Storage__MaxCommitsInFlight=1, the old writer with CommitIntervalMs=0); paced: the old
-#                                default (MaxCommitsInFlight=1, CommitIntervalMs=50)
+#                                default (MaxCommitsInFlight=1, CommitIntervalMs=50); inflightN: MaxCommitsInFlight=N
 #   BENCH_FAULTS=1               also the fault run: 10 % ServerBusy, 10 % OperationTimedOut after commit, 16 connections
 set -euo pipefail
 
@@ -28,7 +28,7 @@ log() { printf '[storage %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/llm-storage.XXXXXX")"
 PIDS=()
-trap 'stop_all 50; rm -rf "$WORK"' EXIT
+trap 'stop_all 50; if [[ "${BENCH_KEEP:-0}" == 1 ]]; then log "work folder kept: $WORK"; else rm -rf "$WORK"; fi' EXIT
 trap 'exit 130' INT TERM
 
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
@@ -59,6 +59,7 @@ run_setting() { # name delay_ms busy_pct timeout_pct conns... ; prints rows
   case "$name" in
     serial) env_extra=(Storage__MaxCommitsInFlight=1 Storage__CommitIntervalMs=0) ;;
     paced) env_extra=(Storage__MaxCommitsInFlight=1 Storage__CommitIntervalMs=50) ;;
+    inflight*) env_extra=(Storage__MaxCommitsInFlight="${name#inflight}") ;;
   esac
   local az_log="$WORK/azurite.log"
   "$TOOLS/node_modules/.bin/azurite-table" --inMemoryPersistence --tableHost 127.0.0.1 --tablePort "$AZ_PORT" --silent \
@@ -94,10 +95,11 @@ run_setting() { # name delay_ms busy_pct timeout_pct conns... ; prints rows
     p50=$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$line"); non2xx=$(sed -n 's/.* non2xx=\([0-9]*\).*/\1/p' <<<"$line")
     writes=$(( $(curl -s "http://127.0.0.1:$PX_PORT/health" | sed -n 's/.*"storageWrites":\([0-9]*\).*/\1/p') - w0 - 1 ))
     calls=$(( $(cat "$COUNTER") - u0 ))
-    printf '| %s | %s ms | %s %s | %s | %.0f | %.1f | %.2f | %s |\n' "$name" "$delay" "$conns" \
+    printf '| %s | %s ms | %s %s | %s | %.0f | %.1f | %.2f | %s | %s |\n' "$name" "$delay" "$conns" \
       "$([[ "$busy$timeout" != 00 ]] && echo "($busy % busy, $timeout % timed out)")" "$requests" \
       "$(awk -v r="$requests" -v d="$duration" 'BEGIN { print r / (d / 1e6) }')" "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" \
-      "$(awk -v w="$writes" -v c="$calls" 'BEGIN { print (c > 0 ? w / c : 0) }')" "$non2xx"
+      "$(awk -v w="$writes" -v c="$calls" 'BEGIN { print (c > 0 ? w / c : 0) }')" "$non2xx" \
+      "$(grep -c 'GroupCommitWriter\[2002\]' "$WORK/proxy.log" || true)"
   done
   if [[ "$busy" != 0 || "$timeout" != 0 ]]; then
     # Every answered call's record in the table once, and how long that took after the load stopped.
@@ -109,8 +111,10 @@ run_setting() { # name delay_ms busy_pct timeout_pct conns... ; prints rows
       sleep 1
     done
     log "faults: upstream answered $expected calls; $stored records in the table $((SECONDS - start)) s after the load; spool: $(curl -s "http://127.0.0.1:$PX_PORT/health")"
-    printf '| faults | records | %s of %s calls stored, %s s after the load | | | | | |\n' "$stored" "$expected" "$((SECONDS - start))"
+    printf '| faults | records | %s of %s calls stored, %s s after the load | | | | | | |\n' "$stored" "$expected" "$((SECONDS - start))"
   fi
+  grep -hA1 -E '(warn|fail|crit): ' "$WORK/proxy.log" | grep -vE '^(--|warn|fail|crit)' | sed -E 's/[0-9a-f]{32}/<id>/g' | sort | uniq -c \
+    | sed 's/^/  proxy log: /' >&2 || true
   kill -TERM "$px" "$az" ${sp:+"$sp"} 2>/dev/null || true
   wait "$px" "$az" ${sp:+"$sp"} 2>/dev/null || true
   [[ -n "$sp" ]] && cat "$WORK/storage-proxy.out" >&2
@@ -120,8 +124,8 @@ run_setting() { # name delay_ms busy_pct timeout_pct conns... ; prints rows
 {
   echo "storage benchmark $(date -u +%FT%TZ), commit $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $DURATION s per run"
   echo
-  echo "| writer | storage RTT | connections | requests | req/s | P50 ms | storage writes / call | non-2xx |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| writer | storage RTT | connections | requests | req/s | P50 ms | storage writes / call | non-2xx | batches spooled so far |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for delay in $DELAYS; do
     for setting in $SETTINGS; do
       run_setting "$setting" "$delay" 0 0 1 32

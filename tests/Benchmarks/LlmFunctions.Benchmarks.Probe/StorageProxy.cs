@@ -39,6 +39,18 @@ internal static class StorageProxy
             Timeout = TimeSpan.FromSeconds(30),
         };
 
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine($"storage-proxy: {context.Request.Method} {context.Request.Path}: {ex.GetType().Name}: {ex.Message}");
+                throw;
+            }
+        });
         app.Run(async context =>
         {
             Interlocked.Increment(ref requests);
@@ -96,8 +108,11 @@ internal static class StorageProxy
                 }
             }
 
-            context.Response.ContentLength = bytes.Length;
-            await context.Response.Body.WriteAsync(bytes);
+            if (context.Response.StatusCode is not (204 or 304))
+            {
+                context.Response.ContentLength = bytes.Length;
+                await context.Response.Body.WriteAsync(bytes);
+            }
         });
 
         await app.StartAsync();
