@@ -82,6 +82,7 @@ run_setting() { # name delay_ms busy_pct timeout_pct conns... ; prints rows
     dotnet LlmFunctions.Local.dll --urls "http://127.0.0.1:$PX_PORT") >"$WORK/proxy.log" 2>&1 &
   local px=$!; PIDS+=("$px")
   wait_for proxy 60 http_ok "http://127.0.0.1:$PX_PORT/health"
+  local setting_start; setting_start=$(cat "$COUNTER")
   timeout 40 wrk -t1 -c8 -d5s -s "$BENCH/wrk/chat.lua" "http://127.0.0.1:$PX_PORT/v1/chat/completions" >/dev/null # warm-up
   for conns in "$@"; do
     local w0 u0 out line
@@ -104,14 +105,16 @@ run_setting() { # name delay_ms busy_pct timeout_pct conns... ; prints rows
   if [[ "$busy" != 0 || "$timeout" != 0 ]]; then
     # Every answered call's record in the table once, and how long that took after the load stopped.
     local expected stored start=$SECONDS
-    expected=$(cat "$COUNTER")
+    expected=$(( $(cat "$COUNTER") - setting_start ))
     for _ in $(seq 120); do
       stored=$(probe count-records --connection "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;TableEndpoint=http://127.0.0.1:$AZ_PORT/devstoreaccount1;" | head -1)
       [[ "$stored" -ge "$expected" ]] && break
       sleep 1
     done
-    log "faults: upstream answered $expected calls; $stored records in the table $((SECONDS - start)) s after the load; spool: $(curl -s "http://127.0.0.1:$PX_PORT/health")"
-    printf '| faults | records | %s of %s calls stored, %s s after the load | | | | | | |\n' "$stored" "$expected" "$((SECONDS - start))"
+    local distinct
+    distinct=$(probe count-records --by RowKey --connection "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;TableEndpoint=http://127.0.0.1:$AZ_PORT/devstoreaccount1;" | tail -n +2 | wc -l)
+    log "faults: upstream answered $expected calls; $stored records ($distinct distinct call ids) in the table $((SECONDS - start)) s after the load; $(curl -s "http://127.0.0.1:$PX_PORT/health")"
+    printf '| faults | records | %s records, %s distinct, for %s upstream calls, %s s after the load | | | | | | |\n' "$stored" "$distinct" "$expected" "$((SECONDS - start))"
   fi
   grep -hA1 -E '(warn|fail|crit): ' "$WORK/proxy.log" | grep -vE '^(--|warn|fail|crit)' | sed -E 's/[0-9a-f]{32}/<id>/g' | sort | uniq -c \
     | sed 's/^/  proxy log: /' >&2 || true

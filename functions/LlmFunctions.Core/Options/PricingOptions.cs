@@ -10,6 +10,13 @@ public sealed class PricingOptions
     /// of them drops the model's built-in long-context tier (it belonged with the built-in prices).
     /// </summary>
     public Dictionary<string, ModelPriceOptions> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// <c>true</c>: a metered call whose model has no price gets 400 <c>model_not_priced</c> before it is forwarded, so a
+    /// typo (<c>gtp-4.1</c>) or a new model can never run unbilled. Default <c>false</c>: forwarded, recorded with
+    /// <c>Priced = false</c> at $0, counted in <c>api_unpriced_requests_total{model}</c> and logged once per model.
+    /// </summary>
+    public bool RefuseUnpriced { get; set; }
 }
 
 /// <summary>One model's price in USD per 1M tokens.</summary>

@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using System.Text;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
+using Microsoft.Extensions.Logging;
 
 namespace LlmFunctions.Core.Proxy;
 
@@ -8,8 +10,13 @@ namespace LlmFunctions.Core.Proxy;
 /// Puts tokens and cost on a call's record: the usage the upstream reported, else an estimate from the request and
 /// the text seen. A model without a price is recorded as unpriced at cost 0, never guessed.
 /// </summary>
-internal sealed class CallBilling(PriceTable prices, TokenEstimator estimator)
+internal sealed partial class CallBilling(PriceTable prices, TokenEstimator estimator, ILogger<CallBilling> logger)
 {
+    /// <summary>Models already warned about (bounded: past it, junk names are counted in the metric, not logged).</summary>
+    private readonly ConcurrentDictionary<string, byte> _warnedUnpriced = new(StringComparer.Ordinal);
+
+    private const int MaxWarnedModels = 1000;
+
     /// <summary>Tokens in a request body's prompt, for estimates and the per-call cost cap.</summary>
     public long PromptTokens(string model, ReadOnlySpan<byte> requestBody) => estimator.Count(model, RequestFacts.PromptText(requestBody));
 
@@ -48,6 +55,15 @@ internal sealed class CallBilling(PriceTable prices, TokenEstimator estimator)
         {
             record.Priced = false;
             record.CostNanoUsd = 0;
+            if (_warnedUnpriced.Count < MaxWarnedModels && _warnedUnpriced.TryAdd(record.BilledModel, 0))
+            {
+                LogUnpriced(logger, record.BilledModel);
+            }
         }
     }
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning,
+        Message = "Model {Model} has no price: its calls are recorded at $0 with Priced=false (api_unpriced_requests_total). Give it a price "
+            + "(Pricing__Models__<model>__Input and __Output) or refuse such calls (Pricing__RefuseUnpriced=true). Logged once per model.")]
+    private static partial void LogUnpriced(ILogger logger, string model);
 }

@@ -36,10 +36,12 @@ internal sealed partial class ProxyHandler(
     PriceTable prices,
     ClientRateLimiter rateLimiter,
     IOptions<StorageOptions> storageOptions,
+    IOptions<PricingOptions> pricingOptions,
     TimeProvider time,
     ILogger<ProxyHandler> logger)
 {
     private readonly bool _awaitRecordWrite = storageOptions.Value.AwaitRecordWrite;
+    private readonly bool _refuseUnpriced = pricingOptions.Value.RefuseUnpriced;
 
     public async Task HandleAsync(HttpContext context, string? path)
     {
@@ -130,7 +132,8 @@ internal sealed partial class ProxyHandler(
         // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false); then
         // only queued, which waits only when Storage__MaxQueuedRecords are already waiting for storage.
         await writer.WriteAsync(record, untilDurable: _awaitRecordWrite).ConfigureAwait(false);
-        LogCall(logger, record.CallId, record.Client, record.UsedModel, record.StatusCode, record.Outcome, record.DurationMs);
+        LogCall(logger, record.CallId, record.Client, record.BilledModel, record.StatusCode, record.Outcome, record.InputTokens, record.OutputTokens,
+            record.CostUsd, record.DurationMs);
         telemetry.Report(record);
     }
 
@@ -154,6 +157,13 @@ internal sealed partial class ProxyHandler(
         }
 
         record.UsedModel = record.Model;
+        if (_refuseUnpriced && record.Model.Length > 0 && Endpoints.IsMetered(path) && !prices.TryGetPrice(record.Model, out _))
+        {
+            await FailAsync(context, record, ProxyFailure.Rejected(400, "model_not_priced",
+                $"The model '{Text.Truncate(requested)}' has no price here, and this proxy refuses unpriced models (Pricing__RefuseUnpriced). "
+                + "Check the name, or give it a price (Pricing__Models__<model>__Input and __Output, USD per 1M tokens).")).ConfigureAwait(false);
+            return;
+        }
 
         // (3) Budgets: block, downgrade or refuse a too expensive call before it costs anything.
         var (blocked, downgradeTo) = await CheckBudgetsAsync(context, record, path, facts, call.Body).ConfigureAwait(false);
@@ -197,7 +207,7 @@ internal sealed partial class ProxyHandler(
                 UpstreamFailure.Timeout => ProxyFailure.UpstreamTimeout(upstream.Timeout),
                 UpstreamFailure.Deadline => ProxyFailure.UpstreamTimeout(upstream.Deadline ?? upstream.Timeout),
                 UpstreamFailure.NoUpstream => ProxyFailure.ModelNotServed(record.BilledModel),
-                _ => ProxyFailure.UpstreamUnreachable,
+                _ => ProxyFailure.UpstreamUnreachable(result.Upstream),
             }).ConfigureAwait(false);
             return;
         }
@@ -320,8 +330,10 @@ internal sealed partial class ProxyHandler(
         context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information,
-        Message = "Call {CallId} client={Client} model={Model} status={Status} outcome={Outcome} in {DurationMs:0.0} ms.")]
-    private static partial void LogCall(ILogger logger, string callId, string client, string model, int status, string outcome, double durationMs);
+        Message = "Call {CallId} client={Client} model={Model} status={Status} outcome={Outcome} tokens={InputTokens}+{OutputTokens} "
+            + "cost=${CostUsd:0.######} in {DurationMs:0.0} ms.")]
+    private static partial void LogCall(ILogger logger, string callId, string client, string model, int status, string outcome, long inputTokens,
+        long outputTokens, double costUsd, double durationMs);
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Error, Message = "Unexpected failure in call {CallId}.")]
     private static partial void LogUnexpected(ILogger logger, Exception exception, string callId);

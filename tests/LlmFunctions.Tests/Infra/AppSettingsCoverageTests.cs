@@ -41,6 +41,7 @@ public sealed class AppSettingsCoverageTests
         ["Upstreams__*__ApiVersion"] = MoreUpstreams,
         ["Upstreams__*__Deployments"] = MoreUpstreams,
         ["Clients__*__Key"] = "Plain client keys are never configured in Azure, only Clients__<name>__KeySha256.",
+        ["Pricing__RefuseUnpriced"] = "Off by default (unpriced calls are forwarded, recorded and counted); an operator turns it on in the app settings.",
         ["Proxy__UnmeteredSharedPaths"] = "Empty by default: opening unmetered paths on the account every client shares is the operator's explicit choice.",
         ["Proxy__ForwardedRequestHeaders"] = "Empty by default: the built-in allowlist serves OpenAI-compatible providers; an operator adds a name in the app settings.",
         ["Budgets__DefaultMaxOutputTokens"] = "The default (16,384) covers the models' usual output limits; an operator lowers it in the app settings.",

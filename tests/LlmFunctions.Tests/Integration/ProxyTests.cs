@@ -302,6 +302,7 @@ public sealed class ProxyTests
         var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
         Assert.Equal("upstream_unreachable", error["code"]!.GetValue<string>());
         Assert.Equal("upstream_error", error["type"]!.GetValue<string>());
+        Assert.Contains("Upstream__BaseUrl", error["message"]!.GetValue<string>(), StringComparison.Ordinal); // which upstream, for the operator
         var r = await env.SingleRecordAsync();
         Assert.Equal("upstream_error", r.GetString("Outcome"));
         Assert.Equal(3, r.GetInt32("Retries"));
