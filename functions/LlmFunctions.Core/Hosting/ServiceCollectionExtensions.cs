@@ -123,6 +123,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<SpendAuthenticator>();
         services.AddSingleton<SpendReport>();
         services.AddSingleton<CallsPage>();
+        services.AddSingleton<SpendRateLimiter>();
         services.AddSingleton<SpendHandler>();
         services.AddSingleton(sp => new LlmFunctionsHandlers(
             sp.GetRequiredService<ProxyHandler>(), sp.GetRequiredService<MetricsHandler>(), sp.GetRequiredService<HealthHandler>(),

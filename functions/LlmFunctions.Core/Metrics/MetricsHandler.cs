@@ -52,7 +52,7 @@ internal sealed partial class MetricsHandler(
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         context.Response.Headers.CacheControl = "no-store";
         using var buffer = new MemoryStream();
-        var instance = new MetricsRenderer.InstanceFacts(spool.Backlog, storageRequests.Requests);
+        var instance = new MetricsRenderer.InstanceFacts(spool.Backlog, storageRequests.Requests, spool.Quarantined);
         await MetricsRenderer.RenderAsync(buffer, snapshot, budgetGauges, instance, context.RequestAborted)
             .ConfigureAwait(false);
         context.Response.ContentLength = buffer.Length;

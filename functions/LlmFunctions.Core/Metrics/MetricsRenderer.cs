@@ -12,7 +12,8 @@ internal static class MetricsRenderer
     /// <summary>What the instance that answers the scrape adds about itself.</summary>
     /// <param name="SpoolBacklog">Records in its local spool.</param>
     /// <param name="ScrapeStorageRequests">Storage requests it made to answer this scrape (billed as transactions on Azure).</param>
-    internal readonly record struct InstanceFacts(int SpoolBacklog, int ScrapeStorageRequests);
+    /// <param name="SpoolQuarantined">Spool files set aside because they could not be replayed.</param>
+    internal readonly record struct InstanceFacts(int SpoolBacklog, int ScrapeStorageRequests, int SpoolQuarantined = 0);
 
     public static async Task RenderAsync(Stream output, AggregateFolder.Snapshot snapshot, IReadOnlyList<BudgetGauge> budgets, InstanceFacts instance,
         CancellationToken cancellationToken)
@@ -171,6 +172,8 @@ internal static class MetricsRenderer
             .Set(snapshot.UnfoldedRecords);
         factory.CreateGauge("llm_metering_spool_backlog", "Records in this instance's local spool, waiting for storage.")
             .Set(instance.SpoolBacklog);
+        factory.CreateGauge("llm_metering_spool_quarantined_files", "Spool files this instance set aside because they could not be replayed (see its log).")
+            .Set(instance.SpoolQuarantined);
         factory.CreateGauge("llm_metering_scrape_storage_requests", "Storage requests the answering instance made for this scrape.")
             .Set(instance.ScrapeStorageRequests);
         factory.CreateGauge("llm_metering_newest_folded_age_seconds", "Age of the newest folded record.")

@@ -13,8 +13,8 @@ namespace LlmFunctions.Core.Spend;
 /// its own spend only. Every refusal is an OpenAI-shaped error, mapped in one place (<see cref="FailAsync"/>).
 /// </summary>
 internal sealed partial class SpendHandler(
-    SpendAuthenticator authenticator, SpendReport report, CallsPage calls, BudgetRollup budgets, IOptions<BudgetsOptions> budgetOptions,
-    ILogger<SpendHandler> logger)
+    SpendAuthenticator authenticator, SpendRateLimiter limiter, SpendReport report, CallsPage calls, BudgetRollup budgets,
+    IOptions<BudgetsOptions> budgetOptions, ILogger<SpendHandler> logger)
 {
     private readonly string _timeZone = budgetOptions.Value.TimeZone;
 
@@ -132,6 +132,11 @@ internal sealed partial class SpendHandler(
             context.Response.Headers.WWWAuthenticate = "Bearer";
             failure = Failure.Unauthorized;
         }
+        else if (!limiter.TryAcquire(caller, out var retryAfter))
+        {
+            context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            failure = Failure.RateLimited;
+        }
         else
         {
             try
@@ -188,6 +193,9 @@ internal sealed partial class SpendHandler(
 
         public static readonly Failure Internal = new(500, "server_error", "internal_error",
             "The spend figures could not be read; the error is in the proxy's log.");
+
+        public static readonly Failure RateLimited = new(429, "rate_limit_error", "rate_limit_exceeded",
+            $"This key made more than {SpendRateLimiter.PerMinute} spend requests in a minute; wait for Retry-After.");
 
         public static Failure BadQuery(string message) => new(400, OpenAIError.InvalidRequest, "invalid_query", message);
     }

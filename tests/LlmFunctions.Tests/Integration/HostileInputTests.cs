@@ -229,4 +229,30 @@ public sealed class HostileInputTests
         Assert.True(record.GetInt64("InputTokens") > 100);
         Assert.True(record.GetInt64("CostNanoUsd") > 0);
     }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task TheSpendEndpoints_AreRateLimitedPerKey_SoOneKeyCannotLoopReportsAgainstTheFoldsPartition(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
+        using var alpha = env.Host.CreateHttpClient();
+        using var beta = env.Host.CreateHttpClient(ProxyHost.OtherClientKey);
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 61; i++)
+        {
+            using var response = await alpha.GetAsync("/spend/me");
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                Assert.InRange(response.Headers.RetryAfter!.Delta!.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60));
+                await ProxyTests.AssertErrorAsync(response, "rate_limit_exceeded");
+            }
+        }
+
+        Assert.Equal(60, statuses.Count(s => s == HttpStatusCode.OK));
+        Assert.Equal(HttpStatusCode.TooManyRequests, statuses[^1]);
+        using var other = await beta.GetAsync("/spend/me"); // another key has its own allowance
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+    }
 }
