@@ -50,7 +50,8 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
 
         if (request.ContentLength > _maxBody)
         {
-            return Refuse(ProxyFailure.Rejected(413, "request_too_large", $"The request body is {request.ContentLength} bytes; the limit is {_maxBody} (Proxy__MaxRequestBodyBytes)."));
+            return Refuse(ProxyFailure.Rejected(413, "request_too_large",
+                $"The request body is {request.ContentLength} bytes; the limit is {_maxBody} (Proxy__MaxRequestBodyBytes)."));
         }
 
         var body = new PooledBufferWriter((int)Math.Min(request.ContentLength ?? 4096, _maxBody) + 1);

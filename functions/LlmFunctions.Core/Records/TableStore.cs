@@ -153,7 +153,7 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
             PartitionKey = partitionKey,
             RowKeyFrom = callIds.Min(StringComparer.Ordinal),
             RowKeyBefore = callIds.Max(StringComparer.Ordinal) + "0", // just past the largest id: ids are all one length
-            Select = ["PartitionKey"],
+            Select = ["PartitionKey", "RowKey"], // a key not selected is not returned
         };
         await foreach (var e in QueryCallTableAsync(TableNames.CallsFor(partitionKey), query, cancellationToken).ConfigureAwait(false))
         {

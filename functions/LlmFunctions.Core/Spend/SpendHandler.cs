@@ -134,7 +134,8 @@ internal sealed partial class SpendHandler(
         }
         else if (!limiter.TryAcquire(caller, out var retryAfter))
         {
-            context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var seconds = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds));
+            context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             failure = Failure.RateLimited;
         }
         else

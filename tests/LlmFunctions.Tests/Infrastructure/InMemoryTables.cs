@@ -156,8 +156,16 @@ internal sealed class InMemoryTables : ITableService
             return Copy(e);
         }
 
-        var picked = new TableEntity(e.PartitionKey, e.RowKey) { ETag = e.ETag, Timestamp = e.Timestamp };
-        foreach (var c in columns)
+        // As Table Storage answers a $select: a key that is not selected is not returned either.
+        var selected = columns as IReadOnlyCollection<string> ?? [.. columns];
+        var picked = new TableEntity
+        {
+            PartitionKey = selected.Contains("PartitionKey") ? e.PartitionKey : null,
+            RowKey = selected.Contains("RowKey") ? e.RowKey : null,
+            ETag = e.ETag,
+            Timestamp = e.Timestamp,
+        };
+        foreach (var c in selected)
         {
             if (e.TryGetValue(c, out var v) && c is not "PartitionKey" and not "RowKey")
             {

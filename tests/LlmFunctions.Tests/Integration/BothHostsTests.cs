@@ -88,8 +88,14 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
 
         Assert.Equal(20, text.ToString().Split(' ').Length);
         Assert.Equal(20, usage?.OutputTokenCount); // the SDK asks for include_usage
-        var records = await fixture.Azurite.AllCallsAsync();
-        var r = Assert.Single(records, e => e.GetBoolean("Streamed") == true && e.GetInt64("InputTokens") == prompt);
+        // The record is written after the stream ended: wait for it (reading at once raced the write).
+        Azure.Data.Tables.TableEntity? r = null;
+        for (var deadline = DateTime.UtcNow.AddSeconds(10); r is null && DateTime.UtcNow < deadline; await Task.Delay(50))
+        {
+            r = (await fixture.Azurite.AllCallsAsync()).SingleOrDefault(e => e.GetBoolean("Streamed") == true && e.GetInt64("InputTokens") == prompt);
+        }
+
+        Assert.NotNull(r);
         Assert.Equal("reported", r.GetString("UsageSource"));
         Assert.Equal(20, r.GetInt64("OutputTokens"));
         Assert.Equal((long)((prompt * 2.00m + 20 * 8.00m) * 1000), r.GetInt64("CostNanoUsd"));

@@ -33,7 +33,7 @@ public sealed partial class MetricsTests
         while (true)
         {
             var text = await ScrapeAsync(host);
-            if (Value(text, series) == expected || deadline.IsCancellationRequested)
+            if (TryValue(text, series) == expected || deadline.IsCancellationRequested)
             {
                 Assert.Equal(expected, Value(text, series));
                 return text;
@@ -43,7 +43,12 @@ public sealed partial class MetricsTests
         }
     }
 
-    internal static double Value(string exposition, string series)
+    /// <summary>A series' value; a series missing from the exposition fails the test (two vanished series are not equal).</summary>
+    internal static double Value(string exposition, string series) =>
+        TryValue(exposition, series) ?? throw new Xunit.Sdk.XunitException($"The series {series} is not in the exposition.");
+
+    /// <summary>A series' value, or null when the exposition has no such series (yet).</summary>
+    internal static double? TryValue(string exposition, string series)
     {
         foreach (var line in exposition.Split('\n'))
         {
@@ -53,7 +58,7 @@ public sealed partial class MetricsTests
             }
         }
 
-        return 0;
+        return null;
     }
 
     internal static async Task DriveAsync(ITestHost host, int calls, string key = ProxyHost.ClientKey)

@@ -93,11 +93,13 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
             }
         });
 
+        // More calls than the queue (100) and the commits in flight (4 × 40 records) hold, so callers must wait for room.
+        const int calls = 100 + (4 * Core.Records.RecordWriter.MaxBatch) + 100;
         azurite.Pause();
         var slow = 0;
         try
         {
-            await Parallel.ForEachAsync(Enumerable.Range(0, 200), new ParallelOptions { MaxDegreeOfParallelism = 20 }, async (i, ct) =>
+            await Parallel.ForEachAsync(Enumerable.Range(0, calls), new ParallelOptions { MaxDegreeOfParallelism = 20 }, async (i, ct) =>
             {
                 var started = System.Diagnostics.Stopwatch.StartNew();
                 using var response = await http.PostAsync("/v1/chat/completions", Chat(i % 2 == 0), ct);
@@ -116,12 +118,12 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
             await sampler;
         }
 
-        output.WriteLine($"200 queued-mode calls with storage paused: at most {maxQueued} records queued (bound 100); "
+        output.WriteLine($"{calls} queued-mode calls with storage paused: at most {maxQueued} records queued (bound 100); "
             + $"{slow} calls waited > 2 s; spooled {writer.Spooled}");
         Assert.Equal(100, maxQueued);
         Assert.True(slow > 0, "no call ever waited: the bound was not reached");
-        var records = await env.RecordsAsync(201, TimeSpan.FromSeconds(60));
-        Assert.Equal(201, records.Select(r => r.RowKey).Distinct().Count());
+        var records = await env.RecordsAsync(calls + 1, TimeSpan.FromSeconds(60));
+        Assert.Equal(calls + 1, records.Select(r => r.RowKey).Distinct().Count());
     }
 
     [Fact]
