@@ -217,11 +217,20 @@ public sealed class HostileInputTests
     {
         await using var env = await TestEnvironment.StartAsync(kind: kind);
         using var http = env.Host.CreateHttpClient();
-        http.Timeout = TimeSpan.FromMilliseconds(500);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = ChatBody.For("gpt-4.1", content: new string('w', 4000)) };
-        request.Headers.Add("x-fake-scenario", "delay-ms=3000");
+        request.Headers.Add("x-fake-scenario", "delay-ms=5000");
 
-        await Assert.ThrowsAnyAsync<TaskCanceledException>(() => http.SendAsync(request));
+        // The client leaves once the upstream has the call (not at a fixed time: a cold worker may not have sent it yet).
+        using var leave = new CancellationTokenSource();
+        var call = http.SendAsync(request, leave.Token);
+        for (var waited = 0; env.Upstream.Requests == 0 && waited < 200; waited++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(1, env.Upstream.Requests);
+        await leave.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
 
         var record = await env.SingleRecordAsync();
         Assert.Equal("client_cancelled", record.GetString("Outcome"));
