@@ -23,34 +23,34 @@ internal sealed class ClientRateLimiter : IDisposable
 
         _limiter = PartitionedRateLimiter.Create<string, string>(client =>
             limits.TryGetValue(client, out var perMinute)
-                ? RateLimitPartition.GetSlidingWindowLimiter(client, _ => new SlidingWindowRateLimiterOptions
-                {
-                    PermitLimit = perMinute,
-                    Window = TimeSpan.FromMinutes(1),
-                    SegmentsPerWindow = 6,
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                })
+                ? RateLimitPartition.GetSlidingWindowLimiter(client, _ => PerMinute(perMinute))
                 : RateLimitPartition.GetNoLimiter(client));
+    }
+
+    /// <summary>A sliding one-minute window of <paramref name="permits"/> in six segments, never queueing.</summary>
+    internal static SlidingWindowRateLimiterOptions PerMinute(int permits) => new()
+    {
+        PermitLimit = permits,
+        Window = TimeSpan.FromMinutes(1),
+        SegmentsPerWindow = 6,
+        QueueLimit = 0,
+        AutoReplenishment = true,
+    };
+
+    /// <summary>True when <paramref name="key"/> may go ahead; otherwise how long to wait.</summary>
+    internal static bool TryAcquire(PartitionedRateLimiter<string> limiter, string key, out TimeSpan retryAfter)
+    {
+        using var lease = limiter.AttemptAcquire(key);
+        retryAfter = lease.IsAcquired ? TimeSpan.Zero
+            : lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(10);
+        return lease.IsAcquired;
     }
 
     /// <summary>True when the call may go ahead; otherwise how long to wait.</summary>
     public bool TryAcquire(string client, out TimeSpan retryAfter)
     {
         retryAfter = TimeSpan.Zero;
-        if (_limiter is null)
-        {
-            return true;
-        }
-
-        using var lease = _limiter.AttemptAcquire(client);
-        if (lease.IsAcquired)
-        {
-            return true;
-        }
-
-        retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(10);
-        return false;
+        return _limiter is null || TryAcquire(_limiter, client, out retryAfter);
     }
 
     public void Dispose() => _limiter?.Dispose();

@@ -33,10 +33,7 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
         if (failure == ProxyFailure.ClientCancelled && metered)
         {
             // The upstream charges for the answer it is writing whether or not anyone reads it: read its usage anyway.
-            using var drained = new BodyTail();
-            drained.Append(buffer.WrittenSpan);
-            await DrainAsync(upstreamStream, drained, null, CancellationToken.None).ConfigureAwait(false);
-            BillLarge(record, path, requestBody, buffer.WrittenSpan, drained);
+            await RelayRestAsync(upstreamStream, buffer, client: null, record, path, requestBody, CancellationToken.None).ConfigureAwait(false);
         }
 
         if (failure is not null)
@@ -62,15 +59,27 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
         }
 
         // Too large to buffer: relayed as it comes, and billed from its last bytes (the headers have gone without cost).
+        return await RelayRestAsync(upstreamStream, buffer, http, metered ? record : null, path, requestBody, context.RequestAborted)
+            .ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The rest of a body after its first bytes (<paramref name="head"/>): written to <paramref name="client"/> when
+    /// given, its last bytes kept, and <paramref name="billTo"/> billed from them (the model from the head).
+    /// </summary>
+    private async Task<ProxyFailure?> RelayRestAsync(Stream upstreamStream, PooledBufferWriter head, HttpResponse? client,
+        CallRecord? billTo, string path, PooledBufferWriter requestBody, CancellationToken clientAborted)
+    {
         using var tail = new BodyTail();
-        tail.Append(buffer.WrittenSpan);
-        var relayed = await DrainAsync(upstreamStream, tail, http, context.RequestAborted, buffer.WrittenMemory).ConfigureAwait(false);
-        if (metered)
+        tail.Append(head.WrittenSpan);
+        var failure = await DrainAsync(upstreamStream, tail, client, clientAborted, head.WrittenMemory).ConfigureAwait(false);
+        if (billTo is not null)
         {
-            BillLarge(record, path, requestBody, buffer.WrittenSpan, tail);
+            billTo.ResponseModel = Text.Truncate(BodyTail.ReadModel(head.WrittenSpan) ?? "");
+            billing.Bill(billTo, tail.ReadUsage(), path, requestBody.WrittenSpan, text: null);
         }
 
-        return relayed;
+        return failure;
     }
 
     /// <summary>Reads a body into <paramref name="buffer"/> up to its limit: whether it ended there, or how reading failed.</summary>
@@ -161,13 +170,6 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
                 return ProxyFailure.ClientCancelled; // the rest is still read, for its usage
             }
         }
-    }
-
-    /// <summary>Bills a body too large to hold from its first and last bytes; an estimate from the prompt when it named no usage.</summary>
-    private void BillLarge(CallRecord record, string path, PooledBufferWriter requestBody, ReadOnlySpan<byte> head, BodyTail tail)
-    {
-        record.ResponseModel = Text.Truncate(BodyTail.ReadModel(head) ?? "");
-        billing.Bill(record, tail.ReadUsage(), path, requestBody.WrittenSpan, text: null);
     }
 
     private static StringBuilder GeneratedText(ReadOnlySpan<byte> json)

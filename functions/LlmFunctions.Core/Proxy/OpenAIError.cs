@@ -11,6 +11,10 @@ internal static class OpenAIError
     /// <summary>A JSON body, never HTML: quotes and apostrophes in a message read as written, not as <c>\u0027</c>.</summary>
     private static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary><c>Retry-After</c> in whole seconds, rounded up and at least 1.</summary>
+    public static void SetRetryAfter(HttpResponse response, TimeSpan wait) =>
+        response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     public static async Task WriteAsync(HttpContext context, int status, string message, string type, string code, DateTimeOffset? resetsAt = null)
     {
         var response = context.Response;

@@ -93,7 +93,7 @@ internal sealed partial class ProxyHandler(
                 }
                 else
                 {
-                    SetRetryAfter(context, retryAfter);
+                    OpenAIError.SetRetryAfter(context.Response, retryAfter);
                     await FailAsync(context, record, ProxyFailure.RateLimited(client)).ConfigureAwait(false);
                 }
             }
@@ -324,10 +324,6 @@ internal sealed partial class ProxyHandler(
             || HttpMethods.IsHead(m) || HttpMethods.IsOptions(m) => m,
         _ => "OTHER",
     };
-
-    /// <summary><c>Retry-After</c> in whole seconds, rounded up and at least 1.</summary>
-    private static void SetRetryAfter(HttpContext context, TimeSpan wait) =>
-        context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Information,
         Message = "Call {CallId} client={Client} model={Model} status={Status} outcome={Outcome} tokens={InputTokens}+{OutputTokens} "

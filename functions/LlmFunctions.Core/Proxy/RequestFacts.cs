@@ -227,13 +227,23 @@ internal sealed class RequestFacts
     /// <summary>The member a property name spells in another case (<c>Model</c> for <c>model</c>), or null.</summary>
     private static string? CaseVariant(ref Utf8JsonReader reader)
     {
-        if (!reader.ValueIsEscaped && reader.ValueSpan.Length > 32)
+        // Unescaped into a stack buffer (no string per property on every call); 32 characters outlast every member we read.
+        if (reader.ValueSpan.Length > 6 * 32)
         {
-            return null; // longer than any member we read
+            return null;
         }
 
-        var name = reader.GetString()!;
-        return Array.Find(ReadMembers, m => string.Equals(m, name, StringComparison.OrdinalIgnoreCase) && !string.Equals(m, name, StringComparison.Ordinal));
+        Span<char> name = stackalloc char[6 * 32];
+        name = name[..reader.CopyString(name)];
+        foreach (var member in ReadMembers)
+        {
+            if (name.Equals(member, StringComparison.OrdinalIgnoreCase) && !name.SequenceEqual(member))
+            {
+                return member;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>A JSON number without a fraction or exponent.</summary>

@@ -119,12 +119,12 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
             if (record.Shrunk)
             {
                 Interlocked.Increment(ref _lostToRefusal);
-                LogRefusedTwice(logger, record.CallId, ex.ErrorCode ?? ex.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                LogRefusedTwice(logger, record.CallId, StorageFailure.Describe(ex));
                 return [];
             }
 
             Interlocked.Increment(ref _shrunk);
-            LogRefused(logger, record.CallId, ex.ErrorCode ?? ex.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            LogRefused(logger, record.CallId, StorageFailure.Describe(ex));
             record.Shrink();
             return await StoreCallsAsync(partitionKey, records, cancellationToken).ConfigureAwait(false);
         }
@@ -164,19 +164,6 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
         }
 
         return found;
-    }
-
-    /// <summary>Whether the record of this call is stored under this PartitionKey (a day without a table has none).</summary>
-    public async Task<bool> CallExistsAsync(string partitionKey, string callId, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await CallsTable(partitionKey).GetAsync(partitionKey, callId, ["CallId"], cancellationToken).ConfigureAwait(false) is not null;
-        }
-        catch (RequestFailedException ex) when (ex.Status == 404)
-        {
-            return false;
-        }
     }
 
     private ITable CallsTable(string partitionKey) => tables.Table(TableNames.CallsFor(partitionKey));

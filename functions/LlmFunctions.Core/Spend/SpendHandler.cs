@@ -134,8 +134,7 @@ internal sealed partial class SpendHandler(
         }
         else if (!limiter.TryAcquire(caller, out var retryAfter))
         {
-            var seconds = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds));
-            context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            OpenAIError.SetRetryAfter(context.Response, retryAfter);
             failure = Failure.RateLimited;
         }
         else

@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using LlmFunctions.Core.Proxy;
 
 namespace LlmFunctions.Core.Spend;
 
@@ -12,23 +13,11 @@ internal sealed class SpendRateLimiter : IDisposable
     public const int PerMinute = 60;
 
     private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(key =>
-        RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
-        {
-            PermitLimit = PerMinute,
-            Window = TimeSpan.FromMinutes(1),
-            SegmentsPerWindow = 6,
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
+        RateLimitPartition.GetSlidingWindowLimiter(key, _ => ClientRateLimiter.PerMinute(PerMinute)));
 
     /// <summary>True when the caller may go ahead; otherwise how long to wait (at most the window).</summary>
-    public bool TryAcquire(SpendCaller caller, out TimeSpan retryAfter)
-    {
-        using var lease = _limiter.AttemptAcquire(caller.Client ?? "\0admin");
-        retryAfter = lease.IsAcquired ? TimeSpan.Zero
-            : lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(10);
-        return lease.IsAcquired;
-    }
+    public bool TryAcquire(SpendCaller caller, out TimeSpan retryAfter) =>
+        ClientRateLimiter.TryAcquire(_limiter, caller.Client ?? "\0admin", out retryAfter);
 
     public void Dispose() => _limiter.Dispose();
 }

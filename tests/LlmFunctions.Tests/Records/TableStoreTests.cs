@@ -28,6 +28,7 @@ public sealed class TableStoreTests
         var records = await env.RecordsAsync(2);
         Assert.Equal(["call-a", "call-b"], records.Select(r => r.RowKey).Order(StringComparer.Ordinal));
         Assert.Equal(1, records.Single(r => r.RowKey == "call-a").GetInt64("InputTokens"));
-        Assert.True(await store.CallExistsAsync(partitionKey, "call-b", CancellationToken.None));
+        Assert.Equal(["call-a", "call-b"],
+            (await store.StoredCallIdsAsync(partitionKey, ["call-a", "call-b", "call-c"], CancellationToken.None)).Order(StringComparer.Ordinal));
     }
 }
