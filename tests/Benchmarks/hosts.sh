@@ -14,6 +14,19 @@ launch_host() {
   fi
 }
 
+# Wait up to SECONDS for a command to succeed (logs with the caller's log function when it does not).
+# Usage: wait_for WHAT SECONDS COMMAND...; http_ok URL (200) and http_any URL (any answer) are such commands.
+wait_for() { # what, seconds, command...
+  local what=$1 seconds=$2; shift 2
+  for _ in $(seq $((seconds * 10))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  log "$what did not start within $seconds s"; return 1
+}
+http_ok() { [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" == 200 ]]; }
+http_any() { [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" != 000 ]]; }
+
 # Stop every process in the caller's PIDS array: TERM, then KILL whatever still runs after TENTHS tenths of a
 # second (default 100). Usage: stop_all [TENTHS]; empties PIDS.
 stop_all() {

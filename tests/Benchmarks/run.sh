@@ -49,7 +49,7 @@ TARGETS="${BENCH_TARGETS:-direct llmfunctions llmfunctions-journal llmfunctions-
 AZURITE_VERSION=3.37.0
 PORTKEY_VERSION=1.15.2
 # shellcheck source=hosts.sh
-source "$BENCH/hosts.sh" # AZURITE_KEY, stop_all
+source "$BENCH/hosts.sh" # AZURITE_KEY, stop_all, wait_for, http_ok, http_any
 
 NICE="${BENCH_NICE:--10}"
 if [[ "$(id -u)" != 0 && "$NICE" -lt 0 ]]; then NICE=0; fi
@@ -121,17 +121,6 @@ UP_PORT=${PORTS[0]}; AZ_PORT=${PORTS[1]}; PX_PORT=${PORTS[2]}; PK_PORT=${PORTS[3
 UP_URL="http://127.0.0.1:$UP_PORT/v1"
 CONNECTION="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;TableEndpoint=http://127.0.0.1:$AZ_PORT/devstoreaccount1;"
 COUNTER="$WORK/upstream.count"
-
-wait_for() { # what, seconds, command...
-  local what=$1 seconds=$2; shift 2
-  for _ in $(seq $((seconds * 10))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  log "$what did not start within $seconds s"; return 1
-}
-http_ok() { [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" == 200 ]]; }
-http_any() { [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" != 000 ]]; }
 
 log "fast upstream on 127.0.0.1:$UP_PORT"
 "${RUN[@]}" dotnet "$UPSTREAM_DLL" --port "$UP_PORT" --words "$WORDS" --counter-file "$COUNTER" >"$WORK/upstream.log" 2>&1 &

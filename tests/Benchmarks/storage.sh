@@ -23,7 +23,7 @@ DURATION="${BENCH_DURATION:-10}"
 DELAYS="${BENCH_STORAGE_DELAYS:-0 12}"
 SETTINGS="${BENCH_STORAGE_SETTINGS:-default serial}"
 # shellcheck source=hosts.sh
-source "$BENCH/hosts.sh" # AZURITE_KEY, stop_all
+source "$BENCH/hosts.sh" # AZURITE_KEY, stop_all, wait_for, http_ok, http_any
 log() { printf '[storage %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/llm-storage.XXXXXX")"
@@ -39,12 +39,6 @@ done
 UPSTREAM_DLL="$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Upstream/bin/Release/net10.0/LlmFunctions.Benchmarks.Upstream.dll"
 PROBE_DLL="$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Probe/bin/Release/net10.0/LlmFunctions.Benchmarks.Probe.dll"
 probe() { dotnet "$PROBE_DLL" "$@"; }
-
-wait_for() { local what=$1 seconds=$2; shift 2
-  for _ in $(seq $((seconds * 10))); do if "$@" >/dev/null 2>&1; then return 0; fi; sleep 0.1; done
-  log "$what did not start within $seconds s"; return 1; }
-http_ok() { [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" == 200 ]]; }
-http_any() { [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")" != 000 ]]; }
 
 mapfile -t PORTS < <(probe free-ports 4)
 UP_PORT=${PORTS[0]}; AZ_PORT=${PORTS[1]}; SP_PORT=${PORTS[2]}; PX_PORT=${PORTS[3]}
@@ -105,14 +99,15 @@ run_setting() { # name delay_ms busy_pct timeout_pct conns... ; prints rows
   if [[ "$busy" != 0 || "$timeout" != 0 ]]; then
     # Every answered call's record in the table once, and how long that took after the load stopped.
     local expected stored start=$SECONDS
+    local direct="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;TableEndpoint=http://127.0.0.1:$AZ_PORT/devstoreaccount1;"
     expected=$(( $(cat "$COUNTER") - setting_start ))
     for _ in $(seq 120); do
-      stored=$(probe count-records --connection "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;TableEndpoint=http://127.0.0.1:$AZ_PORT/devstoreaccount1;" | head -1)
+      stored=$(probe count-records --connection "$direct" | head -1)
       [[ "$stored" -ge "$expected" ]] && break
       sleep 1
     done
     local distinct
-    distinct=$(probe count-records --by RowKey --connection "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;TableEndpoint=http://127.0.0.1:$AZ_PORT/devstoreaccount1;" | tail -n +2 | wc -l)
+    distinct=$(probe count-records --by RowKey --connection "$direct" | tail -n +2 | wc -l)
     log "faults: upstream answered $expected calls; $stored records ($distinct distinct call ids) in the table $((SECONDS - start)) s after the load; $(curl -s "http://127.0.0.1:$PX_PORT/health")"
     printf '| faults | records | %s records, %s distinct, for %s upstream calls, %s s after the load | | | | | | |\n' "$stored" "$distinct" "$expected" "$((SECONDS - start))"
   fi
