@@ -62,7 +62,7 @@ run_setting() { # name delay_ms busy_pct timeout_pct conns... ; prints rows
   wait_for Azurite 30 http_any "http://127.0.0.1:$AZ_PORT/devstoreaccount1/Tables"
   local table_port=$AZ_PORT sp=""
   if [[ "$delay" != 0 || "$busy" != 0 || "$timeout" != 0 ]]; then
-    probe storage-proxy --port "$SP_PORT" --to "http://127.0.0.1:$AZ_PORT" --delay-ms "$delay" --busy-pct "$busy" \
+    dotnet "$PROBE_DLL" storage-proxy --port "$SP_PORT" --to "http://127.0.0.1:$AZ_PORT" --delay-ms "$delay" --busy-pct "$busy" \
       --timeout-pct "$timeout" --seconds 600 >"$WORK/storage-proxy.out" 2>"$WORK/storage-proxy.log" &
     sp=$!; PIDS+=("$sp")
     table_port=$SP_PORT
