@@ -264,4 +264,20 @@ public sealed class HostileInputTests
         using var other = await beta.GetAsync("/spend/me"); // another key has its own allowance
         Assert.Equal(HttpStatusCode.OK, other.StatusCode);
     }
+
+    [Fact]
+    public async Task AMethodOfTheClientsOwnInvention_IsRefused_AndRecordedAsOther_NeverAsALabelItChose()
+    {
+        // The method becomes the record's Method and the metrics' method label: a client must not mint label values.
+        await using var env = await TestEnvironment.StartAsync();
+        using var http = env.Host.CreateHttpClient();
+        using var request = new HttpRequestMessage(new HttpMethod("XLABEL-" + new string('Z', 40)), "/v1/chat/completions") { Content = ChatBody.For("gpt-4.1") };
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal(0, env.Upstream.Requests);
+        Assert.Equal("OTHER", (await env.SingleRecordAsync()).GetString("Method"));
+        Assert.DoesNotContain("XLABEL", await MetricsTests.ScrapeAsync(env.Host), StringComparison.Ordinal);
+    }
 }
