@@ -289,7 +289,15 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     {
         try
         {
-            Merge(await _rollup.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false));
+            var rows = await _rollup.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false);
+            Merge(rows);
+            if (_budgets.Any(b => !rows.TryGetValue(b.Name, out var row)
+                || row.PeriodKey != BudgetPeriod.Current(b.Options.Period, _rollup.Zone, _time.GetUtcNow()).Key))
+            {
+                // A budget no rollup has counted in this period yet (added by a restart, or the period just began) starts
+                // from the period's recorded spend, as /spend/me reads it, not from 0: once per budget and period here.
+                Apply(await _rollup.ComputeAsync(CancellationToken.None).ConfigureAwait(false));
+            }
         }
         catch (Exception ex)
         {

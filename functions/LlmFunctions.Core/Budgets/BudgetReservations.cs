@@ -152,11 +152,20 @@ internal sealed partial class BudgetReservations : IHostedService
         throw new RequestFailedException(503, $"Budget '{name}': ten renewals of this instance's slice were used up by other calls first.");
     }
 
-    /// <summary>A new period's ledger starts from what the last rollup counted for it (spend before the ledger existed).</summary>
+    /// <summary>
+    /// A new period's ledger starts from the spend recorded before it existed: what the last rollup counted for the period,
+    /// or, when no rollup has (the budget was just added), the period's recorded spend computed as a rollup would.
+    /// </summary>
     private async Task<long> SeedAsync(string name, string periodKey, CancellationToken cancellationToken)
     {
         var rows = await _rollup.ReadCurrentAsync(cancellationToken).ConfigureAwait(false);
-        return rows.TryGetValue(name, out var row) && row.PeriodKey == periodKey ? (long)(row.SpentUsd * CostCalculator.NanoPerUsd) : 0;
+        if (rows.TryGetValue(name, out var row) && row.PeriodKey == periodKey)
+        {
+            return (long)(row.SpentUsd * CostCalculator.NanoPerUsd);
+        }
+
+        var computed = await _rollup.ComputeAsync(cancellationToken).ConfigureAwait(false);
+        return computed.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase) && s.Period.Key == periodKey)?.SpentNanoUsd ?? 0;
     }
 
     private static void Release(List<(Slice Slice, long Worst)> held)

@@ -188,4 +188,41 @@ public sealed class BudgetRollupTests
 
         Assert.True(withHistory <= fresh + 2, $"a year of rows: {withHistory} rows read, {fresh} without history");
     }
+
+    /// <summary>Issue 30 (2): a budget added mid-day (a restart with a new setting) starts from the day's recorded spend,
+    /// plain or reserved, before any rollup has written a row for it; the call's header and /spend/me agree.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ABudgetAddedMidDay_StartsFromTheDaysRecordedSpend_BeforeAnyRollupWroteItsRow(bool reserve)
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using (var before = new InMemoryCore(tables, time))
+        {
+            await before.StartAsync();
+            await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => before.Get<RecordWriter>().WriteAsync(InMemoryCore.Record(Noon, "alpha", costNanoUsd: 1_000_000))));
+        }
+
+        time.Advance(TimeSpan.FromMinutes(20)); // the first calls are folded by now or still in the tail: both count
+        await using var after = new InMemoryCore(tables, time, new(Budget) { ["Budgets:cap:Reserve"] = reserve ? "true" : "false" });
+        await after.StartAsync();
+        var enforcer = after.Get<BudgetEnforcer>();
+        await enforcer.RefreshAsync();
+
+        var decision = await enforcer.CheckAsync(new SpendKey("alpha", "gpt-4o-mini"), new CallSize(() => 10, 10, 10), CancellationToken.None);
+
+        Assert.Equal(BudgetVerdict.Block, decision.Verdict);
+        Assert.Equal(0m, decision.RemainingUsd);
+        var standing = Assert.Single(await after.Get<BudgetRollup>().ComputeAsync(CancellationToken.None));
+        Assert.Equal(0.003m, standing.SpentUsd); // what /spend/me reports
+        Assert.Equal(BudgetVerdict.Allow, (await enforcer.CheckAsync(new SpendKey("beta", "gpt-4o-mini"), new CallSize(() => 10, 10, 10),
+            CancellationToken.None)).Verdict);
+        if (reserve)
+        {
+            // The ledger itself starts from the day's spend (its own check, whatever the rollup figures say).
+            var (_, refusedBy, _) = await after.Get<BudgetReservations>().ReserveAsync([new SpendKey("alpha", "gpt-4o-mini")], 1_000, CancellationToken.None);
+            Assert.Equal("cap", refusedBy);
+        }
+    }
 }

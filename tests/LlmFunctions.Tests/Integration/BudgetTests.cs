@@ -33,6 +33,33 @@ public sealed class BudgetTests
         await env.Local.Get<BudgetEnforcer>().RefreshAsync();
     }
 
+    /// <summary>Issue 30 (2): $1.80 spent, then a restart adds a reserved $0.01 budget: it refused nothing until a rollup ran.</summary>
+    [Theory]
+    [OnBothHosts]
+    public async Task AReservedBudgetAddedByARestart_StartsFromTheDaysSpend_AndAgreesWithSpendMe(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
+        await SpendAsync(env, 2);
+
+        await env.RestartHostAsync(s =>
+        {
+            s["Budgets:hard:LimitUsd"] = "0.05";
+            s["Budgets:hard:Action"] = "block";
+            s["Budgets:hard:Reserve"] = "true";
+        });
+        using var http = env.Host.CreateHttpClient();
+        // Up to 2,000 output tokens ($0.016 at most): it fits the $0.05 limit, not the $0.0098 the day's spend leaves.
+        using var refused = await http.PostAsync("/v1/chat/completions", new StringContent(
+            """{"model":"gpt-4.1","max_tokens":2000,"messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"));
+
+        await ProxyTests.AssertErrorAsync(refused, "budget_exceeded");
+        Assert.Equal(2, env.Upstream.Requests);
+        using var me = await http.GetAsync("/spend/me");
+        var budget = JsonNode.Parse(await me.Content.ReadAsStringAsync())!["budgets"]!.AsArray().Single()!;
+        Assert.Equal(0.040192m, budget["spent_usd"]!.GetValue<decimal>());
+        Assert.Equal(0.009808m, budget["remaining_usd"]!.GetValue<decimal>());
+    }
+
     [Fact]
     public async Task Rollup_WritesSpendRowsPerBudgetAndPeriod()
     {
