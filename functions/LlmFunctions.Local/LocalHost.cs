@@ -7,7 +7,9 @@ public static class LocalHost
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // appsettings.json beside the program, wherever it is started from (the quick start runs it from the repo root,
+        // where the framework's Warning level and the one line per call would otherwise not apply).
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
         builder.Services.AddLlmFunctions(builder.Configuration);
         builder.Services.AddLlmFunctionsBackgroundRollup();

@@ -39,7 +39,7 @@ done
 
 AZ_PORT=$(free_port); UP_PORT=$(free_port)
 "$ROOT/.tools/node_modules/.bin/azurite-table" --tableHost 127.0.0.1 --tablePort "$AZ_PORT" --inMemoryPersistence \
-  --skipApiVersionCheck --disableProductStyleUrl >"$WORK/azurite.log" 2>&1 &
+  --skipApiVersionCheck --disableProductStyleUrl --disableTelemetry >"$WORK/azurite.log" 2>&1 &
 SERVICES+=($!)
 dotnet "$ROOT/tests/Benchmarks/LlmFunctions.Benchmarks.Upstream/bin/Release/net10.0/LlmFunctions.Benchmarks.Upstream.dll" \
   --port "$UP_PORT" >"$WORK/upstream.log" 2>&1 &

@@ -10,7 +10,8 @@ launch_host() {
     dotnet "$ROOT/tests/LlmFunctions.FunctionsHost/bin/Release/net10.0/LlmFunctions.FunctionsHost.dll" --urls "http://127.0.0.1:$2" \
       --app "$ROOT/functions/LlmFunctions/bin/Release/net10.0" >>"$3" 2>&1 &
   else
-    (cd "$ROOT/functions/LlmFunctions.Local/bin/Release/net10.0" && exec dotnet LlmFunctions.Local.dll --urls "http://127.0.0.1:$2") >>"$3" 2>&1 &
+    (cd "$ROOT/functions/LlmFunctions.Local/bin/Release/net10.0" && Logging__LogLevel__Default="${Logging__LogLevel__Default:-Warning}" \
+      exec dotnet LlmFunctions.Local.dll --urls "http://127.0.0.1:$2") >>"$3" 2>&1 &
   fi
 }
 

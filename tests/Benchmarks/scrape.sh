@@ -10,7 +10,7 @@ SIZES="${1:-10000,100000,1000000}"
 PER_DAY="${2:-10000}"
 [[ -x .tools/node_modules/.bin/azurite-table ]] || npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-.tools/node_modules/.bin/azurite-table --inMemoryPersistence --tableHost 127.0.0.1 --tablePort "$PORT" --skipApiVersionCheck --disableProductStyleUrl >/tmp/scrape-azurite.log 2>&1 &
+.tools/node_modules/.bin/azurite-table --inMemoryPersistence --tableHost 127.0.0.1 --tablePort "$PORT" --skipApiVersionCheck --disableProductStyleUrl --disableTelemetry >/tmp/scrape-azurite.log 2>&1 &
 AZ=$!
 trap 'kill $AZ 2>/dev/null || true' EXIT
 sleep 2

@@ -6,7 +6,7 @@ namespace LlmFunctions.Tests.Infrastructure;
 internal sealed class Azurite : IAsyncDisposable
 {
     // Azurite's well-known development account (public, documented; not a secret).
-    private const string DevKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    internal const string DevKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
     private const int SharedAccounts = 400;
     private static readonly SemaphoreSlim SharedLock = new(1, 1);
@@ -78,7 +78,7 @@ internal sealed class Azurite : IAsyncDisposable
 
         _process = ChildProcess.Start(Repo.Azurite,
             ["--inMemoryPersistence", "--tableHost", "127.0.0.1", "--tablePort", Port.ToString(),
-                "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose"], env);
+                "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose", "--disableTelemetry"], env);
         await _process.WaitForOutputAsync("successfully started", TimeSpan.FromSeconds(30));
     }
 
