@@ -12,7 +12,8 @@ internal sealed class FunctionIndex
     private FunctionIndex(IReadOnlyList<FunctionDescriptor> functions)
     {
         Functions = functions;
-        Http = functions.OfType<HttpFunction>().ToList();
+        // Tried in function-name order, as the host does (not by route precedence: Azure/azure-functions-host#9876).
+        Http = functions.OfType<HttpFunction>().OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase).ToList();
         Timers = functions.OfType<TimerFunction>().ToList();
     }
 

@@ -34,9 +34,15 @@ public static class EndpointRouteBuilderExtensions
             await next(context).ConfigureAwait(false);
             if (context.Response.StatusCode is 404 or 405 && !context.Response.HasStarted && context.GetEndpoint() is null)
             {
-                await OpenAIError.WriteAsync(context, context.Response.StatusCode,
-                    context.Response.StatusCode == 404 ? "Unknown route. The OpenAI API lives under /v1." : "Method not allowed.",
-                    OpenAIError.InvalidRequest, context.Response.StatusCode == 404 ? "not_found" : "method_not_allowed").ConfigureAwait(false);
+                await WriteUnknownRouteAsync(context, context.Response.StatusCode).ConfigureAwait(false);
             }
         });
+
+    /// <summary>The answer to a route no handler has (404) or a method it does not take (405), on both hosts.</summary>
+    internal static Task WriteUnknownRouteAsync(HttpContext context, int status) =>
+        OpenAIError.WriteAsync(context, status,
+            status == 404
+                ? "Unknown route. The OpenAI API lives under /v1: use this host's /v1 as the SDK's base URL (for example https://<host>/v1)."
+                : "Method not allowed.",
+            OpenAIError.InvalidRequest, status == 404 ? "not_found" : "method_not_allowed");
 }

@@ -30,6 +30,9 @@ public sealed class LlmFunctionsHandlers
 
     public Task ProxyAsync(HttpContext context, string? path) => _proxy.HandleAsync(context, path);
 
+    /// <summary>Any route no other handler has: 404 in the OpenAI shape, saying where the API lives.</summary>
+    public static Task NotFoundAsync(HttpContext context) => EndpointRouteBuilderExtensions.WriteUnknownRouteAsync(context, StatusCodes.Status404NotFound);
+
     public Task MetricsAsync(HttpContext context) => _metrics.HandleAsync(context);
 
     public Task HealthAsync(HttpContext context) => _health.HandleAsync(context);

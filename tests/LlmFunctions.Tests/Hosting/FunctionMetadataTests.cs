@@ -20,7 +20,7 @@ public sealed class FunctionMetadataTests
 
     [Fact]
     public void App_DeclaresExactlyItsFunctions() =>
-        Assert.Equal(["BudgetRollup", "Health", "Metrics", "Proxy", "SpendCalls", "SpendMe", "SpendReport"],
+        Assert.Equal(["BudgetRollup", "Health", "Metrics", "NotFound", "NotFoundRoot", "Proxy", "SpendCalls", "SpendMe", "SpendReport"],
             Metadata().Select(f => f!["name"]!.GetValue<string>()).Order(StringComparer.Ordinal));
 
     [Theory]
@@ -30,6 +30,8 @@ public sealed class FunctionMetadataTests
     [InlineData("SpendReport", "spend", new[] { "get" })]
     [InlineData("SpendCalls", "spend/calls", new[] { "get" })]
     [InlineData("SpendMe", "spend/me", new[] { "get" })]
+    [InlineData("NotFound", "{*path:regex(^(?!(v1|health|metrics|spend)(/|$)).*$)}", new[] { "get", "post", "put", "patch", "delete", "head", "options" })]
+    [InlineData("NotFoundRoot", "{root:regex(^$)?}", new[] { "get", "post", "put", "patch", "delete", "head", "options" })]
     public void HttpFunctions_HaveTheirRoutesMethodsAndAnonymousAuth(string name, string route, string[] methods)
     {
         var trigger = Function(name)["bindings"]!.AsArray().Single(b => b!["type"]!.GetValue<string>() == "httpTrigger")!;

@@ -530,14 +530,30 @@ public sealed class ProxyTests
         }
     }
 
-    [Fact]
-    public async Task UnknownRoute_Gives404InOpenAIShape()
+    /// <summary>Issue 30 (5): a base URL without /v1, the site root and a browser's favicon get the hint on both hosts
+    /// (the Functions host answered an empty 404, which the SDK shows as "404 status code (no body)").</summary>
+    [Theory]
+    [OnBothHosts("GET", "/nope")]
+    [OnBothHosts("GET", "/")]
+    [OnBothHosts("GET", "/favicon.ico")]
+    [OnBothHosts("POST", "/chat/completions")]
+    [OnBothHosts("GET", "/healthz")]
+    public async Task UnknownRoutes_Get404InOpenAIShape_PointingAtV1(string method, string path, HostKind kind)
     {
-        await using var env = await TestEnvironment.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(kind: kind);
         using var http = env.Host.CreateHttpClient();
-        using var response = await http.GetAsync("/nope");
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (method == "POST")
+        {
+            request.Content = Infrastructure.ChatBody.For("gpt-4.1");
+        }
+
+        using var response = await http.SendAsync(request);
+
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Contains("lives under /v1", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         await AssertErrorAsync(response, "not_found");
+        Assert.Equal(0, env.Upstream.Requests);
     }
 
     [Theory]
