@@ -361,7 +361,8 @@ internal sealed partial class BudgetRollup(
             // we wrote them, so the worst case is one re-send to a webhook we just delivered to (documented).
         }
 
-        LogDelivered(logger, notification.Budget, notification.Threshold, allDone ? "delivered" : "retrying", attempts);
+        LogDelivered(logger, notification.Budget, notification.Threshold,
+            _webhooks.Count == 0 ? "recorded only, no webhook is configured (Webhooks__<name>__Url)" : allDone ? "delivered" : "retrying", attempts);
     }
 
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "Budget {Budget} crossed {Threshold}% for {Period}; notification claimed.")]

@@ -181,13 +181,9 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
 
     private static void SetCostHeaders(HttpResponse http, CallRecord record)
     {
-        http.Headers["x-llm-cost-usd"] = PriceTable.Format(CostCalculator.ToUsd(record.CostNanoUsd));
-        http.Headers["x-llm-input-tokens"] = record.InputTokens.ToString(CultureInfo.InvariantCulture);
-        http.Headers["x-llm-output-tokens"] = record.OutputTokens.ToString(CultureInfo.InvariantCulture);
-        http.Headers["x-llm-usage-source"] = record.UsageSource;
-        if (!record.Priced)
+        foreach (var (name, value) in MeteringFields.Of(record))
         {
-            http.Headers["x-llm-priced"] = "false";
+            http.Headers[name] = value;
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.ServerSentEvents;
 using System.Text;
 using LlmFunctions.Core.Records;
@@ -50,7 +51,13 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
                 var item = events.Current;
                 try
                 {
-                    failure = await RelayEventAsync(context, record, item, progress, start).ConfigureAwait(false);
+                    // Billed when the end marker comes, so the cost can precede it in the stream.
+                    failure = await RelayEventAsync(context, record, item, progress, start, () =>
+                    {
+                        billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
+                        progress.Billed = true;
+                        return MeteringFields.SseComment(record);
+                    }).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -72,13 +79,18 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
             start(false);
         }
 
-        billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
+        if (!progress.Billed)
+        {
+            billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
+        }
+
         return failure;
     }
 
-    /// <summary>Writes one upstream event to the client; <see cref="ProxyFailure.ClientCancelled"/> when it is gone.</summary>
+    /// <summary>Writes one upstream event to the client; <see cref="ProxyFailure.ClientCancelled"/> when it is gone.
+    /// <paramref name="billAtDone"/> bills the call and gives the comment that precedes <c>[DONE]</c>.</summary>
     private static async Task<ProxyFailure?> RelayEventAsync(
-        HttpContext context, CallRecord record, SseItem<SseChunk> item, StreamProgress progress, Action<bool> start)
+        HttpContext context, CallRecord record, SseItem<SseChunk> item, StreamProgress progress, Action<bool> start, Func<string> billAtDone)
     {
         var http = context.Response;
         var chunk = item.Data;
@@ -92,6 +104,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
             if (SseWriter.IsDone(chunk.Span))
             {
                 progress.SawDone = true;
+                http.BodyWriter.Write(Encoding.UTF8.GetBytes(billAtDone()));
                 SseWriter.WriteDone(http.BodyWriter);
             }
             else if (Inspect(record, chunk, progress) is { } length)
@@ -146,6 +159,8 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
         public Usage? Usage { get; set; }
 
         public bool SawDone { get; set; }
+
+        public bool Billed { get; set; }
     }
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Stream of call {CallId} broke: {Reason}; the client's stream was aborted.")]

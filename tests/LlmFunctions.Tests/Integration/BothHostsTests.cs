@@ -113,11 +113,15 @@ public sealed class BothHostsTests(BothHostsFixture fixture) : IClassFixture<Bot
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-        Assert.DoesNotContain("usage", body);
+        Assert.DoesNotContain("\"usage\"", body);
         Assert.EndsWith("data: [DONE]\n\n", body);
         var r = await fixture.RecordAsync(CallId(response));
         Assert.Equal(5, r.GetInt64("OutputTokens"));
         Assert.True(r.GetBoolean("Streamed"));
+
+        // Issue 30 (6): the stream's cost, in an SSE comment just before [DONE] (SDKs skip comments; raw readers see it).
+        var cost = Core.Pricing.PriceTable.Format(Core.Pricing.CostCalculator.ToUsd(r.GetInt64("CostNanoUsd")!.Value));
+        Assert.EndsWith($": x-llm-cost-usd={cost} x-llm-input-tokens=7 x-llm-output-tokens=5 x-llm-usage-source=reported\n\ndata: [DONE]\n\n", body);
     }
 
     [Theory]

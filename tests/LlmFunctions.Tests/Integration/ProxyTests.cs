@@ -120,9 +120,10 @@ public sealed class ProxyTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-        Assert.DoesNotContain("usage", body);
+        Assert.DoesNotContain("\"usage\"", body);
         var events = body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(6, events.Length); // 5 content chunks + [DONE]
+        Assert.Equal(7, events.Length); // 5 content chunks, the cost comment, [DONE]
+        Assert.StartsWith(": x-llm-cost-usd=", events[^2], StringComparison.Ordinal);
         Assert.Equal("data: [DONE]", events[^1]);
         var upstreamBody = JsonNode.Parse(env.Upstream.SeenBodies.Single())!;
         Assert.True(upstreamBody["stream_options"]!["include_usage"]!.GetValue<bool>());
@@ -417,10 +418,12 @@ public sealed class ProxyTests
         var body = await response.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("data: {not json at all\n\ndata: [DONE]\n\n", body);
         var r = await env.SingleRecordAsync();
         Assert.Equal("ok", r.GetString("Outcome"));
         Assert.Equal("estimated", r.GetString("UsageSource"));
+        var cost = Core.Pricing.PriceTable.Format(Core.Pricing.CostCalculator.ToUsd(r.GetInt64("CostNanoUsd")!.Value));
+        Assert.Equal($"data: {{not json at all\n\n: x-llm-cost-usd={cost} x-llm-input-tokens={r.GetInt64("InputTokens")} "
+            + $"x-llm-output-tokens={r.GetInt64("OutputTokens")} x-llm-usage-source=estimated\n\ndata: [DONE]\n\n", body);
     }
 
     [Theory]
