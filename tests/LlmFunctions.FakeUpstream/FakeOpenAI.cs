@@ -47,6 +47,13 @@ public sealed class FakeOpenAI : IAsyncDisposable
 
     public ConcurrentQueue<string> SeenPaths { get; } = new();
 
+    /// <summary>When set, a call whose model it does not know gets 404 <c>model_not_found</c>, as a provider answers.</summary>
+    public Func<string, bool>? KnowsModel { get; set; }
+
+    /// <summary>When set, <c>POST /webhook/{name}</c> is a webhook receiver: each request's signature headers and body are
+    /// written here, answered 200.</summary>
+    public TextWriter? WebhookLog { get; set; }
+
     /// <summary>Raised when a stream observes its client leaving.</summary>
     public event Action? StreamCancelled;
 
@@ -66,6 +73,7 @@ public sealed class FakeOpenAI : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(o => o.Limits.MaxRequestBodySize = null);
         _app = builder.Build();
         _app.Map("/v1/{**path}", HandleAsync);
+        _app.MapPost("/webhook/{name}", ReceiveWebhookAsync);
 
         // Azure OpenAI's shapes: the v1 OpenAI-compatible path, and deployments with a required api-version.
         _app.Map("/openai/v1/{**path}", (HttpContext context, string? path) => HandleAzureAsync(context, path, deployment: null));
@@ -112,6 +120,25 @@ public sealed class FakeOpenAI : IAsyncDisposable
         }
 
         await RespondAsync(context, path, context.Request.Path + context.Request.QueryString);
+    }
+
+    private async Task ReceiveWebhookAsync(HttpContext context, string name)
+    {
+        if (WebhookLog is not { } log)
+        {
+            context.Response.StatusCode = 404;
+            return;
+        }
+
+        using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+        var body = await reader.ReadToEndAsync();
+        var signed = string.Join(' ', context.Request.Headers.Where(h => h.Key.StartsWith("X-LlmFunctions-", StringComparison.OrdinalIgnoreCase))
+            .Select(h => $"{h.Key}: {h.Value}"));
+        lock (log)
+        {
+            log.WriteLine($"Webhook '{name}' received {body.Length} bytes{(signed.Length > 0 ? " (" + signed + ")" : "")}: {body}");
+            log.Flush();
+        }
     }
 
     private Task HandleAsync(HttpContext context, string? path) => RespondAsync(context, path, "/v1/" + path + context.Request.QueryString);
@@ -169,6 +196,17 @@ public sealed class FakeOpenAI : IAsyncDisposable
         }
 
         var model = Read<string>(request, "model") ?? "gpt-4.1";
+        if (KnowsModel is { } knows && Read<string>(request, "model") is { } asked && !knows(asked))
+        {
+            context.Response.StatusCode = 404;
+            await context.Response.WriteAsJsonAsync(new
+            {
+                error = new { message = $"The model `{asked}` does not exist or you do not have access to it.", type = "invalid_request_error",
+                    param = (string?)null, code = "model_not_found" },
+            });
+            return;
+        }
+
         var promptTokens = scenario.PromptTokens ?? Math.Max(1, bodyText.Length / 4);
         context.Response.Headers["x-request-id"] = "req_" + Guid.NewGuid().ToString("N")[..16];
 

@@ -24,7 +24,9 @@ internal sealed record SpendBreakdown(
             clients[key.Client] = clients.GetValueOrDefault(key.Client) + nano;
         }
 
-        return new SpendBreakdown(total, [.. models.OrderByDescending(m => m.Value).Take(top)], [.. clients.OrderByDescending(c => c.Value).Take(top)]);
+        // Only what spent: failed calls (a mistyped model, refused upstream) cost nothing and are no "top" anything.
+        return new SpendBreakdown(total, [.. models.Where(m => m.Value > 0).OrderByDescending(m => m.Value).Take(top)],
+            [.. clients.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Take(top)]);
     }
 
     /// <summary>A top list in USD, for messages.</summary>

@@ -12,6 +12,10 @@ internal sealed record WebhookMessage(Uri Url, byte[] Body, IReadOnlyDictionary<
     public const string TimestampHeader = "X-LlmFunctions-Timestamp";
     public const string SignatureHeader = "X-LlmFunctions-Signature";
 
+    /// <summary>Text as people read it in a chat ("Budget 'demo'", "+00:00"), not <c>\u0027</c> escapes: bodies are
+    /// JSON sent to a webhook, never embedded in HTML.</summary>
+    private static readonly JsonSerializerOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>Builds the message in the webhook's format, signed as that platform documents.</summary>
     public static WebhookMessage Create(WebhookOptions webhook, BudgetNotification n, DateTimeOffset now)
     {
@@ -93,7 +97,7 @@ internal sealed record WebhookMessage(Uri Url, byte[] Body, IReadOnlyDictionary<
                 break;
         }
 
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(body);
+        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString(Readable));
         if (webhook.Format.Equals("generic", StringComparison.OrdinalIgnoreCase) && !string.IsNullOrEmpty(webhook.Secret))
         {
             // Generic: HMAC-SHA256(secret, timestamp + "." + body), hex, so a receiver can verify and reject old timestamps.

@@ -225,4 +225,21 @@ public sealed class BudgetRollupTests
             Assert.Equal("cap", refusedBy);
         }
     }
+
+    /// <summary>Issue 30 (6): with no webhook configured, a crossed threshold is recorded, and the log no longer says it was delivered.</summary>
+    [Fact]
+    public async Task ACrossedThresholdWithNoWebhook_IsLoggedAsRecordedOnly_NotDelivered()
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var a = new InMemoryCore(tables, time, new(Budget) { ["Budgets:cap:Thresholds"] = "50" });
+        await a.StartAsync();
+        await a.Get<RecordWriter>().WriteAsync(InMemoryCore.Record(Noon, "alpha", costNanoUsd: 1_500_000));
+        time.Advance(TimeSpan.FromMinutes(3));
+
+        await a.Get<BudgetRollup>().RunAsync(CancellationToken.None);
+
+        Assert.Contains("cap 50% notification: recorded only, no webhook is configured", a.Logs.All, StringComparison.Ordinal);
+        Assert.DoesNotContain("notification: delivered", a.Logs.All, StringComparison.Ordinal);
+    }
 }

@@ -3,6 +3,7 @@ using LlmFunctions.Core.Records;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace LlmFunctions.Tests.Infrastructure;
@@ -40,7 +41,7 @@ internal sealed class InMemoryCore : IAsyncDisposable
 
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
-        services.AddLogging();
+        services.AddLogging(b => b.AddProvider(Logs.Provider));
         services.AddSingleton<TimeProvider>(time);
         services.AddSingleton<ITableService>(tables);
         services.AddLlmFunctions(configuration);
@@ -48,6 +49,8 @@ internal sealed class InMemoryCore : IAsyncDisposable
     }
 
     public InMemoryTables Tables { get; }
+
+    public CapturedLogs Logs { get; } = new();
 
     public FakeTimeProvider Time { get; }
 

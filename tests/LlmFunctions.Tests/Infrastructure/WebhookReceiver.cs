@@ -83,6 +83,12 @@ internal sealed class WebhookReceiver : IAsyncDisposable
 
     private string? Verify(HttpRequest request, string raw, JsonNode body)
     {
+        // Issue 30: text as people read it in chat ("Budget 'demo'", "+00:00"), not "\u0027demo\u0027" or "\u002B00:00".
+        if (raw.Contains("\\u00", StringComparison.Ordinal))
+        {
+            return "escaped ASCII in the body: " + raw;
+        }
+
         var now = Clock.GetUtcNow();
         switch (Format)
         {

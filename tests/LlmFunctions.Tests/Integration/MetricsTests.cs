@@ -99,6 +99,22 @@ public sealed partial class MetricsTests
         await ScrapeAsync(dev, token: null);
     }
 
+    /// <summary>Issue 25 (6): a configured token is wanted from every caller, loopback in Development too (behind the
+    /// Functions host every caller looks like loopback).</summary>
+    [Fact]
+    public async Task AConfiguredToken_IsRequiredOfLoopbackCallersInDevelopmentToo()
+    {
+        await using var env = await TestEnvironment.StartAsync();
+        await using var dev = await env.StartHostAsync(environment: "Development");
+        using var http = dev.CreateHttpClient(null);
+
+        using var response = await http.GetAsync("/metrics");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Contains("A valid scrape token is required", await response.Content.ReadAsStringAsync());
+        await ScrapeAsync(dev, Token);
+    }
+
     [Fact]
     public async Task StorageDown_ScrapeFailsWith503NotPartialCounters()
     {
