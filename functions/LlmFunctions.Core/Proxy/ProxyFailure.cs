@@ -23,11 +23,18 @@ internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType
     /// <summary>The client left (or broke its framing) before it had its answer: its doing, never the upstream's.</summary>
     public static ProxyFailure ClientCancelled { get; } = new(StatusCodes.Status499ClientClosedRequest, CallOutcome.ClientCancelled, "", "", "");
 
-    /// <summary>The upstream did not answer: named (by its settings name, never its key) so that an operator knows which.</summary>
-    public static ProxyFailure UpstreamUnreachable(string upstream) => new(502, CallOutcome.UpstreamError, "upstream_error", "upstream_unreachable",
-        upstream.Length == 0 || upstream == "default"
-            ? "The upstream (Upstream__BaseUrl) could not be reached."
-            : $"The upstream '{Text.Truncate(upstream)}' (Upstreams__{Text.Truncate(upstream)}__BaseUrl) could not be reached.");
+    /// <summary>
+    /// The upstream did not answer: named (by its settings name, never its key) so that an operator knows which. After
+    /// <paramref name="retries"/> retries of the proxy's own, the client is told not to retry (the OpenAI SDKs would
+    /// retry each 502 twice more, tripling the wait for the same answer).
+    /// </summary>
+    public static ProxyFailure UpstreamUnreachable(string upstream, int retries) => new(502, CallOutcome.UpstreamError, "upstream_error",
+        "upstream_unreachable",
+        (upstream.Length == 0 || upstream == "default"
+            ? "The upstream (Upstream__BaseUrl) could not be reached"
+            : $"The upstream '{Text.Truncate(upstream)}' (Upstreams__{Text.Truncate(upstream)}__BaseUrl) could not be reached")
+        + (retries > 0 ? $", after {retries} retries (Upstream__MaxRetries)." : "."))
+    { Retryable = retries == 0 };
 
     public static ProxyFailure UpstreamBodyStalled { get; } =
         new(504, CallOutcome.Timeout, "upstream_error", "upstream_timeout", "The upstream stopped sending the response body.");

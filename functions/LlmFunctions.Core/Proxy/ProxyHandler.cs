@@ -207,7 +207,7 @@ internal sealed partial class ProxyHandler(
                 UpstreamFailure.Timeout => ProxyFailure.UpstreamTimeout(upstream.Timeout),
                 UpstreamFailure.Deadline => ProxyFailure.UpstreamTimeout(upstream.Deadline ?? upstream.Timeout),
                 UpstreamFailure.NoUpstream => ProxyFailure.ModelNotServed(record.BilledModel),
-                _ => ProxyFailure.UpstreamUnreachable(result.Upstream),
+                _ => ProxyFailure.UpstreamUnreachable(result.Upstream, upstream.MaxRetries),
             }).ConfigureAwait(false);
             return;
         }
@@ -309,6 +309,12 @@ internal sealed partial class ProxyHandler(
         var http = context.Response;
         http.StatusCode = record.StatusCode;
         HeaderPolicy.CopyResponse(response, http);
+        if (upstream.MaxRetries > 0 && UpstreamClient.IsRetryableStatus(response.StatusCode))
+        {
+            // The proxy retried this status itself (Upstream__MaxRetries): an SDK retrying it again multiplies the wait.
+            http.Headers["x-should-retry"] = "false";
+        }
+
         if (streaming)
         {
             http.Headers.CacheControl = "no-cache";

@@ -42,6 +42,7 @@ internal sealed partial class UpstreamClient
         _logger = logger;
         var o = options.Value;
         Timeout = TimeSpan.FromSeconds(o.TimeoutSeconds);
+        MaxRetries = o.MaxRetries;
         _deadline = o.DeadlineSeconds > 0 ? TimeSpan.FromSeconds(o.DeadlineSeconds) : null;
         ModelPairs.TryParseFallbacks(o.FallbackModels, out _fallbackModels);
         var baseDelay = TimeSpan.FromMilliseconds(o.RetryBaseDelayMs);
@@ -91,6 +92,9 @@ internal sealed partial class UpstreamClient
     }
 
     public TimeSpan Timeout { get; }
+
+    /// <summary><c>Upstream__MaxRetries</c>: how often a call is retried here before its failure is answered.</summary>
+    public int MaxRetries { get; }
 
     /// <summary><c>Upstream__DeadlineSeconds</c>, when set.</summary>
     public TimeSpan? Deadline => _deadline;
