@@ -74,4 +74,56 @@ public sealed class ReservedBudgetTests(ITestOutputHelper output)
         Assert.Equal(400, unpriced.Status);
         Assert.Contains("model 'my-unpriced-model' has no price", unpriced.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>Issue 25 (6): a call dropped before the upstream answered gives its reservation back at once; it must not
+    /// keep a budget full for others (here, its $0.032 worst case held would leave too little of $0.05 for the next).</summary>
+    [Theory]
+    [OnBothHosts]
+    public async Task ACallDroppedBeforeTheUpstreamAnswered_GivesItsReservationBack(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Budgets:hard:LimitUsd"] = Limit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            s["Budgets:hard:Action"] = "block";
+            s["Budgets:hard:Reserve"] = "true";
+        }, kind: kind);
+        using var http = env.Host.CreateHttpClient();
+        static HttpRequestMessage Call(string? scenario)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                // Up to 4,000 output tokens of gpt-4.1: a worst case of about $0.032, more than half the limit.
+                Content = new StringContent("""{"model":"gpt-4.1","max_tokens":4000,"messages":[{"role":"user","content":"hi"}]}""",
+                    System.Text.Encoding.UTF8, "application/json"),
+            };
+            if (scenario is not null)
+            {
+                request.Headers.Add("x-fake-scenario", scenario);
+            }
+
+            return request;
+        }
+
+        using (var leaving = new CancellationTokenSource())
+        {
+            using var slow = Call("delay-ms=20000");
+            var dropped = http.SendAsync(slow, leaving.Token);
+            var until = DateTime.UtcNow.AddSeconds(30);
+            while (env.Upstream.Requests == 0 && DateTime.UtcNow < until)
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.Equal(1, env.Upstream.Requests); // the upstream has it, and will not answer for 20 s
+            await leaving.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => dropped);
+        }
+
+        // The dropped call's record (billed its prompt) is written when its handler has ended, reservation settled.
+        Assert.Single(await env.RecordsAsync(1));
+        using var next = Call(null);
+        using var response = await http.SendAsync(next);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+    }
 }
