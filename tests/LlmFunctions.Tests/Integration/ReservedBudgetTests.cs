@@ -11,16 +11,19 @@ public sealed class ReservedBudgetTests(ITestOutputHelper output)
 {
     private const decimal Limit = 0.05m;
 
+    /// <summary>A reserved block budget of <see cref="Limit"/> on every call.</summary>
+    private static void ReservedBlock(Dictionary<string, string?> s)
+    {
+        s["Budgets:hard:LimitUsd"] = Limit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        s["Budgets:hard:Action"] = "block";
+        s["Budgets:hard:Reserve"] = "true";
+    }
+
     [Theory]
     [OnBothHosts]
     public async Task EightClientsOnTwoInstances_HammeringA005Budget_SpendNoMoreThanIt(HostKind kind)
     {
-        await using var env = await TestEnvironment.StartAsync(s =>
-        {
-            s["Budgets:hard:LimitUsd"] = Limit.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            s["Budgets:hard:Action"] = "block";
-            s["Budgets:hard:Reserve"] = "true";
-        }, kind: kind);
+        await using var env = await TestEnvironment.StartAsync(ReservedBlock, kind: kind);
         await using var second = await env.StartHostAsync();
         ITestHost[] instances = [env.Host, second];
         var prompt = string.Join(' ', Enumerable.Range(0, 400).Select(i => "word" + (i % 37)));
@@ -81,12 +84,7 @@ public sealed class ReservedBudgetTests(ITestOutputHelper output)
     [OnBothHosts]
     public async Task ACallDroppedBeforeTheUpstreamAnswered_GivesItsReservationBack(HostKind kind)
     {
-        await using var env = await TestEnvironment.StartAsync(s =>
-        {
-            s["Budgets:hard:LimitUsd"] = Limit.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            s["Budgets:hard:Action"] = "block";
-            s["Budgets:hard:Reserve"] = "true";
-        }, kind: kind);
+        await using var env = await TestEnvironment.StartAsync(ReservedBlock, kind: kind);
         using var http = env.Host.CreateHttpClient();
         static HttpRequestMessage Call(string? scenario)
         {
