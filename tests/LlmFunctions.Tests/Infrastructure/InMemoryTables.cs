@@ -43,6 +43,10 @@ internal sealed class InMemoryTables : ITableService
     /// <summary>Runs before each query (table name, query): a test's way to make something happen during a read.</summary>
     public Func<string, TableQuery, Task>? BeforeQuery { get; set; }
 
+    /// <summary>Called with the table's name before each transaction is applied (an outage can start between two, or the
+    /// clock move).</summary>
+    public Action<string>? BeforeTransaction { get; set; }
+
     /// <summary>
     /// Rows a query had to read: those within its key bounds (Table Storage filters other properties after reading the
     /// rows), and one per point read. What a read costs as history grows.
@@ -288,6 +292,7 @@ internal sealed class InMemoryTables : ITableService
 
         public Task SubmitAsync(IReadOnlyList<TableTransactionAction> actions, CancellationToken cancellationToken)
         {
+            owner.BeforeTransaction?.Invoke(name); // outside the lock: it may move the clock, which runs timers' work
             lock (owner._lock)
             {
                 owner.Enter(write: true);

@@ -1,0 +1,51 @@
+using LlmFunctions.Core.Budgets;
+using LlmFunctions.Core.Records;
+using LlmFunctions.Tests.Infrastructure;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LlmFunctions.Tests.Records;
+
+/// <summary>The replay of spooled records, over in-memory tables on the fake clock.</summary>
+public sealed class SpoolReplayerTests
+{
+    private static readonly DateTimeOffset Noon = new(2026, 11, 28, 12, 0, 30, TimeSpan.Zero);
+
+    /// <summary>
+    /// A pass that committed one chunk of a file and then lost storage left the file whole; the next pass found that
+    /// chunk stored and published it to the tail a second time, so scrapes, reports and budgets counted it twice until
+    /// the fold (which reads the records) caught up. Found by <see cref="LateRecordsTests"/>: 2 runs in 24 counted one
+    /// 40-record batch twice, a second replayer having opened a file between the first's unlock and its delete.
+    /// </summary>
+    [Fact]
+    public async Task APassCutShortAfterACommittedChunk_DoesNotCountThatChunkAgain()
+    {
+        var tables = new InMemoryTables();
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon),
+            new() { ["Budgets:all:LimitUsd"] = "1000", ["Budgets:all:Action"] = "notify" });
+        await core.StartAsync();
+        var replayer = core.Hosted<SpoolReplayer>();
+        await replayer.StopAsync(CancellationToken.None); // its loop would race the passes below for the file
+        var records = Enumerable.Range(0, 2 * RecordWriter.MaxBatch)
+            .Select(_ => new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon, costNanoUsd: 1_000)) }).ToList();
+        await core.Get<RecordSpool>().WriteBatchAsync(RecordSpool.NewFileName(), records, null, CancellationToken.None);
+        var transactions = 0;
+        tables.BeforeTransaction = table =>
+        {
+            if (table.StartsWith(TableNames.CallsPrefix, StringComparison.Ordinal) && ++transactions == 2)
+            {
+                tables.Down = true; // storage goes away after the first chunk committed
+            }
+        };
+
+        await Assert.ThrowsAnyAsync<Exception>(() => replayer.ReplayOnceAsync(CancellationToken.None));
+        Assert.Equal(RecordWriter.MaxBatch, tables.EntitiesOf(TableNames.CallsPrefix).Count);
+        (tables.BeforeTransaction, tables.Down) = (null, false);
+        await replayer.ReplayOnceAsync(CancellationToken.None);
+
+        Assert.Empty(core.Get<RecordSpool>().Files());
+        Assert.Equal(2 * RecordWriter.MaxBatch, tables.EntitiesOf(TableNames.CallsPrefix).Count);
+        // Nothing is folded yet (the records are younger than the fold lag): the figure is the tail's, once per record.
+        var all = Assert.Single(await core.Get<BudgetRollup>().ComputeAsync(CancellationToken.None));
+        Assert.Equal(2 * RecordWriter.MaxBatch * 1_000, all.SpentNanoUsd);
+    }
+}
