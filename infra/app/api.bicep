@@ -312,15 +312,18 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
           }
         }
       : null
-    siteConfig: {
-      linuxFxVersion: isFlex ? null : 'DOTNET-ISOLATED|10.0'
-      // App Service plans idle the app without it; Flex and Elastic Premium scale on their own.
-      alwaysOn: planType == 'AppService'
-      minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-    }
+    // Flex refuses linuxFxVersion (even null) and ftpsState with ARM error 51021 in newer regions
+    // (Azure/terraform-azurerm-avm-res-web-site#345): on Flex those keys are absent, not null.
+    siteConfig: union(
+      {
+        // App Service plans idle the app without it; Flex and Elastic Premium scale on their own.
+        alwaysOn: planType == 'AppService'
+        minTlsVersion: '1.2'
+        scmMinTlsVersion: '1.2'
+        http20Enabled: true
+      },
+      isFlex ? {} : { linuxFxVersion: 'DOTNET-ISOLATED|10.0', ftpsState: 'Disabled' }
+    )
   }
 }
 

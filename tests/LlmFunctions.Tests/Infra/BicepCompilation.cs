@@ -79,6 +79,41 @@ internal static class BicepCompilation
     /// <summary>Runs the Bicep CLI in the repository root.</summary>
     public static CommandResult Run(params string[] arguments) => RunIn(RepoRoot, arguments);
 
+    private static readonly Dictionary<string, Lazy<JsonArray>> Snapshots = new[] { "FlexConsumption", "ElasticPremium", "AppService" }
+        .ToDictionary(plan => plan, plan => new Lazy<JsonArray>(() => TakeSnapshot(plan)));
+
+    /// <summary>
+    /// The resources a deployment of <c>infra/main.bicep</c> with <paramref name="planType"/> would create, every
+    /// expression and condition evaluated offline (<c>bicep snapshot</c>): what ARM would receive, absent keys absent.
+    /// </summary>
+    public static JsonArray Snapshot(string planType) => Snapshots[planType].Value;
+
+    private static JsonArray TakeSnapshot(string planType)
+    {
+        var directory = Directory.CreateTempSubdirectory("llmf-snapshot-").FullName;
+        try
+        {
+            // A .bicepparam names its template by a relative path.
+            var template = Path.GetRelativePath(directory, Path.Combine(RepoRoot, "infra", "main.bicep")).Replace('\\', '/');
+            File.WriteAllText(Path.Combine(directory, "plan.bicepparam"), $"""
+                using '{template}'
+                param environmentName = 'snap'
+                param location = 'eastus'
+                param upstreamApiKey = 'not-a-secret'
+                param planType = '{planType}'
+                """);
+            var result = RunIn(directory, "snapshot", "plan.bicepparam", "--subscription-id", "00000000-0000-0000-0000-000000000001",
+                "--location", "eastus");
+            var file = Path.Combine(directory, "plan.snapshot.json");
+            Assert.True(File.Exists(file), $"bicep snapshot ({planType}) wrote nothing: {result.StandardError}{result.StandardOutput}");
+            return JsonNode.Parse(File.ReadAllText(file))!["predictedResources"]!.AsArray();
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     public static CommandResult RunIn(string workingDirectory, params string[] arguments)
     {
         var startInfo = new ProcessStartInfo(LazyBicepPath.Value)
