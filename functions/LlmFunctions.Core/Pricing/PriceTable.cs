@@ -13,9 +13,11 @@ namespace LlmFunctions.Core.Pricing;
 internal sealed class PriceTable
 {
     private readonly FrozenDictionary<string, ModelPrice> _prices;
+    private readonly bool _refuseUnpriced;
 
     public PriceTable(IOptions<PricingOptions> options)
     {
+        _refuseUnpriced = options.Value.RefuseUnpriced;
         var prices = LoadBuiltIn();
         foreach (var (key, o) in options.Value.Models)
         {
@@ -44,6 +46,9 @@ internal sealed class PriceTable
     }
 
     public int Count => _prices.Count;
+
+    /// <summary>Whether a call to <paramref name="model"/> is refused: it has no price and <c>Pricing__RefuseUnpriced</c> is on.</summary>
+    public bool Refuses(string model) => _refuseUnpriced && !TryGetPrice(model, out _);
 
     public bool TryGetPrice(string? model, out ModelPrice price)
     {

@@ -36,12 +36,10 @@ internal sealed partial class ProxyHandler(
     PriceTable prices,
     ClientRateLimiter rateLimiter,
     IOptions<StorageOptions> storageOptions,
-    IOptions<PricingOptions> pricingOptions,
     TimeProvider time,
     ILogger<ProxyHandler> logger)
 {
     private readonly bool _awaitRecordWrite = storageOptions.Value.AwaitRecordWrite;
-    private readonly bool _refuseUnpriced = pricingOptions.Value.RefuseUnpriced;
 
     public async Task HandleAsync(HttpContext context, string? path)
     {
@@ -157,7 +155,7 @@ internal sealed partial class ProxyHandler(
         }
 
         record.UsedModel = record.Model;
-        if (_refuseUnpriced && record.Model.Length > 0 && Endpoints.IsMetered(path) && !prices.TryGetPrice(record.Model, out _))
+        if (record.Model.Length > 0 && Endpoints.IsMetered(path) && prices.Refuses(record.Model))
         {
             await FailAsync(context, record, ProxyFailure.Rejected(400, "model_not_priced",
                 $"The model '{Text.Truncate(requested)}' has no price here, and this proxy refuses unpriced models (Pricing__RefuseUnpriced). "
