@@ -102,9 +102,11 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
             var missing = await MissingAsync(records, cancellationToken).ConfigureAwait(false);
             missingCount = missing.Count;
             var left = missing.ToList();
-            if (left.Count != records.Count)
+            if (left.Count == 0 && records.Count > 0)
             {
-                await RecordSpool.RewriteAsync(stream, left, cancellationToken).ConfigureAwait(false); // the rest were published
+                // All stored before, all published now: emptied under the lock. (With records left, the first key
+                // written below rewrites the file with only those.)
+                await RecordSpool.RewriteAsync(stream, left, cancellationToken).ConfigureAwait(false);
             }
 
             string? partitionKey = null;
@@ -116,11 +118,9 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
                 var replayed = chunks[i].Select(r => r.Record.ToRecord()).ToList();
                 var (key, stored) = await _retry.ExecuteAsync(async ct =>
                 {
-                    // A key the fold has not passed, checked right before each attempt: chosen afresh once a third of the
-                    // fold's lag went by since it was chosen (a long replay, a slow disk, throttling), and in the file before
-                    // any record is written under it. Checked at keying time only, a stall between the two (another
-                    // replayer's minutes of work on a fast clock in LateRecordsTests) let the fold pass the key: the batch
-                    // was stored where no fold would read it, and never counted.
+                    // A key the fold has not passed, checked right before each attempt (not only when chosen: a stall in
+                    // between let the fold pass it, and the batch was never counted): chosen afresh once a third of the
+                    // fold's lag went by, and in the file before any record is written under it.
                     for (var rekeys = 0; rekeys < 3 && (partitionKey is null || time.GetElapsedTime(keyedAt) > _rekeyAfter); rekeys++)
                     {
                         partitionKey = RecordKeys.PartitionKey(time.GetUtcNow(), writer.Shard);
