@@ -106,6 +106,17 @@ internal sealed class InMemoryCore : IAsyncDisposable
         DurationMs = 12,
     };
 
+    /// <summary>
+    /// Writes <paramref name="count"/> records of a call at <paramref name="startedAt"/> while storage is down: the first
+    /// waits out the writer's attempts on this clock and marks storage down, the others then go straight to the spool.
+    /// </summary>
+    public async Task SpoolThroughOutageAsync(int count, DateTimeOffset startedAt, long costNanoUsd = 1_000)
+    {
+        var writer = Get<RecordWriter>();
+        await AdvanceUntilAsync(writer.WriteAsync(Record(startedAt, costNanoUsd: costNanoUsd)), TimeSpan.FromMilliseconds(50));
+        await Task.WhenAll(Enumerable.Range(1, count - 1).Select(_ => writer.WriteAsync(Record(startedAt, costNanoUsd: costNanoUsd))));
+    }
+
     /// <summary>Moves the clock in small steps until the task completes (a retry's delay, for example), at most a minute.</summary>
     public async Task AdvanceUntilAsync(Task task, TimeSpan step)
     {

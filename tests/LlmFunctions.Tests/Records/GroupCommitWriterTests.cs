@@ -299,11 +299,8 @@ public sealed class GroupCommitWriterTests
         var tables = new InMemoryTables { Down = true };
         await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
         await core.StartAsync();
-        var writer = core.Get<RecordWriter>();
-        await core.AdvanceUntilAsync(writer.WriteAsync(InMemoryCore.Record(Noon)), TimeSpan.FromMilliseconds(50));
-        var records = Enumerable.Range(0, 400).Select(_ => InMemoryCore.Record(Noon)).ToList();
-        await Task.WhenAll(records.Select(r => writer.WriteAsync(r)));
-        Assert.Equal(401, writer.Spooled);
+        await core.SpoolThroughOutageAsync(401, Noon);
+        Assert.Equal(401, core.Get<RecordWriter>().Spooled);
 
         tables.Down = false;
         tables.ServerBusyRate = 0.10;
