@@ -164,6 +164,9 @@ var appSettings = {
   // Functions may freeze or recycle an instance right after an invocation: a record must be durable before the
   // function returns, so this is not a parameter.
   Storage__AwaitRecordWrite: 'true'
+  // An instance takes its temp disk (the spool) with it: a call is answered only once its record is in the table
+  // (the app's default too, written here so the deployment says it).
+  Storage__LocalDiskIsDurable: 'false'
   Proxy__MaxRequestBodyBytes: string(proxyMaxRequestBodyBytes)
   Metrics__MaxModels: string(metricsMaxModels)
   Metrics__FoldLagSeconds: string(metricsFoldLagSeconds)

@@ -103,6 +103,9 @@ public sealed partial class FunctionsHostEmulator : IAsyncDisposable
             ? _app.Services.GetRequiredService<TimerTriggerService>().InvokeAsync(timer, cancellationToken)
             : throw new ArgumentException($"'{functionName}' is not a timer function of this app.", nameof(functionName));
 
+    /// <summary>Kills the worker at once (SIGKILL), as a crash or a reclaimed instance does: nothing drains.</summary>
+    public void KillWorker() => _worker.Kill();
+
     /// <summary>
     /// Stops as the host does: no new calls (503) and no more timers, then <c>WorkerTerminate</c> with the grace
     /// period (the worker stops its application and drains), SIGTERM if it is still running after that, SIGKILL

@@ -132,7 +132,8 @@ internal sealed partial class WorkerProcess : IAsyncDisposable
         return psi;
     }
 
-    private void Kill()
+    /// <summary>SIGKILL, the whole process tree: a crash, or an instance taken away.</summary>
+    public void Kill()
     {
         try
         {

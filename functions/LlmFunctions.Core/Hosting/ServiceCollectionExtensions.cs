@@ -30,6 +30,9 @@ public static class ServiceCollectionExtensions
                 "Storage__ConnectionString or Storage__TableServiceUri is required.")
             .Validate(o => string.IsNullOrWhiteSpace(o.TableServiceUri) || Uri.IsWellFormedUriString(o.TableServiceUri, UriKind.Absolute),
                 "Storage__TableServiceUri must be an absolute URL.")
+            .Validate(o => o.LocalDiskIsDurable || (o.AwaitRecordWrite && !o.LocalJournal),
+                "Storage__LocalDiskIsDurable=false answers a call only once its record is in the table, which needs "
+                + "Storage__AwaitRecordWrite=true and Storage__LocalJournal=false.")
             .ValidateOnStart();
         services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();

@@ -30,6 +30,17 @@ public sealed class StorageOptions
     public bool AwaitRecordWrite { get; set; } = true;
 
     /// <summary>
+    /// Whether a record on this instance's local disk (the spool, or the journal) counts as durable. True (the default
+    /// of the local host): during a storage outage calls are answered and their records spooled, replayed when storage
+    /// returns or at the next start, so the disk must outlive the process. False (the default on Azure Functions, whose
+    /// instances take their temp disk with them when recycled or scaled in): a call is answered only once its record is
+    /// in the table; one whose record storage did not take gets 503 <c>storage_unavailable</c> instead of its last
+    /// bytes, and while storage is down new calls get that 503 before they reach the upstream (docs/architecture.md,
+    /// "What durable means on each plan").
+    /// </summary>
+    public bool LocalDiskIsDurable { get; set; } = true;
+
+    /// <summary>
     /// False (default). True, only on a host whose local disk outlives the process (a VM, a container with a persistent
     /// volume; never Azure Functions): a record is durable once appended to a local journal in
     /// <see cref="SpoolDirectory"/> and flushed to disk (one fsync per group of records), so with

@@ -21,10 +21,11 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
 
     /// <summary>
     /// Relays a non-streaming body: buffered up to <see cref="MaxBufferedResponseBytes"/> (cost headers), else as it
-    /// arrives. <paramref name="start"/> starts the client's response (true: a stream). Returns how the relay failed, or null.
+    /// arrives. <paramref name="start"/> starts the client's response (true: a stream); <paramref name="commit"/> says,
+    /// once the call is billed, whether the answer may end. Returns how the relay failed, or null.
     /// </summary>
-    public async Task<ProxyFailure?> RelayAsync(
-        HttpContext context, HttpResponseMessage response, CallRecord record, string path, PooledBufferWriter requestBody, Action<bool> start)
+    public async Task<ProxyFailure?> RelayAsync(HttpContext context, HttpResponseMessage response, CallRecord record, string path,
+        PooledBufferWriter requestBody, Action<bool> start, RecordCommit commit)
     {
         using var buffer = new PooledBufferWriter((int)Math.Clamp(response.Content.Headers.ContentLength ?? 16 * 1024, 1024, MaxBufferedResponseBytes));
         await using var upstreamStream = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
@@ -53,14 +54,24 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
                 SetCostHeaders(http, record);
             }
 
+            if (!await commit.MayEndAnswerAsync().ConfigureAwait(false))
+            {
+                // Not a byte of it sent: the client gets the 503 alone, without the answer's headers.
+                http.Clear();
+                http.Headers["x-llm-call-id"] = record.CallId;
+                return ProxyFailure.StorageUnavailable;
+            }
+
             http.ContentLength = buffer.WrittenCount;
             await http.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
             return null;
         }
 
         // Too large to buffer: relayed as it comes, and billed from its last bytes (the headers have gone without cost).
-        return await RelayRestAsync(upstreamStream, buffer, http, metered ? record : null, path, requestBody, context.RequestAborted)
+        // Without a Content-Length the client's body ends only with the response, after the commit.
+        failure = await RelayRestAsync(upstreamStream, buffer, http, metered ? record : null, path, requestBody, context.RequestAborted)
             .ConfigureAwait(false);
+        return failure ?? (await commit.MayEndAnswerAsync().ConfigureAwait(false) ? null : ProxyFailure.StorageUnavailable);
     }
 
     /// <summary>

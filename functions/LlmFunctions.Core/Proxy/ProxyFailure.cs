@@ -72,6 +72,14 @@ internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType
 
     public static ProxyFailure BudgetUnavailable(string message) => new(503, CallOutcome.UpstreamError, "server_error", "budget_unavailable", message);
 
+    /// <summary>
+    /// Storage is down and this host answers a call only once its record is in the table (<c>Storage__LocalDiskIsDurable=false</c>):
+    /// refused before the upstream, or, for a call already answered upstream, instead of its answer's last bytes. Retryable
+    /// (the SDKs retry a 503 after a back-off): an outage counts as over once storage takes a write again.
+    /// </summary>
+    public static ProxyFailure StorageUnavailable { get; } = new(503, CallOutcome.StorageUnavailable, "server_error", "storage_unavailable",
+        "Storage is unavailable, and this proxy answers a call only once its record is stored (Storage__LocalDiskIsDurable=false). Retry shortly.");
+
     /// <summary>A defect of ours: still answered in the OpenAI shape, and still billed for what is known.</summary>
     public static ProxyFailure Internal(string callId) => new(500, CallOutcome.UpstreamError, "server_error", "proxy_error",
         "The proxy failed to handle this call; it has been logged with id " + callId + ".");

@@ -17,6 +17,8 @@ namespace LlmFunctions.Core.Proxy;
 ///   ─► (5) send with retries ─► (6) relay and bill: SseRelay event by event, or JsonBodyRelay (cost headers up to 4 MiB)
 ///   ─► (7) complete the response ─► (8) write the record (durable before this method returns)
 /// </code>
+/// With <c>Storage__LocalDiskIsDurable=false</c> the record is written before the answer's last bytes instead
+/// (<see cref="RecordCommit"/>), and a call meets 503 <c>storage_unavailable</c> while storage is down.
 /// Every failure is a <see cref="ProxyFailure"/> value, mapped to the record's status and outcome and to the client's
 /// answer in one place (<see cref="FailAsync"/>): bad input 4xx, upstream unreachable 502, timeout 504, upstream
 /// statuses passed through, a stream that breaks after it started aborted, a client that left recorded as
@@ -31,6 +33,7 @@ internal sealed partial class ProxyHandler(
     JsonBodyRelay jsonRelay,
     SseRelay sseRelay,
     RecordWriter writer,
+    StorageOutage storageOutage,
     InFlightCalls inFlight,
     IBudgetGate budgets,
     PriceTable prices,
@@ -40,6 +43,7 @@ internal sealed partial class ProxyHandler(
     ILogger<ProxyHandler> logger)
 {
     private readonly bool _awaitRecordWrite = storageOptions.Value.AwaitRecordWrite;
+    private readonly bool _localDiskIsDurable = storageOptions.Value.LocalDiskIsDurable;
 
     public async Task HandleAsync(HttpContext context, string? path)
     {
@@ -80,6 +84,16 @@ internal sealed partial class ProxyHandler(
             Endpoint = safePath ? "/v1/" + path : "/v1/(invalid)",
         };
         context.Response.Headers["x-llm-call-id"] = record.CallId;
+        var commit = new RecordCommit(() =>
+        {
+            SettleReservation(context, record);
+            record.DurationMs = time.GetElapsedTime(started).TotalMilliseconds;
+
+            // (8) Durable before the invocation completes (a Functions instance may freeze right after), unless the
+            // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false); then
+            // only queued, which waits only when Storage__MaxQueuedRecords are already waiting for storage.
+            return writer.WriteAsync(record, untilDurable: _awaitRecordWrite);
+        }, beforeAnswerEnds: !_localDiskIsDurable);
 
         try
         {
@@ -87,33 +101,31 @@ internal sealed partial class ProxyHandler(
             {
                 if (rateLimiter.TryAcquire(client, out var retryAfter))
                 {
-                    await ForwardAsync(context, path, safePath, record, started).ConfigureAwait(false);
+                    await ForwardAsync(context, path, safePath, record, started, commit).ConfigureAwait(false);
                 }
                 else
                 {
                     OpenAIError.SetRetryAfter(context.Response, retryAfter);
-                    await FailAsync(context, record, ProxyFailure.RateLimited(client)).ConfigureAwait(false);
+                    await FailAsync(context, record, commit, ProxyFailure.RateLimited(client)).ConfigureAwait(false);
                 }
             }
             catch (Exception ex) when (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
             {
-                await FailAsync(context, record, ProxyFailure.ClientCancelled).ConfigureAwait(false);
+                await FailAsync(context, record, commit, ProxyFailure.ClientCancelled).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
                 LogUnexpected(logger, ex, record.CallId);
-                await FailAsync(context, record, ProxyFailure.Internal(record.CallId)).ConfigureAwait(false);
+                await FailAsync(context, record, commit, ProxyFailure.Internal(record.CallId)).ConfigureAwait(false);
             }
         }
         finally
         {
             // Whatever happened, even if writing the error failed: a reservation left held would block the budget early.
-            context.Features.Get<Budgets.BudgetReservation>()?.Settle(record.CostNanoUsd);
+            SettleReservation(context, record);
         }
 
-        record.DurationMs = time.GetElapsedTime(started).TotalMilliseconds;
-
-        // (7) The client has its whole response before we touch storage.
+        // (7) The client has its whole response before we touch storage (unless the record came first, above).
         if (!context.RequestAborted.IsCancellationRequested)
         {
             try
@@ -126,22 +138,29 @@ internal sealed partial class ProxyHandler(
             }
         }
 
-        // (8) Durable before the invocation completes (a Functions instance may freeze right after), unless the
-        // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false); then
-        // only queued, which waits only when Storage__MaxQueuedRecords are already waiting for storage.
-        await writer.WriteAsync(record, untilDurable: _awaitRecordWrite).ConfigureAwait(false);
+        await commit.WriteAsync().ConfigureAwait(false);
         LogCall(logger, record.CallId, record.Client, record.BilledModel, record.StatusCode, record.Outcome, record.InputTokens, record.OutputTokens,
             record.CostUsd, record.DurationMs);
         telemetry.Report(record);
     }
 
-    private async Task ForwardAsync(HttpContext context, string path, bool safePath, CallRecord record, long started)
+    private static void SettleReservation(HttpContext context, CallRecord record) =>
+        context.Features.Get<Budgets.BudgetReservation>()?.Settle(record.CostNanoUsd); // once; later calls do nothing
+
+    private async Task ForwardAsync(HttpContext context, string path, bool safePath, CallRecord record, long started, RecordCommit commit)
     {
         // (2) Validate: path, method, size, JSON, model.
         using var call = await validator.ValidateAsync(context, path, safePath).ConfigureAwait(false);
         if (call.Failure is { } refused)
         {
-            await FailAsync(context, record, refused).ConfigureAwait(false);
+            await FailAsync(context, record, commit, refused).ConfigureAwait(false);
+            return;
+        }
+
+        if (!_localDiskIsDurable && storageOutage.IsDown)
+        {
+            // This call's record could not be stored, and the spool does not outlive this instance: refuse it before it costs.
+            await FailAsync(context, record, commit, ProxyFailure.StorageUnavailable).ConfigureAwait(false);
             return;
         }
 
@@ -157,7 +176,7 @@ internal sealed partial class ProxyHandler(
         record.UsedModel = record.Model;
         if (record.Model.Length > 0 && Endpoints.IsMetered(path) && prices.Refuses(record.Model))
         {
-            await FailAsync(context, record, ProxyFailure.Rejected(400, "model_not_priced",
+            await FailAsync(context, record, commit, ProxyFailure.Rejected(400, "model_not_priced",
                 $"The model '{Text.Truncate(requested)}' has no price here, and this proxy refuses unpriced models (Pricing__RefuseUnpriced). "
                 + "Check the name, or give it a price (Pricing__Models__<model>__Input and __Output, USD per 1M tokens).")).ConfigureAwait(false);
             return;
@@ -167,7 +186,7 @@ internal sealed partial class ProxyHandler(
         var (blocked, downgradeTo) = await CheckBudgetsAsync(context, record, path, facts, call.Body).ConfigureAwait(false);
         if (blocked is not null)
         {
-            await FailAsync(context, record, blocked).ConfigureAwait(false);
+            await FailAsync(context, record, commit, blocked).ConfigureAwait(false);
             return;
         }
 
@@ -199,7 +218,7 @@ internal sealed partial class ProxyHandler(
 
         if (result.Failure != UpstreamFailure.None)
         {
-            await FailAsync(context, record, result.Failure switch
+            await FailAsync(context, record, commit, result.Failure switch
             {
                 UpstreamFailure.ClientCancelled => ProxyFailure.ClientCancelled,
                 UpstreamFailure.Timeout => ProxyFailure.UpstreamTimeout(upstream.Timeout),
@@ -221,11 +240,11 @@ internal sealed partial class ProxyHandler(
         // (6) Relay: an SSE stream event by event, else the JSON body; either bills the call and returns how it failed.
         void Start(bool streaming) => StartResponse(context, response, record, started, streaming);
         var relayed = response.IsSuccessStatusCode && response.Content.Headers.ContentType?.MediaType == "text/event-stream"
-            ? await sseRelay.RelayAsync(context, response, record, path, call.Body, injectUsage, Start).ConfigureAwait(false)
-            : await jsonRelay.RelayAsync(context, response, record, path, call.Body, Start).ConfigureAwait(false);
+            ? await sseRelay.RelayAsync(context, response, record, path, call.Body, injectUsage, Start, commit).ConfigureAwait(false)
+            : await jsonRelay.RelayAsync(context, response, record, path, call.Body, Start, commit).ConfigureAwait(false);
         if (relayed is not null)
         {
-            await FailAsync(context, record, relayed).ConfigureAwait(false);
+            await FailAsync(context, record, commit, relayed).ConfigureAwait(false);
         }
     }
 
@@ -276,12 +295,17 @@ internal sealed partial class ProxyHandler(
     /// <summary>
     /// The one place a failure becomes the record's status and outcome and the client's answer: an OpenAI-shaped
     /// error, or an abort once a response has started (so a partial answer is never taken for a whole one); a client
-    /// that left gets nothing.
+    /// that left gets nothing. A record already written (<see cref="RecordCommit"/>) keeps what the upstream answered:
+    /// the upstream charged for it, though the client gets the failure.
     /// </summary>
-    private static Task FailAsync(HttpContext context, CallRecord record, ProxyFailure failure)
+    private static Task FailAsync(HttpContext context, CallRecord record, RecordCommit commit, ProxyFailure failure)
     {
-        record.StatusCode = failure.Status;
-        record.Outcome = failure.Outcome;
+        if (!commit.Started)
+        {
+            record.StatusCode = failure.Status;
+            record.Outcome = failure.Outcome;
+        }
+
         if (failure.Status == StatusCodes.Status499ClientClosedRequest)
         {
             return Task.CompletedTask;

@@ -16,10 +16,10 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
     /// <summary>
     /// Relays an SSE stream event by event. A fault while reading is the upstream's (idle past the timeout, or broken)
     /// unless the client left; a fault while writing is the client leaving. Either ends the relay with a failure.
+    /// <c>[DONE]</c> goes out only once <paramref name="commit"/> says the answer may end.
     /// </summary>
-    public async Task<ProxyFailure?> RelayAsync(
-        HttpContext context, HttpResponseMessage response, CallRecord record, string path, PooledBufferWriter requestBody, bool hideUsage,
-        Action<bool> start)
+    public async Task<ProxyFailure?> RelayAsync(HttpContext context, HttpResponseMessage response, CallRecord record, string path,
+        PooledBufferWriter requestBody, bool hideUsage, Action<bool> start, RecordCommit commit)
     {
         record.Streamed = true;
         var clientAborted = context.RequestAborted;
@@ -52,11 +52,11 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
                 try
                 {
                     // Billed when the end marker comes, so the cost can precede it in the stream.
-                    failure = await RelayEventAsync(context, record, item, progress, start, () =>
+                    failure = await RelayEventAsync(context, record, item, progress, start, async () =>
                     {
                         billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
                         progress.Billed = true;
-                        return MeteringFields.SseComment(record);
+                        return await commit.MayEndAnswerAsync().ConfigureAwait(false) ? MeteringFields.SseComment(record) : null;
                     }).ConfigureAwait(false);
                 }
                 finally
@@ -68,7 +68,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
 
         // The upstream closed without its end marker: a truncated stream, never passed off as complete.
         var truncated = failure is null && !progress.SawDone && path is Endpoints.ChatCompletions or "completions";
-        if (truncated || (failure is not null && failure != ProxyFailure.ClientCancelled))
+        if (truncated || (failure is not null && failure != ProxyFailure.ClientCancelled && failure != ProxyFailure.StorageUnavailable))
         {
             failure ??= ProxyFailure.UpstreamStreamBroken;
             LogStreamBroken(logger, record.CallId, truncated ? "closed without [DONE]" : failure.Outcome);
@@ -84,13 +84,15 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
             billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
         }
 
-        return failure;
+        // A stream without [DONE] (the Responses API's) ends with the response: after its record, like the others.
+        return failure ?? (await commit.MayEndAnswerAsync().ConfigureAwait(false) ? null : ProxyFailure.StorageUnavailable);
     }
 
     /// <summary>Writes one upstream event to the client; <see cref="ProxyFailure.ClientCancelled"/> when it is gone.
-    /// <paramref name="billAtDone"/> bills the call and gives the comment that precedes <c>[DONE]</c>.</summary>
-    private static async Task<ProxyFailure?> RelayEventAsync(
-        HttpContext context, CallRecord record, SseItem<SseChunk> item, StreamProgress progress, Action<bool> start, Func<string> billAtDone)
+    /// <paramref name="billAtDone"/> bills the call and gives the comment that precedes <c>[DONE]</c>, or null when the
+    /// stream must not end (its record is not stored).</summary>
+    private static async Task<ProxyFailure?> RelayEventAsync(HttpContext context, CallRecord record, SseItem<SseChunk> item,
+        StreamProgress progress, Action<bool> start, Func<ValueTask<string?>> billAtDone)
     {
         var http = context.Response;
         var chunk = item.Data;
@@ -104,7 +106,12 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
             if (SseWriter.IsDone(chunk.Span))
             {
                 progress.SawDone = true;
-                http.BodyWriter.Write(Encoding.UTF8.GetBytes(billAtDone()));
+                if (await billAtDone().ConfigureAwait(false) is not { } comment)
+                {
+                    return ProxyFailure.StorageUnavailable; // aborted without [DONE]: the client never takes it for a whole answer
+                }
+
+                http.BodyWriter.Write(Encoding.UTF8.GetBytes(comment));
                 SseWriter.WriteDone(http.BodyWriter);
             }
             else if (Inspect(record, chunk, progress) is { } length)

@@ -10,6 +10,9 @@ internal static class CallOutcome
     public const string ClientError = "client_error";
     public const string ClientCancelled = "client_cancelled";
 
+    /// <summary>Refused because storage was down and this host answers only calls whose record is in the table.</summary>
+    public const string StorageUnavailable = "storage_unavailable";
+
     /// <summary>The outcome a final status implies when nothing else went wrong.</summary>
     public static string FromStatus(int status) => status switch
     {

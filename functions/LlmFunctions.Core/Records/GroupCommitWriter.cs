@@ -246,7 +246,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         {
             foreach (var p in batch)
             {
-                _writer.Settle(p);
+                _writer.Settle(p, RecordLocation.Table);
             }
         }
         else
@@ -304,7 +304,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
             LogSpooled(_logger, batch.Count, reason);
             foreach (var p in batch)
             {
-                _writer.Settle(p);
+                _writer.Settle(p, RecordLocation.Spool);
             }
         }
         catch (Exception ex)

@@ -73,7 +73,7 @@ internal sealed partial class JournalPump(RecordWriter writer, RecordJournal jou
                 p.Segment = segment;
                 p.PartitionKey = partitionKey;
                 p.JournaledAt = now;
-                writer.Settle(p);
+                writer.Settle(p, RecordLocation.Journal);
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

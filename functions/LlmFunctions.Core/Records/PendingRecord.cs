@@ -20,7 +20,8 @@ internal sealed class PendingRecord(CallRecord record, bool awaited)
     /// <summary>A caller waits for the table write itself, so its batch is committed without delay.</summary>
     public bool WaitsOnTable => Awaited && Segment is null;
 
-    public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Where the record became durable, for the caller that waits.</summary>
+    public TaskCompletionSource<RecordLocation> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Records as spool (or journal) entries, each with the key a write of it was or will be attempted under.</summary>
     public static List<SpooledRecord> ToSpooled(IReadOnlyList<PendingRecord> batch, string? attemptedPartitionKey)

@@ -82,22 +82,24 @@ internal sealed partial class RecordWriter
     internal ChannelWriter<PendingRecord> Journaled => _journaled.Writer;
 
     /// <summary>
-    /// Queues a record. The task completes when the record is durable (in the table, the journal or the spool), or
-    /// — with <paramref name="untilDurable"/> false — as soon as it is queued, which is at once unless
-    /// <c>Storage__MaxQueuedRecords</c> are already waiting.
+    /// Queues a record. The task completes when the record is durable, with where it is (the table, the journal or the
+    /// spool), or — with <paramref name="untilDurable"/> false — as soon as it is queued (<see cref="RecordLocation.Queue"/>),
+    /// which is at once unless <c>Storage__MaxQueuedRecords</c> are already waiting.
     /// </summary>
-    public Task WriteAsync(CallRecord record, bool untilDurable = true)
+    public Task<RecordLocation> WriteAsync(CallRecord record, bool untilDurable = true)
     {
         var pending = new PendingRecord(record, untilDurable);
         if (_incoming.Writer.TryWrite(pending))
         {
-            return untilDurable ? pending.Completion.Task : Task.CompletedTask;
+            return untilDurable ? pending.Completion.Task : QueuedOnly;
         }
 
         return WriteWhenRoomAsync(pending, untilDurable);
     }
 
-    private async Task WriteWhenRoomAsync(PendingRecord pending, bool untilDurable)
+    private static readonly Task<RecordLocation> QueuedOnly = Task.FromResult(RecordLocation.Queue);
+
+    private async Task<RecordLocation> WriteWhenRoomAsync(PendingRecord pending, bool untilDurable)
     {
         try
         {
@@ -107,13 +109,10 @@ internal sealed partial class RecordWriter
         {
             // Only after shutdown drained the queue: write it straight to the spool rather than lose it.
             await _spool.AppendAsync([new SpooledRecord { Record = CallRecordData.From(pending.Record) }], CancellationToken.None).ConfigureAwait(false);
-            return;
+            return RecordLocation.Spool;
         }
 
-        if (untilDurable)
-        {
-            await pending.Completion.Task.ConfigureAwait(false);
-        }
+        return untilDurable ? await pending.Completion.Task.ConfigureAwait(false) : RecordLocation.Queue;
     }
 
     /// <summary>
@@ -141,8 +140,9 @@ internal sealed partial class RecordWriter
         }
     }
 
-    /// <summary>The record is durable: raises <see cref="Durable"/> and completes its caller, whatever a handler does.</summary>
-    internal void Settle(PendingRecord pending)
+    /// <summary>The record is durable in <paramref name="location"/>: raises <see cref="Durable"/> and completes its caller,
+    /// whatever a handler does.</summary>
+    internal void Settle(PendingRecord pending, RecordLocation location)
     {
         try
         {
@@ -154,7 +154,7 @@ internal sealed partial class RecordWriter
         }
         finally
         {
-            pending.Completion.TrySetResult();
+            pending.Completion.TrySetResult(location);
         }
     }
 

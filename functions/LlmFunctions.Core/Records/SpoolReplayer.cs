@@ -17,6 +17,9 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
 
     internal static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long a stop's last replay may take (within the host's shutdown timeout, 30 s by default).</summary>
+    internal static readonly TimeSpan LastPassBound = TimeSpan.FromSeconds(10);
+
     /// <summary>Throttled reads and writes are retried (storage answers, slowly); a pass ends only when it does not answer.</summary>
     private readonly Polly.ResiliencePipeline _retry = StorageFailure.Retry(time, unreachableRetries: 0);
 
@@ -39,6 +42,13 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
+                if (StorageFailure.IsUnreachable(ex))
+                {
+                    // Still down: the outage goes on (new batches straight to the spool; with Storage__LocalDiskIsDurable
+                    // false, new calls refused before they cost) until a replay gets through.
+                    outage.Failed();
+                }
+
                 LogReplayFailed(logger, ex.GetType().Name);
             }
 
@@ -56,6 +66,25 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
         {
             // The writers have stopped: segments their last reports finished become spool batches for the next start.
             await journal.ConvertFinishedAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
+        await LastPassAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A graceful stop tries storage once more for what is spooled (the writers have run down, so this is all of it): on
+    /// Functions the spool goes with the instance. Bounded, so that a stop during an outage still ends.
+    /// </summary>
+    private async Task LastPassAsync()
+    {
+        using var bound = new CancellationTokenSource(LastPassBound, time);
+        try
+        {
+            await ReplayOnceAsync(bound.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (StorageFailure.Any(ex) || ex is OperationCanceledException)
+        {
+            LogReplayFailed(logger, ex.GetType().Name);
         }
     }
 

@@ -18,7 +18,9 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
     public async Task AzuriteStoppedForTenSecondsDuringAThousandCalls_LosesAndDuplicatesNothing(HostKind kind)
     {
         await using var azurite = await Azurite.StartAsync();
-        await using var env = await TestEnvironment.StartAsync(sharedAzurite: azurite, kind: kind);
+
+        // The spool path, which the Functions app takes only when its disk outlives it (DurabilityTests has its default).
+        await using var env = await TestEnvironment.StartAsync(s => s["Storage:LocalDiskIsDurable"] = "true", sharedAzurite: azurite, kind: kind);
         using var http = env.Host.CreateHttpClient();
         var ok = 0;
         var slow = 0;

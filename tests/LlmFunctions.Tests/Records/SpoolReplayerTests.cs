@@ -48,4 +48,24 @@ public sealed class SpoolReplayerTests
         var all = Assert.Single(await core.Get<BudgetRollup>().ComputeAsync(CancellationToken.None));
         Assert.Equal(2 * RecordWriter.MaxBatch * 1_000, all.SpentNanoUsd);
     }
+
+    /// <summary>
+    /// On Functions the spool goes with the instance: a graceful stop (scale-in, a deploy) tries storage once more for
+    /// what is spooled, rather than leave it to a disk that will not come back.
+    /// </summary>
+    [Fact]
+    public async Task AGracefulStop_TriesStorageOnceMoreForWhatIsSpooled()
+    {
+        var tables = new InMemoryTables();
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
+        await core.StartAsync(); // the first pass finds nothing; the next waits for a clock that never moves
+        var records = Enumerable.Range(0, 3)
+            .Select(_ => new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon)) }).ToList();
+        await core.Get<RecordSpool>().WriteBatchAsync(RecordSpool.NewFileName(), records, null, CancellationToken.None);
+
+        await core.Hosted<SpoolReplayer>().StopAsync(CancellationToken.None);
+
+        Assert.Equal(3, tables.EntitiesOf(TableNames.CallsPrefix).Count);
+        Assert.Empty(core.Get<RecordSpool>().Files());
+    }
 }
