@@ -32,11 +32,12 @@ internal sealed partial class GroupCommitWriter : BackgroundService
     private long _lastCommitTimestamp;
 
     /// <summary>
-    /// How long after being journaled a record may still start its table write under its journal key: the fold's lag
-    /// less 7 s, so that even after two attempts of at most 3 s it lands before the fold's watermark passes its key
-    /// (3 s with the smallest lag, 10 s; 53 s by default). Later, its segment goes to the replay, which re-keys it.
+    /// How long after its PartitionKey was chosen (or journaled) an attempt to write a batch may still start: the fold's
+    /// lag less 7 s, so that an attempt of at most 3 s lands before the fold's watermark passes its key (3 s with the
+    /// smallest lag, 10 s; 53 s by default). Later, the batch goes to the spool (or its segment to the replay), which
+    /// keys it afresh: retries under one key never outlast the fold.
     /// </summary>
-    private readonly TimeSpan _journaledWriteWindow;
+    private readonly TimeSpan _keyWindow;
 
     public GroupCommitWriter(RecordWriter writer, TableStore store, RecordSpool spool, RecordJournal journal, StorageOutage outage,
         TimeProvider time, InFlightCalls inFlight, TailSummaries tail, IOptions<StorageOptions> options, IOptions<MetricsOptions> metrics,
@@ -54,7 +55,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         _queuedCommitDelay = TimeSpan.FromMilliseconds(options.Value.QueuedCommitDelayMs);
         _commitInterval = TimeSpan.FromMilliseconds(options.Value.CommitIntervalMs);
         _maxInFlight = options.Value.MaxCommitsInFlight;
-        _journaledWriteWindow = TimeSpan.FromSeconds(Math.Max(1, metrics.Value.FoldLagSeconds - 7));
+        _keyWindow = TimeSpan.FromSeconds(Math.Max(1, metrics.Value.FoldLagSeconds - 7));
 
         // Unreachable: two attempts (each fails fast, TableStore's 3 s network timeout), then the spool and the outage
         // rule. Throttled: up to six attempts backing off from 100 ms with jitter (about 3 s, well inside the fold's lag,
@@ -215,9 +216,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
     /// </summary>
     private async Task WriteJournaledAsync(List<PendingRecord> run, string partitionKey)
     {
-        var stored = _time.GetUtcNow() - run[0].JournaledAt <= _journaledWriteWindow
-            && !_outage.IsDown
-            && await TryWriteAsync(run, partitionKey).ConfigureAwait(false);
+        var stored = !_outage.IsDown && await TryWriteAsync(run, partitionKey, run[0].JournaledAt).ConfigureAwait(false);
         // One report per segment the run spans (a segment is sealed after 10,000 records, so a run may span two).
         var from = 0;
         for (var i = 1; i <= run.Count; i++)
@@ -242,7 +241,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         }
 
         var partitionKey = RecordKeys.PartitionKey(_time.GetUtcNow(), _writer.Shard);
-        if (await TryWriteAsync(batch, partitionKey).ConfigureAwait(false))
+        if (await TryWriteAsync(batch, partitionKey, _time.GetUtcNow()).ConfigureAwait(false))
         {
             foreach (var p in batch)
             {
@@ -255,8 +254,11 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         }
     }
 
-    /// <summary>Two attempts to write a batch under one PartitionKey; after the second failure storage counts as down.</summary>
-    private async Task<bool> TryWriteAsync(List<PendingRecord> batch, string partitionKey)
+    /// <summary>
+    /// Two attempts to write a batch under one PartitionKey (chosen at <paramref name="keyedAt"/>), each only while the
+    /// key is young enough (<see cref="_keyWindow"/>); after the second failure storage counts as down.
+    /// </summary>
+    private async Task<bool> TryWriteAsync(List<PendingRecord> batch, string partitionKey, DateTimeOffset keyedAt)
     {
         var records = new List<CallRecord>(batch.Count);
         foreach (var p in batch)
@@ -264,27 +266,42 @@ internal sealed partial class GroupCommitWriter : BackgroundService
             records.Add(p.Record);
         }
 
-        IReadOnlyList<CallRecord> stored;
+        IReadOnlyList<CallRecord>? stored;
+        Exception? lastFailure = null;
         try
         {
             // A record storage refuses is isolated inside StoreCallsAsync and never fails the batch: a refusal is not an outage.
             stored = await _retry.ExecuteAsync(async _ =>
             {
+                if (_time.GetUtcNow() - keyedAt > _keyWindow)
+                {
+                    return null; // an attempt now might land after the fold passed its key's minute, never counted
+                }
+
                 _writer.CountTransaction();
-                return await _store.StoreCallsAsync(partitionKey, records, CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    return await _store.StoreCallsAsync(partitionKey, records, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    lastFailure = ex;
+                    throw;
+                }
             }).ConfigureAwait(false);
         }
         catch (Exception ex) when (StorageFailure.Any(ex))
         {
-            if (StorageFailure.IsThrottled(ex))
+            GaveUp(batch.Count, ex);
+            return false;
+        }
+
+        if (stored is null)
+        {
+            LogKeyTooOld(_logger, batch.Count, (int)_keyWindow.TotalSeconds);
+            if (lastFailure is not null)
             {
-                // Storage answers, slowly: this batch goes to the spool, the next ones still try the table.
-                LogStillThrottled(_logger, batch.Count, StorageFailure.Describe(ex));
-            }
-            else
-            {
-                LogWriteFailed(_logger, batch.Count, StorageFailure.Describe(ex));
-                _outage.Failed();
+                GaveUp(batch.Count, lastFailure); // the window closed on a failing storage: the same verdict as the last attempt
             }
 
             return false;
@@ -293,6 +310,21 @@ internal sealed partial class GroupCommitWriter : BackgroundService
         _tail.Committed(partitionKey, stored);
         _writer.CountWritten(stored.Count);
         return true;
+    }
+
+    /// <summary>A batch's attempts ended on <paramref name="failure"/>: throttled, later batches still try the table; else storage is down.</summary>
+    private void GaveUp(int count, Exception failure)
+    {
+        if (StorageFailure.IsThrottled(failure))
+        {
+            // Storage answers, slowly: this batch goes to the spool, the next ones still try the table.
+            LogStillThrottled(_logger, count, StorageFailure.Describe(failure));
+        }
+        else
+        {
+            LogWriteFailed(_logger, count, StorageFailure.Describe(failure));
+            _outage.Failed();
+        }
     }
 
     private async Task SpoolAsync(List<PendingRecord> batch, string? attemptedPartitionKey, string reason)
@@ -316,6 +348,10 @@ internal sealed partial class GroupCommitWriter : BackgroundService
             }
         }
     }
+
+    [LoggerMessage(EventId = 2018, Level = LogLevel.Warning,
+        Message = "{Count} records were still unwritten {Seconds} s after their key was chosen; the replay writes them under a fresh one.")]
+    private static partial void LogKeyTooOld(ILogger logger, int count, int seconds);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Writing records failed ({Error}); retrying (attempt {Attempt}).")]
     private static partial void LogRetry(ILogger logger, int attempt, string error);

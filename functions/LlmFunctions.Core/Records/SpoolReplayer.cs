@@ -68,16 +68,24 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
             await journal.ConvertFinishedAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
-        await LastPassAsync().ConfigureAwait(false);
     }
 
     /// <summary>
-    /// A graceful stop tries storage once more for what is spooled (the writers have run down, so this is all of it): on
-    /// Functions the spool goes with the instance. Bounded, so that a stop during an outage still ends.
+    /// Stops the loop, then tries storage once more for what is spooled (the writers have run down, so this is all of
+    /// it): on Functions the spool goes with the instance. Here rather than at the loop's end, which a stop right after
+    /// start may never reach (the runtime may not invoke <c>ExecuteAsync</c> at all then, dotnet/runtime#131249).
     /// </summary>
-    private async Task LastPassAsync()
+    public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        using var bound = new CancellationTokenSource(LastPassBound, time);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        await LastPassAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The stop's replay, bounded (<see cref="LastPassBound"/>, and the host's shutdown timeout) so a stop during an outage ends.</summary>
+    private async Task LastPassAsync(CancellationToken stopTimeout)
+    {
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(stopTimeout);
+        bound.CancelAfter(LastPassBound);
         try
         {
             await ReplayOnceAsync(bound.Token).ConfigureAwait(false);

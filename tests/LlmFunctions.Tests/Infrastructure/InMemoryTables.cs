@@ -43,9 +43,9 @@ internal sealed class InMemoryTables : ITableService
     /// <summary>Runs before each query (table name, query): a test's way to make something happen during a read.</summary>
     public Func<string, TableQuery, Task>? BeforeQuery { get; set; }
 
-    /// <summary>Called with the table's name before each transaction is applied (an outage can start between two, or the
-    /// clock move).</summary>
-    public Action<string>? BeforeTransaction { get; set; }
+    /// <summary>Called with the table's name before each write of entities (a transaction or a lone insert) is applied:
+    /// an outage can start between two, or the clock move.</summary>
+    public Action<string>? BeforeWrite { get; set; }
 
     /// <summary>
     /// Rows a query had to read: those within its key bounds (Table Storage filters other properties after reading the
@@ -237,6 +237,7 @@ internal sealed class InMemoryTables : ITableService
 
         public Task AddAsync(TableEntity entity, CancellationToken cancellationToken)
         {
+            owner.BeforeWrite?.Invoke(name);
             lock (owner._lock)
             {
                 owner.Enter(write: true);
@@ -292,7 +293,7 @@ internal sealed class InMemoryTables : ITableService
 
         public Task SubmitAsync(IReadOnlyList<TableTransactionAction> actions, CancellationToken cancellationToken)
         {
-            owner.BeforeTransaction?.Invoke(name); // outside the lock: it may move the clock, which runs timers' work
+            owner.BeforeWrite?.Invoke(name); // outside the lock: it may move the clock, which runs timers' work
             lock (owner._lock)
             {
                 owner.Enter(write: true);

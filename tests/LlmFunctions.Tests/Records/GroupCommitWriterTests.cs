@@ -317,4 +317,40 @@ public sealed class GroupCommitWriterTests
         Assert.Equal(401, stored.Select(e => e.RowKey).Distinct().Count());
         Assert.True(tables.Faults > 0);
     }
+
+    /// <summary>
+    /// The writer keyed a batch once and retried a throttled one under that key for up to six attempts, so with storage
+    /// slow and the smallest fold lag (10 s) an attempt could land after the fold had passed its key's minute, a record no
+    /// fold ever counts (the window LateRecordsTests closed on the replay's path). An attempt now starts only within the
+    /// lag less 7 s of its key; later, the batch goes to the spool, whose replay keys it afresh.
+    /// </summary>
+    [Fact]
+    public async Task RetriesUnderOneKey_StopBeforeTheFoldCouldPassIt_AndTheReplayStoresTheBatch()
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var core = new InMemoryCore(tables, time, new() { ["Metrics:FoldLagSeconds"] = "10" });
+        await core.StartAsync();
+        var attempts = new List<DateTimeOffset>();
+        tables.BeforeWrite = table =>
+        {
+            if (table.StartsWith(TableNames.CallsPrefix, StringComparison.Ordinal))
+            {
+                attempts.Add(time.GetUtcNow());
+                time.Advance(TimeSpan.FromSeconds(2)); // each attempt takes 2 s, as a slow storage account's may
+                throw new RequestFailedException(503, "The server is busy.", "ServerBusy", null);
+            }
+        };
+
+        var write = core.Get<RecordWriter>().WriteAsync(InMemoryCore.Record(Noon));
+        await core.AdvanceUntilAsync(write, TimeSpan.FromMilliseconds(50));
+
+        Assert.Equal(RecordLocation.Spool, await write);
+        Assert.True(attempts.Count >= 2, $"{attempts.Count} attempts: the throttled write was never retried");
+        Assert.All(attempts, at => Assert.InRange(at - attempts[0], TimeSpan.Zero, TimeSpan.FromSeconds(3)));
+
+        tables.BeforeWrite = null;
+        await core.Hosted<SpoolReplayer>().ReplayOnceAsync(CancellationToken.None);
+        Assert.Single(tables.EntitiesOf(TableNames.CallsPrefix));
+    }
 }

@@ -35,7 +35,7 @@ public sealed class LateRecordsTests
 
         // Each transaction of records takes 5 s of the clock: the replay's 250 outlast the fold lag four times over, and
         // folds run alongside it, so its first keys are passed long before it ends and it must key afresh.
-        tables.BeforeTransaction = table =>
+        tables.BeforeWrite = table =>
         {
             if (table.StartsWith(TableNames.CallsPrefix, StringComparison.Ordinal))
             {
@@ -62,7 +62,7 @@ public sealed class LateRecordsTests
 
         await replaying.CancelAsync();
         await folding;
-        tables.BeforeTransaction = null;
+        tables.BeforeWrite = null;
         Assert.Equal(0, core.Get<RecordSpool>().Backlog);
         Assert.Equal(10_000, tables.EntitiesOf("LlmCalls").Select(e => e.RowKey).Distinct().Count());
         Assert.Equal(10_000, tables.EntitiesOf("LlmCalls").Count);

@@ -29,7 +29,7 @@ public sealed class SpoolReplayerTests
             .Select(_ => new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon, costNanoUsd: 1_000)) }).ToList();
         await core.Get<RecordSpool>().WriteBatchAsync(RecordSpool.NewFileName(), records, null, CancellationToken.None);
         var transactions = 0;
-        tables.BeforeTransaction = table =>
+        tables.BeforeWrite = table =>
         {
             if (table.StartsWith(TableNames.CallsPrefix, StringComparison.Ordinal) && ++transactions == 2)
             {
@@ -39,7 +39,7 @@ public sealed class SpoolReplayerTests
 
         await Assert.ThrowsAnyAsync<Exception>(() => replayer.ReplayOnceAsync(CancellationToken.None));
         Assert.Equal(RecordWriter.MaxBatch, tables.EntitiesOf(TableNames.CallsPrefix).Count);
-        (tables.BeforeTransaction, tables.Down) = (null, false);
+        (tables.BeforeWrite, tables.Down) = (null, false);
         await replayer.ReplayOnceAsync(CancellationToken.None);
 
         Assert.Empty(core.Get<RecordSpool>().Files());
