@@ -8,7 +8,7 @@
 //   ├─ rbac        data-plane roles for the identity (and optionally the deployer)
 //   └─ api         plan (Flex Consumption by default) + function app + app settings
 //
-// Deploy with `azd up` (azure.yaml) or `az deployment sub create` (infra/README-deploy.md).
+// Deploy with `azd up` (azure.yaml) or `az deployment sub create` (README.md, "Deploy to Azure").
 
 targetScope = 'subscription'
 
@@ -20,7 +20,7 @@ import { budgetConfig, clientConfig, modelPrice, webhookConfig, webhookRoute, we
 param environmentName string
 
 @minLength(1)
-@description('Region for all resources. Flex Consumption is not offered in every region.')
+@description('Region for all resources. Flex Consumption is offered in the regions of flexRegions (and extraFlexRegions) only.')
 @metadata({
   azd: {
     type: 'location'
@@ -28,8 +28,18 @@ param environmentName string
 })
 param location string
 
-@description('Object id of the deploying user or pipeline; gets blob and table data roles. Empty: skipped.')
+@description('Regions Flex Consumption came to after this template\'s list (az functionapp list-flexconsumption-locations).')
+param extraFlexRegions string[] = []
+
+@description('Object id of the deploying user or pipeline; gets data roles on the storage account. Empty: skipped.')
 param principalId string = ''
+
+@description('What those roles let the deployer do with records and packages: read (Blob and Table Data Reader, the default) or write (Contributor).')
+@allowed([
+  'read'
+  'write'
+])
+param principalDataAccess string = 'read'
 
 @allowed([
   'User'
@@ -53,10 +63,20 @@ param planType string = 'FlexConsumption'
 ])
 param flexInstanceMemoryMB int = 2048
 
-@description('Flex Consumption: most instances the app scales out to.')
-@minValue(1)
+@description('Flex Consumption: most instances the app scales out to (Flex accepts 40 to 1000).')
+@minValue(40)
 @maxValue(1000)
 param flexMaximumInstanceCount int = 100
+
+@description('Flex Consumption: HTTP calls one instance takes at once. LLM calls are long and wait on the upstream, so far more than Flex\'s default (16 at 2,048 MB).')
+@minValue(1)
+@maxValue(1000)
+param flexHttpPerInstanceConcurrency int = 100
+
+@description('Flex Consumption: instances kept warm for HTTP (billed while idle); 0: scale to zero, the first call after idle pays a cold start.')
+@minValue(0)
+@maxValue(20)
+param flexAlwaysReadyInstances int = 0
 
 @description('Elastic Premium: most workers the plan scales out to.')
 @minValue(1)
@@ -160,6 +180,31 @@ param budgets budgetConfig[] = []
 @secure()
 param webhooks { *: webhookConfig } = {}
 
+// Regions that offered Flex Consumption when this list was taken (the azd Flex quickstart's, Azure-Samples/
+// functions-quickstart-dotnet-azd); a deployment elsewhere fails before creating anything, naming the way out.
+var flexRegions = [
+  'australiaeast'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'northcentralus'
+  'northeurope'
+  'southcentralus'
+  'southeastasia'
+  'swedencentral'
+  'uksouth'
+  'westcentralus'
+  'westeurope'
+  'westus2'
+]
+var checkedLocation = planType != 'FlexConsumption' || contains(union(flexRegions, extraFlexRegions), location)
+  ? location
+  : fail('Flex Consumption is not offered in \'${location}\' as far as this template knows: choose one of ${join(flexRegions, ', ')}, add the region to extraFlexRegions if `az functionapp list-flexconsumption-locations` lists it, or set planType to ElasticPremium or AppService.')
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -177,7 +222,7 @@ var webhookRoutes webhookRoute[] = map(items(webhooks), w => {
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
-  location: location
+  location: checkedLocation
   tags: tags
 }
 
@@ -236,6 +281,7 @@ module rbac 'app/rbac.bicep' = {
     appPrincipalId: identity.outputs.principalId
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
+    deployerDataAccess: principalDataAccess
   }
 }
 
@@ -261,12 +307,13 @@ module api 'app/api.bicep' = {
     planType: planType
     flexInstanceMemoryMB: flexInstanceMemoryMB
     flexMaximumInstanceCount: flexMaximumInstanceCount
+    flexHttpPerInstanceConcurrency: flexHttpPerInstanceConcurrency
+    flexAlwaysReadyInstances: flexAlwaysReadyInstances
     elasticMaximumWorkerCount: elasticMaximumWorkerCount
     runFromPackageUrl: runFromPackageUrl
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     blobEndpoint: storage.outputs.blobEndpoint
-    queueEndpoint: storage.outputs.queueEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: 'app-package-${resourceToken}'
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString

@@ -33,9 +33,19 @@ param planType string
 param flexInstanceMemoryMB int
 
 @description('Flex Consumption: most instances the app scales out to.')
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
 param flexMaximumInstanceCount int
+
+@description('Flex Consumption: HTTP calls one instance takes at once.')
+@minValue(1)
+@maxValue(1000)
+param flexHttpPerInstanceConcurrency int
+
+@description('Flex Consumption: instances kept warm for HTTP; 0: none.')
+@minValue(0)
+@maxValue(20)
+param flexAlwaysReadyInstances int
 
 @description('Elastic Premium: most workers the plan scales out to.')
 @minValue(1)
@@ -52,7 +62,6 @@ param identityId string
 param identityClientId string
 
 param blobEndpoint string
-param queueEndpoint string
 param tableEndpoint string
 
 @description('Blob container for the Flex Consumption deployment package.')
@@ -127,8 +136,8 @@ var secretsUri = '${keyVaultUri}secrets/'
 var hostSettings = {
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
+  // No queue endpoint: no trigger here uses queues (HTTP and a timer, whose lock is a blob lease).
   AzureWebJobsStorage__blobServiceUri: blobEndpoint
-  AzureWebJobsStorage__queueServiceUri: queueEndpoint
   AzureWebJobsStorage__tableServiceUri: tableEndpoint
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
@@ -176,6 +185,9 @@ var appSettings = {
   Budgets__TimeZone: budgetsTimeZone
   Budgets__DailySummary: string(budgetsDailySummary)
   Budgets__Schedule: budgetsSchedule
+  // What the timer binds (%BudgetsSchedule%): a flat name, since timers bound to nested ones fire unreliably when
+  // scaled out or idle (Azure/azure-functions-host#8649). Budgets__Schedule, which the app checks, stays the same.
+  BudgetsSchedule: budgetsSchedule
   Budgets__RefreshSeconds: string(budgetsRefreshSeconds)
 }
 
@@ -305,10 +317,18 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
               }
             }
           }
-          scaleAndConcurrency: {
-            instanceMemoryMB: flexInstanceMemoryMB
-            maximumInstanceCount: flexMaximumInstanceCount
-          }
+          scaleAndConcurrency: union(
+            {
+              instanceMemoryMB: flexInstanceMemoryMB
+              maximumInstanceCount: flexMaximumInstanceCount
+              triggers: {
+                http: {
+                  perInstanceConcurrency: flexHttpPerInstanceConcurrency
+                }
+              }
+            },
+            flexAlwaysReadyInstances == 0 ? {} : { alwaysReady: [{ name: 'http', instanceCount: flexAlwaysReadyInstances }] }
+          )
           runtime: {
             name: 'dotnet-isolated'
             version: '10.0'

@@ -1,8 +1,10 @@
 // Role assignments. The app identity gets data-plane roles only (no Storage Account
-// Contributor, no Owner): blob/queue/table data for the Functions host and the app's
-// tables, secrets read for Key Vault references, metrics publish for Entra-only
-// Application Insights. The deploying user optionally gets blob and table data roles
-// to inspect records and deployment packages.
+// Contributor, no Owner): blob and table data for the Functions host and the app's
+// tables (no queue role: no trigger here uses queues), secrets read for Key Vault
+// references, metrics publish for Entra-only Application Insights. The deploying user
+// optionally gets readers on blobs and tables to inspect records and packages (writers
+// when asked): azd deploys to Flex through the platform, which uploads the package
+// with the app's identity.
 
 param storageAccountName string
 param keyVaultName string
@@ -19,6 +21,13 @@ param deployerPrincipalId string
   'ServicePrincipal'
 ])
 param deployerPrincipalType string
+
+@description('read: Blob and Table Data Reader; write: Blob and Table Data Contributor.')
+@allowed([
+  'read'
+  'write'
+])
+param deployerDataAccess string
 
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
   name: storageAccountName
@@ -43,9 +52,19 @@ resource storageTableDataContributor 'Microsoft.Authorization/roleDefinitions@20
   name: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 }
 
-resource storageQueueDataContributor 'Microsoft.Authorization/roleDefinitions@2022-04-01' existing = {
+resource storageBlobDataReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' existing = {
   scope: subscription()
-  name: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  name: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+}
+
+resource storageBlobDataContributor 'Microsoft.Authorization/roleDefinitions@2022-04-01' existing = {
+  scope: subscription()
+  name: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+}
+
+resource storageTableDataReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' existing = {
+  scope: subscription()
+  name: '76199698-9eea-4c19-bc75-cec21354c6b6'
 }
 
 resource keyVaultSecretsUser 'Microsoft.Authorization/roleDefinitions@2022-04-01' existing = {
@@ -80,17 +99,6 @@ resource appTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-// The Functions host uses queues (AzureWebJobsStorage__queueServiceUri).
-resource appQueueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, storageQueueDataContributor.id)
-  scope: storage
-  properties: {
-    roleDefinitionId: storageQueueDataContributor.id
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
 // Key Vault references (keyVaultReferenceIdentity is this identity).
 resource appKeyVaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, appPrincipalId, keyVaultSecretsUser.id)
@@ -113,22 +121,18 @@ resource appMonitoringMetricsPublisher 'Microsoft.Authorization/roleAssignments@
   }
 }
 
-resource deployerBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
-  name: guid(storage.id, deployerPrincipalId, storageBlobDataOwner.id)
-  scope: storage
-  properties: {
-    roleDefinitionId: storageBlobDataOwner.id
-    principalId: deployerPrincipalId
-    principalType: deployerPrincipalType
-  }
-}
+var deployerRoles = deployerDataAccess == 'write'
+  ? [storageBlobDataContributor.id, storageTableDataContributor.id]
+  : [storageBlobDataReader.id, storageTableDataReader.id]
 
-resource deployerTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
-  name: guid(storage.id, deployerPrincipalId, storageTableDataContributor.id)
-  scope: storage
-  properties: {
-    roleDefinitionId: storageTableDataContributor.id
-    principalId: deployerPrincipalId
-    principalType: deployerPrincipalType
+resource deployerData 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for role in (empty(deployerPrincipalId) ? [] : deployerRoles): {
+    name: guid(storage.id, deployerPrincipalId, role)
+    scope: storage
+    properties: {
+      roleDefinitionId: role
+      principalId: deployerPrincipalId
+      principalType: deployerPrincipalType
+    }
   }
-}
+]

@@ -1,4 +1,3 @@
-using Azure.Identity;
 using Azure.Monitor.OpenTelemetry.Exporter;
 using LlmFunctions.Core.Telemetry;
 using Microsoft.Extensions.Configuration;
@@ -36,7 +35,7 @@ public static class OpenTelemetryExtensions
             o.ConnectionString = appInsights;
             if (entraId)
             {
-                o.Credential = new DefaultAzureCredential(); // AZURE_CLIENT_ID names the app's user-assigned identity
+                o.Credential = AppCredential.Create(configuration); // AZURE_CLIENT_ID names the app's user-assigned identity
             }
         }
 

@@ -97,8 +97,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<TokenEstimator>();
         services.AddSingleton<ClientAuthenticator>();
         services.AddSingleton<ClientRateLimiter>();
-        // Azure OpenAI upstreams without a key use the app's managed identity (AZURE_CLIENT_ID names the user-assigned one).
-        services.TryAddSingleton<Azure.Core.TokenCredential>(_ => new Azure.Identity.DefaultAzureCredential());
+        // Azure OpenAI upstreams without a key and Table Storage by endpoint use the app's managed identity.
+        services.TryAddSingleton(_ => AppCredential.Create(configuration));
         services.AddSingleton<AzureTokenSource>();
         services.AddSingleton<UpstreamRouter>();
         services.AddSingleton<UpstreamClient>();

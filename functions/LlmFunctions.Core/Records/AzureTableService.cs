@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Core;
 using Azure.Data.Tables;
-using Azure.Identity;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Records;
@@ -15,7 +14,7 @@ internal sealed class AzureTableService : ITableService
 {
     private readonly TableServiceClient _service;
 
-    public AzureTableService(IOptions<StorageOptions> options)
+    public AzureTableService(IOptions<StorageOptions> options, TokenCredential credential)
     {
         var o = options.Value;
         var clientOptions = new TableClientOptions();
@@ -27,7 +26,7 @@ internal sealed class AzureTableService : ITableService
         clientOptions.AddPolicy(Requests, HttpPipelinePosition.PerRetry);
         _service = string.IsNullOrWhiteSpace(o.TableServiceUri)
             ? new TableServiceClient(o.ConnectionString, clientOptions)
-            : new TableServiceClient(new Uri(o.TableServiceUri), new DefaultAzureCredential(), clientOptions);
+            : new TableServiceClient(new Uri(o.TableServiceUri), credential, clientOptions);
     }
 
     public StorageRequestCounter Requests { get; } = new();

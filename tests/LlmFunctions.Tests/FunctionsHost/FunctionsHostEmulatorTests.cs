@@ -25,12 +25,12 @@ public sealed class FunctionsHostEmulatorTests
     public async Task UnresolvedSettingInABinding_StopsTheStartWithTheHostsMessage()
     {
         var appSettings = FunctionsWorkerHost.AppSettings(Settings());
-        appSettings.Remove("Budgets__Schedule");
+        appSettings.Remove("BudgetsSchedule");
 
         var (error, log) = await StartFailsAsync(appSettings);
 
         Assert.IsType<FunctionIndexingException>(error);
-        Assert.Equal("Error indexing method 'Functions.BudgetRollup'. '%Budgets:Schedule%' does not resolve to a value.", error.Message);
+        Assert.Equal("Error indexing method 'Functions.BudgetRollup'. '%BudgetsSchedule%' does not resolve to a value.", error.Message);
         Assert.Contains("The function host could not start", log);
         var pid = int.Parse(System.Text.RegularExpressions.Regex.Match(log, @"Started worker process (\d+)").Groups[1].Value);
         Assert.Throws<ArgumentException>(() => System.Diagnostics.Process.GetProcessById(pid)); // not left running
@@ -109,7 +109,7 @@ public sealed class FunctionsHostEmulatorTests
     public async Task Timer_FiresOnItsSchedule()
     {
         var settings = Settings();
-        settings["Budgets:Schedule"] = "*/2 * * * * *";
+        (settings["Budgets:Schedule"], settings["BudgetsSchedule"]) = ("*/2 * * * * *", "*/2 * * * * *");
         await using var host = await FunctionsWorkerHost.StartAsync(settings);
 
         Assert.True(await host.WaitForLogAsync("Executed 'Functions.BudgetRollup' ("), host.Log);
@@ -120,7 +120,7 @@ public sealed class FunctionsHostEmulatorTests
     {
         await using var azurite = await Azurite.SharedAccountAsync(); // the rollup itself must succeed
         var settings = ProxyHost.DefaultSettings("http://127.0.0.1:9/v1", azurite.ConnectionString);
-        settings["Budgets:Schedule"] = "0 0 0 29 2 *"; // the next 29 February is more than Task.Delay's 49.7 days away
+        (settings["Budgets:Schedule"], settings["BudgetsSchedule"]) = ("0 0 0 29 2 *", "0 0 0 29 2 *"); // the next 29 February is more than Task.Delay's 49.7 days away
         await using var host = await FunctionsWorkerHost.StartAsync(settings);
         await Task.Delay(500);
 

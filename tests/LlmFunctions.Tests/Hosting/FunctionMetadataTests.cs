@@ -45,7 +45,7 @@ public sealed class FunctionMetadataTests
     {
         var trigger = Function("BudgetRollup")["bindings"]!.AsArray().Single()!;
         Assert.Equal("timerTrigger", trigger["type"]!.GetValue<string>());
-        Assert.Equal("%Budgets:Schedule%", trigger["schedule"]!.GetValue<string>());
+        Assert.Equal("%BudgetsSchedule%", trigger["schedule"]!.GetValue<string>());
     }
 
     [Fact]
@@ -55,5 +55,18 @@ public sealed class FunctionMetadataTests
         Assert.Equal("", host["extensions"]!["http"]!["routePrefix"]!.GetValue<string>());
         var output = Directory.GetFiles(Repo.Path("functions", "LlmFunctions", "bin"), "host.json", SearchOption.AllDirectories);
         Assert.NotEmpty(output);
+    }
+
+    /// <summary>
+    /// The worker reports through OpenTelemetry (UseFunctionsWorkerDefaults, the Azure Monitor exporter): the host must
+    /// too, or it keeps the classic Application Insights pipeline and its sampling applies to half the telemetry.
+    /// </summary>
+    [Fact]
+    public void HostJson_ReportsThroughOpenTelemetry_LikeTheWorker_WithNoClassicSampling()
+    {
+        var host = JsonNode.Parse(File.ReadAllText(Repo.Path("host.json")))!;
+
+        Assert.Equal("OpenTelemetry", host["telemetryMode"]!.GetValue<string>());
+        Assert.Null(host["logging"]!["applicationInsights"]);
     }
 }

@@ -90,6 +90,16 @@ internal static class BicepCompilation
 
     private static JsonArray TakeSnapshot(string planType)
     {
+        var (resources, error) = TrySnapshot(planType, "eastus", []);
+        return resources ?? throw new InvalidOperationException(error);
+    }
+
+    /// <summary>
+    /// A snapshot with more parameters (<c>name = bicep value</c> lines) in <paramref name="location"/>: the resources,
+    /// or the CLI's error when the template refuses them (a <c>fail()</c> fires).
+    /// </summary>
+    public static (JsonArray? Resources, string Error) TrySnapshot(string planType, string location, IEnumerable<string> parameters)
+    {
         var directory = Directory.CreateTempSubdirectory("llmf-snapshot-").FullName;
         try
         {
@@ -98,15 +108,17 @@ internal static class BicepCompilation
             File.WriteAllText(Path.Combine(directory, "plan.bicepparam"), $"""
                 using '{template}'
                 param environmentName = 'snap'
-                param location = 'eastus'
+                param location = '{location}'
                 param upstreamApiKey = 'not-a-secret'
                 param planType = '{planType}'
+                {string.Join(Environment.NewLine, parameters.Select(p => "param " + p))}
                 """);
             var result = RunIn(directory, "snapshot", "plan.bicepparam", "--subscription-id", "00000000-0000-0000-0000-000000000001",
                 "--location", "eastus");
             var file = Path.Combine(directory, "plan.snapshot.json");
-            Assert.True(File.Exists(file), $"bicep snapshot ({planType}) wrote nothing: {result.StandardError}{result.StandardOutput}");
-            return JsonNode.Parse(File.ReadAllText(file))!["predictedResources"]!.AsArray();
+            return File.Exists(file)
+                ? (JsonNode.Parse(File.ReadAllText(file))!["predictedResources"]!.AsArray(), "")
+                : (null, $"bicep snapshot ({planType}, {location}) wrote nothing: {result.StandardError}{result.StandardOutput}");
         }
         finally
         {

@@ -17,6 +17,9 @@ public sealed class BicepTemplateTests
     private const string StorageBlobDataOwner = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b";
     private const string StorageTableDataContributor = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3";
     private const string StorageQueueDataContributor = "974c5e8b-45b9-4653-ba55-5f855dd0fb88";
+    private const string StorageBlobDataReader = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
+    private const string StorageBlobDataContributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+    private const string StorageTableDataReader = "76199698-9eea-4c19-bc75-cec21354c6b6";
     private const string KeyVaultSecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
     private const string MonitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb";
     private const string CognitiveServicesOpenAIUser = "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd";
@@ -162,13 +165,14 @@ public sealed class BicepTemplateTests
         {
             "AzureWebJobsStorage__clientId",
             "AzureWebJobsStorage__blobServiceUri",
-            "AzureWebJobsStorage__queueServiceUri",
             "AzureWebJobsStorage__tableServiceUri",
             "AZURE_CLIENT_ID",
         })
         {
             Assert.NotEmpty(SettingValues(key));
         }
+
+        Assert.Empty(SettingValues("AzureWebJobsStorage__queueServiceUri")); // no trigger uses queues, and no role grants them
 
         var text = BicepCompilation.ValueText;
         Assert.DoesNotMatch(@"(?<![A-Za-z0-9_])AzureWebJobsStorage(?!__)", text);
@@ -298,41 +302,57 @@ public sealed class BicepTemplateTests
         Assert.Contains("Authorization=AAD", authentication, StringComparison.Ordinal);
     }
 
+    /// <summary>Every role a deployment with a deployer and an Azure OpenAI account assigns, read from its evaluated resources.</summary>
     [Fact]
     public void RoleAssignments_GrantOnlyTheDataRolesEachResourceNeeds()
     {
-        var assignments = BicepCompilation.ResourcesOfType("Microsoft.Authorization/roleAssignments");
+        var (predicted, _) = Snapshot("""
+            param principalId = '11111111-1111-1111-1111-111111111111'
+            param azureOpenAiName = 'contoso-aoai'
+            """);
         var expectedByScope = new Dictionary<string, string[]>
         {
-            ["Microsoft.Storage/storageAccounts"] = [StorageBlobDataOwner, StorageTableDataContributor, StorageQueueDataContributor],
+            // The app: host blobs and its tables; the deployer: readers (no queue role: no trigger uses queues).
+            ["Microsoft.Storage/storageAccounts"] = [StorageBlobDataOwner, StorageTableDataContributor, StorageBlobDataReader, StorageTableDataReader],
             ["Microsoft.KeyVault/vaults"] = [KeyVaultSecretsUser],
             ["Microsoft.Insights/components"] = [MonitoringMetricsPublisher],
             ["Microsoft.CognitiveServices/accounts"] = [CognitiveServicesOpenAIUser],
         };
 
         var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var assignment in assignments)
+        foreach (var assignment in predicted.Where(r => (string?)r!["type"] == "Microsoft.Authorization/roleAssignments"))
         {
-            var roleDefinitionId = (string?)assignment["properties"]!["roleDefinitionId"] ?? "";
-            var role = Guid.Match(roleDefinitionId).Value;
+            var roleDefinitionId = (string?)assignment!["properties"]!["roleDefinitionId"] ?? "";
+            var role = Guid.Match(roleDefinitionId[(roleDefinitionId.LastIndexOf('/') + 1)..]).Value;
             Assert.False(string.IsNullOrEmpty(role), $"roleDefinitionId names no role GUID: {roleDefinitionId}");
             used.Add(role);
 
-            var scope = (string?)assignment["scope"] ?? "";
-            var allowed = expectedByScope.Where(e => scope.Contains(e.Key, StringComparison.OrdinalIgnoreCase)).ToList();
-            var expected = Assert.Single(allowed);
+            var scope = (string?)assignment["id"] ?? "";
+            var expected = Assert.Single(expectedByScope.Where(e => scope.Contains(e.Key, StringComparison.OrdinalIgnoreCase)).ToList());
             Assert.True(
                 expected.Value.Contains(role, StringComparer.OrdinalIgnoreCase),
                 $"role {role} is assigned on {expected.Key}, which needs only {string.Join(", ", expected.Value)}");
         }
 
-        Assert.Equal(
-            new[]
-            {
-                StorageBlobDataOwner, StorageTableDataContributor, StorageQueueDataContributor, KeyVaultSecretsUser, MonitoringMetricsPublisher,
-                CognitiveServicesOpenAIUser,
-            }.Order(StringComparer.Ordinal),
-            used.Order(StringComparer.Ordinal));
+        Assert.Equal(expectedByScope.Values.SelectMany(v => v).Order(StringComparer.Ordinal), used.Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(StorageQueueDataContributor, used);
+    }
+
+    /// <summary>The deployer reads records and packages unless asked for more; never Owner.</summary>
+    [Theory]
+    [InlineData("read", StorageBlobDataReader, StorageTableDataReader)]
+    [InlineData("write", StorageBlobDataContributor, StorageTableDataContributor)]
+    public void TheDeployer_GetsReadersByDefault_AndContributorsOnlyWhenAsked(string access, string blobRole, string tableRole)
+    {
+        var (predicted, _) = Snapshot($"""
+            param principalId = '11111111-1111-1111-1111-111111111111'
+            param principalDataAccess = '{access}'
+            """);
+
+        var deployerRoles = predicted.Where(r => (string?)r!["type"] == "Microsoft.Authorization/roleAssignments"
+                && (string?)r!["properties"]!["principalId"] == "11111111-1111-1111-1111-111111111111")
+            .Select(r => ((string?)r!["properties"]!["roleDefinitionId"] ?? "").Split('/')[^1]).Order(StringComparer.Ordinal);
+        Assert.Equal(new[] { blobRole, tableRole }.Order(StringComparer.Ordinal), deployerRoles);
     }
 
     [Fact]

@@ -34,8 +34,10 @@ internal sealed class FunctionsWorkerHost : ITestHost
         var appSettings = settings.Where(s => s.Value is not null)
             .ToDictionary(s => s.Key.Replace(":", "__", StringComparison.Ordinal), s => s.Value!);
 
-        // The timer binds %Budgets:Schedule%; tests run it on demand, so by default it never fires by itself.
+        // The timer binds %BudgetsSchedule% (set beside Budgets__Schedule, as the template does); tests run it on
+        // demand, so by default it never fires by itself.
         appSettings.TryAdd("Budgets__Schedule", "0 0 0 1 1 *");
+        appSettings.TryAdd("BudgetsSchedule", appSettings["Budgets__Schedule"]);
         appSettings.TryAdd("AZURE_FUNCTIONS_ENVIRONMENT", "Production");
         return appSettings;
     }
