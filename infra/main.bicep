@@ -83,6 +83,12 @@ param flexAlwaysReadyInstances int = 0
 @maxValue(100)
 param elasticMaximumWorkerCount int = 20
 
+@description('Private networking: the app in a virtual network, storage and Key Vault behind private endpoints with public access off. Off: all public, identity-only.')
+param vnetEnabled bool = false
+
+@description('Email that gets the Azure Monitor alerts (server errors, latency, records not stored, Key Vault reference failures); empty: the alerts fire in the portal only.')
+param alertEmail string = ''
+
 @description('Elastic Premium only: blob URL of the package to run (WEBSITE_RUN_FROM_PACKAGE), read with the app identity.')
 param runFromPackageUrl string = ''
 
@@ -255,6 +261,7 @@ module storage 'app/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: 'app-package-${resourceToken}'
+    vnetEnabled: vnetEnabled
   }
 }
 
@@ -268,6 +275,20 @@ module keyVault 'app/keyvault.bicep' = {
     upstreamApiKey: upstreamApiKey
     metricsBearerToken: metricsBearerToken
     webhooks: webhooks
+    vnetEnabled: vnetEnabled
+  }
+}
+
+module network 'app/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    vnetName: '${abbrs.networkVirtualNetworks}${resourceToken}'
+    planType: planType
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
   }
 }
 
@@ -313,6 +334,8 @@ module api 'app/api.bicep' = {
     runFromPackageUrl: runFromPackageUrl
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
+    vnetEnabled: vnetEnabled
+    virtualNetworkSubnetId: vnetEnabled ? network!.outputs.appSubnetId : ''
     blobEndpoint: storage.outputs.blobEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: 'app-package-${resourceToken}'
@@ -347,6 +370,19 @@ module api 'app/api.bicep' = {
     rbac
     openai
   ]
+}
+
+module operations 'app/operations.bicep' = {
+  name: 'operations'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    functionAppName: api.outputs.name
+    keyVaultName: keyVault.outputs.name
+    alertEmail: alertEmail
+  }
 }
 
 output AZURE_LOCATION string = location

@@ -61,6 +61,12 @@ param identityId string
 @description('Client id of that identity.')
 param identityClientId string
 
+@description('The private option: the app\'s outbound traffic leaves from virtualNetworkSubnetId.')
+param vnetEnabled bool
+
+@description('That subnet; empty without the private option.')
+param virtualNetworkSubnetId string
+
 param blobEndpoint string
 param tableEndpoint string
 
@@ -305,6 +311,8 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
+    // Null without the private option, as the azd Flex quickstart sends it (Flex takes this key as null).
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     functionAppConfig: isFlex
       ? {
           deployment: {
@@ -345,7 +353,9 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         scmMinTlsVersion: '1.2'
         http20Enabled: true
       },
-      isFlex ? {} : { linuxFxVersion: 'DOTNET-ISOLATED|10.0', ftpsState: 'Disabled' }
+      isFlex ? {} : { linuxFxVersion: 'DOTNET-ISOLATED|10.0', ftpsState: 'Disabled' },
+      // Elastic Premium and App Service send only private ranges through the subnet unless told; Flex routes all of it.
+      isFlex || !vnetEnabled ? {} : { vnetRouteAllEnabled: true }
     )
   }
 }

@@ -7,6 +7,9 @@ param name string
 param location string
 param tags object
 
+@description('True: public traffic refused; the app reaches the vault through a private endpoint.')
+param vnetEnabled bool
+
 @secure()
 param upstreamApiKey string
 
@@ -33,10 +36,11 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     // Short retention and no purge protection so `azd down --purge` can remove the vault;
     // turn purge protection on for a long-lived production vault.
     softDeleteRetentionInDays: 7
-    publicNetworkAccess: 'Enabled'
+    // With the private option, reached only through private endpoints (network.bicep).
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
     networkAcls: {
-      bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      bypass: vnetEnabled ? 'None' : 'AzureServices'
+      defaultAction: vnetEnabled ? 'Deny' : 'Allow'
     }
   }
 }

@@ -31,5 +31,6 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output applicationInsightsName string = applicationInsights.name
+output logAnalyticsName string = logAnalytics.name
 // Not a secret with local auth disabled: it names the resource, ingestion needs an Entra token.
 output applicationInsightsConnectionString string = applicationInsights.properties.ConnectionString

@@ -8,6 +8,9 @@ param tags object
 @description('Blob container the Flex Consumption plan deploys the package to.')
 param deploymentContainerName string
 
+@description('True: public traffic refused; the app reaches the account through private endpoints.')
+param vnetEnabled bool
+
 // The app's fixed tables (functions/LlmFunctions.Core/Records/TableNames.cs). Call records go to one table per
 // UTC day, LlmCallsyyyyMMdd, which the app creates on first write (Storage Table Data Contributor may) and drops
 // after Storage__RetentionDays.
@@ -34,10 +37,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    // With the private option, reached only through private endpoints (network.bicep).
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
     networkAcls: {
-      bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      bypass: vnetEnabled ? 'None' : 'AzureServices'
+      defaultAction: vnetEnabled ? 'Deny' : 'Allow'
     }
   }
 
