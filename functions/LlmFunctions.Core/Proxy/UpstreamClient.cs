@@ -203,6 +203,10 @@ internal sealed partial class UpstreamClient
                 }
 
                 Tried.Add(attempt.Upstream.Name + "|" + attempt.Model);
+
+                // The answer it falls back from is dropped only now that another one replaces it: an upstream after it
+                // may be held out by its breaker (skipped above), and then this answer is the round's.
+                last.Response?.Dispose();
                 last = new RoundResult(outcome.Result, outcome.Exception, attempt.Upstream.Name, attempt.Model);
                 if (cancellationToken.IsCancellationRequested || !ShouldFallBack(outcome) || i == route.Count - 1)
                 {
@@ -210,7 +214,6 @@ internal sealed partial class UpstreamClient
                 }
 
                 LogFallback(owner._logger, attempt.Upstream.Name, Describe(outcome), route[i + 1].Upstream.Name);
-                outcome.Result?.Dispose();
             }
 
             return Outcome.FromResult(last);

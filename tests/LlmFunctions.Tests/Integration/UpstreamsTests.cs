@@ -155,6 +155,43 @@ public sealed class UpstreamsTests
         Assert.Equal(7, records.Count(r => r.GetInt32("UpstreamsTried") == 1));
     }
 
+    /// <summary>
+    /// Issue 27's defect: the first upstream answered 5xx, the last one was held out by its breaker; the 5xx was disposed
+    /// before the breaker's refusal was known, and the disposed response relayed: 500 <c>proxy_error</c> instead of the
+    /// upstream's own answer.
+    /// </summary>
+    [Theory]
+    [OnBothHosts]
+    public async Task WhenTheNextUpstreamIsHeldOutByItsBreaker_TheClientGetsTheFirstUpstreamsOwnAnswer(HostKind kind)
+    {
+        await using var first = new FakeOpenAI();
+        var firstUrl = await first.StartAsync();
+        await using var env = await TestEnvironment.StartAsync(s =>
+        {
+            s["Upstreams:first:BaseUrl"] = firstUrl;
+            s["Upstreams:first:ApiKey"] = "sk-first";
+            s["Upstreams:first:Models"] = "gpt-4o-mini";
+            s["Upstream:MaxRetries"] = "0";
+        }, kind: kind);
+        using var http = env.Host.CreateHttpClient();
+
+        // 10 answered by the first; then 5 that both fail: the default's breaker opens (5 of 5 failed), the first's
+        // stays closed (5 of 15).
+        for (var i = 0; i < 15; i++)
+        {
+            (first.Default, env.Upstream.Default) = i < 10 ? (Scenario.Ok, Scenario.Ok) : (new Scenario { Status = 503 }, new Scenario { Status = 503 });
+            using var warmUp = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini"));
+        }
+
+        Assert.Equal(5, env.Upstream.Requests);
+        using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini"));
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode); // the first upstream's own 503
+        Assert.DoesNotContain("proxy_error", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(5, env.Upstream.Requests); // held out: not asked
+        Assert.Equal(16, first.Requests);
+    }
+
     [Theory]
     [OnBothHosts]
     public async Task WhenEveryUpstreamOfAModelFails_TheCallMovesToItsFallbackModel_AndIsBilledAsThatModel(HostKind kind)
