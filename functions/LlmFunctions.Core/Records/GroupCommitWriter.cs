@@ -123,7 +123,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
             LogBatchFailed(_logger, ex, batch.Count);
             foreach (var p in batch)
             {
-                p.Completion.TrySetException(ex);
+                _writer.Fail(p, ex);
             }
         }
     }
@@ -344,7 +344,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
             LogLost(_logger, ex, batch.Count);
             foreach (var p in batch)
             {
-                p.Completion.TrySetException(ex);
+                _writer.Fail(p, ex);
             }
         }
     }

@@ -27,6 +27,7 @@ internal sealed partial class RecordWriter
     private long _transactions;
     private long _written;
     private long _spooled;
+    private long _pending;
 
     public RecordWriter(RecordSpool spool, RecordJournal journal, InFlightCalls inFlight, IOptions<StorageOptions> options, ILogger<RecordWriter> logger)
     {
@@ -64,6 +65,9 @@ internal sealed partial class RecordWriter
     /// <summary>Records waiting for the background services (not counting the transaction under way).</summary>
     public int Queued => _incoming.Reader.Count + _journaled.Reader.Count;
 
+    /// <summary>Records taken in and not settled yet: queued, or in a commit under way (<c>/health</c>'s <c>recordsPending</c>).</summary>
+    public long Pending => Interlocked.Read(ref _pending);
+
     /// <summary>Raised once for every record, when it is durable (used by budget enforcement for "seen since the fold").</summary>
     public event Action<CallRecord>? Durable;
 
@@ -89,6 +93,7 @@ internal sealed partial class RecordWriter
     public Task<RecordLocation> WriteAsync(CallRecord record, bool untilDurable = true)
     {
         var pending = new PendingRecord(record, untilDurable);
+        Interlocked.Increment(ref _pending);
         if (_incoming.Writer.TryWrite(pending))
         {
             return untilDurable ? pending.Completion.Task : QueuedOnly;
@@ -108,7 +113,15 @@ internal sealed partial class RecordWriter
         catch (ChannelClosedException)
         {
             // Only after shutdown drained the queue: write it straight to the spool rather than lose it.
-            await _spool.AppendAsync([new SpooledRecord { Record = CallRecordData.From(pending.Record) }], CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await _spool.AppendAsync([new SpooledRecord { Record = CallRecordData.From(pending.Record) }], CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _pending);
+            }
+
             return RecordLocation.Spool;
         }
 
@@ -154,7 +167,19 @@ internal sealed partial class RecordWriter
         }
         finally
         {
-            pending.Completion.TrySetResult(location);
+            if (pending.Completion.TrySetResult(location))
+            {
+                Interlocked.Decrement(ref _pending);
+            }
+        }
+    }
+
+    /// <summary>The record could not be made durable: its caller gets <paramref name="error"/>.</summary>
+    internal void Fail(PendingRecord pending, Exception error)
+    {
+        if (pending.Completion.TrySetException(error))
+        {
+            Interlocked.Decrement(ref _pending);
         }
     }
 

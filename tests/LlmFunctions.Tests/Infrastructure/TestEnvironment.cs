@@ -59,7 +59,11 @@ internal sealed class TestEnvironment : IAsyncDisposable
             NetworkTimeout = TimeSpan.FromSeconds(60),
         });
 
-    /// <summary>Waits until exactly <paramref name="count"/> records exist (records are written right after the response).</summary>
+    /// <summary>
+    /// Waits until <paramref name="count"/> records exist (records are written right after the response), then until
+    /// the host is idle (no call in flight, no record pending, nothing spooled), so a straggler, an extra (duplicate)
+    /// record, is in what it returns.
+    /// </summary>
     public async Task<List<TableEntity>> RecordsAsync(int count, TimeSpan? timeout = null)
     {
         var until = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
@@ -69,8 +73,7 @@ internal sealed class TestEnvironment : IAsyncDisposable
             all = await Azurite.AllCallsAsync();
             if (all.Count >= count)
             {
-                // Give a straggler a moment to show up as an extra (duplicate) record.
-                await Task.Delay(100);
+                await WaitUntilIdleAsync(Host, until);
                 return await Azurite.AllCallsAsync();
             }
 
@@ -79,6 +82,34 @@ internal sealed class TestEnvironment : IAsyncDisposable
         while (DateTime.UtcNow < until);
 
         return all;
+    }
+
+    /// <summary>Polls <c>/health</c> until the host has no call in flight, no record pending and no spool backlog (or <paramref name="until"/>).</summary>
+    public static async Task WaitUntilIdleAsync(ITestHost host, DateTime until)
+    {
+        using var http = host.CreateHttpClient(key: null);
+        do
+        {
+            HttpResponseMessage response;
+            try
+            {
+                response = await http.GetAsync("/health");
+            }
+            catch (HttpRequestException)
+            {
+                return; // stopped (a test that stopped it to drain it): nothing can be in flight
+            }
+
+            using var _ = response;
+            var health = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+            if ((int)health["callsInFlight"]! == 0 && (long)health["recordsPending"]! == 0 && (int)health["spoolBacklog"]! == 0)
+            {
+                return;
+            }
+
+            await Task.Delay(20);
+        }
+        while (DateTime.UtcNow < until);
     }
 
     public async Task<TableEntity> SingleRecordAsync()
