@@ -68,9 +68,9 @@ internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType
     /// hours of silent waiting is worse than an error now; <c>x-should-retry: false</c> makes them fail at once.
     /// </summary>
     public static ProxyFailure BudgetExceeded(string message, DateTimeOffset? resetsAt) =>
-        new(429, CallOutcome.RateLimited, "budget_exceeded", "budget_exceeded", message) { Retryable = false, ResetsAt = resetsAt };
+        new(429, CallOutcome.BudgetBlocked, "budget_exceeded", "budget_exceeded", message) { Retryable = false, ResetsAt = resetsAt };
 
-    public static ProxyFailure BudgetUnavailable(string message) => new(503, CallOutcome.UpstreamError, "server_error", "budget_unavailable", message);
+    public static ProxyFailure BudgetUnavailable(string message) => new(503, CallOutcome.ProxyError, "server_error", "budget_unavailable", message);
 
     /// <summary>
     /// Storage is down and this host answers a call only once its record is in the table (<c>Storage__LocalDiskIsDurable=false</c>):
@@ -81,6 +81,6 @@ internal sealed record ProxyFailure(int Status, string Outcome, string ErrorType
         "Storage is unavailable, and this proxy answers a call only once its record is stored (Storage__LocalDiskIsDurable=false). Retry shortly.");
 
     /// <summary>A defect of ours: still answered in the OpenAI shape, and still billed for what is known.</summary>
-    public static ProxyFailure Internal(string callId) => new(500, CallOutcome.UpstreamError, "server_error", "proxy_error",
+    public static ProxyFailure Internal(string callId) => new(500, CallOutcome.ProxyError, "server_error", "proxy_error",
         "The proxy failed to handle this call; it has been logged with id " + callId + ".");
 }

@@ -5,6 +5,12 @@ internal static class CallOutcome
 {
     public const string Ok = "ok";
     public const string RateLimited = "rate_limited";
+
+    /// <summary>Refused by a budget (429 <c>budget_exceeded</c>): not the client's rate limit, nor the upstream's.</summary>
+    public const string BudgetBlocked = "budget_blocked";
+
+    /// <summary>The proxy itself failed (a defect, or a budget it could not check): never blamed on the upstream.</summary>
+    public const string ProxyError = "proxy_error";
     public const string UpstreamError = "upstream_error";
     public const string Timeout = "timeout";
     public const string ClientError = "client_error";

@@ -54,6 +54,8 @@ public sealed class BudgetTests
 
         await ProxyTests.AssertErrorAsync(refused, "budget_exceeded");
         Assert.Equal(2, env.Upstream.Requests);
+        var blocked = Assert.Single(await env.RecordsAsync(3), r => r.GetInt32("StatusCode") == 429);
+        Assert.Equal("budget_blocked", blocked.GetString("Outcome")); // was rate_limited, as if the client's own limit
         using var me = await http.GetAsync("/spend/me");
         var budget = JsonNode.Parse(await me.Content.ReadAsStringAsync())!["budgets"]!.AsArray().Single()!;
         Assert.Equal(0.040192m, budget["spent_usd"]!.GetValue<decimal>());

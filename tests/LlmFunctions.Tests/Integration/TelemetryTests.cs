@@ -20,6 +20,9 @@ public sealed class TelemetryTests
 {
     private const string Prompt = "a secret prompt that must never be exported";
 
+    /// <summary>A priced model no other test calls: the process-wide meter's points for it are this test's alone.</summary>
+    private const string Model = "gpt-5-mini";
+
     [Fact]
     public async Task AChatCall_EmitsAGenAiSpan_AndTokenAndDurationMetrics_WithoutThePrompt()
     {
@@ -32,7 +35,7 @@ public sealed class TelemetryTests
         env.Upstream.Default = new FakeUpstream.Scenario { PromptTokens = 42, Words = 7 };
         using var http = host.CreateHttpClient();
 
-        using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For("gpt-4o-mini", content: Prompt));
+        using var response = await http.PostAsync("/v1/chat/completions", ChatBody.For(Model, content: Prompt));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var cost = double.Parse(response.Headers.GetValues("x-llm-cost-usd").Single(), System.Globalization.CultureInfo.InvariantCulture);
         using (var models = await http.GetAsync("/v1/models"))
@@ -47,12 +50,12 @@ public sealed class TelemetryTests
         var callId = response.Headers.GetValues("x-llm-call-id").Single();
         var span = Assert.Single(spans, s => callId.Equals(s.GetTagItem("llmfunctions.call_id")));
         Assert.DoesNotContain(spans, s => s.GetTagItem("gen_ai.operation.name") is not "chat" and not "embeddings" and not "text_completion");
-        Assert.Equal("chat gpt-4o-mini", span.DisplayName);
+        Assert.Equal("chat " + Model, span.DisplayName);
         Assert.Equal(ActivityKind.Client, span.Kind);
         Assert.Equal("chat", span.GetTagItem("gen_ai.operation.name"));
         Assert.Equal("openai", span.GetTagItem("gen_ai.provider.name"));
-        Assert.Equal("gpt-4o-mini", span.GetTagItem("gen_ai.request.model"));
-        Assert.Equal("gpt-4o-mini-2025-04-14", span.GetTagItem("gen_ai.response.model"));
+        Assert.Equal(Model, span.GetTagItem("gen_ai.request.model"));
+        Assert.Equal(Model + "-2025-04-14", span.GetTagItem("gen_ai.response.model"));
         Assert.Equal(42L, span.GetTagItem("gen_ai.usage.input_tokens"));
         Assert.Equal(7L, span.GetTagItem("gen_ai.usage.output_tokens"));
         Assert.Equal(cost, (double)span.GetTagItem("llmfunctions.cost_usd")!, 9);
@@ -60,12 +63,12 @@ public sealed class TelemetryTests
         Assert.True(span.Duration > TimeSpan.Zero);
         Assert.DoesNotContain(span.TagObjects, t => t.Value?.ToString()?.Contains("secret prompt", StringComparison.Ordinal) == true);
 
-        var tokens = Points(metrics, "gen_ai.client.token.usage");
+        // The meter is process-wide too: only this test calls Model, so its points are this call's.
+        var tokens = Points(metrics, "gen_ai.client.token.usage").Where(p => Tag(p, "gen_ai.request.model") == Model).ToList();
         Assert.Equal("{token}", metrics.First(m => m.Name == "gen_ai.client.token.usage").Unit);
         Assert.Equal(42, tokens.Single(p => Tag(p, "gen_ai.token.type") == "input").GetHistogramSum());
         Assert.Equal(7, tokens.Single(p => Tag(p, "gen_ai.token.type") == "output").GetHistogramSum());
-        Assert.All(tokens, p => Assert.Equal("gpt-4o-mini", Tag(p, "gen_ai.request.model")));
-        var duration = Assert.Single(Points(metrics, "gen_ai.client.operation.duration"));
+        var duration = Assert.Single(Points(metrics, "gen_ai.client.operation.duration"), p => Tag(p, "gen_ai.request.model") == Model);
         Assert.Equal("s", metrics.First(m => m.Name == "gen_ai.client.operation.duration").Unit);
         Assert.Equal(1, duration.GetHistogramCount());
         Assert.Equal("chat", Tag(duration, "gen_ai.operation.name"));
