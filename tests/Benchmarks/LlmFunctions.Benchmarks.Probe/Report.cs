@@ -22,8 +22,24 @@ internal static class Report
         var text = Render(rows, checks);
         Console.Write(text);
         File.WriteAllText(options.Required("out"), text);
-        return 0;
+        if (options.Get("check") is null)
+        {
+            return 0;
+        }
+
+        // --check: a goal the table marks missed fails the run (for use by hand and in reviews; CI does not run benchmarks).
+        var missed = MissedGoals(text);
+        foreach (var goal in missed)
+        {
+            Console.Error.WriteLine("goal missed: " + goal);
+        }
+
+        return missed.Count == 0 ? 0 : 1;
     }
+
+    /// <summary>The goal rows of a rendered table whose last column says it was missed.</summary>
+    internal static List<string> MissedGoals(string table) =>
+        table.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.EndsWith("| **no** |", StringComparison.Ordinal)).ToList();
 
     internal static string Render(List<ResultRow> rows, Dictionary<string, string> checks)
     {
