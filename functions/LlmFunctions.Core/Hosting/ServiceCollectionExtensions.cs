@@ -112,6 +112,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<GenAiTelemetry>();
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<HealthHandler>();
+        services.AddSingleton<Spend.DayRows>();
         services.AddSingleton<TableHousekeeping>();
         services.AddSingleton<AggregateFolder>();
         services.AddSingleton<MetricsHandler>();

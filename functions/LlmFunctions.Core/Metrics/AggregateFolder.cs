@@ -16,7 +16,7 @@ namespace LlmFunctions.Core.Metrics;
 /// state plus the tail of every instance's published sums (<see cref="TailSummaries"/>). The layout, the fold step and
 /// the invariants it keeps are in docs/architecture.md ("Metrics: the fold and the tail").
 /// </summary>
-internal sealed partial class AggregateFolder(TableStore store, TailSummaries tail, TableHousekeeping housekeeping, TimeProvider time,
+internal sealed partial class AggregateFolder(TableStore store, TailSummaries tail, TableHousekeeping housekeeping, DayRows days, TimeProvider time,
     IOptions<MetricsOptions> options, SpendKeyLimit keyLimit, ILogger<AggregateFolder> logger)
 {
     internal const string PartitionKey = "state";
@@ -277,7 +277,9 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
         Action<DateTimeOffset, Dictionary<SpendKey, UsageSums>> add, CancellationToken cancellationToken)
     {
         const int Attempts = 5;
-        var readFrom = from;
+
+        // Whole days already summed (final, so outside the watermark check below); slots only for the rest.
+        var readFrom = await days.ReadAsync(from, to, add, cancellationToken).ConfigureAwait(false);
         for (var attempt = 1; ; attempt++)
         {
             // Without a fold of its own: the tail covers the unfolded minutes, and a fold started here would race the read.
@@ -330,15 +332,8 @@ internal sealed partial class AggregateFolder(TableStore store, TailSummaries ta
 
     /// <summary>The folded usage of each 15-minute UTC slot in [from, to) that has calls, in order: one row per slot, whatever
     /// the number of calls in it.</summary>
-    public async IAsyncEnumerable<(DateTimeOffset Slot, Dictionary<SpendKey, UsageSums> Usage)> SlotsAsync(DateTimeOffset from, DateTimeOffset to,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var query = new TableQuery { PartitionKey = PartitionKey, RowKeyFrom = SpendRowPrefix + SlotOf(from), RowKeyBefore = SpendRowPrefix + SlotOf(to) };
-        await foreach (var e in store.Aggregates.QueryAsync(query, cancellationToken).ConfigureAwait(false))
-        {
-            yield return (RecordKeys.ParseMinute(e.RowKey[SpendRowPrefix.Length..]), SlotRow.Usage(e));
-        }
-    }
+    public IAsyncEnumerable<(DateTimeOffset Slot, Dictionary<SpendKey, UsageSums> Usage)> SlotsAsync(DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken) => SlotRow.QueryAsync(store.Aggregates, from, to, cancellationToken);
 
     /// <summary>The 15-minute UTC slot a time falls in (zones are offset by multiples of 15 minutes).</summary>
     internal static string SlotOf(DateTimeOffset t)

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Azure.Data.Tables;
+using LlmFunctions.Core.Records;
 using LlmFunctions.Core.Spend;
 
 namespace LlmFunctions.Core.Metrics;
@@ -15,7 +17,40 @@ internal static class SlotRow
     private const string LegacySpendColumn = "Json";
 
     public static TableEntity ToEntity(string rowKey, Dictionary<SpendKey, UsageSums> usage) =>
-        ChunkedJson.ToEntity(AggregateFolder.PartitionKey, rowKey, usage, AggregateJsonContext.Default.DictionarySpendKeyUsageSums);
+        ToEntity(AggregateFolder.PartitionKey, rowKey, usage);
+
+    /// <summary>A row of usage in any partition (a day's row, <see cref="DayRows"/>, has the slots' shape).</summary>
+    public static TableEntity ToEntity(string partitionKey, string rowKey, Dictionary<SpendKey, UsageSums> usage) =>
+        ChunkedJson.ToEntity(partitionKey, rowKey, usage, AggregateJsonContext.Default.DictionarySpendKeyUsageSums);
+
+    /// <summary>The folded usage of each 15-minute UTC slot in [from, to) that has calls, in order: one row per slot.</summary>
+    public static async IAsyncEnumerable<(DateTimeOffset Slot, Dictionary<SpendKey, UsageSums> Usage)> QueryAsync(ITable aggregates,
+        DateTimeOffset from, DateTimeOffset to, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var query = new TableQuery
+        {
+            PartitionKey = AggregateFolder.PartitionKey,
+            RowKeyFrom = AggregateFolder.SpendRowPrefix + AggregateFolder.SlotOf(from),
+            RowKeyBefore = AggregateFolder.SpendRowPrefix + AggregateFolder.SlotOf(to),
+        };
+        await foreach (var e in aggregates.QueryAsync(query, cancellationToken).ConfigureAwait(false))
+        {
+            yield return (RecordKeys.ParseMinute(e.RowKey[AggregateFolder.SpendRowPrefix.Length..]), Usage(e));
+        }
+    }
+
+    /// <summary>The first slot that has a row, or null.</summary>
+    public static async Task<DateTimeOffset?> FirstAsync(ITable aggregates, CancellationToken cancellationToken)
+    {
+        // The keys between "spend" and "spend." are the slots' ('-' sorts right before '.').
+        var query = new TableQuery { PartitionKey = AggregateFolder.PartitionKey, RowKeyAfter = "spend", RowKeyBefore = "spend.", Take = 1 };
+        await foreach (var e in aggregates.QueryAsync(query, cancellationToken).ConfigureAwait(false))
+        {
+            return RecordKeys.ParseMinute(e.RowKey[AggregateFolder.SpendRowPrefix.Length..]);
+        }
+
+        return null;
+    }
 
     public static Dictionary<SpendKey, UsageSums> Usage(TableEntity entity)
     {

@@ -12,8 +12,8 @@ namespace LlmFunctions.Core.Metrics;
 /// folded; and with <c>Storage__RetentionDays</c> set, drops the call tables of days older than that which the fold
 /// has passed entirely (their records are in the state).
 /// </summary>
-internal sealed partial class TableHousekeeping(TableStore store, TailSummaries tail, TimeProvider time, IOptions<StorageOptions> options,
-    ILogger<TableHousekeeping> logger)
+internal sealed partial class TableHousekeeping(TableStore store, TailSummaries tail, Spend.DayRows days, TimeProvider time,
+    IOptions<StorageOptions> options, ILogger<TableHousekeeping> logger)
 {
     private readonly int _retentionDays = options.Value.RetentionDays;
     private DateTimeOffset _next;
@@ -41,6 +41,7 @@ internal sealed partial class TableHousekeeping(TableStore store, TailSummaries 
             // Tail rows of minutes long folded are never read again; a few minutes' margin for late flushes.
             var folded = RecordKeys.ParseMinute(watermark);
             await tail.DeleteBeforeAsync(RecordKeys.Minute(folded.AddMinutes(-10)), cancellationToken).ConfigureAwait(false);
+            await days.BuildAsync(watermark, cancellationToken).ConfigureAwait(false);
             if (_retentionDays > 0)
             {
                 await ApplyRetentionAsync(now, folded, cancellationToken).ConfigureAwait(false);

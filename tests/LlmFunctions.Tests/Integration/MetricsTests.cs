@@ -381,9 +381,10 @@ public sealed partial class MetricsTests
     {
         var store = env.Local.Get<Core.Records.TableStore>();
         var tail = env.Local.Get<TailSummaries>();
-        var housekeeping = new TableHousekeeping(store, tail, env.Clock, Microsoft.Extensions.Options.Options.Create(storage),
+        var days = env.Local.Get<Core.Spend.DayRows>();
+        var housekeeping = new TableHousekeeping(store, tail, days, env.Clock, Microsoft.Extensions.Options.Options.Create(storage),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<TableHousekeeping>.Instance);
-        return new AggregateFolder(store, tail, housekeeping, env.Clock,
+        return new AggregateFolder(store, tail, housekeeping, days, env.Clock,
             Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = foldLagSeconds }), Core.Spend.SpendKeyLimit.Default,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance);
     }

@@ -97,4 +97,58 @@ public sealed class SpendReportTests
         Assert.Equal((3, 321_000), (result.Total.Calls, result.Total.CostNanoUsd));
         Assert.Equal(["spend-202611280000", "spend-202611281215"], slotReads);
     }
+
+    /// <summary>
+    /// Issue 25: a year's report read every 15-minute slot of the year (35,040 rows) from the partition that folds and
+    /// scrapes. Closed days now have a row each (<see cref="DayRows"/>): the same figures from a row a day plus the open
+    /// day's slots, in the budget zone, also across daylight saving's 23- and 25-hour days.
+    /// </summary>
+    [Theory]
+    [InlineData("UTC")]
+    [InlineData("America/New_York")]
+    public async Task AYearsReport_ReadsARowPerClosedDay_NotEverySlot_WithTheSameFigures(string zone)
+    {
+        var tables = new InMemoryTables();
+        var now = new DateTimeOffset(2026, 11, 28, 12, 0, 30, TimeSpan.Zero);
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(now), new()
+        {
+            ["Budgets:TimeZone"] = zone, ["Budgets:monthly:Period"] = "month", ["Budgets:monthly:LimitUsd"] = "1000", ["Budgets:monthly:Action"] = "notify",
+        });
+        var folder = core.Get<AggregateFolder>();
+        await folder.FoldAsync(CancellationToken.None); // the state, its watermark at the foldable minute
+        var watermark = (await folder.LoadAsync(CancellationToken.None)).State!.Watermark;
+        var aggregates = core.Get<TableStore>().Aggregates;
+        var slots = 0;
+        for (var slot = RecordKeys.ParseMinute(AggregateFolder.SlotOf(now.AddDays(-366))); slot < now.AddMinutes(-15); slot = slot.AddMinutes(15), slots++)
+        {
+            var usage = new Dictionary<SpendKey, UsageSums> { [new SpendKey("alpha", "gpt-4o-mini")] = new() { Calls = 1, CostNanoUsd = 1_000 } };
+            await aggregates.UpsertAsync(SlotRow.ToEntity(AggregateFolder.SpendRowPrefix + AggregateFolder.SlotOf(slot), usage), CancellationToken.None);
+        }
+
+        var report = core.Get<SpendReport>();
+        var year = Query(report.Today.AddDays(-365), report.Today, SpendGrouping.Day);
+        var month = Query(report.Today.AddDays(-365), report.Today, SpendGrouping.Month | SpendGrouping.Client);
+
+        var scanned = tables.ScannedRows;
+        var fromSlots = (Year: Rows(await report.RunAsync(year, CancellationToken.None)).ToList(), Month: Rows(await report.RunAsync(month, CancellationToken.None)).ToList());
+        var slotReads = tables.ScannedRows - scanned;
+        var monthFromSlots = Assert.Single(await core.Get<Core.Budgets.BudgetRollup>().ComputeAsync(CancellationToken.None)).SpentNanoUsd;
+        var days = core.Get<DayRows>();
+        while (await days.BuildAsync(watermark, CancellationToken.None) > 0)
+        {
+        }
+
+        scanned = tables.ScannedRows;
+        var fromDays = (Year: Rows(await report.RunAsync(year, CancellationToken.None)).ToList(), Month: Rows(await report.RunAsync(month, CancellationToken.None)).ToList());
+        var dayReads = tables.ScannedRows - scanned;
+        var monthFromDays = Assert.Single(await core.Get<Core.Budgets.BudgetRollup>().ComputeAsync(CancellationToken.None)).SpentNanoUsd;
+
+        Assert.Equal(fromSlots.Year, fromDays.Year);
+        Assert.Equal(fromSlots.Month, fromDays.Month);
+        Assert.Equal(366, fromDays.Year.Count);
+        Assert.Equal(monthFromSlots, monthFromDays); // the month's budget rollup reads the same day rows
+        Assert.True(monthFromDays > 2_000 * 1_000, $"{monthFromDays}: the month's spend should span its days");
+        Assert.InRange(slotReads, 2 * 34_000, 2 * slots); // both reports read every slot of the year
+        Assert.InRange(dayReads, 2 * 365, 2 * (366 + 100 + 10)); // a row a day, the open day's slots, a few point reads
+    }
 }
