@@ -95,7 +95,7 @@ public sealed class ProxyTests
         }
 
         Assert.Equal(20, text.ToString().Split(' ').Length);
-        Assert.NotNull(usage); // the SDK asked for usage, so it gets the usage chunk
+        Assert.Equal(20, usage?.OutputTokenCount); // the SDK asked for usage, so it gets the usage chunk
         var r = await env.SingleRecordAsync();
         Assert.True(r.GetBoolean("Streamed"));
         Assert.Equal("ok", r.GetString("Outcome"));
@@ -132,6 +132,11 @@ public sealed class ProxyTests
         Assert.Equal(7, r.GetInt64("InputTokens"));
         Assert.Equal(5, r.GetInt64("OutputTokens"));
         Assert.Equal("reported", r.GetString("UsageSource"));
+        Assert.True(r.GetBoolean("Streamed"));
+
+        // Issue 30 (6): the stream's cost, in an SSE comment just before [DONE] (SDKs skip comments; raw readers see it).
+        var cost = Core.Pricing.PriceTable.Format(Core.Pricing.CostCalculator.ToUsd(r.GetInt64("CostNanoUsd")!.Value));
+        Assert.Equal($": x-llm-cost-usd={cost} x-llm-input-tokens=7 x-llm-output-tokens=5 x-llm-usage-source=reported", events[^2]);
     }
 
     [Theory]
