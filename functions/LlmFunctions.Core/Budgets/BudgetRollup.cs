@@ -30,7 +30,7 @@ internal sealed partial class BudgetRollup(
 {
     private readonly BudgetsOptions _budgets = budgetOptions.Value;
     private readonly Dictionary<string, WebhookOptions> _webhooks = webhookOptions.Value;
-    private readonly TimeZoneInfo _zone = TimeZoneInfo.FindSystemTimeZoneById(budgetOptions.Value.TimeZone);
+    private readonly TimeZoneInfo _zone = budgetOptions.Value.Zone;
 
     /// <summary>"Not leased": the earliest time Table Storage stores (1601) would do; any past time works.</summary>
 

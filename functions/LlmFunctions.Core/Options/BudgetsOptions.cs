@@ -11,6 +11,12 @@ public sealed class BudgetsOptions
     /// <summary>IANA zone where a day or month starts, e.g. <c>Asia/Shanghai</c>. Default UTC.</summary>
     public string TimeZone { get; set; } = "UTC";
 
+    /// <summary>
+    /// <see cref="TimeZone"/> as a zone: the one place it is parsed (the start-up check refuses an unknown one), for the
+    /// rollup, the spend report and the day rows, which must cut days at the same midnight.
+    /// </summary>
+    public TimeZoneInfo Zone => TimeZoneInfo.FindSystemTimeZoneById(TimeZone);
+
     /// <summary>NCRONTAB (six fields) for the rollup timer. Default every 5 minutes.</summary>
     public string Schedule { get; set; } = "0 */5 * * * *";
 

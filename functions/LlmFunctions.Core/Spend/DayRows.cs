@@ -25,7 +25,7 @@ internal sealed partial class DayRows(TableStore store, IOptions<BudgetsOptions>
 
     private const string DayFormat = "yyyyMMdd";
 
-    private readonly TimeZoneInfo _zone = TimeZoneInfo.FindSystemTimeZoneById(budgets.Value.TimeZone);
+    private readonly TimeZoneInfo _zone = budgets.Value.Zone;
 
     /// <summary>Per zone (keys refuse '/'), so a changed zone never reads days cut at another zone's midnight.</summary>
     public string PartitionKey { get; } = "days-" + budgets.Value.TimeZone.Replace('/', '.');

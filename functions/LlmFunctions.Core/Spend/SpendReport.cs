@@ -20,7 +20,7 @@ internal sealed record SpendReportResult(IReadOnlyList<SpendRow> Rows, UsageSums
 /// </summary>
 internal sealed class SpendReport(AggregateFolder folder, IOptions<BudgetsOptions> budgets, TimeProvider time)
 {
-    public TimeZoneInfo Zone { get; } = TimeZoneInfo.FindSystemTimeZoneById(budgets.Value.TimeZone);
+    public TimeZoneInfo Zone { get; } = budgets.Value.Zone;
 
     public DateOnly Today => DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(time.GetUtcNow(), Zone).DateTime);
 
