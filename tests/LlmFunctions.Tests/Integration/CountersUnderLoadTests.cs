@@ -68,9 +68,8 @@ public sealed class CountersUnderLoadTests(ITestOutputHelper output)
         }
 
         await Task.WhenAll(calls);
+        await TestEnvironment.WaitUntilIdleAsync(env.Host, DateTime.UtcNow.AddSeconds(15)); // every record written, not a 500-ms guess
         var records = await env.Azurite.AllCallsAsync();
-        await Task.Delay(500);
-        records = await env.Azurite.AllCallsAsync();
         var last = await MetricsTests.ScrapeAsync(env.Host);
         output.WriteLine($"{kind}: {records.Count} calls, {scrapes} scrapes, {folds} folds");
         Assert.True(records.Count > 100, $"only {records.Count} calls");
