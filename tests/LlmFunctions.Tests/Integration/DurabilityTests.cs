@@ -104,7 +104,13 @@ public sealed class DurabilityTests(ITestOutputHelper output)
                 }
             })).ToList();
 
-            await Task.Delay(TimeSpan.FromSeconds(2));
+            // Storage goes away once calls are being answered (on a loaded machine a cold worker's first writes can outlast
+            // the 3-s storage timeout, which counts as an outage: calls are refused until a write gets through).
+            for (var waited = TimeSpan.Zero; answered.Count < 20 && waited < TimeSpan.FromSeconds(60); waited += TimeSpan.FromMilliseconds(100))
+            {
+                await Task.Delay(100);
+            }
+
             Volatile.Write(ref outage, true);
             azurite.Pause();
             await Task.Delay(TimeSpan.FromSeconds(12));
