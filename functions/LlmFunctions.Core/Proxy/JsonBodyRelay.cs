@@ -54,12 +54,12 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
                 SetCostHeaders(http, record);
             }
 
-            if (!await commit.MayEndAnswerAsync().ConfigureAwait(false))
+            if (await commit.EndAnswerAsync().ConfigureAwait(false) is { } notStored)
             {
                 // Not a byte of it sent: the client gets the 503 alone, without the answer's headers.
                 http.Clear();
                 http.Headers["x-llm-call-id"] = record.CallId;
-                return ProxyFailure.StorageUnavailable;
+                return notStored;
             }
 
             http.ContentLength = buffer.WrittenCount;
@@ -71,7 +71,7 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
         // Without a Content-Length the client's body ends only with the response, after the commit.
         failure = await RelayRestAsync(upstreamStream, buffer, http, metered ? record : null, path, requestBody, context.RequestAborted)
             .ConfigureAwait(false);
-        return failure ?? (await commit.MayEndAnswerAsync().ConfigureAwait(false) ? null : ProxyFailure.StorageUnavailable);
+        return failure ?? await commit.EndAnswerAsync().ConfigureAwait(false);
     }
 
     /// <summary>

@@ -30,6 +30,13 @@ internal sealed class RecordCommit(Func<Task<RecordLocation>> write, bool before
         return await WriteAsync().ConfigureAwait(false) == RecordLocation.Table;
     }
 
+    /// <summary>
+    /// <see cref="MayEndAnswerAsync"/> as a relay's result: null when the answer may end, else the failure the client gets
+    /// instead of its last bytes (503 <c>storage_unavailable</c>).
+    /// </summary>
+    public async ValueTask<ProxyFailure?> EndAnswerAsync() =>
+        await MayEndAnswerAsync().ConfigureAwait(false) ? null : ProxyFailure.StorageUnavailable;
+
     /// <summary>Writes the record, unless a relay already did.</summary>
     public Task<RecordLocation> WriteAsync() => _written ??= write();
 }

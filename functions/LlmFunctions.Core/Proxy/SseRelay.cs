@@ -85,7 +85,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
         }
 
         // A stream without [DONE] (the Responses API's) ends with the response: after its record, like the others.
-        return failure ?? (await commit.MayEndAnswerAsync().ConfigureAwait(false) ? null : ProxyFailure.StorageUnavailable);
+        return failure ?? await commit.EndAnswerAsync().ConfigureAwait(false);
     }
 
     /// <summary>Writes one upstream event to the client; <see cref="ProxyFailure.ClientCancelled"/> when it is gone.

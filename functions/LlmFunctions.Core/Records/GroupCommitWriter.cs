@@ -240,8 +240,9 @@ internal sealed partial class GroupCommitWriter : BackgroundService
             return;
         }
 
-        var partitionKey = RecordKeys.PartitionKey(_time.GetUtcNow(), _writer.Shard);
-        if (await TryWriteAsync(batch, partitionKey, _time.GetUtcNow()).ConfigureAwait(false))
+        var keyedAt = _time.GetUtcNow();
+        var partitionKey = RecordKeys.PartitionKey(keyedAt, _writer.Shard);
+        if (await TryWriteAsync(batch, partitionKey, keyedAt).ConfigureAwait(false))
         {
             foreach (var p in batch)
             {

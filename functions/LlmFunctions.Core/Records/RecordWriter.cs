@@ -18,6 +18,9 @@ internal sealed partial class RecordWriter
     /// </summary>
     internal const int MaxBatch = 40;
 
+    /// <summary>What a caller that does not wait gets: the record is queued.</summary>
+    private static readonly Task<RecordLocation> QueuedOnly = Task.FromResult(RecordLocation.Queue);
+
     private readonly Channel<PendingRecord> _incoming;
     private readonly Channel<PendingRecord> _journaled;
     private readonly RecordSpool _spool;
@@ -101,8 +104,6 @@ internal sealed partial class RecordWriter
 
         return WriteWhenRoomAsync(pending, untilDurable);
     }
-
-    private static readonly Task<RecordLocation> QueuedOnly = Task.FromResult(RecordLocation.Queue);
 
     private async Task<RecordLocation> WriteWhenRoomAsync(PendingRecord pending, bool untilDurable)
     {

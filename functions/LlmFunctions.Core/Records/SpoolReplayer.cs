@@ -67,7 +67,6 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
             // The writers have stopped: segments their last reports finished become spool batches for the next start.
             await journal.ConvertFinishedAsync(CancellationToken.None).ConfigureAwait(false);
         }
-
     }
 
     /// <summary>
