@@ -79,6 +79,7 @@ internal sealed partial class TimerTriggerService(
         var due = function.Next(time.GetUtcNow());
         while (!stoppingToken.IsCancellationRequested)
         {
+            Log.Scheduled(logger, function.Name, due);
             try
             {
                 for (var now = time.GetUtcNow(); now < due; now = time.GetUtcNow())
@@ -123,6 +124,9 @@ internal sealed partial class TimerTriggerService(
 
         [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "Executed 'Functions.{Function}' ({Outcome}, Duration={DurationMs:F0}ms){Error}")]
         public static partial void Executed(ILogger logger, string function, string outcome, double durationMs, string error);
+
+        [LoggerMessage(EventId = 33, Level = LogLevel.Debug, Message = "'Functions.{Function}' is next due at {Due:O}.")]
+        public static partial void Scheduled(ILogger logger, string function, DateTimeOffset due);
 
         [LoggerMessage(EventId = 32, Level = LogLevel.Error, Message = "'Functions.{Function}' could not be invoked: {Reason}")]
         public static partial void InvocationFailed(ILogger logger, string function, string reason);

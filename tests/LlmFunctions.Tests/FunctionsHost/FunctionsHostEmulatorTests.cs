@@ -82,7 +82,14 @@ public sealed class FunctionsHostEmulatorTests
         };
         await using (await FunctionsHostEmulator.StartAsync(options))
         {
-            await Task.Delay(500);
+            // Probes after the load, not a fixed time: twenty answers at least.
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            var before = statuses.Count;
+            while (statuses.Count < before + 20 && DateTime.UtcNow < until)
+            {
+                await Task.Delay(10);
+            }
+
             await stop.CancelAsync();
             await Task.WhenAll(probes);
         }
@@ -122,7 +129,7 @@ public sealed class FunctionsHostEmulatorTests
         var settings = ProxyHost.DefaultSettings("http://127.0.0.1:9/v1", azurite.ConnectionString);
         (settings["Budgets:Schedule"], settings["BudgetsSchedule"]) = ("0 0 0 29 2 *", "0 0 0 29 2 *"); // the next 29 February is more than Task.Delay's 49.7 days away
         await using var host = await FunctionsWorkerHost.StartAsync(settings);
-        await Task.Delay(500);
+        Assert.True(await host.WaitForLogAsync("'Functions.BudgetRollup' is next due at 2028-02-29T00:00:00"), host.Log); // its wait has begun
 
         Assert.True(await host.Emulator.InvokeAsync("BudgetRollup"), host.Log);
         Assert.DoesNotContain("ArgumentOutOfRangeException", host.Log);

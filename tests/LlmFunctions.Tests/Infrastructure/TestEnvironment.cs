@@ -112,6 +112,29 @@ internal sealed class TestEnvironment : IAsyncDisposable
         while (DateTime.UtcNow < until);
     }
 
+    /// <summary>Polls <c>/health</c> until the host has at least <paramref name="count"/> calls in flight; fails after <paramref name="timeout"/>.</summary>
+    public static async Task WaitForCallsInFlightAsync(ITestHost host, int count, TimeSpan timeout) =>
+        await WaitForCallsInFlightAsync(host.CreateHttpClient(key: null), count, timeout);
+
+    /// <inheritdoc cref="WaitForCallsInFlightAsync(ITestHost, int, TimeSpan)"/>
+    public static async Task WaitForCallsInFlightAsync(HttpClient health, int count, TimeSpan timeout)
+    {
+        using var _ = health;
+        var until = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            using var response = await health.GetAsync("/health"); // 503 while storage is down, with the same body
+            var body = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+            if ((int)body["callsInFlight"]! >= count)
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < until, $"fewer than {count} calls in flight after {timeout.TotalSeconds} s");
+            await Task.Delay(20);
+        }
+    }
+
     public async Task<TableEntity> SingleRecordAsync()
     {
         var records = await RecordsAsync(1);

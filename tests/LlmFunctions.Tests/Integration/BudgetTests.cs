@@ -265,7 +265,8 @@ public sealed class BudgetTests
         Assert.True(raw.Headers.TryGetValue("x-should-retry", out var shouldRetry));
         Assert.Equal("false", shouldRetry);
         Assert.True(raw.Headers.TryGetValue("x-llm-budget-reset", out var reset));
-        Assert.InRange(DateTimeOffset.Parse(reset!, System.Globalization.CultureInfo.InvariantCulture) - env.Clock.GetUtcNow(), TimeSpan.Zero, TimeSpan.FromDays(1));
+        Assert.Equal(new DateTimeOffset(env.Clock.GetUtcNow().UtcDateTime.Date.AddDays(1), TimeSpan.Zero), // a day budget in UTC: the next midnight
+            DateTimeOffset.Parse(reset!, System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(calls, env.Upstream.Requests);
 
         // Another client is outside the scope.

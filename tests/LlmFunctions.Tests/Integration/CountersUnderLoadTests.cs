@@ -21,7 +21,7 @@ public sealed class CountersUnderLoadTests(ITestOutputHelper output)
 
     [Theory]
     [OnBothHosts]
-    public async Task UnderLoadWithFolds_NoCounterEverDecreases_AndTheLastScrapeEqualsTheRecords(HostKind kind)
+    public async Task UnderLoadAndRollups_NoCounterEverDecreases_AndTheLastScrapeEqualsTheRecords_AcrossAFoldOnTheLocalHost(HostKind kind)
     {
         await using var env = await TestEnvironment.StartAsync(kind: kind); // records older than 10 s get folded
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));

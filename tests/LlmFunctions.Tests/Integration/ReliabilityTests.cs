@@ -150,7 +150,14 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
                 return false;
             }
         }).ToList();
-        await Task.Delay(400);
+
+        // SIGTERM once calls are at the upstream (each stream takes a second there), not after a fixed time.
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (upstream.Requests < 50 && DateTime.UtcNow < until)
+        {
+            await Task.Delay(10);
+        }
+
         host.Signal("TERM");
         var completed = (await Task.WhenAll(calls)).Count(c => c);
         await host.Child.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
@@ -215,7 +222,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         host.Signal("KILL");
         await stop.CancelAsync();
         await Task.WhenAll(load);
-        await Task.Delay(500);
+        await host.Child.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30)); // no write of its can still come
 
         var records = await azurite.AllCallsAsync();
         var stored = records.Select(r => r.RowKey).ToHashSet(StringComparer.Ordinal);

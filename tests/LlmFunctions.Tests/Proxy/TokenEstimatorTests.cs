@@ -17,9 +17,15 @@ public sealed class TokenEstimatorTests
     public void EmptyText_IsZero() => Assert.Equal(0, Estimator.Count("gpt-4.1", ""));
 
     [Fact]
-    public void LongerText_GrowsRoughlyWithWords()
+    public void OtherVendorsModels_AreCountedWithO200k_LikeCurrentOpenAIModels_AndOldOnesWithCl100k()
     {
-        var text = string.Join(' ', Enumerable.Repeat("metering", 1000));
-        Assert.InRange(Estimator.Count("deepseek-v3.2", text), 900, 2100);
+        var text = string.Join(' ', Enumerable.Repeat("metering", 1000)) + " 東京 naïve 🙂";
+        var o200k = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForEncoding("o200k_base").CountTokens(text);
+        var cl100k = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForEncoding("cl100k_base").CountTokens(text);
+
+        Assert.Equal(o200k, Estimator.Count("deepseek-v3.2", text));
+        Assert.Equal(o200k, Estimator.Count("gpt-4.1", text));
+        Assert.Equal(cl100k, Estimator.Count("gpt-4-0613", text));
+        Assert.NotEqual(o200k, cl100k); // the text tells the two encodings apart, so the model picks one
     }
 }
