@@ -19,7 +19,9 @@ internal sealed class InMemoryCore : IAsyncDisposable
     private readonly List<IHostedService> _started = [];
     private readonly string _spool = Path.Combine(Path.GetTempPath(), "llm-inmemory-" + Guid.NewGuid().ToString("N"));
 
-    public InMemoryCore(InMemoryTables tables, FakeTimeProvider time, Dictionary<string, string?>? settings = null)
+    /// <param name="services">Changes to the app's services after it registered them (a stub upstream handler, say).</param>
+    public InMemoryCore(InMemoryTables tables, FakeTimeProvider time, Dictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null)
     {
         Tables = tables;
         Time = time;
@@ -39,13 +41,14 @@ internal sealed class InMemoryCore : IAsyncDisposable
 
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 
-        var services = new ServiceCollection();
-        services.AddSingleton<IConfiguration>(configuration);
-        services.AddLogging(b => b.AddProvider(Logs.Provider));
-        services.AddSingleton<TimeProvider>(time);
-        services.AddSingleton<ITableService>(tables);
-        services.AddLlmFunctions(configuration);
-        _services = services.BuildServiceProvider();
+        var collection = new ServiceCollection();
+        collection.AddSingleton<IConfiguration>(configuration);
+        collection.AddLogging(b => b.AddProvider(Logs.Provider));
+        collection.AddSingleton<TimeProvider>(time);
+        collection.AddSingleton<ITableService>(tables);
+        collection.AddLlmFunctions(configuration);
+        services?.Invoke(collection);
+        _services = collection.BuildServiceProvider();
     }
 
     public InMemoryTables Tables { get; }
@@ -61,12 +64,13 @@ internal sealed class InMemoryCore : IAsyncDisposable
     /// <summary>A background service of the app (registered as a hosted service only).</summary>
     public T Hosted<T>() where T : IHostedService => _services.GetServices<IHostedService>().OfType<T>().Single();
 
-    /// <summary>Starts the record path's background services, as the host does.</summary>
-    public async Task StartAsync()
+    /// <summary>Starts the record path's background services, as the host does (or those <paramref name="only"/> picks);
+    /// disposing stops them.</summary>
+    public async Task StartAsync(Func<IHostedService, bool>? only = null)
     {
         foreach (var service in _services.GetServices<IHostedService>())
         {
-            if (service is Core.Metrics.TailSummaries or SpoolReplayer or GroupCommitWriter or JournalPump)
+            if (service is Core.Metrics.TailSummaries or SpoolReplayer or GroupCommitWriter or JournalPump && (only is null || only(service)))
             {
                 await service.StartAsync(CancellationToken.None);
                 _started.Add(service);
