@@ -14,6 +14,9 @@
 #                                (Storage__MaxCommitsInFlight=1, the old writer with CommitIntervalMs=0); paced: the old
 #                                default (MaxCommitsInFlight=1, CommitIntervalMs=50); inflightN: MaxCommitsInFlight=N
 #   BENCH_FAULTS=1               also the fault run: 10 % ServerBusy, 10 % OperationTimedOut after commit, 16 connections
+#   BENCH_STORAGE_HOP=tcp        how a delay is added: tcp (`Probe tcp-delay`, bytes passed on late, nothing parsed) or
+#                                http (`Probe storage-proxy`, which parses and re-sends each request: its own CPU and
+#                                a few ms of its own); the fault run always uses storage-proxy
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -61,12 +64,19 @@ run_setting() { # name delay_ms busy_pct timeout_pct conns... ; prints rows
   local az=$!; PIDS+=("$az")
   wait_for Azurite 30 http_any "http://127.0.0.1:$AZ_PORT/devstoreaccount1/Tables"
   local table_port=$AZ_PORT sp=""
-  if [[ "$delay" != 0 || "$busy" != 0 || "$timeout" != 0 ]]; then
+  if [[ "$busy" != 0 || "$timeout" != 0 || ( "$delay" != 0 && "${BENCH_STORAGE_HOP:-tcp}" == http ) ]]; then
     dotnet "$PROBE_DLL" storage-proxy --port "$SP_PORT" --to "http://127.0.0.1:$AZ_PORT" --delay-ms "$delay" --busy-pct "$busy" \
       --timeout-pct "$timeout" --seconds 600 >"$WORK/storage-proxy.out" 2>"$WORK/storage-proxy.log" &
     sp=$!; PIDS+=("$sp")
     table_port=$SP_PORT
     wait_for storage-proxy 30 http_any "http://127.0.0.1:$SP_PORT/devstoreaccount1/Tables"
+  elif [[ "$delay" != 0 ]]; then
+    # A delay alone: bytes passed on half a round trip late each way, no HTTP parsed in between.
+    dotnet "$PROBE_DLL" tcp-delay --port "$SP_PORT" --to "http://127.0.0.1:$AZ_PORT" --delay-ms "$delay" --seconds 600 \
+      >"$WORK/storage-proxy.out" 2>"$WORK/storage-proxy.log" &
+    sp=$!; PIDS+=("$sp")
+    table_port=$SP_PORT
+    wait_for tcp-delay 30 http_any "http://127.0.0.1:$SP_PORT/devstoreaccount1/Tables"
   fi
   local connection="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;TableEndpoint=http://127.0.0.1:$table_port/devstoreaccount1;"
   (cd "$ROOT/functions/LlmFunctions.Local/bin/Release/net10.0" && exec env "${env_extra[@]}" \

@@ -8,6 +8,7 @@ using LlmFunctions.Benchmarks.Probe;
 //   sustained --url U --key K --scrape-token T [--rate R (0: as fast as 32 connections go)] [--seconds S]
 //   report --results results.tsv --checks checks.tsv --out latest.md
 //   storage-proxy --port P --to http://127.0.0.1:AZ [--delay-ms D] [--busy-pct B] [--timeout-pct T] [--seconds S]
+//   tcp-delay --port P --to http://127.0.0.1:AZ --delay-ms D [--seconds S]
 return args.FirstOrDefault() switch
 {
     "free-ports" => FreePorts.Run(args[1..]),
@@ -17,6 +18,7 @@ return args.FirstOrDefault() switch
     "sustained" => await SustainedLoadProbe.RunAsync(args[1..]),
     "report" => Report.Run(args[1..]),
     "storage-proxy" => await StorageProxy.RunAsync(args[1..]),
+    "tcp-delay" => await TcpDelay.RunAsync(args[1..]),
     _ => Usage(),
 };
 

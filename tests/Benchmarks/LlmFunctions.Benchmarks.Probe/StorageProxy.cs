@@ -117,7 +117,10 @@ internal static class StorageProxy
 
         await app.StartAsync();
         Console.Error.WriteLine($"storage-proxy on {app.Urls.First()} -> {to} (delay {halfDelay.TotalMilliseconds * 2} ms, busy {busy:P0}, timeout {timeout:P0})");
-        await Task.Delay(TimeSpan.FromSeconds(o.Int("seconds", 600)));
+        // Until its time is up or it is told to stop (SIGTERM from the script): a bare delay kept it alive for the full
+        // time after the script's kill, and the script waiting for it.
+        await Task.Delay(TimeSpan.FromSeconds(o.Int("seconds", 600)), app.Lifetime.ApplicationStopping)
+            .ContinueWith(static _ => { }, TaskScheduler.Default);
         await app.StopAsync();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"STORAGE_PROXY requests={requests} busy={busyAnswers} timed_out_after_commit={timeoutAnswers}"));
