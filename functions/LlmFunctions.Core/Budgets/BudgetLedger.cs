@@ -1,5 +1,6 @@
 using Azure;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Spend;
 
 namespace LlmFunctions.Core.Budgets;
 
@@ -15,6 +16,13 @@ internal enum LeaseVerdict
     Gone,
 }
 
+/// <summary>What a slice's instance knows of it when it asks the ledger: its id, whether the ledger has it yet, what it
+/// has settled and has in flight (nano-USD), and the shard its records are written under.</summary>
+internal readonly record struct SliceReport(string Id, bool IsNew, long SettledNanoUsd, long ReservedNanoUsd, int Shard)
+{
+    public long HoldsNanoUsd => SettledNanoUsd + ReservedNanoUsd;
+}
+
 /// <summary>
 /// The storage side of reserved budgets: leases slices of a budget's limit to instances, so that the leases given out
 /// never add up to more than the limit, whatever the number of instances (each change is a read and a write with the
@@ -23,22 +31,22 @@ internal enum LeaseVerdict
 /// </summary>
 internal sealed class BudgetLedger(TableStore store, TimeProvider time)
 {
-    /// <summary>A slice not renewed for this long goes into the base: its lease stays spent, never given out again.</summary>
+    /// <summary>A slice not renewed for this long is dead: its instance stopped reserving in it and has no call in flight
+    /// (a live one renews while it has, <see cref="BudgetReservations.TouchAfter"/>), so its records are all written.</summary>
     internal static readonly TimeSpan CompactAfter = TimeSpan.FromMinutes(10);
 
     private const int Attempts = 10;
 
     /// <summary>
-    /// Sets slice <paramref name="sliceId"/>'s lease to cover <paramref name="holdsNanoUsd"/> (its settled spend and its
-    /// reservations in flight) plus <paramref name="wantsNanoUsd"/> (the next call's worst case), and up to
-    /// <paramref name="extraNanoUsd"/> more where the budget has it, so the next calls need no storage request.
+    /// Sets <paramref name="slice"/>'s lease to cover what it holds (its settled spend and its reservations in flight)
+    /// plus <paramref name="wantsNanoUsd"/> (the next call's worst case), and up to <paramref name="extraNanoUsd"/> more
+    /// where the budget has it, so the next calls need no storage request.
     /// </summary>
     /// <remarks>A lease only grows (calls on the instance may be reserving within it while this runs), except when
     /// <paramref name="release"/> sets it to what the slice holds: when its instance stops and nothing is in flight.</remarks>
     /// <param name="seedNanoUsd">Spend counted before the ledger existed (read only when the period's row is created).</param>
-    public async Task<(LeaseVerdict Verdict, long LeasedNanoUsd)> LeaseAsync(string budget, string periodKey, long limitNanoUsd, string sliceId,
-        bool sliceIsNew, long holdsNanoUsd, long wantsNanoUsd, long extraNanoUsd, Func<CancellationToken, Task<long>> seedNanoUsd,
-        CancellationToken cancellationToken, bool release = false)
+    public async Task<(LeaseVerdict Verdict, long LeasedNanoUsd)> LeaseAsync(string budget, string periodKey, long limitNanoUsd, SliceReport slice,
+        long wantsNanoUsd, long extraNanoUsd, Func<CancellationToken, Task<long>> seedNanoUsd, CancellationToken cancellationToken, bool release = false)
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
         for (var attempt = 0; attempt < Attempts; attempt++)
@@ -48,42 +56,118 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
                 ? LedgerRow.FromEntity(entity)
                 : new LedgerRow { Budget = budget, PeriodKey = periodKey, BaseNanoUsd = await seedNanoUsd(cancellationToken).ConfigureAwait(false) };
             var now = time.GetUtcNow();
-            row.Compact(now - CompactAfter, keep: sliceId);
-            if (!sliceIsNew && !row.Slices.ContainsKey(sliceId))
+            row.Compact(now - CompactAfter, keep: slice.Id);
+            if (!slice.IsNew && !row.Slices.ContainsKey(slice.Id))
             {
                 return (LeaseVerdict.Gone, 0);
             }
 
             // What the others have not taken; it always covers this slice's own lease, which nobody else can take.
-            var free = limitNanoUsd - row.CommittedNanoUsd(except: sliceId);
-            if (!release && holdsNanoUsd + wantsNanoUsd > free)
+            var free = limitNanoUsd - row.CommittedNanoUsd(except: slice.Id);
+            if (!release && slice.HoldsNanoUsd + wantsNanoUsd > free)
             {
-                return (LeaseVerdict.Refused, Math.Max(0, free - holdsNanoUsd));
+                return (LeaseVerdict.Refused, Math.Max(0, free - slice.HoldsNanoUsd));
             }
 
-            var current = row.Slices.TryGetValue(sliceId, out var entry) ? entry.LeasedNanoUsd : 0;
-            var leased = release ? holdsNanoUsd : Math.Max(current, Math.Min(free, holdsNanoUsd + wantsNanoUsd + extraNanoUsd));
-            row.Slices[sliceId] = new LedgerEntry(leased, now);
-            try
+            var current = row.Slices.TryGetValue(slice.Id, out var entry) ? entry.LeasedNanoUsd : 0;
+            var leased = release ? slice.HoldsNanoUsd : Math.Max(current, Math.Min(free, slice.HoldsNanoUsd + wantsNanoUsd + extraNanoUsd));
+            row.Slices[slice.Id] = new LedgerEntry(leased, now, slice.SettledNanoUsd, slice.ReservedNanoUsd, slice.Shard);
+            if (await TryWriteAsync(row, cancellationToken).ConfigureAwait(false))
             {
-                if (row.ETag is { } etag)
-                {
-                    await store.Rollups.ReplaceAsync(row.ToEntity(), etag, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await store.Rollups.AddAsync(row.ToEntity(), cancellationToken).ConfigureAwait(false);
-                }
-
                 return (LeaseVerdict.Granted, leased);
             }
-            catch (RequestFailedException ex) when (ex.Status is 409 or 412)
-            {
-                // Another instance changed the ledger since we read it: read it again, after a short real-time pause.
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 * (attempt + 1))), cancellationToken).ConfigureAwait(false);
-            }
+
+            // Another instance changed the ledger since we read it: read it again, after a short real-time pause.
+            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 * (attempt + 1))), cancellationToken).ConfigureAwait(false);
         }
 
         throw new RequestFailedException(503, $"The ledger of budget '{budget}' changed on every one of {Attempts} attempts.");
+    }
+
+    /// <summary>
+    /// Replaces each dead slice's lease in the period's ledger with what it spent, so that what it leased and did not
+    /// spend is free again: its settled spend and reservations at its last renewal, plus the cost of the records its
+    /// instance wrote in <paramref name="scope"/> from that renewal on (those of calls reserved after it; calls settled
+    /// just before it count twice, which only blocks early). Capped at its lease. Returns the nano-USD given back, or
+    /// 0 when another instance changed the row meanwhile (the next run tries again).
+    /// </summary>
+    public async Task<long> ReconcileAsync(string budget, string periodKey, BudgetScope scope, CancellationToken cancellationToken)
+    {
+        await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
+        var entity = await store.Rollups.GetAsync(budget, LedgerRow.RowKeyPrefix + periodKey, select: null, cancellationToken).ConfigureAwait(false);
+        if (entity is null)
+        {
+            return 0;
+        }
+
+        var row = LedgerRow.FromEntity(entity);
+        row.Compact(time.GetUtcNow() - CompactAfter, keep: null);
+        if (row.Dead.Count == 0)
+        {
+            return 0;
+        }
+
+        long freed = 0;
+        foreach (var dead in row.Dead.Values)
+        {
+            var spent = dead.Shard is { } shard
+                ? Math.Min(dead.LeasedNanoUsd, dead.SettledNanoUsd + dead.ReservedNanoUsd + await RecordedAsync(shard, dead.RenewedAt, scope, cancellationToken).ConfigureAwait(false))
+                : dead.LeasedNanoUsd;
+            row.BaseNanoUsd += spent;
+            freed += dead.LeasedNanoUsd - spent;
+        }
+
+        row.Dead.Clear();
+        return await TryWriteAsync(row, cancellationToken).ConfigureAwait(false) ? freed : 0;
+    }
+
+    /// <summary>
+    /// The cost of the records in <paramref name="scope"/> written under <paramref name="shard"/> in the minutes from
+    /// <paramref name="from"/> to <see cref="CompactAfter"/> after it: a slice reserves only for
+    /// <see cref="BudgetReservations.LeaseTerm"/> after a renewal, and renews while a call is in flight, so the records of
+    /// the calls it reserved after <paramref name="from"/> are all in those minutes. Another instance that drew the same
+    /// shard adds its records too: that only blocks early.
+    /// </summary>
+    private async Task<long> RecordedAsync(int shard, DateTimeOffset from, BudgetScope scope, CancellationToken cancellationToken)
+    {
+        long cost = 0;
+        var first = new DateTimeOffset(from.UtcTicks - from.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero);
+        for (var minute = first; minute <= from + CompactAfter; minute = minute.AddMinutes(1))
+        {
+            var partitionKey = RecordKeys.PartitionKey(minute, shard);
+            var query = new TableQuery { PartitionKey = partitionKey, Select = CallRecordMapper.AggregatedColumns };
+            await foreach (var e in store.QueryCallTableAsync(TableNames.CallsFor(partitionKey), query, cancellationToken).ConfigureAwait(false))
+            {
+                var record = CallRecordMapper.FromEntity(e);
+                if (scope.Matches(SpendKey.Of(record)))
+                {
+                    cost += record.CostNanoUsd;
+                }
+            }
+        }
+
+        return cost;
+    }
+
+    /// <summary>Writes the row with its ETag (or adds it); false when another instance changed or added it first.</summary>
+    private async Task<bool> TryWriteAsync(LedgerRow row, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (row.ETag is { } etag)
+            {
+                await store.Rollups.ReplaceAsync(row.ToEntity(), etag, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await store.Rollups.AddAsync(row.ToEntity(), cancellationToken).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            return false;
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Azure;
 using LlmFunctions.Core.Pricing;
+using LlmFunctions.Core.Records;
 using LlmFunctions.Core.Spend;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -15,24 +16,37 @@ namespace LlmFunctions.Core.Budgets;
 /// write) only when a call does not fit in it, so most calls pay no storage request. The leases never add up to more
 /// than the limit, so the calls' spend never does either, as long as none costs more than its worst case.
 /// </summary>
-internal sealed partial class BudgetReservations : IHostedService
+internal sealed partial class BudgetReservations : IHostedService, IDisposable
 {
     /// <summary>Part of the limit a renewal takes beyond what the call needs, so the next calls fit without storage.</summary>
     private const int SliceFraction = 20;
 
+    /// <summary>How long after its last renewal a slice takes reservations: then it renews first, so a slice the ledger
+    /// may take for dead (<see cref="BudgetLedger.CompactAfter"/>) is never reserved in.</summary>
+    internal static readonly TimeSpan LeaseTerm = TimeSpan.FromMinutes(5);
+
+    /// <summary>A slice with calls in flight renews this long after its last renewal, so it is never taken for dead.</summary>
+    internal static readonly TimeSpan TouchAfter = TimeSpan.FromMinutes(2);
+
+    private static readonly TimeSpan TouchEvery = TimeSpan.FromSeconds(30);
+
     private readonly BudgetLedger _ledger;
     private readonly BudgetRollup _rollup;
     private readonly TimeProvider _time;
+    private readonly int _shard;
     private readonly ILogger<BudgetReservations> _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _touching = Task.CompletedTask;
     private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, long LimitNanoUsd)> _budgets = [];
-    private readonly ConcurrentDictionary<string, Slice> _slices = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, BudgetSlice> _slices = new(StringComparer.OrdinalIgnoreCase);
 
-    public BudgetReservations(BudgetLedger ledger, BudgetRollup rollup, IOptions<BudgetsOptions> options, TimeProvider time,
+    public BudgetReservations(BudgetLedger ledger, BudgetRollup rollup, RecordShard shard, IOptions<BudgetsOptions> options, TimeProvider time,
         ILogger<BudgetReservations> logger)
     {
         _ledger = ledger;
         _rollup = rollup;
         _time = time;
+        _shard = shard.Value;
         _logger = logger;
         foreach (var (name, b) in options.Value.Items)
         {
@@ -58,7 +72,7 @@ internal sealed partial class BudgetReservations : IHostedService
     public async ValueTask<(BudgetReservation? Reservation, string? RefusedBy, decimal LeftUsd)> ReserveAsync(IReadOnlyList<SpendKey> billedAs,
         long worstNanoUsd, CancellationToken cancellationToken)
     {
-        var held = new List<(Slice, long)>();
+        var held = new List<(BudgetSlice, long)>();
         try
         {
             foreach (var (name, options, scope, limit) in _budgets)
@@ -88,7 +102,7 @@ internal sealed partial class BudgetReservations : IHostedService
     }
 
     /// <returns>The slice reserved in, or null and what is left for this instance (−1: the worst case exceeds the limit).</returns>
-    private async Task<(Slice? Slice, long LeftNanoUsd)> ReserveInAsync(string name, BudgetOptions options, long limit, long worst,
+    private async Task<(BudgetSlice? Slice, long LeftNanoUsd)> ReserveInAsync(string name, BudgetOptions options, long limit, long worst,
         CancellationToken cancellationToken)
     {
         if (worst > limit)
@@ -102,8 +116,8 @@ internal sealed partial class BudgetReservations : IHostedService
             // Each round in the period it starts in (a call may wait on a renewal across midnight); a slice is replaced
             // only by a later period's, never by an earlier one.
             var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
-            var slice = _slices.AddOrUpdate(name, _ => new Slice(period), (_, s) => s.Period.Start >= period.Start ? s : new Slice(period));
-            if (slice.TryReserve(worst))
+            var slice = _slices.AddOrUpdate(name, _ => new BudgetSlice(period), (_, s) => s.Period.Start >= period.Start ? s : new BudgetSlice(period));
+            if (slice.TryReserve(worst, _time.GetUtcNow()))
             {
                 return (slice, 0);
             }
@@ -117,18 +131,18 @@ internal sealed partial class BudgetReservations : IHostedService
                     continue; // the wait crossed into a new period: the next round reserves there
                 }
 
-                if (slice.TryReserve(worst))
+                if (slice.TryReserve(worst, _time.GetUtcNow()))
                 {
                     return (slice, 0);
                 }
 
-                var (verdict, leased) = await _ledger.LeaseAsync(name, slice.PeriodKey, limit, slice.Id, slice.IsNew, slice.Holds, worst,
+                var (verdict, leased) = await _ledger.LeaseAsync(name, slice.PeriodKey, limit, slice.Report(_shard), worst,
                     Math.Max(worst, limit / SliceFraction), ct => SeedAsync(name, slice.PeriodKey, ct), cancellationToken).ConfigureAwait(false);
                 switch (verdict)
                 {
                     case LeaseVerdict.Granted:
-                        slice.Leased(leased);
-                        if (slice.TryReserve(worst))
+                        slice.Leased(leased, _time.GetUtcNow());
+                        if (slice.TryReserve(worst, _time.GetUtcNow()))
                         {
                             return (slice, 0);
                         }
@@ -138,7 +152,7 @@ internal sealed partial class BudgetReservations : IHostedService
                         LogRefused(_logger, name, worst, leased);
                         return (null, leased);
                     case LeaseVerdict.Gone:
-                        _slices.TryUpdate(name, new Slice(slice.Period), slice);
+                        _slices.TryUpdate(name, new BudgetSlice(slice.Period), slice);
                         break;
                 }
             }
@@ -168,7 +182,7 @@ internal sealed partial class BudgetReservations : IHostedService
         return computed.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase) && s.Period.Key == periodKey)?.SpentNanoUsd ?? 0;
     }
 
-    private static void Release(List<(Slice Slice, long Worst)> held)
+    private static void Release(List<(BudgetSlice Slice, long Worst)> held)
     {
         foreach (var (slice, worst) in held)
         {
@@ -176,11 +190,90 @@ internal sealed partial class BudgetReservations : IHostedService
         }
     }
 
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (Any)
+        {
+            _touching = TouchLoopAsync(_stopping.Token);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task TouchLoopAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TouchEvery, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    await TouchAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is RequestFailedException or HttpRequestException)
+                {
+                    LogTouchFailed(_logger, ex.GetType().Name); // the next tick tries again
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Renews each slice that has calls in flight and was last renewed <see cref="TouchAfter"/> ago or more.</summary>
+    internal async Task TouchAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (name, slice) in _slices)
+        {
+            var budget = _budgets.FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase));
+            if (budget.Name is null || slice.IsNew || slice.Reserved == 0 || _time.GetUtcNow() - slice.RenewedAt < TouchAfter)
+            {
+                continue;
+            }
+
+            await slice.Renewing.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var (verdict, leased) = await _ledger.LeaseAsync(name, slice.PeriodKey, budget.LimitNanoUsd, slice.Report(_shard), 0, 0,
+                    _ => Task.FromResult(0L), cancellationToken).ConfigureAwait(false);
+                if (verdict == LeaseVerdict.Granted)
+                {
+                    slice.Leased(leased, _time.GetUtcNow());
+                }
+            }
+            finally
+            {
+                slice.Renewing.Release();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gives back what dead slices (instances that stopped without releasing theirs) leased and did not spend, in every
+    /// reserved budget's current period: run by the budget timer.
+    /// </summary>
+    public async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (name, options, scope, _) in _budgets)
+        {
+            var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
+            var freed = await _ledger.ReconcileAsync(name, period.Key, scope, cancellationToken).ConfigureAwait(false);
+            if (freed > 0)
+            {
+                LogReconciled(_logger, name, freed);
+            }
+        }
+    }
+
+    public void Dispose() => _stopping.Dispose();
 
     /// <summary>Gives back what this instance's slices do not hold, so other instances can use it at once.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _touching.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         foreach (var (name, slice) in _slices)
         {
             var budget = _budgets.FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase));
@@ -193,8 +286,8 @@ internal sealed partial class BudgetReservations : IHostedService
             await slice.Renewing.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var holds = slice.Close();
-                await _ledger.LeaseAsync(name, slice.PeriodKey, budget.LimitNanoUsd, slice.Id, sliceIsNew: false, holds, 0, 0,
+                slice.Close();
+                await _ledger.LeaseAsync(name, slice.PeriodKey, budget.LimitNanoUsd, slice.Report(_shard), 0, 0,
                     _ => Task.FromResult(0L), cancellationToken, release: true).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RequestFailedException or OperationCanceledException or HttpRequestException)
@@ -208,113 +301,18 @@ internal sealed partial class BudgetReservations : IHostedService
         }
     }
 
-    /// <summary>This instance's lease of one budget for one period, and what it holds of it.</summary>
-    internal sealed class Slice(BudgetPeriod period)
-    {
-        private readonly Lock _lock = new();
-        private long _leased;
-        private long _settled;
-        private long _reserved;
-        private bool _granted;
-
-        public string Id { get; } = Guid.NewGuid().ToString("N");
-
-        public BudgetPeriod Period { get; } = period;
-
-        public string PeriodKey => Period.Key;
-
-        public SemaphoreSlim Renewing { get; } = new(1, 1);
-
-        /// <summary>Not in the ledger yet.</summary>
-        public bool IsNew
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return !_granted;
-                }
-            }
-        }
-
-        /// <summary>Settled spend and reservations in flight.</summary>
-        public long Holds
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return _settled + _reserved;
-                }
-            }
-        }
-
-        public bool TryReserve(long worst)
-        {
-            lock (_lock)
-            {
-                if (!_granted || _settled + _reserved + worst > _leased)
-                {
-                    return false;
-                }
-
-                _reserved += worst;
-                return true;
-            }
-        }
-
-        /// <summary>Stops reservations in this slice (its lease becomes what it holds) and returns what it holds.</summary>
-        public long Close()
-        {
-            lock (_lock)
-            {
-                _leased = _settled + _reserved;
-                _granted = false;
-                return _leased;
-            }
-        }
-
-        public void Leased(long leased)
-        {
-            lock (_lock)
-            {
-                (_leased, _granted) = (leased, true);
-            }
-        }
-
-        public void Settle(long reserved, long actual)
-        {
-            lock (_lock)
-            {
-                _reserved -= reserved;
-                _settled += actual;
-            }
-        }
-    }
-
     [LoggerMessage(EventId = 7301, Level = LogLevel.Information,
         Message = "Reserved budget {Budget} cannot cover a call's worst case of {WorstNanoUsd} nano-USD ({LeftNanoUsd} left for this instance).")]
     private static partial void LogRefused(ILogger logger, string budget, long worstNanoUsd, long leftNanoUsd);
 
     [LoggerMessage(EventId = 7302, Level = LogLevel.Warning, Message = "Could not give back the unused lease of budget {Budget} ({Error}).")]
     private static partial void LogReleaseFailed(ILogger logger, string budget, string error);
-}
 
-/// <summary>A call's reservations; <see cref="Settle"/> turns them into its cost, once.</summary>
-internal sealed class BudgetReservation(IReadOnlyList<(BudgetReservations.Slice Slice, long Worst)> held)
-{
-    private int _settled;
+    [LoggerMessage(EventId = 7303, Level = LogLevel.Warning,
+        Message = "Could not renew a reserved budget's slice with calls in flight ({Error}); the next tick tries again.")]
+    private static partial void LogTouchFailed(ILogger logger, string error);
 
-    public void Settle(long costNanoUsd)
-    {
-        if (Interlocked.Exchange(ref _settled, 1) == 1)
-        {
-            return;
-        }
-
-        foreach (var (slice, worst) in held)
-        {
-            slice.Settle(worst, costNanoUsd);
-        }
-    }
+    [LoggerMessage(EventId = 7304, Level = LogLevel.Information,
+        Message = "Reserved budget {Budget}: {FreedNanoUsd} nano-USD that stopped instances had leased and not spent is free again.")]
+    private static partial void LogReconciled(ILogger logger, string budget, long freedNanoUsd);
 }

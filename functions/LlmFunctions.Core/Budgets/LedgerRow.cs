@@ -7,8 +7,9 @@ namespace LlmFunctions.Core.Budgets;
 
 /// <summary>
 /// A reserved budget's ledger for one period, in <c>LlmRollups</c> (PartitionKey = budget, RowKey =
-/// <c>ledger-&lt;period&gt;</c>): what every slice of the budget has leased, and a base for what slices no longer
-/// renewed had leased (and spend counted before the ledger existed). Changed only with its ETag.
+/// <c>ledger-&lt;period&gt;</c>): what every slice of the budget has leased, the slices no longer renewed (dead, their
+/// lease still counted until their recorded spend is known), and a base for what reconciled dead slices spent (and
+/// spend counted before the ledger existed). Changed only with its ETag.
 /// </summary>
 internal sealed class LedgerRow
 {
@@ -18,24 +19,28 @@ internal sealed class LedgerRow
 
     public required string PeriodKey { get; init; }
 
-    /// <summary>Nano-USD no live slice holds: compacted slices' leases, and the spend known when the ledger began.</summary>
+    /// <summary>Nano-USD no live or dead slice holds: what reconciled slices spent, and the spend known when the ledger began.</summary>
     public long BaseNanoUsd { get; set; }
 
     public Dictionary<string, LedgerEntry> Slices { get; private init; } = new(StringComparer.Ordinal);
 
+    /// <summary>Slices not renewed for <see cref="BudgetLedger.CompactAfter"/>: counted at their whole lease until reconciled.</summary>
+    public Dictionary<string, LedgerEntry> Dead { get; private init; } = new(StringComparer.Ordinal);
+
     public ETag? ETag { get; private init; }
 
-    /// <summary>Everything the ledger has given out: the base and every slice's lease.</summary>
+    /// <summary>Everything the ledger has given out: the base and every live and dead slice's lease.</summary>
     public long CommittedNanoUsd(string? except = null) =>
-        BaseNanoUsd + Slices.Where(s => !string.Equals(s.Key, except, StringComparison.Ordinal)).Sum(s => s.Value.LeasedNanoUsd);
+        BaseNanoUsd + Dead.Values.Sum(d => d.LeasedNanoUsd)
+        + Slices.Where(s => !string.Equals(s.Key, except, StringComparison.Ordinal)).Sum(s => s.Value.LeasedNanoUsd);
 
-    /// <summary>Moves the leases of slices not renewed since <paramref name="before"/> into the base: the row stays small,
-    /// and a lease is never given out twice (a slice that comes back finds itself gone and starts a new one).</summary>
-    public void Compact(DateTimeOffset before, string keep)
+    /// <summary>Moves slices not renewed since <paramref name="before"/> to <see cref="Dead"/>, lease and all: a lease is
+    /// never given out twice (a slice that comes back finds itself gone and starts a new one).</summary>
+    public void Compact(DateTimeOffset before, string? keep)
     {
         foreach (var (id, entry) in Slices.Where(s => s.Value.RenewedAt < before && !string.Equals(s.Key, keep, StringComparison.Ordinal)).ToList())
         {
-            BaseNanoUsd += entry.LeasedNanoUsd;
+            Dead[id] = entry;
             Slices.Remove(id);
         }
     }
@@ -44,6 +49,7 @@ internal sealed class LedgerRow
     {
         ["BaseNanoUsd"] = BaseNanoUsd,
         ["Slices"] = JsonSerializer.Serialize(Slices, LedgerJsonContext.Default.DictionaryStringLedgerEntry),
+        ["Dead"] = JsonSerializer.Serialize(Dead, LedgerJsonContext.Default.DictionaryStringLedgerEntry),
     };
 
     public static LedgerRow FromEntity(TableEntity e) => new()
@@ -51,16 +57,26 @@ internal sealed class LedgerRow
         Budget = e.PartitionKey,
         PeriodKey = e.RowKey[RowKeyPrefix.Length..],
         BaseNanoUsd = e.GetInt64("BaseNanoUsd") ?? 0,
-        Slices = new Dictionary<string, LedgerEntry>(
-            JsonSerializer.Deserialize(e.GetString("Slices") ?? "{}", LedgerJsonContext.Default.DictionaryStringLedgerEntry) ?? [], StringComparer.Ordinal),
+        Slices = Entries(e.GetString("Slices")),
+        Dead = Entries(e.GetString("Dead")),
         ETag = e.ETag,
     };
+
+    private static Dictionary<string, LedgerEntry> Entries(string? json) =>
+        new(JsonSerializer.Deserialize(json ?? "{}", LedgerJsonContext.Default.DictionaryStringLedgerEntry) ?? [], StringComparer.Ordinal);
 }
 
-/// <summary>One slice's lease: the most its instance may have spent and reserved in the period.</summary>
+/// <summary>
+/// One slice's lease (the most its instance may have spent and reserved in the period) and, as of its last renewal,
+/// what it had settled and had in flight, and the shard its instance writes records under (null in rows written
+/// before these were kept: such a slice is reconciled at its whole lease).
+/// </summary>
 internal sealed record LedgerEntry(
     [property: JsonPropertyName("leased")] long LeasedNanoUsd,
-    [property: JsonPropertyName("at")] DateTimeOffset RenewedAt);
+    [property: JsonPropertyName("at")] DateTimeOffset RenewedAt,
+    [property: JsonPropertyName("settled")] long SettledNanoUsd = 0,
+    [property: JsonPropertyName("reserved")] long ReservedNanoUsd = 0,
+    [property: JsonPropertyName("shard")] int? Shard = null);
 
 [JsonSerializable(typeof(Dictionary<string, LedgerEntry>))]
 internal sealed partial class LedgerJsonContext : JsonSerializerContext;

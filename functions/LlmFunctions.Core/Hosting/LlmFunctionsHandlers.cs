@@ -16,10 +16,12 @@ public sealed class LlmFunctionsHandlers
     private readonly SpendHandler _spend;
     private readonly BudgetRollup _rollup;
     private readonly BudgetEnforcer _enforcer;
+    private readonly BudgetReservations _reservations;
 
     internal LlmFunctionsHandlers(ProxyHandler proxy, MetricsHandler metrics, HealthHandler health, SpendHandler spend, BudgetRollup rollup,
-        BudgetEnforcer enforcer)
+        BudgetEnforcer enforcer, BudgetReservations reservations)
     {
+        _reservations = reservations;
         _spend = spend;
         _proxy = proxy;
         _metrics = metrics;
@@ -47,6 +49,11 @@ public sealed class LlmFunctionsHandlers
     public Task SpendMeAsync(HttpContext context) => _spend.MeAsync(context);
 
     /// <summary>The budget timer: rolls spend up, notifies, and enforces what it found here at once (other instances
-    /// within <c>Budgets__RefreshSeconds</c>).</summary>
-    public Task BudgetRollupAsync(CancellationToken cancellationToken) => _rollup.RunAsync(cancellationToken, _enforcer.Apply);
+    /// within <c>Budgets__RefreshSeconds</c>); then frees what stopped instances leased from reserved budgets and did
+    /// not spend.</summary>
+    public async Task BudgetRollupAsync(CancellationToken cancellationToken)
+    {
+        await _rollup.RunAsync(cancellationToken, _enforcer.Apply).ConfigureAwait(false);
+        await _reservations.ReconcileAsync(cancellationToken).ConfigureAwait(false);
+    }
 }

@@ -87,6 +87,7 @@ public static class ServiceCollectionExtensions
             return writer;
         });
         services.AddSingleton<StorageOutage>();
+        services.AddSingleton<RecordShard>();
 
         // Hosted services stop in reverse order: the journal pump first (it closes the queue and hands on what is in
         // it), then the group-commit writer (it writes all of that), then the replayer (it converts what finished).
@@ -131,7 +132,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<SpendHandler>();
         services.AddSingleton(sp => new LlmFunctionsHandlers(
             sp.GetRequiredService<ProxyHandler>(), sp.GetRequiredService<MetricsHandler>(), sp.GetRequiredService<HealthHandler>(),
-            sp.GetRequiredService<SpendHandler>(), sp.GetRequiredService<BudgetRollup>(), sp.GetRequiredService<BudgetEnforcer>()));
+            sp.GetRequiredService<SpendHandler>(), sp.GetRequiredService<BudgetRollup>(), sp.GetRequiredService<BudgetEnforcer>(),
+            sp.GetRequiredService<BudgetReservations>()));
         services.AddHostedService<StartupReport>();
         return services;
     }

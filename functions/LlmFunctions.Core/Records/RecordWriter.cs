@@ -32,8 +32,10 @@ internal sealed partial class RecordWriter
     private long _spooled;
     private long _pending;
 
-    public RecordWriter(RecordSpool spool, RecordJournal journal, InFlightCalls inFlight, IOptions<StorageOptions> options, ILogger<RecordWriter> logger)
+    public RecordWriter(RecordSpool spool, RecordJournal journal, InFlightCalls inFlight, RecordShard shard, IOptions<StorageOptions> options,
+        ILogger<RecordWriter> logger)
     {
+        Shard = shard.Value;
         _logger = logger;
         _spool = spool;
         _journal = journal;
@@ -77,7 +79,7 @@ internal sealed partial class RecordWriter
     internal bool JournalEnabled => _journal.Enabled;
 
     /// <summary>This instance's shard of each minute's PartitionKey (<see cref="RecordKeys.PartitionKey"/>).</summary>
-    internal int Shard { get; } = Random.Shared.Next(0, 100);
+    internal int Shard { get; }
 
     /// <summary>Records as the proxy queued them: the journal pump's input with the journal, else the table's.</summary>
     internal ChannelReader<PendingRecord> Incoming => _incoming.Reader;

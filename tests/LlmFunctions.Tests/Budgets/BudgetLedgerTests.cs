@@ -11,8 +11,9 @@ public sealed class BudgetLedgerTests
     private static readonly DateTimeOffset Noon = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
 
     private static Task<(LeaseVerdict Verdict, long Leased)> Lease(BudgetLedger ledger, string slice, bool isNew, long holds, long wants,
-        long extra = 0, bool release = false) =>
-        ledger.LeaseAsync("hard", "2026-11-28", Limit, slice, isNew, holds, wants, extra, _ => Task.FromResult(100_000L), CancellationToken.None, release);
+        long extra = 0, bool release = false, long reserved = 0, int shard = 7) =>
+        ledger.LeaseAsync("hard", "2026-11-28", Limit, new SliceReport(slice, isNew, holds - reserved, reserved, shard), wants, extra,
+            _ => Task.FromResult(100_000L), CancellationToken.None, release);
 
     [Fact]
     public async Task Leases_NeverAddUpToMoreThanTheLimit_AndARefusalSaysWhatIsLeft()
@@ -29,11 +30,11 @@ public sealed class BudgetLedgerTests
     }
 
     /// <summary>
-    /// A slice whose instance died is compacted after 10 minutes: its whole lease stays spent for the period (the budget
-    /// blocks early, never late: the dead instance may have spent up to it), and the slice itself is gone.
+    /// A slice whose instance died is taken for dead after 10 minutes: until the budget timer reconciles it, its whole
+    /// lease stays spent (the budget blocks early, never late), and the slice itself is gone.
     /// </summary>
     [Fact]
-    public async Task ASliceNotRenewedForTenMinutes_KeepsItsLeaseSpent_AndIsGone()
+    public async Task ASliceNotRenewedForTenMinutes_KeepsItsLeaseSpentUntilReconciled_AndIsGone()
     {
         var time = new FakeTimeProvider(Noon);
         await using var core = new InMemoryCore(new InMemoryTables(), time);
@@ -46,6 +47,40 @@ public sealed class BudgetLedgerTests
         Assert.Equal((LeaseVerdict.Granted, 100_000), await Lease(ledger, "live", isNew: true, holds: 0, wants: 100_000));
         Assert.Equal((LeaseVerdict.Refused, 400_000), await Lease(ledger, "live", isNew: false, holds: 100_000, wants: 450_000));
         Assert.Equal(LeaseVerdict.Gone, (await Lease(ledger, "dead", isNew: false, holds: 0, wants: 1)).Verdict);
+    }
+
+    /// <summary>
+    /// A dead slice is reconciled to what it spent: what it had settled and in flight at its last renewal, and the cost
+    /// of the records in the budget's scope that its instance (its shard) wrote from that renewal on. Its instance
+    /// stopped without giving its lease back; after the reconcile, only that spend stays counted.
+    /// </summary>
+    [Fact]
+    public async Task ADeadSlice_IsReconciledToItsSpendAndItsRecordsSinceItsLastRenewal_AndTheRestIsFreeAgain()
+    {
+        var time = new FakeTimeProvider(Noon);
+        await using var core = new InMemoryCore(new InMemoryTables(), time);
+        var ledger = core.Get<BudgetLedger>();
+        Assert.True(BudgetScope.TryParse("client:alpha", out var scope));
+        // Settled 100,000 and 50,000 in flight at its last renewal; leased 550,000 (and 100,000 seeded).
+        Assert.Equal((LeaseVerdict.Granted, 550_000), await Lease(ledger, "dead", isNew: true, holds: 150_000, reserved: 50_000, wants: 400_000));
+
+        // After that renewal its instance wrote two records of alpha's (30,000 each) and one of another client's; an
+        // instance with another shard wrote one of alpha's. Only the first two are the dead slice's.
+        var store = core.Get<Core.Records.TableStore>();
+        var minute = Core.Records.RecordKeys.PartitionKey(Noon.AddMinutes(3), 7);
+        await store.EnsureCallsTableAsync(minute);
+        await store.SubmitCallsAsync(minute, [InMemoryCore.Record(Noon, costNanoUsd: 30_000), InMemoryCore.Record(Noon, costNanoUsd: 30_000),
+            InMemoryCore.Record(Noon, client: "beta", costNanoUsd: 999)]);
+        await store.SubmitCallsAsync(Core.Records.RecordKeys.PartitionKey(Noon.AddMinutes(3), 8), [InMemoryCore.Record(Noon, costNanoUsd: 77_777)]);
+        time.Advance(BudgetLedger.CompactAfter + TimeSpan.FromSeconds(1));
+
+        var freed = await ledger.ReconcileAsync("hard", "2026-11-28", scope, CancellationToken.None);
+
+        Assert.Equal(550_000 - (150_000 + 60_000), freed);
+        // 100,000 seeded and the dead slice's 210,000: 690,000 left for a new slice.
+        Assert.Equal((LeaseVerdict.Refused, 690_000), await Lease(ledger, "new", isNew: true, holds: 0, wants: 690_001));
+        Assert.Equal((LeaseVerdict.Granted, 690_000), await Lease(ledger, "new", isNew: true, holds: 0, wants: 690_000));
+        Assert.Equal(0, await ledger.ReconcileAsync("hard", "2026-11-28", scope, CancellationToken.None)); // once
     }
 
     [Fact]

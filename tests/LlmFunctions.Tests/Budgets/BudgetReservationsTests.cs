@@ -108,8 +108,13 @@ public sealed class BudgetReservationsTests
         Assert.Equal(BudgetVerdict.Allow, other.Verdict);
     }
 
+    /// <summary>
+    /// An instance quiet for more than 10 minutes finds its slice taken for dead when it reserves again (its lease term
+    /// is over, so it renews first) and starts a new one; the old lease stays counted until the budget timer reconciles
+    /// it to the instance's record, and then only that record's cost does.
+    /// </summary>
     [Fact]
-    public async Task ASliceNotRenewedForTenMinutes_IsCompactedIntoTheBase_AndItsInstanceStartsANewOne()
+    public async Task ASliceNotRenewedForTenMinutes_IsTakenForDead_ItsInstanceStartsANewOne_AndTheTimerReconcilesTheOld()
     {
         var tables = new InMemoryTables();
         var time = new FakeTimeProvider(Noon);
@@ -119,21 +124,28 @@ public sealed class BudgetReservationsTests
         await b.StartAsync();
         var (first, _, _) = await a.Get<BudgetReservations>().ReserveAsync([Call], 1_000_000, CancellationToken.None);
         first!.Settle(1_000_000);
+        await a.Get<RecordWriter>().WriteAsync(InMemoryCore.Record(time.GetUtcNow(), model: "gpt-4.1", costNanoUsd: 1_000_000));
 
         time.Advance(BudgetLedger.CompactAfter + TimeSpan.FromMinutes(1));
         var (other, _, _) = await b.Get<BudgetReservations>().ReserveAsync([Call], 20_000_000, CancellationToken.None);
         Assert.NotNull(other);
-        var (within, _, _) = await a.Get<BudgetReservations>().ReserveAsync([Call], 2_000_000, CancellationToken.None);
-        Assert.NotNull(within); // still within its old lease, which the base counts
-        within!.Settle(2_000_000);
-        var (again, _, _) = await a.Get<BudgetReservations>().ReserveAsync([Call], 1_000_000, CancellationToken.None);
-        Assert.NotNull(again); // past it: a renewal finds the slice gone, and a new slice takes what is left
+        var (again, _, _) = await a.Get<BudgetReservations>().ReserveAsync([Call], 2_000_000, CancellationToken.None);
+        Assert.NotNull(again); // its renewal found the slice gone, and a new slice took what is left
 
-        var ledger = LedgerRow.FromEntity(tables.Entities(TableNames.Rollups).Single(e => e.RowKey.StartsWith("ledger-", StringComparison.Ordinal)));
-        Assert.Equal(3_500_000, ledger.BaseNanoUsd); // a's first lease: its $0.001 and the $0.0025 slice beyond it, never given out again
+        var ledger = Ledger(tables);
+        Assert.Equal(3_500_000, Assert.Single(ledger.Dead).Value.LeasedNanoUsd); // a's first lease: $0.001 and $0.0025 beyond
         Assert.Equal(2, ledger.Slices.Count);
-        Assert.Equal(47_000_000, ledger.CommittedNanoUsd()); // 3.5M base + b's 40M (twice its call) + a's new 3.5M
+        Assert.Equal(48_000_000, ledger.CommittedNanoUsd()); // 3.5M dead + b's 40M (twice its call) + a's new 4.5M
+
+        await b.Get<BudgetReservations>().ReconcileAsync(CancellationToken.None);
+        ledger = Ledger(tables);
+        Assert.Empty(ledger.Dead);
+        Assert.Equal(1_000_000, ledger.BaseNanoUsd); // what a's record says it spent
+        Assert.Equal(45_500_000, ledger.CommittedNanoUsd());
     }
+
+    private static LedgerRow Ledger(InMemoryTables tables) =>
+        LedgerRow.FromEntity(tables.Entities(TableNames.Rollups).Single(e => e.RowKey.StartsWith("ledger-", StringComparison.Ordinal)));
 
     /// <summary>
     /// The worst case counts every choice (n, best_of), every prompt byte as a token, and the dearest model the call may
