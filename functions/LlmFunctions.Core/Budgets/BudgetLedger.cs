@@ -57,7 +57,7 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
                 : new LedgerRow { Budget = budget, PeriodKey = periodKey, BaseNanoUsd = await seedNanoUsd(cancellationToken).ConfigureAwait(false) };
             var now = time.GetUtcNow();
             row.Compact(now - CompactAfter, keep: slice.Id);
-            if (!slice.IsNew && !row.Slices.ContainsKey(slice.Id))
+            if (!slice.IsNew && (!row.Slices.TryGetValue(slice.Id, out var own) || own.Dead))
             {
                 return (LeaseVerdict.Gone, 0);
             }
@@ -88,51 +88,68 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
     /// Replaces each dead slice's lease in the period's ledger with what it spent, so that what it leased and did not
     /// spend is free again: its settled spend and reservations at its last renewal, plus the cost of the records its
     /// instance wrote in <paramref name="scope"/> from that renewal on (those of calls reserved after it; calls settled
-    /// just before it count twice, which only blocks early). Capped at its lease. Returns the nano-USD given back, or
-    /// 0 when another instance changed the row meanwhile (the next run tries again).
+    /// just before it count twice, which only blocks early). Capped at its lease. Returns the nano-USD given back.
     /// </summary>
     public async Task<long> ReconcileAsync(string budget, string periodKey, BudgetScope scope, CancellationToken cancellationToken)
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
-        var entity = await store.Rollups.GetAsync(budget, LedgerRow.RowKeyPrefix + periodKey, select: null, cancellationToken).ConfigureAwait(false);
-        if (entity is null)
+        var spentBy = new Dictionary<string, long>(StringComparer.Ordinal); // the records are read once, whatever the retries
+        for (var attempt = 0; attempt < Attempts; attempt++)
         {
-            return 0;
+            var entity = await store.Rollups.GetAsync(budget, LedgerRow.RowKeyPrefix + periodKey, select: null, cancellationToken).ConfigureAwait(false);
+            if (entity is null)
+            {
+                return 0;
+            }
+
+            var row = LedgerRow.FromEntity(entity);
+            row.Compact(time.GetUtcNow() - CompactAfter, keep: null);
+            var dead = row.DeadSlices.ToList();
+            if (dead.Count == 0)
+            {
+                return 0;
+            }
+
+            long freed = 0;
+            foreach (var (id, entry) in dead)
+            {
+                if (!spentBy.TryGetValue(id, out var spent))
+                {
+                    spentBy[id] = spent = entry.Shard is { } shard
+                        ? Math.Min(entry.LeasedNanoUsd, entry.SettledNanoUsd + entry.ReservedNanoUsd
+                            + await RecordedAsync(shard, entry.RenewedAt, scope, cancellationToken).ConfigureAwait(false))
+                        : entry.LeasedNanoUsd;
+                }
+
+                row.BaseNanoUsd += spent;
+                freed += entry.LeasedNanoUsd - spent;
+                row.Slices.Remove(id);
+            }
+
+            if (await TryWriteAsync(row, cancellationToken).ConfigureAwait(false))
+            {
+                return freed;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 * (attempt + 1))), cancellationToken).ConfigureAwait(false);
         }
 
-        var row = LedgerRow.FromEntity(entity);
-        row.Compact(time.GetUtcNow() - CompactAfter, keep: null);
-        if (row.Dead.Count == 0)
-        {
-            return 0;
-        }
-
-        long freed = 0;
-        foreach (var dead in row.Dead.Values)
-        {
-            var spent = dead.Shard is { } shard
-                ? Math.Min(dead.LeasedNanoUsd, dead.SettledNanoUsd + dead.ReservedNanoUsd + await RecordedAsync(shard, dead.RenewedAt, scope, cancellationToken).ConfigureAwait(false))
-                : dead.LeasedNanoUsd;
-            row.BaseNanoUsd += spent;
-            freed += dead.LeasedNanoUsd - spent;
-        }
-
-        row.Dead.Clear();
-        return await TryWriteAsync(row, cancellationToken).ConfigureAwait(false) ? freed : 0;
+        return 0; // renewals won every race this time: the next run tries again (meanwhile the leases stay counted)
     }
 
     /// <summary>
-    /// The cost of the records in <paramref name="scope"/> written under <paramref name="shard"/> in the minutes from
-    /// <paramref name="from"/> to <see cref="CompactAfter"/> after it: a slice reserves only for
+    /// The cost of the records in <paramref name="scope"/> written under <paramref name="shard"/> in the minutes from the
+    /// one before <paramref name="renewedAt"/> (the slice reported what it held a moment before the ledger stamped the
+    /// renewal) to <see cref="CompactAfter"/> after it: a slice reserves only for
     /// <see cref="BudgetReservations.LeaseTerm"/> after a renewal, and renews while a call is in flight, so the records of
-    /// the calls it reserved after <paramref name="from"/> are all in those minutes. Another instance that drew the same
-    /// shard adds its records too: that only blocks early.
+    /// the calls it reserved after the renewal are in those minutes unless storage held them back (docs/architecture.md,
+    /// "Unused leases"). Another instance that drew the same shard adds its records too: that only blocks early.
     /// </summary>
-    private async Task<long> RecordedAsync(int shard, DateTimeOffset from, BudgetScope scope, CancellationToken cancellationToken)
+    private async Task<long> RecordedAsync(int shard, DateTimeOffset renewedAt, BudgetScope scope, CancellationToken cancellationToken)
     {
         long cost = 0;
-        var first = new DateTimeOffset(from.UtcTicks - from.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero);
-        for (var minute = first; minute <= from + CompactAfter; minute = minute.AddMinutes(1))
+        var first = new DateTimeOffset(renewedAt.UtcTicks - renewedAt.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero).AddMinutes(-1);
+        for (var minute = first; minute <= renewedAt + CompactAfter; minute = minute.AddMinutes(1))
         {
             var partitionKey = RecordKeys.PartitionKey(minute, shard);
             var query = new TableQuery { PartitionKey = partitionKey, Select = CallRecordMapper.AggregatedColumns };

@@ -207,14 +207,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                try
-                {
-                    await TouchAsync(stoppingToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is RequestFailedException or HttpRequestException)
-                {
-                    LogTouchFailed(_logger, ex.GetType().Name); // the next tick tries again
-                }
+                await TouchAsync(stoppingToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
@@ -242,6 +235,12 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
                 {
                     slice.Leased(leased, _time.GetUtcNow());
                 }
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Any failure (a storage timeout surfaces as a cancellation of its own): the other slices, and the next
+                // tick, try again; a loop that ended here would let a live slice be taken for dead.
+                LogTouchFailed(_logger, ex.GetType().Name);
             }
             finally
             {

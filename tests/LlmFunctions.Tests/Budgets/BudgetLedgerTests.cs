@@ -72,6 +72,10 @@ public sealed class BudgetLedgerTests
         await store.SubmitCallsAsync(minute, [InMemoryCore.Record(Noon, costNanoUsd: 30_000), InMemoryCore.Record(Noon, costNanoUsd: 30_000),
             InMemoryCore.Record(Noon, client: "beta", costNanoUsd: 999)]);
         await store.SubmitCallsAsync(Core.Records.RecordKeys.PartitionKey(Noon.AddMinutes(3), 8), [InMemoryCore.Record(Noon, costNanoUsd: 77_777)]);
+
+        // Outside the window (from the minute before the renewal to 10 minutes after it): not the slice's calls.
+        await store.SubmitCallsAsync(Core.Records.RecordKeys.PartitionKey(Noon.AddMinutes(-2), 7), [InMemoryCore.Record(Noon, costNanoUsd: 1_111)]);
+        await store.SubmitCallsAsync(Core.Records.RecordKeys.PartitionKey(Noon.AddMinutes(11), 7), [InMemoryCore.Record(Noon, costNanoUsd: 2_222)]);
         time.Advance(BudgetLedger.CompactAfter + TimeSpan.FromSeconds(1));
 
         var freed = await ledger.ReconcileAsync("hard", "2026-11-28", scope, CancellationToken.None);

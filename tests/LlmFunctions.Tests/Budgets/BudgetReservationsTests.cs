@@ -133,13 +133,13 @@ public sealed class BudgetReservationsTests
         Assert.NotNull(again); // its renewal found the slice gone, and a new slice took what is left
 
         var ledger = Ledger(tables);
-        Assert.Equal(3_500_000, Assert.Single(ledger.Dead).Value.LeasedNanoUsd); // a's first lease: $0.001 and $0.0025 beyond
-        Assert.Equal(2, ledger.Slices.Count);
+        Assert.Equal(3_500_000, Assert.Single(ledger.DeadSlices).Value.LeasedNanoUsd); // a's first lease: $0.001 and $0.0025 beyond
+        Assert.Equal(2, ledger.Live.Count());
         Assert.Equal(48_000_000, ledger.CommittedNanoUsd()); // 3.5M dead + b's 40M (twice its call) + a's new 4.5M
 
         await b.Get<BudgetReservations>().ReconcileAsync(CancellationToken.None);
         ledger = Ledger(tables);
-        Assert.Empty(ledger.Dead);
+        Assert.Empty(ledger.DeadSlices);
         Assert.Equal(1_000_000, ledger.BaseNanoUsd); // what a's record says it spent
         Assert.Equal(45_500_000, ledger.CommittedNanoUsd());
     }

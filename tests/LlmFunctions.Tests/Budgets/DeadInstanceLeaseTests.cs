@@ -50,6 +50,7 @@ public sealed class DeadInstanceLeaseTests
         time.Advance(BudgetLedger.CompactAfter + TimeSpan.FromSeconds(1));
         await live.Get<BudgetReservations>().ReconcileAsync(CancellationToken.None);
 
+        Assert.Equal(10_000_000, Ledger(live).BaseNanoUsd); // what its record says it spent, nothing more or less
         var (granted, refusedBy, _) = await live.Get<BudgetReservations>().ReserveAsync([Alpha], 850_000_000, CancellationToken.None);
         Assert.Null(refusedBy);
         Assert.NotNull(granted);
@@ -57,11 +58,12 @@ public sealed class DeadInstanceLeaseTests
     }
 
     /// <summary>
-    /// A call in flight for longer than 10 minutes (a long stream) keeps its slice alive: the slice renews every 2
-    /// minutes while it holds a reservation, so the timer never takes it for dead and frees nothing under it.
+    /// A call in flight for longer than 10 minutes (a long stream) keeps its slice alive: the slice's touch loop renews
+    /// it every 2 minutes while it holds a reservation, also after a renewal failed the way a storage timeout does (a
+    /// cancellation of its own), so the timer never takes it for dead and frees nothing under it.
     /// </summary>
     [Fact]
-    public async Task ASliceWithACallInFlight_RenewsEveryTwoMinutes_SoTheTimerNeverTakesItForDead()
+    public async Task ASliceWithACallInFlight_RenewsEveryTwoMinutes_EvenAfterAFailedRenewal_SoTheTimerNeverTakesItForDead()
     {
         var tables = new InMemoryTables();
         var time = new FakeTimeProvider(Noon);
@@ -70,23 +72,31 @@ public sealed class DeadInstanceLeaseTests
         await busy.StartAsync();
         await timer.StartAsync();
         var reservations = busy.Get<BudgetReservations>();
+        await reservations.StartAsync(CancellationToken.None); // its touch loop, on the fake clock
         var (inFlight, _, _) = await reservations.ReserveAsync([Alpha], 100_000_000, CancellationToken.None);
 
-        for (var minute = 0; minute < 12; minute++)
+        for (var tick = 1; tick <= 24; tick++) // 12 minutes of 30-s ticks
         {
-            time.Advance(TimeSpan.FromMinutes(1));
-            await reservations.TouchAsync(CancellationToken.None);
+            tables.BeforeWrite = tick == 4 ? _ => throw new TaskCanceledException("storage timed out") : null; // the first touch due
+            time.Advance(TimeSpan.FromSeconds(30));
+            await Task.Delay(30); // real time for the tick the fake clock released
+            tables.BeforeWrite = null;
             await timer.Get<BudgetReservations>().ReconcileAsync(CancellationToken.None);
         }
 
+        Assert.Contains("Could not renew", busy.Logs.All, StringComparison.Ordinal); // the failure happened
         Assert.DoesNotContain("not spent", timer.Logs.All, StringComparison.Ordinal);
-        var ledger = LedgerRow.FromEntity((await busy.Get<TableStore>().Rollups.GetAsync("hard", LedgerRow.RowKeyPrefix + "2026-11-28", null, default))!);
-        var entry = Assert.Single(ledger.Slices).Value;
-        Assert.Empty(ledger.Dead);
+        var ledger = Ledger(busy);
+        var entry = Assert.Single(ledger.Live).Value;
+        Assert.Empty(ledger.DeadSlices);
         Assert.Equal(100_000_000, entry.ReservedNanoUsd);
         Assert.True(time.GetUtcNow() - entry.RenewedAt <= BudgetReservations.TouchAfter, $"last renewed at {entry.RenewedAt:T}");
         inFlight!.Settle(5_000_000);
+        await reservations.StopAsync(CancellationToken.None);
     }
+
+    private static LedgerRow Ledger(InMemoryCore core) =>
+        LedgerRow.FromEntity(core.Tables.EntitiesOf(TableNames.Rollups).Single(e => e.RowKey.StartsWith(LedgerRow.RowKeyPrefix, StringComparison.Ordinal)));
 
     /// <summary>
     /// A slice takes reservations for five minutes after its last renewal, then renews first: an instance that was
@@ -110,7 +120,7 @@ public sealed class DeadInstanceLeaseTests
         time.Advance(TimeSpan.FromMinutes(1));
         (await reservations.ReserveAsync([Alpha], 1_000_000, CancellationToken.None)).Reservation!.Settle(1_000_000);
         Assert.Equal(writes + 1, tables.Requests.Writes);
-        var ledger = LedgerRow.FromEntity((await core.Get<TableStore>().Rollups.GetAsync("hard", LedgerRow.RowKeyPrefix + "2026-11-28", null, default))!);
-        Assert.Equal((time.GetUtcNow(), 2_000_000), (ledger.Slices.Single().Value.RenewedAt, ledger.Slices.Single().Value.SettledNanoUsd));
+        var entry = Assert.Single(Ledger(core).Live).Value;
+        Assert.Equal((time.GetUtcNow(), 2_000_000), (entry.RenewedAt, entry.SettledNanoUsd));
     }
 }

@@ -43,8 +43,8 @@ internal sealed class InMemoryTables : ITableService
     /// <summary>Runs before each query (table name, query): a test's way to make something happen during a read.</summary>
     public Func<string, TableQuery, Task>? BeforeQuery { get; set; }
 
-    /// <summary>Called with the table's name before each write of entities (a transaction or a lone insert) is applied:
-    /// an outage can start between two, or the clock move.</summary>
+    /// <summary>Called with the table's name before each write of entities (a transaction, an insert, an upsert or a
+    /// replace) is applied: an outage can start between two, or the clock move.</summary>
     public Action<string>? BeforeWrite { get; set; }
 
     /// <summary>
@@ -255,6 +255,7 @@ internal sealed class InMemoryTables : ITableService
 
         public Task UpsertAsync(TableEntity entity, CancellationToken cancellationToken)
         {
+            owner.BeforeWrite?.Invoke(name);
             lock (owner._lock)
             {
                 owner.Enter(write: true);
@@ -268,6 +269,7 @@ internal sealed class InMemoryTables : ITableService
 
         public Task<ETag> ReplaceAsync(TableEntity entity, ETag ifMatch, CancellationToken cancellationToken)
         {
+            owner.BeforeWrite?.Invoke(name);
             lock (owner._lock)
             {
                 owner.Enter(write: true);
