@@ -1,8 +1,7 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Security;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -20,7 +19,7 @@ internal sealed partial class MetricsHandler(
     ILogger<MetricsHandler> logger)
 {
     private readonly byte[]? _tokenHash =
-        string.IsNullOrEmpty(options.Value.BearerToken) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.BearerToken));
+        string.IsNullOrEmpty(options.Value.BearerToken) ? null : BearerKey.HashOf(options.Value.BearerToken);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -74,9 +73,7 @@ internal sealed partial class MetricsHandler(
             return false;
         }
 
-        var header = context.Request.Headers.Authorization.ToString();
-        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim())), _tokenHash))
+        if (BearerKey.Matches(context.Request.Headers.Authorization.ToString(), _tokenHash))
         {
             reason = "";
             return true;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using LlmFunctions.Core.Security;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Proxy;
@@ -28,7 +29,7 @@ internal sealed class ClientAuthenticator
     public string? Authenticate(string? authorization)
     {
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        return TryHashBearer(authorization, hash) ? Find(hash) : null;
+        return BearerKey.TryHash(authorization, hash) ? Find(hash) : null;
     }
 
     /// <summary>The client whose key has this SHA-256, or null.</summary>
@@ -44,27 +45,6 @@ internal sealed class ClientAuthenticator
         }
 
         return match;
-    }
-
-    /// <summary>The SHA-256 of the key in an <c>Authorization: Bearer</c> value; false when there is no usable key.</summary>
-    internal static bool TryHashBearer(string? authorization, Span<byte> hash)
-    {
-        if (authorization is null || !authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        var key = authorization.AsSpan(7).Trim();
-        if (key.IsEmpty || key.Length > 1024)
-        {
-            return false;
-        }
-
-        var bytes = Encoding.UTF8.GetByteCount(key);
-        var buffer = bytes <= 1024 ? stackalloc byte[bytes] : new byte[bytes];
-        Encoding.UTF8.GetBytes(key, buffer);
-        SHA256.HashData(buffer, hash);
-        return true;
     }
 
     internal static byte[] Hash(ClientOptions client)

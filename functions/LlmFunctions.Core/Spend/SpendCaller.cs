@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Security;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Spend;
@@ -21,7 +22,7 @@ internal sealed class SpendAuthenticator(IOptions<AdminOptions> admin, ClientAut
     public SpendCaller? Authenticate(string? authorization)
     {
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        if (!ClientAuthenticator.TryHashBearer(authorization, hash))
+        if (!BearerKey.TryHash(authorization, hash))
         {
             return null;
         }
