@@ -28,7 +28,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private readonly ILogger<BudgetEnforcer> _logger;
     private readonly BudgetsOptions _options;
     private readonly TimeSpan _refreshInterval;
-    private readonly Dictionary<string, string> _fallbacks;
+    private readonly FallbackModels _fallbacks;
     private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> _budgets = [];
     private readonly Lock _applyLock = new();
     private volatile Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>? _rollups;
@@ -36,9 +36,9 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private int _refreshing;
 
     public BudgetEnforcer(BudgetRollup rollup, BudgetReservations reservations, PriceTable prices, IOptions<BudgetsOptions> options,
-        IOptions<UpstreamOptions> upstream, TimeProvider time, ILogger<BudgetEnforcer> logger)
+        FallbackModels fallbacks, TimeProvider time, ILogger<BudgetEnforcer> logger)
     {
-        ModelPairs.TryParseFallbacks(upstream.Value.FallbackModels, out _fallbacks);
+        _fallbacks = fallbacks;
         _rollup = rollup;
         _reservations = reservations;
         _prices = prices;
@@ -72,7 +72,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         // The call may be billed at its model or, when every upstream of that fails, at its fallback's (looked up and
         // priced by the names the client and settings use; keyed by their canonical names, as the call's own key is).
         var model = decision.Verdict == BudgetVerdict.Downgrade ? decision.DowngradeTo! : size.Model ?? call.Model;
-        string[] models = _fallbacks.TryGetValue(model, out var fallback) ? [model, fallback] : [model];
+        string[] models = _fallbacks.TryGet(model, out var fallback) ? [model, fallback] : [model];
         var billedAs = models.Select(m => call with { Model = Metrics.AggregateState.Label(_prices.Canonical(m)) }).ToArray();
         if (_reservations.AppliesTo(billedAs) is not { } budget)
         {

@@ -102,6 +102,7 @@ public static class ServiceCollectionExtensions
         services.TryAddSingleton(_ => AppCredential.Create(configuration));
         services.AddSingleton<AzureTokenSource>();
         services.AddSingleton<UpstreamRouter>();
+        services.AddSingleton<FallbackModels>();
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<EndpointPolicy>();
         services.AddSingleton<HeaderPolicy>();

@@ -30,11 +30,11 @@ internal sealed partial class UpstreamClient
     private readonly UpstreamRouter _router;
     private readonly ResiliencePipeline<RoundResult> _retry;
     private readonly TimeSpan? _deadline;
-    private readonly Dictionary<string, string> _fallbackModels;
+    private readonly FallbackModels _fallbackModels;
     private readonly ILogger<UpstreamClient> _logger;
 
     public UpstreamClient(IHttpClientFactory httpClientFactory, UpstreamRouter router, HeaderPolicy headers, IOptions<UpstreamOptions> options,
-        TimeProvider time, ILogger<UpstreamClient> logger)
+        FallbackModels fallbackModels, TimeProvider time, ILogger<UpstreamClient> logger)
     {
         _headers = headers;
         _httpClientFactory = httpClientFactory;
@@ -44,7 +44,7 @@ internal sealed partial class UpstreamClient
         Timeout = TimeSpan.FromSeconds(o.TimeoutSeconds);
         MaxRetries = o.MaxRetries;
         _deadline = o.DeadlineSeconds > 0 ? TimeSpan.FromSeconds(o.DeadlineSeconds) : null;
-        ModelPairs.TryParseFallbacks(o.FallbackModels, out _fallbackModels);
+        _fallbackModels = fallbackModels;
         var baseDelay = TimeSpan.FromMilliseconds(o.RetryBaseDelayMs);
         var maxRetryAfter = TimeSpan.FromSeconds(Math.Max(o.TimeoutSeconds, 60));
 
@@ -160,7 +160,7 @@ internal sealed partial class UpstreamClient
     private List<Attempt> RouteFor(string? model, ReadOnlyMemory<byte> body, Func<string, ReadOnlyMemory<byte>> bodyFor)
     {
         var route = _router.Route(model).Select(u => new Attempt(u, model, body)).ToList();
-        if (model is not null && _fallbackModels.TryGetValue(model, out var fallback))
+        if (model is not null && _fallbackModels.TryGet(model, out var fallback))
         {
             var fallbackBody = bodyFor(fallback);
             route.AddRange(_router.Route(fallback).Select(u => new Attempt(u, fallback, fallbackBody)));
