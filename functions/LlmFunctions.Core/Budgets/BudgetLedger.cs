@@ -77,8 +77,7 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
                 return (LeaseVerdict.Granted, leased);
             }
 
-            // Another instance changed the ledger since we read it: read it again, after a short real-time pause.
-            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 * (attempt + 1))), cancellationToken).ConfigureAwait(false);
+            await PauseBeforeRereadAsync(attempt, cancellationToken).ConfigureAwait(false);
         }
 
         throw new RequestFailedException(503, $"The ledger of budget '{budget}' changed on every one of {Attempts} attempts.");
@@ -131,7 +130,7 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
                 return freed;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 * (attempt + 1))), cancellationToken).ConfigureAwait(false);
+            await PauseBeforeRereadAsync(attempt, cancellationToken).ConfigureAwait(false);
         }
 
         return 0; // renewals won every race this time: the next run tries again (meanwhile the leases stay counted)
@@ -148,8 +147,7 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
     private async Task<long> RecordedAsync(int shard, DateTimeOffset renewedAt, BudgetScope scope, CancellationToken cancellationToken)
     {
         long cost = 0;
-        var first = new DateTimeOffset(renewedAt.UtcTicks - renewedAt.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero).AddMinutes(-1);
-        for (var minute = first; minute <= renewedAt + CompactAfter; minute = minute.AddMinutes(1))
+        for (var minute = renewedAt.AddMinutes(-1); minute <= renewedAt + CompactAfter; minute = minute.AddMinutes(1)) // PartitionKey takes its minute
         {
             var partitionKey = RecordKeys.PartitionKey(minute, shard);
             var query = new TableQuery { PartitionKey = partitionKey, Select = CallRecordMapper.AggregatedColumns };
@@ -165,6 +163,10 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
 
         return cost;
     }
+
+    /// <summary>Another instance changed the ledger since it was read: read it again after a short, growing real-time pause.</summary>
+    private static Task PauseBeforeRereadAsync(int attempt, CancellationToken cancellationToken) =>
+        Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 * (attempt + 1))), cancellationToken);
 
     /// <summary>Writes the row with its ETag (or adds it); false when another instance changed or added it first.</summary>
     private async Task<bool> TryWriteAsync(LedgerRow row, CancellationToken cancellationToken)

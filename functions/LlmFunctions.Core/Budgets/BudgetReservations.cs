@@ -190,6 +190,14 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
         }
     }
 
+    /// <summary>The limit of the reserved budget a slice was taken for (slices are kept by budget name).</summary>
+    private bool TryLimitOf(string name, out long limitNanoUsd)
+    {
+        var budget = _budgets.FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase));
+        limitNanoUsd = budget.LimitNanoUsd;
+        return budget.Name is not null;
+    }
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         if (Any)
@@ -220,8 +228,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
     {
         foreach (var (name, slice) in _slices)
         {
-            var budget = _budgets.FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase));
-            if (budget.Name is null || slice.IsNew || slice.Reserved == 0 || _time.GetUtcNow() - slice.RenewedAt < TouchAfter)
+            if (!TryLimitOf(name, out var limit) || slice.IsNew || slice.Reserved == 0 || _time.GetUtcNow() - slice.RenewedAt < TouchAfter)
             {
                 continue;
             }
@@ -229,7 +236,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
             await slice.Renewing.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var (verdict, leased) = await _ledger.LeaseAsync(name, slice.PeriodKey, budget.LimitNanoUsd, slice.Report(_shard), 0, 0,
+                var (verdict, leased) = await _ledger.LeaseAsync(name, slice.PeriodKey, limit, slice.Report(_shard), 0, 0,
                     _ => Task.FromResult(0L), cancellationToken).ConfigureAwait(false);
                 if (verdict == LeaseVerdict.Granted)
                 {
@@ -275,8 +282,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
         await _touching.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         foreach (var (name, slice) in _slices)
         {
-            var budget = _budgets.FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase));
-            if (slice.IsNew || budget.Name is null)
+            if (slice.IsNew || !TryLimitOf(name, out var limit))
             {
                 continue;
             }
@@ -286,7 +292,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
             try
             {
                 slice.Close();
-                await _ledger.LeaseAsync(name, slice.PeriodKey, budget.LimitNanoUsd, slice.Report(_shard), 0, 0,
+                await _ledger.LeaseAsync(name, slice.PeriodKey, limit, slice.Report(_shard), 0, 0,
                     _ => Task.FromResult(0L), cancellationToken, release: true).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RequestFailedException or OperationCanceledException or HttpRequestException)

@@ -58,12 +58,10 @@ internal sealed class LedgerRow
         Budget = e.PartitionKey,
         PeriodKey = e.RowKey[RowKeyPrefix.Length..],
         BaseNanoUsd = e.GetInt64("BaseNanoUsd") ?? 0,
-        Slices = Entries(e.GetString("Slices")),
+        Slices = new Dictionary<string, LedgerEntry>(
+            JsonSerializer.Deserialize(e.GetString("Slices") ?? "{}", LedgerJsonContext.Default.DictionaryStringLedgerEntry) ?? [], StringComparer.Ordinal),
         ETag = e.ETag,
     };
-
-    private static Dictionary<string, LedgerEntry> Entries(string? json) =>
-        new(JsonSerializer.Deserialize(json ?? "{}", LedgerJsonContext.Default.DictionaryStringLedgerEntry) ?? [], StringComparer.Ordinal);
 }
 
 /// <summary>

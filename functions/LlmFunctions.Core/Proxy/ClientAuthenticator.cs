@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using LlmFunctions.Core.Security;
 using Microsoft.Extensions.Options;
 
@@ -54,6 +53,6 @@ internal sealed class ClientAuthenticator
             return Convert.FromHexString(client.KeySha256.Trim());
         }
 
-        return SHA256.HashData(Encoding.UTF8.GetBytes(client.Key!));
+        return BearerKey.HashOf(client.Key!);
     }
 }

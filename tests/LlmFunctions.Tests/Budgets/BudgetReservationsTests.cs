@@ -144,8 +144,9 @@ public sealed class BudgetReservationsTests
         Assert.Equal(45_500_000, ledger.CommittedNanoUsd());
     }
 
-    private static LedgerRow Ledger(InMemoryTables tables) =>
-        LedgerRow.FromEntity(tables.Entities(TableNames.Rollups).Single(e => e.RowKey.StartsWith("ledger-", StringComparison.Ordinal)));
+    /// <summary>The one reserved budget's ledger row (one budget, one period).</summary>
+    internal static LedgerRow Ledger(InMemoryTables tables) =>
+        LedgerRow.FromEntity(tables.Entities(TableNames.Rollups).Single(e => e.RowKey.StartsWith(LedgerRow.RowKeyPrefix, StringComparison.Ordinal)));
 
     /// <summary>
     /// The worst case counts every choice (n, best_of), every prompt byte as a token, and the dearest model the call may

@@ -50,7 +50,7 @@ public sealed class DeadInstanceLeaseTests
         time.Advance(BudgetLedger.CompactAfter + TimeSpan.FromSeconds(1));
         await live.Get<BudgetReservations>().ReconcileAsync(CancellationToken.None);
 
-        Assert.Equal(10_000_000, Ledger(live).BaseNanoUsd); // what its record says it spent, nothing more or less
+        Assert.Equal(10_000_000, BudgetReservationsTests.Ledger(live.Tables).BaseNanoUsd); // what its record says it spent, nothing more or less
         var (granted, refusedBy, _) = await live.Get<BudgetReservations>().ReserveAsync([Alpha], 850_000_000, CancellationToken.None);
         Assert.Null(refusedBy);
         Assert.NotNull(granted);
@@ -86,7 +86,7 @@ public sealed class DeadInstanceLeaseTests
 
         Assert.Contains("Could not renew", busy.Logs.All, StringComparison.Ordinal); // the failure happened
         Assert.DoesNotContain("not spent", timer.Logs.All, StringComparison.Ordinal);
-        var ledger = Ledger(busy);
+        var ledger = BudgetReservationsTests.Ledger(busy.Tables);
         var entry = Assert.Single(ledger.Live).Value;
         Assert.Empty(ledger.DeadSlices);
         Assert.Equal(100_000_000, entry.ReservedNanoUsd);
@@ -94,9 +94,6 @@ public sealed class DeadInstanceLeaseTests
         inFlight!.Settle(5_000_000);
         await reservations.StopAsync(CancellationToken.None);
     }
-
-    private static LedgerRow Ledger(InMemoryCore core) =>
-        LedgerRow.FromEntity(core.Tables.EntitiesOf(TableNames.Rollups).Single(e => e.RowKey.StartsWith(LedgerRow.RowKeyPrefix, StringComparison.Ordinal)));
 
     /// <summary>
     /// A slice takes reservations for five minutes after its last renewal, then renews first: an instance that was
@@ -120,7 +117,7 @@ public sealed class DeadInstanceLeaseTests
         time.Advance(TimeSpan.FromMinutes(1));
         (await reservations.ReserveAsync([Alpha], 1_000_000, CancellationToken.None)).Reservation!.Settle(1_000_000);
         Assert.Equal(writes + 1, tables.Requests.Writes);
-        var entry = Assert.Single(Ledger(core).Live).Value;
+        var entry = Assert.Single(BudgetReservationsTests.Ledger(core.Tables).Live).Value;
         Assert.Equal((time.GetUtcNow(), 2_000_000), (entry.RenewedAt, entry.SettledNanoUsd));
     }
 }

@@ -113,24 +113,26 @@ internal sealed class TestEnvironment : IAsyncDisposable
     }
 
     /// <summary>Polls <c>/health</c> until the host has at least <paramref name="count"/> calls in flight; fails after <paramref name="timeout"/>.</summary>
-    public static async Task WaitForCallsInFlightAsync(ITestHost host, int count, TimeSpan timeout) =>
-        await WaitForCallsInFlightAsync(host.CreateHttpClient(key: null), count, timeout);
-
-    /// <inheritdoc cref="WaitForCallsInFlightAsync(ITestHost, int, TimeSpan)"/>
-    public static async Task WaitForCallsInFlightAsync(HttpClient health, int count, TimeSpan timeout)
+    public static async Task WaitForCallsInFlightAsync(ITestHost host, int count, TimeSpan timeout)
     {
-        using var _ = health;
+        using var http = host.CreateHttpClient(key: null);
+        await WaitForHealthAsync(http, h => (int)h["callsInFlight"]! >= count, $"{count} calls in flight", timeout);
+    }
+
+    /// <summary>Polls <paramref name="http"/>'s <c>/health</c> until <paramref name="condition"/> holds for its body; fails after
+    /// <paramref name="timeout"/>, naming <paramref name="what"/>.</summary>
+    public static async Task WaitForHealthAsync(HttpClient http, Func<System.Text.Json.Nodes.JsonNode, bool> condition, string what, TimeSpan timeout)
+    {
         var until = DateTime.UtcNow + timeout;
         while (true)
         {
-            using var response = await health.GetAsync("/health"); // 503 while storage is down, with the same body
-            var body = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-            if ((int)body["callsInFlight"]! >= count)
+            using var response = await http.GetAsync("/health"); // 503 while storage is down, with the same body
+            if (condition(System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!))
             {
                 return;
             }
 
-            Assert.True(DateTime.UtcNow < until, $"fewer than {count} calls in flight after {timeout.TotalSeconds} s");
+            Assert.True(DateTime.UtcNow < until, $"not within {timeout.TotalSeconds} s: {what}");
             await Task.Delay(20);
         }
     }

@@ -70,7 +70,7 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
                 // outlived the spool batch, the next start would replay its records again under yet other keys.
                 // A replay in the calls' own minute would re-key them to that same key; make it a later minute.
                 var journaledMinute = DateTime.UtcNow.Ticks / TimeSpan.TicksPerMinute;
-                await WaitForHealthAsync(http, h => (int)h["spoolBacklog"]! >= answered.Count, "the 20 records spooled");
+                await TestEnvironment.WaitForHealthAsync(http, h => (int)h["spoolBacklog"]! >= answered.Count, "the 20 records spooled", TimeSpan.FromSeconds(30));
                 while (DateTime.UtcNow.Ticks / TimeSpan.TicksPerMinute == journaledMinute)
                 {
                     await Task.Delay(500);
@@ -92,9 +92,9 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
                 // deletes: no segment and no batch left means anything replayable was written (twice, had the segment
                 // outlived its batch).
                 using var http = host.CreateHttpClient();
-                await WaitForHealthAsync(http, h => (int)h["spoolBacklog"]! == 0 && (long)h["recordsPending"]! == 0
+                await TestEnvironment.WaitForHealthAsync(http, h => (int)h["spoolBacklog"]! == 0 && (long)h["recordsPending"]! == 0
                     && Directory.GetFiles(settings["Storage:SpoolDirectory"]!, "*.journal", SearchOption.AllDirectories).Length == 0,
-                    "no segment or spool batch left");
+                    "no segment or spool batch left", TimeSpan.FromSeconds(30));
             }
 
             var records = await back.AllCallsAsync();
@@ -107,22 +107,6 @@ public sealed class LocalJournalTests(ITestOutputHelper output)
             {
                 await back.DisposeAsync();
             }
-        }
-    }
-
-    private static async Task WaitForHealthAsync(HttpClient http, Func<System.Text.Json.Nodes.JsonNode, bool> condition, string what)
-    {
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            using var response = await http.GetAsync("/health"); // 503 while storage is down, with the same body
-            if (condition(System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!))
-            {
-                return;
-            }
-
-            Assert.True(DateTime.UtcNow < until, $"not within 30 s: {what}");
-            await Task.Delay(50);
         }
     }
 

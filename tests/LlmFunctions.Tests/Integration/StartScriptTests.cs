@@ -63,8 +63,8 @@ public sealed class StartScriptTests : IDisposable
         request.Headers.Add("Authorization", "Bearer sk-local-dev-key");
         request.Headers.Add("x-fake-scenario", "delay-ms=4000");
         var call = http.SendAsync(request);
-        await TestEnvironment.WaitForCallsInFlightAsync(
-            new HttpClient { BaseAddress = http.BaseAddress }, 1, TimeSpan.FromSeconds(30)); // the call waits out its delay at the simulator
+        await TestEnvironment.WaitForHealthAsync(http, h => (int)h["callsInFlight"]! >= 1, "the call at the simulator, waiting out its delay",
+            TimeSpan.FromSeconds(30));
 
         // Ctrl+C at a terminal: SIGINT to the script's whole process group.
         await ChildProcess.RunAsync("kill", ["-INT", "--", "-" + start.Process.Id], TimeSpan.FromSeconds(10));

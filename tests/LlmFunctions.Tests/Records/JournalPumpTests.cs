@@ -1,7 +1,6 @@
 using System.Text.Json;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Tests.Infrastructure;
-using Microsoft.Extensions.Time.Testing;
 
 namespace LlmFunctions.Tests.Records;
 
@@ -17,7 +16,7 @@ public sealed class JournalPumpTests
     [Fact]
     public async Task WithStorageDown_ACallerIsReleasedOnceItsRecordIsJournaled_NotWhenStorageAnswers()
     {
-        await using var core = JournalCore(new InMemoryTables { Down = true });
+        await using var core = RecordJournalTests.JournalCore(new InMemoryTables { Down = true });
         await StartPumpAndWriterAsync(core);
 
         var location = await core.Get<RecordWriter>().WriteAsync(InMemoryCore.Record(Noon)).WaitAsync(TimeSpan.FromSeconds(10));
@@ -31,7 +30,7 @@ public sealed class JournalPumpTests
     [Fact]
     public async Task AJournalThatCannotBeWritten_LetsTheRecordGoOnToTheTable_AndItsCallerWaitsForIt()
     {
-        await using var core = JournalCore(new InMemoryTables());
+        await using var core = RecordJournalTests.JournalCore();
         var folder = core.Get<RecordSpool>().Directory;
         Directory.CreateDirectory(Path.GetDirectoryName(folder)!);
         if (Directory.Exists(folder))
@@ -59,13 +58,11 @@ public sealed class JournalPumpTests
     [Fact]
     public async Task ASegmentACrashedHostLeft_BecomesOneSpoolBatch_BeforeAnythingNewIsJournaled()
     {
-        await using var core = JournalCore(new InMemoryTables());
+        await using var core = RecordJournalTests.JournalCore();
         var spool = core.Get<RecordSpool>();
         Directory.CreateDirectory(spool.Directory);
         var leftover = Path.Combine(spool.Directory, RecordSpool.NewFileName() + ".journal");
-        await File.WriteAllLinesAsync(leftover, Enumerable.Range(0, 3).Select(_ => JsonSerializer.Serialize(
-            new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon)), AttemptedPartitionKeys = ["k"] },
-            SpoolJsonContext.Default.SpooledRecord)));
+        await File.WriteAllLinesAsync(leftover, RecordJournalTests.Spooled(3).Select(r => JsonSerializer.Serialize(r, SpoolJsonContext.Default.SpooledRecord)));
         await StartPumpAndWriterAsync(core);
 
         var location = await core.Get<RecordWriter>().WriteAsync(InMemoryCore.Record(Noon)).WaitAsync(TimeSpan.FromSeconds(10));
@@ -76,9 +73,6 @@ public sealed class JournalPumpTests
         Assert.EndsWith("-3.spool", batch, StringComparison.Ordinal);
         Assert.DoesNotContain(leftover, core.Get<RecordJournal>().Files()); // the new record went to a segment of this host's
     }
-
-    private static InMemoryCore JournalCore(InMemoryTables tables) =>
-        new(tables, new FakeTimeProvider(Noon), new() { ["Storage:LocalJournal"] = "true" });
 
     /// <summary>The pump and the writer only: no replayer, whose loop would take the spool batches away.</summary>
     private static Task StartPumpAndWriterAsync(InMemoryCore core) => core.StartAsync(s => s is JournalPump or GroupCommitWriter);

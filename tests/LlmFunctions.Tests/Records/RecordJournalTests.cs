@@ -49,10 +49,11 @@ public sealed class RecordJournalTests
         Assert.Single(journal.Files());               // the second, current segment
     }
 
-    private static InMemoryCore JournalCore() =>
-        new(new InMemoryTables(), new FakeTimeProvider(Noon), new() { ["Storage:LocalJournal"] = "true" });
+    /// <summary>One instance with <c>Storage__LocalJournal=true</c> on the fake clock at noon.</summary>
+    internal static InMemoryCore JournalCore(InMemoryTables? tables = null) =>
+        new(tables ?? new InMemoryTables(), new FakeTimeProvider(Noon), new() { ["Storage:LocalJournal"] = "true" });
 
-    private static List<SpooledRecord> Spooled(int count) =>
+    internal static List<SpooledRecord> Spooled(int count) =>
         [.. Enumerable.Range(0, count)
             .Select(_ => new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon)), AttemptedPartitionKeys = ["k"] })];
 }
