@@ -1,8 +1,8 @@
 using System.Globalization;
+using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Pricing;
-using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
-using LlmFunctions.Core.Spend;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -21,7 +21,9 @@ namespace LlmFunctions.Core.Budgets;
 /// </summary>
 internal sealed partial class BudgetEnforcer : IBudgetGate
 {
-    private readonly BudgetRollup _rollup;
+    private readonly BudgetSpend _spend;
+    private readonly RollupRows _rows;
+    private readonly TimeZoneInfo _zone;
     private readonly BudgetReservations _reservations;
     private readonly PriceTable _prices;
     private readonly TimeProvider _time;
@@ -29,17 +31,19 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private readonly BudgetsOptions _options;
     private readonly TimeSpan _refreshInterval;
     private readonly FallbackModels _fallbacks;
-    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> _budgets = [];
+    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> _budgets;
     private readonly Lock _applyLock = new();
     private volatile Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>? _rollups;
     private long _nextRefreshTicks;
     private int _refreshing;
 
-    public BudgetEnforcer(BudgetRollup rollup, BudgetReservations reservations, PriceTable prices, IOptions<BudgetsOptions> options,
-        FallbackModels fallbacks, TimeProvider time, ILogger<BudgetEnforcer> logger)
+    public BudgetEnforcer(BudgetSpend spend, RollupRows rows, ConfiguredBudgets budgets, BudgetReservations reservations, PriceTable prices,
+        IOptions<BudgetsOptions> options, FallbackModels fallbacks, TimeProvider time, ILogger<BudgetEnforcer> logger)
     {
         _fallbacks = fallbacks;
-        _rollup = rollup;
+        _spend = spend;
+        _rows = rows;
+        _zone = budgets.Zone;
         _reservations = reservations;
         _prices = prices;
         _time = time;
@@ -47,13 +51,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         _options = options.Value;
         _refreshInterval = TimeSpan.FromSeconds(_options.RefreshSeconds);
         // Every budget, notify ones too: a call's remaining budget is the tightest of all that apply to it.
-        foreach (var (name, b) in _options.Items)
-        {
-            if (BudgetScope.TryParse(b.Scope, out var scope))
-            {
-                _budgets.Add((name, b, scope, new LocalSpend()));
-            }
-        }
+        _budgets = [.. budgets.Items.Select(b => (b.Name, b.Options, b.Scope, new LocalSpend()))];
     }
 
     /// <summary>
@@ -73,7 +71,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         // priced by the names the client and settings use; keyed by their canonical names, as the call's own key is).
         var model = decision.Verdict == BudgetVerdict.Downgrade ? decision.DowngradeTo! : size.Model ?? call.Model;
         string[] models = _fallbacks.TryGet(model, out var fallback) ? [model, fallback] : [model];
-        var billedAs = models.Select(m => call with { Model = Metrics.AggregateState.Label(_prices.Canonical(m)) }).ToArray();
+        var billedAs = models.Select(m => call with { Model = Aggregation.AggregateState.Label(_prices.Canonical(m)) }).ToArray();
         if (_reservations.AppliesTo(billedAs) is not { } budget)
         {
             return decision;
@@ -103,7 +101,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             }
 
             var options = _options.Items[refusedBy];
-            var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
+            var period = BudgetPeriod.Current(options.Period, _zone, _time.GetUtcNow());
             var outputTokens = size.OutputTokens(_options.DefaultMaxOutputTokens);
             var left = leftUsd < 0
                 ? string.Create(CultureInfo.InvariantCulture, $"more than its whole limit of ${options.LimitUsd:0.00}")
@@ -189,7 +187,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
                 continue;
             }
 
-            var period = BudgetPeriod.Current(options.Period, _rollup.Zone, now);
+            var period = BudgetPeriod.Current(options.Period, _zone, now);
             var spent = 0m;
             var since = period.Start;
             if (rollups.TryGetValue(name, out var row) && row.PeriodKey == period.Key)
@@ -268,7 +266,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         {
             if (scope.Matches(key))
             {
-                local.Add(durableAt, r.StartedAt, r.CostNanoUsd);
+                local.Add(durableAt, r.CostNanoUsd);
             }
         }
     }
@@ -289,14 +287,14 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     {
         try
         {
-            var rows = await _rollup.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false);
+            var rows = await _rows.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false);
             Merge(rows);
             if (_budgets.Any(b => !rows.TryGetValue(b.Name, out var row)
-                || row.PeriodKey != BudgetPeriod.Current(b.Options.Period, _rollup.Zone, _time.GetUtcNow()).Key))
+                || row.PeriodKey != BudgetPeriod.Current(b.Options.Period, _zone, _time.GetUtcNow()).Key))
             {
                 // A budget no rollup has counted in this period yet (added by a restart, or the period just began) starts
                 // from the period's recorded spend, as /spend/me reads it, not from 0: once per budget and period here.
-                Apply(await _rollup.ComputeAsync(CancellationToken.None).ConfigureAwait(false));
+                Apply(await _spend.ComputeAsync(CancellationToken.None).ConfigureAwait(false));
             }
         }
         catch (Exception ex)

@@ -1,6 +1,6 @@
 using Azure;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Records;
-using LlmFunctions.Core.Spend;
 
 namespace LlmFunctions.Core.Budgets;
 

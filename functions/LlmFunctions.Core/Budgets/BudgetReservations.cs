@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using Azure;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
-using LlmFunctions.Core.Spend;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -31,30 +31,28 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
     private static readonly TimeSpan TouchEvery = TimeSpan.FromSeconds(30);
 
     private readonly BudgetLedger _ledger;
-    private readonly BudgetRollup _rollup;
+    private readonly BudgetSpend _spend;
+    private readonly RollupRows _rows;
+    private readonly TimeZoneInfo _zone;
     private readonly TimeProvider _time;
     private readonly int _shard;
     private readonly ILogger<BudgetReservations> _logger;
     private readonly CancellationTokenSource _stopping = new();
     private Task _touching = Task.CompletedTask;
-    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, long LimitNanoUsd)> _budgets = [];
+    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, long LimitNanoUsd)> _budgets;
     private readonly ConcurrentDictionary<string, BudgetSlice> _slices = new(StringComparer.OrdinalIgnoreCase);
 
-    public BudgetReservations(BudgetLedger ledger, BudgetRollup rollup, RecordShard shard, IOptions<BudgetsOptions> options, TimeProvider time,
-        ILogger<BudgetReservations> logger)
+    public BudgetReservations(BudgetLedger ledger, BudgetSpend spend, RollupRows rows, ConfiguredBudgets budgets, RecordShard shard,
+        TimeProvider time, ILogger<BudgetReservations> logger)
     {
         _ledger = ledger;
-        _rollup = rollup;
+        _spend = spend;
+        _rows = rows;
+        _zone = budgets.Zone;
         _time = time;
         _shard = shard.Value;
         _logger = logger;
-        foreach (var (name, b) in options.Value.Items)
-        {
-            if (b.Reserve && BudgetScope.TryParse(b.Scope, out var scope))
-            {
-                _budgets.Add((name, b, scope, (long)(b.LimitUsd * CostCalculator.NanoPerUsd)));
-            }
-        }
+        _budgets = [.. budgets.Items.Where(b => b.Options.Reserve).Select(b => (b.Name, b.Options, b.Scope, b.LimitNanoUsd))];
     }
 
     public bool Any => _budgets.Count > 0;
@@ -115,7 +113,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
         {
             // Each round in the period it starts in (a call may wait on a renewal across midnight); a slice is replaced
             // only by a later period's, never by an earlier one.
-            var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
+            var period = BudgetPeriod.Current(options.Period, _zone, _time.GetUtcNow());
             var slice = _slices.AddOrUpdate(name, _ => new BudgetSlice(period), (_, s) => s.Period.Start >= period.Start ? s : new BudgetSlice(period));
             if (slice.TryReserve(worst, _time.GetUtcNow()))
             {
@@ -126,7 +124,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
             await slice.Renewing.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                if (BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow()).Start > slice.Period.Start)
+                if (BudgetPeriod.Current(options.Period, _zone, _time.GetUtcNow()).Start > slice.Period.Start)
                 {
                     continue; // the wait crossed into a new period: the next round reserves there
                 }
@@ -172,13 +170,13 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
     /// </summary>
     private async Task<long> SeedAsync(string name, string periodKey, CancellationToken cancellationToken)
     {
-        var rows = await _rollup.ReadCurrentAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await _rows.ReadCurrentAsync(cancellationToken).ConfigureAwait(false);
         if (rows.TryGetValue(name, out var row) && row.PeriodKey == periodKey)
         {
             return (long)(row.SpentUsd * CostCalculator.NanoPerUsd);
         }
 
-        var computed = await _rollup.ComputeAsync(cancellationToken).ConfigureAwait(false);
+        var computed = await _spend.ComputeAsync(cancellationToken).ConfigureAwait(false);
         return computed.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase) && s.Period.Key == periodKey)?.SpentNanoUsd ?? 0;
     }
 
@@ -264,7 +262,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
     {
         foreach (var (name, options, scope, _) in _budgets)
         {
-            var period = BudgetPeriod.Current(options.Period, _rollup.Zone, _time.GetUtcNow());
+            var period = BudgetPeriod.Current(options.Period, _zone, _time.GetUtcNow());
             var freed = await _ledger.ReconcileAsync(name, period.Key, scope, cancellationToken).ConfigureAwait(false);
             if (freed > 0)
             {

@@ -1,3 +1,5 @@
+using LlmFunctions.Core.Aggregation;
+
 namespace LlmFunctions.Core.Budgets;
 
 /// <summary>This instance's lease of one budget for one period, and what it holds of it.</summary>

@@ -1,3 +1,6 @@
+using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Pricing;
+
 namespace LlmFunctions.Core.Budgets;
 
 /// <summary>A budget's spend in its current period, as the rollup computed it.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Pricing;
 using Microsoft.Extensions.Configuration;
 

@@ -1,3 +1,4 @@
+using LlmFunctions.Core.Aggregation;
 using Microsoft.Extensions.Options;
 using NCrontab;
 

@@ -4,9 +4,10 @@ namespace LlmFunctions.Core.Budgets;
 /// One enforced budget's spend as this instance recorded it, for the part of a period no rollup has counted yet.
 /// A call asks for the spend since the last rollup in O(1): a running total minus a baseline taken when that
 /// rollup (or the period) changed; a record that the baseline's window leaves out joins the baseline as it comes.
-/// Records are placed by the second they became durable, because that, not when the call started, decides whether
-/// the rollup's read saw them; the last hour is kept as one sum per second, split by call-start minute (a period
-/// starts on a whole minute), to compute baselines.
+/// Records are placed by the second they became durable: that decides whether the rollup's read saw them, and it
+/// stands in for the minute the record is written under, the time basis of every aggregate (a record keyed in a
+/// minute's last second and durable in the next counts here from the next minute, until the next rollup replaces this
+/// figure). The last hour is kept as one sum per second, to compute baselines.
 /// </summary>
 internal sealed class LocalSpend
 {
@@ -33,16 +34,15 @@ internal sealed class LocalSpend
     /// <summary>How many times a baseline was computed (once per rollup or period, never per call).</summary>
     internal int BaselinesComputed { get; private set; }
 
-    public void Add(DateTimeOffset durableAt, DateTimeOffset startedAt, long nano)
+    public void Add(DateTimeOffset durableAt, long nano)
     {
         var second = durableAt.ToUnixTimeSeconds();
-        var startMinute = startedAt.ToUnixTimeSeconds() / 60;
         lock (_lock)
         {
             _total += nano;
-            if (_baseline is { } b && (second < b.FromSecond || startMinute < b.FromMinute))
+            if (_baseline is { } b && second < b.FromSecond)
             {
-                b.Value += nano; // outside the current window: not spend since the rollup, for this period
+                b.Value += nano; // before the current window: not spend since the rollup, for this period
             }
 
             // Seconds arrive in order but for the odd straggler (another thread's record), which joins the newest.
@@ -56,30 +56,21 @@ internal sealed class LocalSpend
                 }
             }
 
-            _newest.Add(startMinute, nano);
+            _newest.Nano += nano;
         }
     }
 
-    /// <summary>Nano-USD recorded here from the second of <paramref name="since"/> on, for calls started in the period.</summary>
+    /// <summary>Nano-USD recorded here from the second of <paramref name="since"/> on, and from the period's start.</summary>
     public long Since(DateTimeOffset since, DateTimeOffset periodStart)
     {
-        var fromSecond = since.ToUnixTimeSeconds();
-        var fromMinute = (periodStart.ToUnixTimeSeconds() + 59) / 60;
+        var fromSecond = Math.Max(since.ToUnixTimeSeconds(), periodStart.ToUnixTimeSeconds());
         lock (_lock)
         {
-            if (_baseline is not { } b || b.FromSecond != fromSecond || b.FromMinute != fromMinute)
+            if (_baseline is not { } b || b.FromSecond != fromSecond)
             {
                 // Once per rollup or period: everything recorded so far, less what counts in the new window.
-                long counted = 0;
-                foreach (var s in _recent)
-                {
-                    if (s.At >= fromSecond)
-                    {
-                        counted += s.From(fromMinute);
-                    }
-                }
-
-                b = new Baseline(fromSecond, fromMinute) { Value = _total - counted };
+                var counted = _recent.Where(s => s.At >= fromSecond).Sum(s => s.Nano);
+                b = new Baseline(fromSecond) { Value = _total - counted };
                 _baseline = b;
                 BaselinesComputed++;
             }
@@ -88,35 +79,18 @@ internal sealed class LocalSpend
         }
     }
 
-    private sealed class Baseline(long fromSecond, long fromMinute)
+    private sealed class Baseline(long fromSecond)
     {
         public long FromSecond { get; } = fromSecond;
-
-        public long FromMinute { get; } = fromMinute;
 
         public long Value { get; set; }
     }
 
-    /// <summary>One second's spend by call-start minute (a handful of minutes: calls last seconds to minutes).</summary>
+    /// <summary>One second's spend.</summary>
     private sealed class Second(long at)
     {
-        private readonly List<(long Minute, long Nano)> _byStartMinute = new(2);
-
         public long At { get; } = at;
 
-        public void Add(long minute, long nano)
-        {
-            var i = _byStartMinute.FindIndex(e => e.Minute == minute);
-            if (i < 0)
-            {
-                _byStartMinute.Add((minute, nano));
-            }
-            else
-            {
-                _byStartMinute[i] = (minute, _byStartMinute[i].Nano + nano);
-            }
-        }
-
-        public long From(long minute) => _byStartMinute.Where(e => e.Minute >= minute).Sum(e => e.Nano);
+        public long Nano { get; set; }
     }
 }

@@ -1,5 +1,5 @@
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Pricing;
-using LlmFunctions.Core.Spend;
 
 namespace LlmFunctions.Core.Budgets;
 

@@ -1,4 +1,4 @@
-using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;

@@ -1,10 +1,13 @@
+using System.Diagnostics.Metrics;
 using System.Net;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
 using LlmFunctions.Core.Hosting;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Security;
 using LlmFunctions.Core.Spend;
 using LlmFunctions.Core.Telemetry;
 using Microsoft.Extensions.Configuration;
@@ -35,7 +38,9 @@ public static class ServiceCollectionExtensions
                 + "Storage__AwaitRecordWrite=true and Storage__LocalJournal=false.")
             .ValidateOnStart();
         services.AddOptions<ProxyOptions>().BindConfiguration(ProxyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
         services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MetricsOptions>, MetricsOptionsValidator>();
         services.AddOptions<AdminOptions>().BindConfiguration(AdminOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<PricingOptions>().BindConfiguration(PricingOptions.SectionName).ValidateOnStart();
         services.AddOptions<Dictionary<string, ClientOptions>>().BindConfiguration(ClientOptions.SectionName)
@@ -76,8 +81,9 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<InFlightCalls>();
 
         // Registered before the writer so that it stops after it: the last commits reach the tail before exit.
-        services.AddSingleton(sp => new SpendKeyLimit(sp.GetRequiredService<IOptions<BudgetsOptions>>(), sp.GetRequiredService<IOptions<MetricsOptions>>()));
+        services.AddSingleton(sp => new SpendKeyLimit(sp.GetRequiredService<ConfiguredBudgets>().Scopes, sp.GetRequiredService<IOptions<MetricsOptions>>()));
         services.AddSingleton<TailSummaries>();
+        services.AddSingleton<ICommitObserver>(sp => sp.GetRequiredService<TailSummaries>());
         services.AddHostedService(sp => sp.GetRequiredService<TailSummaries>());
         services.AddSingleton(sp =>
         {
@@ -111,20 +117,27 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<JsonBodyRelay>();
         services.AddSingleton<SseRelay>();
         services.AddMetrics();
-        services.AddSingleton<GenAiTelemetry>();
+        services.AddSingleton(sp => new GenAiTelemetry(sp.GetRequiredService<IMeterFactory>(),
+            sp.GetRequiredService<UpstreamRouter>().All.Where(u => u.IsAzure).Select(u => u.Name)));
         services.AddSingleton<ProxyHandler>();
         services.AddSingleton<HealthHandler>();
-        services.AddSingleton<Spend.DayRows>();
+        services.AddSingleton<Aggregation.DayRows>();
         services.AddSingleton<TableHousekeeping>();
         services.AddSingleton<AggregateFolder>();
+        services.AddSingleton<AggregateReader>();
         services.AddSingleton<MetricsHandler>();
+        services.AddSingleton<ConfiguredBudgets>();
+        services.AddSingleton<RollupRows>();
+        services.AddSingleton<BudgetSpend>();
+        services.AddSingleton<BudgetNotifications>();
+        services.AddSingleton<WebhookOutbox>();
         services.AddSingleton<BudgetRollup>();
         services.AddSingleton<BudgetLedger>();
         services.AddSingleton<BudgetReservations>();
         services.AddHostedService(sp => sp.GetRequiredService<BudgetReservations>());
         services.AddSingleton<BudgetEnforcer>();
         services.AddSingleton<IBudgetGate>(sp => sp.GetRequiredService<BudgetEnforcer>());
-        services.AddSingleton<IBudgetGaugeSource>(sp => sp.GetRequiredService<BudgetRollup>());
+        services.AddSingleton<IBudgetGaugeSource, BudgetGauges>();
         services.AddSingleton<WebhookSender>();
         services.AddSingleton<SpendAuthenticator>();
         services.AddSingleton<SpendReport>();

@@ -1,5 +1,6 @@
 using System.Net;
-using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Core.Security;
 using Microsoft.AspNetCore.Http;
@@ -15,7 +16,7 @@ namespace LlmFunctions.Core.Metrics;
 /// (counters must end in <c>_total</c> there) and break their queries.
 /// </summary>
 internal sealed partial class MetricsHandler(
-    AggregateFolder folder, RecordSpool spool, IBudgetGaugeSource budgets, IOptions<MetricsOptions> options, IHostEnvironment environment,
+    AggregateReader aggregates, RecordSpool spool, IBudgetGaugeSource budgets, IOptions<MetricsOptions> options, IHostEnvironment environment,
     ILogger<MetricsHandler> logger)
 {
     private readonly byte[]? _tokenHash =
@@ -30,12 +31,12 @@ internal sealed partial class MetricsHandler(
             return;
         }
 
-        AggregateFolder.Snapshot snapshot;
+        AggregateSnapshot snapshot;
         IReadOnlyList<BudgetGauge> budgetGauges;
         using var storageRequests = StorageRequestCounter.BeginScope();
         try
         {
-            snapshot = await folder.SnapshotAsync(context.RequestAborted).ConfigureAwait(false);
+            snapshot = await aggregates.SnapshotAsync(context.RequestAborted).ConfigureAwait(false);
             budgetGauges = await budgets.GetAsync(context.RequestAborted).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is Azure.RequestFailedException or TaskCanceledException or HttpRequestException

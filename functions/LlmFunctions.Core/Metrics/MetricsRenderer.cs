@@ -1,3 +1,5 @@
+using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Pricing;
 using Prometheus;
 
 namespace LlmFunctions.Core.Metrics;
@@ -15,7 +17,7 @@ internal static class MetricsRenderer
     /// <param name="SpoolQuarantined">Spool files set aside because they could not be replayed.</param>
     internal readonly record struct InstanceFacts(int SpoolBacklog, int ScrapeStorageRequests, int SpoolQuarantined = 0);
 
-    public static async Task RenderAsync(Stream output, AggregateFolder.Snapshot snapshot, IReadOnlyList<BudgetGauge> budgets, InstanceFacts instance,
+    public static async Task RenderAsync(Stream output, AggregateSnapshot snapshot, IReadOnlyList<BudgetGauge> budgets, InstanceFacts instance,
         CancellationToken cancellationToken)
     {
         var registry = Prometheus.Metrics.NewCustomRegistry();

@@ -7,8 +7,10 @@ public sealed class MetricsOptions
 {
     public const string SectionName = "Metrics";
 
-    /// <summary>Bearer token a scraper must send. Without it, <c>/metrics</c> answers 401 (loopback in Development excepted).</summary>
-    [MaxLength(Security.BearerKey.MaxLength, ErrorMessage = "Metrics__BearerToken must be at most 1024 characters (a longer bearer value is never read).")]
+    /// <summary>
+    /// Bearer token a scraper must send. Without it, <c>/metrics</c> answers 401 (loopback in Development excepted). At
+    /// most 1,024 characters (<c>MetricsOptionsValidator</c>): a longer bearer value is never read.
+    /// </summary>
     public string? BearerToken { get; set; }
 
     /// <summary>Distinct models kept as label values; later ones are counted under <c>other</c>. Default 50.</summary>

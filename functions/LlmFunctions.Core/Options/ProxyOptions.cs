@@ -1,10 +1,9 @@
 using System.ComponentModel.DataAnnotations;
-using LlmFunctions.Core.Proxy;
 
 namespace LlmFunctions.Core;
 
 /// <summary>Limits the proxy applies to client requests (section <c>Proxy</c>).</summary>
-public sealed class ProxyOptions : IValidatableObject
+public sealed class ProxyOptions
 {
     public const string SectionName = "Proxy";
 
@@ -29,29 +28,4 @@ public sealed class ProxyOptions : IValidatableObject
     internal static string[] SplitList(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     internal static string[] SplitPaths(string value) => SplitList(value).Select(p => p.Trim('/')).ToArray();
-
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-    {
-        foreach (var name in SplitList(ForwardedRequestHeaders))
-        {
-            if (HeaderPolicy.IsCredentialOrAccount(name) || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
-            {
-                yield return new ValidationResult(
-                    $"Proxy__ForwardedRequestHeaders: '{name}' is not a header name the proxy forwards (credentials and accounts never are).");
-            }
-        }
-
-        foreach (var path in SplitPaths(UnmeteredSharedPaths))
-        {
-            if (!Endpoints.IsSafePath(path))
-            {
-                yield return new ValidationResult(
-                    $"Proxy__UnmeteredSharedPaths: '{path}' is not a plain path under /v1 (letters, digits, '-', '_', '.', '/').");
-            }
-            else if (Endpoints.IsMetered(path) || path == "models")
-            {
-                yield return new ValidationResult($"Proxy__UnmeteredSharedPaths: '{path}' is metered or served already; list only other paths.");
-            }
-        }
-    }
 }

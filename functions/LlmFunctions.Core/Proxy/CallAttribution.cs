@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlmFunctions.Core.Http;
 using Microsoft.AspNetCore.Http;
 
 namespace LlmFunctions.Core.Proxy;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
 using Microsoft.Extensions.Logging;

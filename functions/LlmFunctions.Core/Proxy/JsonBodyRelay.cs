@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using LlmFunctions.Core.Pricing;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Records;
 using Microsoft.AspNetCore.Http;
 

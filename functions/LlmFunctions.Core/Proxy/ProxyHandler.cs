@@ -1,7 +1,10 @@
 using System.Globalization;
+using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Budgets;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
-using LlmFunctions.Core.Spend;
+using LlmFunctions.Core.Security;
 using LlmFunctions.Core.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;

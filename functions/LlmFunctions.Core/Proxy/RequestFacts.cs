@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using LlmFunctions.Core.Http;
 
 namespace LlmFunctions.Core.Proxy;
 

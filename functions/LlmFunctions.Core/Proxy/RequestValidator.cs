@@ -1,3 +1,4 @@
+using LlmFunctions.Core.Http;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 

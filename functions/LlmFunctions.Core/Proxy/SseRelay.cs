@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.ServerSentEvents;
 using System.Text;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Records;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;

@@ -1,3 +1,4 @@
+using LlmFunctions.Core.Pricing;
 using Microsoft.AspNetCore.Http;
 using Polly;
 using Polly.CircuitBreaker;

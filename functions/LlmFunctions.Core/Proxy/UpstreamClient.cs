@@ -1,4 +1,5 @@
 using System.Net;
+using LlmFunctions.Core.Pricing;
 using Azure;
 using Azure.Identity;
 using Microsoft.AspNetCore.Http;

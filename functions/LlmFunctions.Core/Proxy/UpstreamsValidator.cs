@@ -1,3 +1,5 @@
+using LlmFunctions.Core.Http;
+using LlmFunctions.Core.Pricing;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Proxy;

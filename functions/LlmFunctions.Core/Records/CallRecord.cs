@@ -1,3 +1,5 @@
+using LlmFunctions.Core.Pricing;
+
 namespace LlmFunctions.Core.Records;
 
 /// <summary>

@@ -53,7 +53,7 @@ internal static class CallRecordMapper
 
     /// <summary>
     /// The properties the fold and a snapshot's tail read through <see cref="FromEntity"/>
-    /// (<see cref="Metrics.AggregateState.Add"/>, budgets' tail spend, the fold's minute from the PartitionKey, and the
+    /// (<see cref="Aggregation.AggregateState.Add"/>, budgets' tail spend, the fold's minute from the PartitionKey, and the
     /// RowKey and Timestamp it falls back on): not the call id, response model, upstream request id or the USD double.
     /// A query that selects them moves less through storage and the SDK per record.
     /// </summary>

@@ -3,7 +3,6 @@ using Azure;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using LlmFunctions.Core.Metrics;
 using Polly;
 using Polly.Retry;
 
@@ -23,7 +22,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
     private readonly StorageOutage _outage;
     private readonly TimeProvider _time;
     private readonly InFlightCalls _inFlight;
-    private readonly TailSummaries _tail;
+    private readonly ICommitObserver _tail;
     private readonly ILogger<GroupCommitWriter> _logger;
     private readonly ResiliencePipeline _retry;
     private readonly TimeSpan _queuedCommitDelay;
@@ -40,7 +39,7 @@ internal sealed partial class GroupCommitWriter : BackgroundService
     private readonly TimeSpan _keyWindow;
 
     public GroupCommitWriter(RecordWriter writer, TableStore store, RecordSpool spool, RecordJournal journal, StorageOutage outage,
-        TimeProvider time, InFlightCalls inFlight, TailSummaries tail, IOptions<StorageOptions> options, IOptions<MetricsOptions> metrics,
+        TimeProvider time, InFlightCalls inFlight, ICommitObserver tail, IOptions<StorageOptions> options, IOptions<MetricsOptions> metrics,
         ILogger<GroupCommitWriter> logger)
     {
         _writer = writer;

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using LlmFunctions.Core.Metrics;
 
 namespace LlmFunctions.Core.Records;
 
@@ -11,7 +10,7 @@ namespace LlmFunctions.Core.Records;
 /// Registered before the writers, so it stops after them and converts what their last reports finished.
 /// </summary>
 internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore store, RecordSpool spool, RecordJournal journal,
-    StorageOutage outage, TailSummaries tail, TimeProvider time, IOptions<MetricsOptions> metrics, ILogger<SpoolReplayer> logger) : BackgroundService
+    StorageOutage outage, ICommitObserver tail, TimeProvider time, IOptions<MetricsOptions> metrics, ILogger<SpoolReplayer> logger) : BackgroundService
 {
     private readonly TimeSpan _rekeyAfter = TimeSpan.FromSeconds(metrics.Value.FoldLagSeconds / 3.0);
 

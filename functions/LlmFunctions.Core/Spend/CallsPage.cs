@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Text;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Records;
 
 namespace LlmFunctions.Core.Spend;
@@ -12,7 +13,7 @@ internal sealed record CallsPageResult(IReadOnlyList<CallRecord> Records, string
 /// daily tables. The cursor is the last key returned, so a page is a key-range query that starts where the previous one
 /// ended: no server-side state, and records written meanwhile behind the cursor never shift a page.
 /// </summary>
-internal sealed class CallsPage(TableStore store, Metrics.AggregateFolder folder)
+internal sealed class CallsPage(TableStore store, AggregateFolder folder)
 {
     /// <summary>Most records one request reads to fill a page when filters other than the client skip some.</summary>
     internal const int MaxScanned = 10_000;

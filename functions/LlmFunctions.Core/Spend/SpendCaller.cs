@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Security;
 using Microsoft.Extensions.Options;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
-using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Http;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -13,7 +14,7 @@ namespace LlmFunctions.Core.Spend;
 /// its own spend only. Every refusal is an OpenAI-shaped error, mapped in one place (<see cref="FailAsync"/>).
 /// </summary>
 internal sealed partial class SpendHandler(
-    SpendAuthenticator authenticator, SpendRateLimiter limiter, SpendReport report, CallsPage calls, BudgetRollup budgets,
+    SpendAuthenticator authenticator, SpendRateLimiter limiter, SpendReport report, CallsPage calls, BudgetSpend budgets,
     IOptions<BudgetsOptions> budgetOptions, ILogger<SpendHandler> logger)
 {
     private readonly string _timeZone = budgetOptions.Value.TimeZone;
@@ -79,7 +80,7 @@ internal sealed partial class SpendHandler(
     {
         if (caller.Client is not { } client)
         {
-            return new Failure(400, Proxy.OpenAIError.InvalidRequest, "client_key_required",
+            return new Failure(400, Http.OpenAIError.InvalidRequest, "client_key_required",
                 "/spend/me answers for a client key; with the admin key, use /spend?group_by=client.");
         }
 

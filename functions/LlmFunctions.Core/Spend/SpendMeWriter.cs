@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
 using LlmFunctions.Core.Pricing;
 

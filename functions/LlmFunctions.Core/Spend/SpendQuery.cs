@@ -1,4 +1,5 @@
 using System.Globalization;
+using LlmFunctions.Core.Aggregation;
 using Microsoft.AspNetCore.Http;
 
 namespace LlmFunctions.Core.Spend;
@@ -56,7 +57,7 @@ internal sealed record SpendQuery(DateOnly From, DateOnly To, SpendGrouping Grou
         var q = request.Query;
         if (q.Keys.FirstOrDefault(k => !known.Contains(k, StringComparer.Ordinal)) is { } unknown)
         {
-            return (null, $"Unknown query parameter '{Proxy.Text.Truncate(unknown)}'; this endpoint takes {string.Join(", ", known)}.");
+            return (null, $"Unknown query parameter '{Http.Text.Truncate(unknown)}'; this endpoint takes {string.Join(", ", known)}.");
         }
 
         if (q.Keys.FirstOrDefault(k => q[k].Count > 1) is { } repeated)
@@ -94,7 +95,7 @@ internal sealed record SpendQuery(DateOnly From, DateOnly To, SpendGrouping Grou
             {
                 if (!Enum.TryParse<SpendGrouping>(name, ignoreCase: true, out var g) || g == SpendGrouping.None || !char.IsAsciiLetterLower(name[0]))
                 {
-                    return (null, $"Unknown group_by '{Proxy.Text.Truncate(name)}'; use any of day, month, client, model, user, tag.");
+                    return (null, $"Unknown group_by '{Http.Text.Truncate(name)}'; use any of day, month, client, model, user, tag.");
                 }
 
                 groupBy |= g;

@@ -1,5 +1,5 @@
 using System.Threading.RateLimiting;
-using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Security;
 
 namespace LlmFunctions.Core.Spend;
 

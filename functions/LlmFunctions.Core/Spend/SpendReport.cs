@@ -1,6 +1,5 @@
 using System.Globalization;
-using LlmFunctions.Core.Budgets;
-using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Records;
 using Microsoft.Extensions.Options;
 
@@ -18,7 +17,7 @@ internal sealed record SpendReportResult(IReadOnlyList<SpendRow> Rows, UsageSums
 /// two agree to the nano-dollar. Slots map to days in <c>Budgets__TimeZone</c> (every zone's offset is a multiple of 15
 /// minutes); a call counts in the slot of the minute its record was written.
 /// </summary>
-internal sealed class SpendReport(AggregateFolder folder, IOptions<BudgetsOptions> budgets, TimeProvider time)
+internal sealed class SpendReport(AggregateReader aggregates, IOptions<BudgetsOptions> budgets, TimeProvider time)
 {
     public TimeZoneInfo Zone { get; } = budgets.Value.Zone;
 
@@ -33,7 +32,7 @@ internal sealed class SpendReport(AggregateFolder folder, IOptions<BudgetsOption
     {
         var (start, end) = Range(query.From, query.To);
         var groups = new Dictionary<(string Period, SpendKey Key), UsageSums>();
-        var snapshot = await folder.ReadFoldedAsync(start, end, (slot, usage) => Add(groups, Period(slot, query), usage, query), cancellationToken)
+        var snapshot = await aggregates.ReadFoldedAsync(start, end, (slot, usage) => Add(groups, Period(slot, query), usage, query), cancellationToken)
             .ConfigureAwait(false);
 
         foreach (var (minute, usage) in snapshot.TailUsage)

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Pricing;
-using LlmFunctions.Core.Records;
 
 namespace LlmFunctions.Core.Spend;
 

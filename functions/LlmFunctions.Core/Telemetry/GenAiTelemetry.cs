@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Records;
 
 namespace LlmFunctions.Core.Telemetry;
@@ -27,9 +27,9 @@ internal sealed class GenAiTelemetry : IDisposable
     private readonly Histogram<double> _duration;
     private readonly HashSet<string> _azureUpstreams;
 
-    public GenAiTelemetry(IMeterFactory meters, UpstreamRouter upstreams)
+    public GenAiTelemetry(IMeterFactory meters, IEnumerable<string> azureUpstreams)
     {
-        _azureUpstreams = [.. upstreams.All.Where(u => u.IsAzure).Select(u => u.Name)];
+        _azureUpstreams = [.. azureUpstreams];
         _meter = meters.Create(SourceName);
         _tokens = _meter.CreateHistogram("gen_ai.client.token.usage", "{token}", "Number of input and output tokens used.",
             advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = TokenBuckets });

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Http;
 
 namespace LlmFunctions.Benchmarks;
 

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Records;
 
@@ -8,7 +9,7 @@ namespace LlmFunctions.Benchmarks;
 [MemoryDiagnoser]
 public class MetricsBenchmarks
 {
-    private AggregateFolder.Snapshot _snapshot = null!;
+    private AggregateSnapshot _snapshot = null!;
     private readonly MemoryStream _output = new(256 * 1024);
 
     [GlobalSetup]
@@ -51,7 +52,7 @@ public class MetricsBenchmarks
             }
         }
 
-        _snapshot = new AggregateFolder.Snapshot(state, 0, TimeSpan.FromSeconds(30), new TailSpend(), DateTimeOffset.UnixEpoch);
+        _snapshot = new AggregateSnapshot(state, 0, TimeSpan.FromSeconds(30), DateTimeOffset.UnixEpoch);
     }
 
     [Benchmark(Description = "MetricsRenderer.RenderAsync 20 models x 3 clients")]

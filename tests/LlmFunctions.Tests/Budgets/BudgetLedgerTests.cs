@@ -1,3 +1,4 @@
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;

@@ -1,4 +1,4 @@
-using LlmFunctions.Core.Budgets;
+using LlmFunctions.Core.Aggregation;
 using Microsoft.Extensions.Time.Testing;
 
 namespace LlmFunctions.Tests.Budgets;

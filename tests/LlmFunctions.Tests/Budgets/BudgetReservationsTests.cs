@@ -1,7 +1,6 @@
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
-using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
-using LlmFunctions.Core.Spend;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 

@@ -1,5 +1,5 @@
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
-using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Core.Spend;
 using LlmFunctions.Tests.Infrastructure;
@@ -88,7 +88,7 @@ public sealed class BudgetRollupTests
         }
 
         var rollup = a.Get<BudgetRollup>();
-        var tail = await rollup.ComputeAsync(CancellationToken.None);
+        var tail = await a.Get<BudgetSpend>().ComputeAsync(CancellationToken.None);
         time.Advance(TimeSpan.FromMinutes(3));
         var folded = await rollup.RunAsync(CancellationToken.None);
 
@@ -107,6 +107,60 @@ public sealed class BudgetRollupTests
         var other = enforcer.Check(new SpendKey("alpha", "gpt-4o-mini", "u-2", "team-b"), new CallSize(() => 10, 10, 10));
         Assert.Equal(BudgetVerdict.Allow, other.Verdict);
         Assert.Null(other.RemainingUsd);
+    }
+
+    /// <summary>
+    /// Issue 27 (1): one time basis, the minute a record is written. A call started before midnight and written after
+    /// it counts in the new day and never in the old one: at the enforcer (this instance's spend since the old day's
+    /// rollup), in the rollup and the spend report, unfolded and folded; a call written before midnight stays in the old day.
+    /// </summary>
+    [Fact]
+    public async Task ACallStartedBeforeMidnightAndWrittenAfterIt_CountsInTheNewDayOnly_FoldedOrNot_ForBudgetsAndTheSpendReport()
+    {
+        var midnight = new DateTimeOffset(2026, 11, 29, 0, 0, 0, TimeSpan.Zero);
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(midnight.AddSeconds(-20));
+        await using var a = new InMemoryCore(tables, time, new()
+        {
+            ["Budgets:cap:LimitUsd"] = "1",
+            ["Budgets:cap:Scope"] = "client:alpha",
+            ["Budgets:cap:Period"] = "day",
+            ["Budgets:cap:Action"] = "block",
+        });
+        await a.StartAsync();
+        var writer = a.Get<RecordWriter>();
+        var rollup = a.Get<BudgetRollup>();
+        var enforcer = a.Get<BudgetEnforcer>();
+        var report = a.Get<SpendReport>();
+        var byDay = new SpendQuery(new DateOnly(2026, 11, 28), new DateOnly(2026, 11, 29), SpendGrouping.Day,
+            new SpendFilter(null, null, null, null), Csv: false, Limit: 100, After: null);
+        decimal? Remaining() => enforcer.Check(new SpendKey("alpha", "gpt-4o-mini"), new CallSize(() => 10, 10, 10)).RemainingUsd;
+
+        await writer.WriteAsync(InMemoryCore.Record(midnight.AddSeconds(-40), "alpha", costNanoUsd: 1_000_000)); // the 28th's
+        time.Advance(TimeSpan.FromSeconds(5)); // past the tail's publishing delay, so the rollup's stamp is after the write
+        await rollup.RunAsync(CancellationToken.None);
+        await enforcer.RefreshAsync();
+        Assert.Equal(0.999m, Remaining());
+
+        time.Advance(TimeSpan.FromSeconds(20));
+        await writer.WriteAsync(InMemoryCore.Record(midnight.AddSeconds(-10), "alpha", costNanoUsd: 20_000_000)); // started 23:59:50, written 00:00:05
+        Assert.True(0.98m == Remaining(), "enforcer, before the day's first rollup");
+
+        time.Advance(TimeSpan.FromSeconds(5));
+        async Task AssertNewDayOnlyAsync(string when)
+        {
+            Assert.True(20_000_000 == (await rollup.RunAsync(CancellationToken.None)).Single().SpentNanoUsd, $"rollup, {when}");
+            await enforcer.RefreshAsync();
+            Assert.True(0.98m == Remaining(), $"enforcer, {when}");
+            var days = (await report.RunAsync(byDay, CancellationToken.None)).Rows.Select(r => $"{r.Period} {r.Sums.CostNanoUsd}");
+            Assert.Equal(["2026-11-28 1000000", "2026-11-29 20000000"], days);
+        }
+
+        await AssertNewDayOnlyAsync("unfolded");
+        Assert.Equal(0, (await a.Get<AggregateReader>().LoadAsync(CancellationToken.None)).State?.FoldedRecords ?? 0);
+        time.Advance(a.Get<AggregateFolder>().Lag + TimeSpan.FromMinutes(1));
+        await AssertNewDayOnlyAsync("folded");
+        Assert.Equal(2, (await a.Get<AggregateReader>().LoadAsync(CancellationToken.None)).State!.FoldedRecords);
     }
 
     [Fact]
@@ -132,7 +186,7 @@ public sealed class BudgetRollupTests
         var statuses = await a.Get<BudgetRollup>().RunAsync(CancellationToken.None);
         var cap = Assert.Single(statuses);
         Assert.Equal(3_000_000, cap.SpentNanoUsd);
-        var current = await b.Get<BudgetRollup>().ReadCurrentAsync(CancellationToken.None);
+        var current = await b.Get<RollupRows>().ReadCurrentAsync(CancellationToken.None);
         Assert.Equal(0.003m, current["cap"].SpentUsd);
 
         await enforcerB.RefreshAsync();
@@ -163,7 +217,7 @@ public sealed class BudgetRollupTests
         async Task<long> ScannedByARefreshAndARunAsync()
         {
             var before = tables.ScannedRows;
-            await rollup.ReadCurrentAsync(CancellationToken.None);
+            await a.Get<RollupRows>().ReadCurrentAsync(CancellationToken.None);
             var afterRefresh = tables.ScannedRows;
             await rollup.RunAsync(CancellationToken.None);
             return (afterRefresh - before) + (tables.ScannedRows - afterRefresh);
@@ -214,7 +268,7 @@ public sealed class BudgetRollupTests
 
         Assert.Equal(BudgetVerdict.Block, decision.Verdict);
         Assert.Equal(0m, decision.RemainingUsd);
-        var standing = Assert.Single(await after.Get<BudgetRollup>().ComputeAsync(CancellationToken.None));
+        var standing = Assert.Single(await after.Get<BudgetSpend>().ComputeAsync(CancellationToken.None));
         Assert.Equal(0.003m, standing.SpentUsd); // what /spend/me reports
         Assert.Equal(BudgetVerdict.Allow, (await enforcer.CheckAsync(new SpendKey("beta", "gpt-4o-mini"), new CallSize(() => 10, 10, 10),
             CancellationToken.None)).Verdict);

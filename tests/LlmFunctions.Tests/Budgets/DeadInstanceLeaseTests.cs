@@ -1,6 +1,6 @@
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
 using LlmFunctions.Core.Records;
-using LlmFunctions.Core.Spend;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 

@@ -1,5 +1,5 @@
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
-using LlmFunctions.Core.Spend;
 
 namespace LlmFunctions.Tests.Budgets;
 

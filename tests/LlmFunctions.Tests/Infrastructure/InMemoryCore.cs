@@ -70,7 +70,7 @@ internal sealed class InMemoryCore : IAsyncDisposable
     {
         foreach (var service in _services.GetServices<IHostedService>())
         {
-            if (service is Core.Metrics.TailSummaries or SpoolReplayer or GroupCommitWriter or JournalPump && (only is null || only(service)))
+            if (service is Core.Aggregation.TailSummaries or SpoolReplayer or GroupCommitWriter or JournalPump && (only is null || only(service)))
             {
                 await service.StartAsync(CancellationToken.None);
                 _started.Add(service);

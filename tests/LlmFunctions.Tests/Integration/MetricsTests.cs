@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
 using Azure.Data.Tables;
-using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.FakeUpstream;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -279,7 +279,7 @@ public sealed partial class MetricsTests
             var folded = await Task.WhenAll(folders.Select(f => f.FoldAsync(CancellationToken.None)));
 
             Assert.Equal(10, folded.Sum());
-            var (state, _) = await folders[0].LoadAsync(CancellationToken.None);
+            var (state, _) = await env.Local.Get<AggregateReader>().LoadAsync(CancellationToken.None);
             Assert.Equal(records, state!.FoldedRecords);
             Assert.Equal(records, state.Counters.Where(c => c.Key.StartsWith("requests|", StringComparison.Ordinal)).Sum(c => c.Value));
         }
@@ -381,11 +381,11 @@ public sealed partial class MetricsTests
     {
         var store = env.Local.Get<Core.Records.TableStore>();
         var tail = env.Local.Get<TailSummaries>();
-        var days = env.Local.Get<Core.Spend.DayRows>();
+        var days = env.Local.Get<Core.Aggregation.DayRows>();
         var housekeeping = new TableHousekeeping(store, tail, days, env.Clock, Microsoft.Extensions.Options.Options.Create(storage),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<TableHousekeeping>.Instance);
-        return new AggregateFolder(store, tail, housekeeping, days, env.Clock,
-            Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = foldLagSeconds }), Core.Spend.SpendKeyLimit.Default,
+        return new AggregateFolder(store, housekeeping, env.Clock,
+            Microsoft.Extensions.Options.Options.Create(new Core.MetricsOptions { FoldLagSeconds = foldLagSeconds }), Core.Aggregation.SpendKeyLimit.Default,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<AggregateFolder>.Instance);
     }
 

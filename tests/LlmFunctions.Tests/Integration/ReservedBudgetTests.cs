@@ -1,5 +1,4 @@
 using System.ClientModel;
-using LlmFunctions.Core.Budgets;
 using LlmFunctions.Tests.Infrastructure;
 using OpenAI.Chat;
 using Xunit.Abstractions;

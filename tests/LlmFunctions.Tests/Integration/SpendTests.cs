@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
-using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Tests.Infrastructure;
 using OpenAI.Chat;
@@ -204,8 +204,8 @@ public sealed class SpendTests
         var store = env.Local.Get<TableStore>();
         await store.EnsureTablesAsync(CancellationToken.None);
         var anHourAgo = env.Clock.GetUtcNow().AddHours(-1);
-        await store.Aggregates.UpsertAsync(new Azure.Data.Tables.TableEntity(AggregateFolder.PartitionKey,
-            AggregateFolder.SpendRowPrefix + AggregateFolder.SlotOf(anHourAgo)) { ["Json"] = "{not json" }, CancellationToken.None);
+        await store.Aggregates.UpsertAsync(new Azure.Data.Tables.TableEntity(StateRow.PartitionKey,
+            SlotRow.Prefix + SlotRow.SlotOf(anHourAgo)) { ["Json"] = "{not json" }, CancellationToken.None);
         using var http = env.Host.CreateHttpClient(AdminKey);
 
         using var response = await http.GetAsync($"/spend?from={anHourAgo:yyyy-MM-dd}&to={env.Clock.GetUtcNow():yyyy-MM-dd}");

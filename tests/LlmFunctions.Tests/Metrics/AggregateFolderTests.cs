@@ -1,6 +1,6 @@
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Records;
-using LlmFunctions.Core.Spend;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
@@ -20,6 +20,7 @@ public sealed class AggregateFolderTests
         await core.StartAsync();
         var writer = core.Get<RecordWriter>();
         var folder = core.Get<AggregateFolder>();
+        var reader = core.Get<AggregateReader>();
         await Task.WhenAll(Enumerable.Range(0, 30).Select(i => writer.WriteAsync(InMemoryCore.Record(Noon, costNanoUsd: 1_000 + i))));
 
         // Within the lag the minute is not folded: another instance may still commit into it.
@@ -30,10 +31,10 @@ public sealed class AggregateFolderTests
         Assert.Equal(30, await folder.FoldAsync(CancellationToken.None));
         Assert.Equal(0, await folder.FoldAsync(CancellationToken.None));
 
-        var (state, _) = await folder.LoadAsync(CancellationToken.None);
+        var (state, _) = await reader.LoadAsync(CancellationToken.None);
         Assert.Equal(30, state!.FoldedRecords);
         Assert.True(string.CompareOrdinal(state.Watermark, RecordKeys.Minute(Noon)) > 0, state.Watermark);
-        var spend = await folder.SpendAsync(Noon.AddMinutes(-1), Noon.AddMinutes(15), CancellationToken.None);
+        var spend = await reader.SpendAsync(Noon.AddMinutes(-1), Noon.AddMinutes(15), CancellationToken.None);
         Assert.Equal(Enumerable.Range(0, 30).Sum(i => 1_000L + i), spend.Values.Sum());
     }
 
@@ -46,6 +47,7 @@ public sealed class AggregateFolderTests
         await core.StartAsync();
         var writer = core.Get<RecordWriter>();
         var folder = core.Get<AggregateFolder>();
+        var reader = core.Get<AggregateReader>();
         foreach (var tags in new[] { "batch,team-a", "team-a", "team-b", "" })
         {
             var record = InMemoryCore.Record(Noon, costNanoUsd: 1_000_000);
@@ -56,7 +58,7 @@ public sealed class AggregateFolderTests
         async Task<string[]> TagLinesAsync()
         {
             using var stream = new MemoryStream();
-            await MetricsRenderer.RenderAsync(stream, await folder.SnapshotAsync(CancellationToken.None), [], default, CancellationToken.None);
+            await MetricsRenderer.RenderAsync(stream, await reader.SnapshotAsync(CancellationToken.None), [], default, CancellationToken.None);
             return [.. System.Text.Encoding.UTF8.GetString(stream.ToArray()).Split('\n').Where(l => l.StartsWith("api_", StringComparison.Ordinal) && l.Contains("tag="))];
         }
 
@@ -81,8 +83,9 @@ public sealed class AggregateFolderTests
         await using var core = new InMemoryCore(tables, time);
         await core.StartAsync();
         var folder = core.Get<AggregateFolder>();
+        var reader = core.Get<AggregateReader>();
         await tables.Table(TableNames.Aggregates).CreateIfNotExistsAsync(CancellationToken.None);
-        await tables.Table(TableNames.Aggregates).AddAsync(new Azure.Data.Tables.TableEntity(AggregateFolder.PartitionKey, "spend-202611281200")
+        await tables.Table(TableNames.Aggregates).AddAsync(new Azure.Data.Tables.TableEntity(StateRow.PartitionKey, "spend-202611281200")
         {
             ["Json"] = """{"alpha|gpt-4o-mini":5000,"beta|gpt-4.1":7}""",
         }, CancellationToken.None);
@@ -91,10 +94,10 @@ public sealed class AggregateFolderTests
         time.Advance(folder.Lag + TimeSpan.FromMinutes(1));
         Assert.Equal(1, await folder.FoldAsync(CancellationToken.None));
 
-        var slot = Assert.Single(await folder.SlotsAsync(Noon.AddHours(-1), Noon.AddHours(1), CancellationToken.None).ToListAsync());
-        Assert.Equal(6_000, slot.Usage[new LlmFunctions.Core.Spend.SpendKey("alpha", "gpt-4o-mini")].CostNanoUsd);
-        Assert.Equal(1, slot.Usage[new LlmFunctions.Core.Spend.SpendKey("alpha", "gpt-4o-mini")].Calls); // the old row knew no calls
-        Assert.Equal(7, slot.Usage[new LlmFunctions.Core.Spend.SpendKey("beta", "gpt-4.1")].CostNanoUsd);
+        var slot = Assert.Single(await reader.SlotsAsync(Noon.AddHours(-1), Noon.AddHours(1), CancellationToken.None).ToListAsync());
+        Assert.Equal(6_000, slot.Usage[new LlmFunctions.Core.Aggregation.SpendKey("alpha", "gpt-4o-mini")].CostNanoUsd);
+        Assert.Equal(1, slot.Usage[new LlmFunctions.Core.Aggregation.SpendKey("alpha", "gpt-4o-mini")].Calls); // the old row knew no calls
+        Assert.Equal(7, slot.Usage[new LlmFunctions.Core.Aggregation.SpendKey("beta", "gpt-4.1")].CostNanoUsd);
     }
 
     [Fact]
@@ -118,7 +121,7 @@ public sealed class AggregateFolderTests
         var folded = await both;
 
         Assert.Equal(100, folded.Sum());
-        var (state, _) = await a.Get<AggregateFolder>().LoadAsync(CancellationToken.None);
+        var (state, _) = await a.Get<AggregateReader>().LoadAsync(CancellationToken.None);
         Assert.Equal(100, state!.FoldedRecords);
     }
 
@@ -139,6 +142,7 @@ public sealed class AggregateFolderTests
         await core.StartAsync();
         var writer = core.Get<RecordWriter>();
         var folder = core.Get<AggregateFolder>();
+        var reader = core.Get<AggregateReader>();
         const int Slots = 3, UsersPerSlot = 5_000;
         long total = 0, vip = 0, teamA = 0;
         for (var slot = 0; slot < Slots; slot++)
@@ -170,17 +174,17 @@ public sealed class AggregateFolderTests
         await tail.FlushAsync(CancellationToken.None);
         var minutes = await tail.ReadAsync("", CancellationToken.None);
         Assert.Equal(total, minutes.Values.SelectMany(d => d.Usage.Values).Sum(s => s.CostNanoUsd));
-        Assert.Equal(vip, minutes.Values.SelectMany(d => d.Spend.Values).SelectMany(s => s).Where(p => p.Key.User == "vip").Sum(p => p.Value));
+        Assert.Equal(vip, minutes.Values.SelectMany(d => d.Usage).Where(p => p.Key.User == "vip").Sum(p => p.Value.CostNanoUsd));
 
         // The fold ends a step by bytes: three full slots do not go in one transaction.
         var first = await folder.FoldStepAsync(CancellationToken.None);
         Assert.True(first.More, $"{first}");
         Assert.InRange(first.Folded, 1, (Slots - 1) * (UsersPerSlot + 10));
         await folder.FoldAsync(CancellationToken.None);
-        var (state, _) = await folder.LoadAsync(CancellationToken.None);
+        var (state, _) = await reader.LoadAsync(CancellationToken.None);
         Assert.Equal(Slots * (UsersPerSlot + 10), state!.FoldedRecords);
 
-        var slots = await folder.SlotsAsync(Noon.AddHours(-1), Noon.AddHours(2), CancellationToken.None).ToListAsync();
+        var slots = await reader.SlotsAsync(Noon.AddHours(-1), Noon.AddHours(2), CancellationToken.None).ToListAsync();
         Assert.Equal(Slots, slots.Count);
         var keys = slots.SelectMany(s => s.Usage).ToList();
         Assert.Equal(total, keys.Sum(p => p.Value.CostNanoUsd));
@@ -210,9 +214,10 @@ public sealed class AggregateFolderTests
 
         // The scrape while the minute is only in the tail: it answers, and counts no more than was spent.
         var folder = core.Get<AggregateFolder>();
+        var reader = core.Get<AggregateReader>();
         using (var tailScrape = new MemoryStream())
         {
-            await MetricsRenderer.RenderAsync(tailScrape, await folder.SnapshotAsync(CancellationToken.None), [], default, CancellationToken.None);
+            await MetricsRenderer.RenderAsync(tailScrape, await reader.SnapshotAsync(CancellationToken.None), [], default, CancellationToken.None);
             var fromTail = MetricsTestsValue(System.Text.Encoding.UTF8.GetString(tailScrape.ToArray()), "api_cost_usd_total");
             Assert.InRange(fromTail, 0, 0.02);
         }
@@ -220,10 +225,10 @@ public sealed class AggregateFolderTests
         time.Advance(core.Get<AggregateFolder>().Lag + TimeSpan.FromMinutes(1));
         await folder.FoldAsync(CancellationToken.None);
         using var stream = new MemoryStream();
-        await MetricsRenderer.RenderAsync(stream, await folder.SnapshotAsync(CancellationToken.None), [], default, CancellationToken.None);
+        await MetricsRenderer.RenderAsync(stream, await reader.SnapshotAsync(CancellationToken.None), [], default, CancellationToken.None);
         var text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
         Assert.Contains("api_cost_usd_total 0.02\n", text, StringComparison.Ordinal);
-        var slots = await folder.SlotsAsync(Noon.AddHours(-1), Noon.AddHours(1), CancellationToken.None).ToListAsync();
+        var slots = await reader.SlotsAsync(Noon.AddHours(-1), Noon.AddHours(1), CancellationToken.None).ToListAsync();
         Assert.Equal(Models * 1_000L, slots.SelectMany(s => s.Usage.Values).Sum(u => u.CostNanoUsd));
     }
 

@@ -1,4 +1,4 @@
-using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Aggregation;
 
 namespace LlmFunctions.Tests.Metrics;
 

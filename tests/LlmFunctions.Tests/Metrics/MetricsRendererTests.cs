@@ -1,3 +1,4 @@
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Records;
 
@@ -32,7 +33,7 @@ public sealed class MetricsRendererTests
     private static async Task<string> RenderAsync(AggregateState state, IReadOnlyList<BudgetGauge>? budgets = null)
     {
         using var stream = new MemoryStream();
-        var snapshot = new AggregateFolder.Snapshot(state, 2, TimeSpan.FromSeconds(30), new TailSpend(), DateTimeOffset.UnixEpoch);
+        var snapshot = new AggregateSnapshot(state, 2, TimeSpan.FromSeconds(30), DateTimeOffset.UnixEpoch);
         await MetricsRenderer.RenderAsync(stream, snapshot, budgets ?? [], new MetricsRenderer.InstanceFacts(0, 3), CancellationToken.None);
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }

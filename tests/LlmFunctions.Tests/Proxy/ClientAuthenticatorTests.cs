@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using LlmFunctions.Core;
-using LlmFunctions.Core.Proxy;
+using LlmFunctions.Core.Security;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Tests.Proxy;

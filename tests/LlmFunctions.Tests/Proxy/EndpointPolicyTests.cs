@@ -1,6 +1,6 @@
-using System.ComponentModel.DataAnnotations;
 using LlmFunctions.Core;
 using LlmFunctions.Core.Proxy;
+using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Tests.Proxy;
@@ -46,9 +46,11 @@ public sealed class EndpointPolicyTests
     [InlineData("", "bad header", "never are")]
     public void BadSettings_AreRefusedAtStart_NamingTheKey(string paths, string headers, string message)
     {
-        var options = new ProxyOptions { UnmeteredSharedPaths = paths, ForwardedRequestHeaders = headers };
-        var errors = new List<ValidationResult>();
-        Assert.False(Validator.TryValidateObject(options, new ValidationContext(options), errors, validateAllProperties: true));
-        Assert.Contains(errors, e => e.ErrorMessage!.Contains(message, StringComparison.Ordinal) && e.ErrorMessage.StartsWith("Proxy__", StringComparison.Ordinal));
+        var ex = Assert.Throws<OptionsValidationException>(() => Settings.Resolve<ProxyOptions>(new()
+        {
+            ["Proxy:UnmeteredSharedPaths"] = paths,
+            ["Proxy:ForwardedRequestHeaders"] = headers,
+        }));
+        Assert.Contains(ex.Failures, e => e.Contains(message, StringComparison.Ordinal) && e.StartsWith("Proxy__", StringComparison.Ordinal));
     }
 }

@@ -1,4 +1,5 @@
 using LlmFunctions.Core;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Proxy;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging.Abstractions;

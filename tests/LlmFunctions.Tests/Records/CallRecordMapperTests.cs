@@ -1,8 +1,7 @@
 using System.Text.Json;
 using Azure.Data.Tables;
-using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Records;
-using LlmFunctions.Core.Spend;
 
 namespace LlmFunctions.Tests.Records;
 
@@ -48,8 +47,8 @@ public sealed class CallRecordMapperTests
         Assert.Contains("PartitionKey", CallRecordMapper.AggregatedColumns); // the fold takes a record's minute from it
         var whole = new AggregateState();
         var projected = new AggregateState();
-        var wholeSpend = new TailSpend();
-        var projectedSpend = new TailSpend();
+        var wholeDelta = new AggregateDelta();
+        var projectedDelta = new AggregateDelta();
         foreach (var record in records)
         {
             var entity = CallRecordMapper.ToEntity(record, "202611280600-42");
@@ -71,25 +70,18 @@ public sealed class CallRecordMapperTests
             Assert.Equal(fromWhole.StartedAt, fromSelected.StartedAt);
             whole.Add(fromWhole, maxModels: 50);
             projected.Add(fromSelected, maxModels: 50);
-            wholeSpend.Add(Delta(fromWhole));
-            projectedSpend.Add(Delta(fromSelected));
+            wholeDelta.Add(fromWhole);
+            projectedDelta.Add(fromSelected);
         }
 
         Assert.Equal(JsonSerializer.Serialize(whole), JsonSerializer.Serialize(projected));
         Assert.NotEmpty(whole.Histograms);
         var a = new Dictionary<SpendKey, long>();
         var b = new Dictionary<SpendKey, long>();
-        wholeSpend.AddSince(DateTimeOffset.MinValue, a);
-        projectedSpend.AddSince(DateTimeOffset.MinValue, b);
+        UsageSums.AddCosts(a, wholeDelta.Usage);
+        UsageSums.AddCosts(b, projectedDelta.Usage);
         Assert.Equal(a.OrderBy(p => p.Key.ToString()), b.OrderBy(p => p.Key.ToString()));
         Assert.Equal(2, a.Count);
         Assert.All(a.Keys, k => Assert.Equal(("batch,team-a", "user-" + k.Client), (k.Tags, k.User))); // budgets by tag and user
-    }
-
-    private static MetricsDelta Delta(CallRecord record)
-    {
-        var delta = new MetricsDelta();
-        delta.Add(record);
-        return delta;
     }
 }

@@ -1,5 +1,5 @@
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
-using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
@@ -69,7 +69,7 @@ public sealed class LateRecordsTests
         Assert.True(tables.EntitiesOf("LlmCalls").Select(e => e.PartitionKey[..12]).Distinct().Count() >= 4, "the replay never keyed afresh");
 
         // Counted once, read from the tail and the folded slots, then all folded.
-        var rollup = core.Get<BudgetRollup>();
+        var rollup = core.Get<BudgetSpend>();
         Assert.Equal(10_000_000, Assert.Single(await rollup.ComputeAsync(CancellationToken.None)).SpentNanoUsd);
         time.Advance(TimeSpan.FromMinutes(5));
         await folder.FoldAsync(CancellationToken.None);

@@ -45,7 +45,7 @@ public sealed class SpoolReplayerTests
         Assert.Empty(core.Get<RecordSpool>().Files());
         Assert.Equal(2 * RecordWriter.MaxBatch, tables.EntitiesOf(TableNames.CallsPrefix).Count);
         // Nothing is folded yet (the records are younger than the fold lag): the figure is the tail's, once per record.
-        var all = Assert.Single(await core.Get<BudgetRollup>().ComputeAsync(CancellationToken.None));
+        var all = Assert.Single(await core.Get<BudgetSpend>().ComputeAsync(CancellationToken.None));
         Assert.Equal(2 * RecordWriter.MaxBatch * 1_000, all.SpentNanoUsd);
     }
 

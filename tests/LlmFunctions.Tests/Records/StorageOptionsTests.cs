@@ -1,6 +1,5 @@
 using LlmFunctions.Core;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
+using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Tests.Records;
@@ -8,14 +7,7 @@ namespace LlmFunctions.Tests.Records;
 /// <summary>The storage settings' start-up check: a record on local disk is durable, or the table only, never half of each.</summary>
 public sealed class StorageOptionsTests
 {
-    private static StorageOptions Resolve(Dictionary<string, string?> settings)
-    {
-        var config = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(config);
-        services.AddLlmFunctions(config);
-        using var provider = services.BuildServiceProvider();
-        return provider.GetRequiredService<IOptions<StorageOptions>>().Value;
-    }
+    private static StorageOptions Resolve(Dictionary<string, string?> settings) => Settings.Resolve<StorageOptions>(settings);
 
     /// <summary>Answering only once a record is in the table cannot go with answering before it is written, or once journaled.</summary>
     [Theory]

@@ -1,8 +1,9 @@
-using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Text;
 using LlmFunctions.Core;
 using LlmFunctions.Core.Security;
+using LlmFunctions.Tests.Infrastructure;
+using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Tests.Security;
 
@@ -45,9 +46,8 @@ public sealed class BearerKeyTests
         Assert.True(BearerKey.Matches("Bearer " + longest, BearerKey.HashOf(longest)));
         Assert.False(BearerKey.Matches("Bearer " + longest + "k", BearerKey.HashOf(longest + "k")));
 
-        var results = new List<ValidationResult>();
-        var options = new MetricsOptions { BearerToken = longest + "k" };
-        Assert.False(Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true));
-        Assert.Contains("Metrics__BearerToken must be at most 1024 characters", Assert.Single(results).ErrorMessage, StringComparison.Ordinal);
+        Assert.Equal(longest, Settings.Resolve<MetricsOptions>(new() { ["Metrics:BearerToken"] = longest }).BearerToken);
+        var ex = Assert.Throws<OptionsValidationException>(() => Settings.Resolve<MetricsOptions>(new() { ["Metrics:BearerToken"] = longest + "k" }));
+        Assert.Contains("Metrics__BearerToken must be at most 1024 characters", ex.Message, StringComparison.Ordinal);
     }
 }

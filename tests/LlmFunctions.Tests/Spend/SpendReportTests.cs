@@ -1,4 +1,4 @@
-using LlmFunctions.Core.Metrics;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Core.Spend;
 using LlmFunctions.Tests.Infrastructure;
@@ -37,7 +37,7 @@ public sealed class SpendReportTests
         var beforeFold = await report.RunAsync(byDayAndTag, CancellationToken.None);
         time.Advance(core.Get<AggregateFolder>().Lag + TimeSpan.FromMinutes(1));
         await core.Get<AggregateFolder>().FoldAsync(CancellationToken.None); // the first report folded the first minute already
-        Assert.Equal(2, (await core.Get<AggregateFolder>().LoadAsync(CancellationToken.None)).State!.FoldedRecords);
+        Assert.Equal(2, (await core.Get<AggregateReader>().LoadAsync(CancellationToken.None)).State!.FoldedRecords);
         var fromFold = await report.RunAsync(byDayAndTag, CancellationToken.None);
 
         string[] expected = ["2026-11-28 * *  1 1000", "2026-11-29 * * a 1 2000", "2026-11-29 * * b 1 2000"];
@@ -81,7 +81,7 @@ public sealed class SpendReportTests
         var folded = 0;
         tables.BeforeQuery = async (table, query) =>
         {
-            if (table == TableNames.Aggregates && query.RowKeyFrom is { } from && from.StartsWith(AggregateFolder.SpendRowPrefix, StringComparison.Ordinal))
+            if (table == TableNames.Aggregates && query.RowKeyFrom is { } from && from.StartsWith(SlotRow.Prefix, StringComparison.Ordinal))
             {
                 slotReads.Add(from);
                 if (Interlocked.Exchange(ref folded, 1) == 0)
@@ -116,13 +116,13 @@ public sealed class SpendReportTests
         });
         var folder = core.Get<AggregateFolder>();
         await folder.FoldAsync(CancellationToken.None); // the state, its watermark at the foldable minute
-        var watermark = (await folder.LoadAsync(CancellationToken.None)).State!.Watermark;
+        var watermark = (await core.Get<AggregateReader>().LoadAsync(CancellationToken.None)).State!.Watermark;
         var aggregates = core.Get<TableStore>().Aggregates;
         var slots = 0;
-        for (var slot = RecordKeys.ParseMinute(AggregateFolder.SlotOf(now.AddDays(-366))); slot < now.AddMinutes(-15); slot = slot.AddMinutes(15), slots++)
+        for (var slot = RecordKeys.ParseMinute(SlotRow.SlotOf(now.AddDays(-366))); slot < now.AddMinutes(-15); slot = slot.AddMinutes(15), slots++)
         {
             var usage = new Dictionary<SpendKey, UsageSums> { [new SpendKey("alpha", "gpt-4o-mini")] = new() { Calls = 1, CostNanoUsd = 1_000 } };
-            await aggregates.UpsertAsync(SlotRow.ToEntity(AggregateFolder.SpendRowPrefix + AggregateFolder.SlotOf(slot), usage), CancellationToken.None);
+            await aggregates.UpsertAsync(SlotRow.ToEntity(SlotRow.Prefix + SlotRow.SlotOf(slot), usage), CancellationToken.None);
         }
 
         var report = core.Get<SpendReport>();
@@ -132,7 +132,7 @@ public sealed class SpendReportTests
         var scanned = tables.ScannedRows;
         var fromSlots = (Year: Rows(await report.RunAsync(year, CancellationToken.None)).ToList(), Month: Rows(await report.RunAsync(month, CancellationToken.None)).ToList());
         var slotReads = tables.ScannedRows - scanned;
-        var monthFromSlots = Assert.Single(await core.Get<Core.Budgets.BudgetRollup>().ComputeAsync(CancellationToken.None)).SpentNanoUsd;
+        var monthFromSlots = Assert.Single(await core.Get<Core.Budgets.BudgetSpend>().ComputeAsync(CancellationToken.None)).SpentNanoUsd;
         var days = core.Get<DayRows>();
         while (await days.BuildAsync(watermark, CancellationToken.None) > 0)
         {
@@ -141,7 +141,7 @@ public sealed class SpendReportTests
         scanned = tables.ScannedRows;
         var fromDays = (Year: Rows(await report.RunAsync(year, CancellationToken.None)).ToList(), Month: Rows(await report.RunAsync(month, CancellationToken.None)).ToList());
         var dayReads = tables.ScannedRows - scanned;
-        var monthFromDays = Assert.Single(await core.Get<Core.Budgets.BudgetRollup>().ComputeAsync(CancellationToken.None)).SpentNanoUsd;
+        var monthFromDays = Assert.Single(await core.Get<Core.Budgets.BudgetSpend>().ComputeAsync(CancellationToken.None)).SpentNanoUsd;
 
         Assert.Equal(fromSlots.Year, fromDays.Year);
         Assert.Equal(fromSlots.Month, fromDays.Month);

@@ -1,0 +1,234 @@
+using Azure;
+using Azure.Data.Tables;
+using LlmFunctions.Core.Records;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Aggregation;
+
+/// <summary>
+/// The one fold: sums call records, one whole write minute at a time, into durable aggregates (table
+/// <c>LlmAggregates</c>, partition <c>state</c>: the <see cref="StateRow"/> holds the <see cref="AggregateState"/> and its
+/// watermark, each <see cref="SlotRow"/> the usage per <see cref="SpendKey"/> of a 15-minute UTC slot). Safe to run on
+/// any instance at any time: a step commits with the state row's ETag, so two folds never count a minute twice.
+/// <see cref="AggregateReader"/> reads what it writes. The layout, the fold step and the invariants it keeps are in
+/// docs/architecture.md ("Metrics: the fold and the tail").
+/// </summary>
+internal sealed partial class AggregateFolder(TableStore store, TableHousekeeping housekeeping, TimeProvider time,
+    IOptions<MetricsOptions> options, SpendKeyLimit keyLimit, ILogger<AggregateFolder> logger)
+{
+
+    /// <summary>
+    /// The slot rows' bytes (<see cref="SpendKeyLimit"/>) past which a step ends at the next minute: that minute adds at
+    /// most one row's bound, and the transaction stays under 4 MiB with the state row (binary goes as base64).
+    /// </summary>
+    private const long MaxStepSlotBytes = 1_200_000;
+
+    /// <summary>Most records one fold step reads; the rest waits for the next step.</summary>
+    internal int MaxRecordsPerStep { get; set; } = 50_000;
+
+    private readonly MetricsOptions _options = options.Value;
+    private readonly IReadOnlySet<string> _countedTags = options.Value.TagSet();
+    private int _folding;
+
+    public TimeSpan Lag => TimeSpan.FromSeconds(_options.FoldLagSeconds);
+
+    /// <summary>Starts a fold unless one started here is still running; a failure waits for the next scrape or tick.</summary>
+    internal void FoldInBackground()
+    {
+        if (Interlocked.Exchange(ref _folding, 1) == 1)
+        {
+            return;
+        }
+
+        // Not in the scrape's execution context: its storage requests are not the scrape's (StorageRequestCounter).
+        using var _ = ExecutionContext.SuppressFlow();
+        Task.Run(async () =>
+        {
+            try
+            {
+                await FoldAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RequestFailedException or HttpRequestException or TaskCanceledException or InvalidOperationException)
+            {
+                LogBackgroundFoldFailed(logger, ex.GetType().Name);
+            }
+            finally
+            {
+                Volatile.Write(ref _folding, 0);
+            }
+        });
+    }
+
+    /// <summary>Folds until caught up or a step limit is hit. Returns the records folded. Safe to run anywhere, any time.</summary>
+    public async Task<int> FoldAsync(CancellationToken cancellationToken)
+    {
+        var total = 0;
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var (folded, conflict, more) = await FoldStepAsync(cancellationToken).ConfigureAwait(false);
+            total += folded;
+            if (conflict)
+            {
+                LogConflict(logger);
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 50)), time, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (!more)
+            {
+                break;
+            }
+        }
+
+        if (housekeeping.IsDue)
+        {
+            var (state, _) = await StateRow.LoadAsync(store.Aggregates, cancellationToken).ConfigureAwait(false);
+            await housekeeping.RunAsync(state?.Watermark, cancellationToken).ConfigureAwait(false);
+        }
+
+        return total;
+    }
+
+    internal async Task<(int Folded, bool Conflict, bool More)> FoldStepAsync(CancellationToken cancellationToken)
+    {
+        await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
+        var (state, etag) = await StateRow.LoadAsync(store.Aggregates, cancellationToken).ConfigureAwait(false);
+        var limit = RecordKeys.Minute(FoldableBefore());
+        if (state is null)
+        {
+            state = new AggregateState { Watermark = await FirstMinuteAsync(limit, cancellationToken).ConfigureAwait(false) };
+        }
+
+        if (string.CompareOrdinal(state.Watermark, limit) >= 0)
+        {
+            if (etag is null)
+            {
+                // Nothing to fold yet: store the empty state, so scrapes find one and never fold on their own path.
+                try
+                {
+                    await store.Aggregates.AddAsync(StateRow.ToEntity(state), cancellationToken).ConfigureAwait(false);
+                }
+                catch (RequestFailedException ex) when (ex.Status == 409)
+                {
+                    // Another instance stored it first.
+                }
+            }
+
+            return (0, false, false);
+        }
+
+        var spend = new Dictionary<string, SlotSums>(StringComparer.Ordinal);
+        var folded = 0;
+        var more = false;
+        string? currentMinute = null;
+        AggregateDelta? minuteDelta = null;
+        var next = limit;
+        var limitDay = DateOnly.FromDateTime(RecordKeys.ParseMinute(limit).UtcDateTime);
+        await foreach (var e in store.QueryCallsAsync(state.Watermark, limit, limitDay, cancellationToken).ConfigureAwait(false))
+        {
+            var minute = e.PartitionKey[..RecordKeys.MinuteFormat.Length];
+            if (!string.Equals(minute, currentMinute, StringComparison.Ordinal))
+            {
+                await AddMinuteAsync(state, currentMinute, minuteDelta, spend, cancellationToken).ConfigureAwait(false);
+
+                // Stop only at a minute boundary, so the watermark always means "every earlier minute is in";
+                // and before one transaction would exceed its 100 entities or its 4 MiB.
+                var slotKey = SlotRow.Prefix + SlotRow.SlotOf(RecordKeys.ParseMinute(minute));
+                if (folded >= MaxRecordsPerStep || (spend.Count >= 98 && !spend.ContainsKey(slotKey))
+                    || spend.Values.Sum(s => s.Bytes) > MaxStepSlotBytes)
+                {
+                    next = minute;
+                    more = true;
+                    minuteDelta = null;
+                    break;
+                }
+
+                currentMinute = minute;
+                minuteDelta = new AggregateDelta();
+            }
+
+            minuteDelta!.Add(CallRecordMapper.FromEntity(e), _countedTags, keyLimit);
+            folded++;
+        }
+
+        await AddMinuteAsync(state, currentMinute, minuteDelta, spend, cancellationToken).ConfigureAwait(false);
+        state.Watermark = next;
+        state.FoldedRecords += folded;
+
+        var actions = new List<TableTransactionAction>(spend.Count + 1)
+        {
+            etag is { } tag
+                ? new TableTransactionAction(TableTransactionActionType.UpdateReplace, StateRow.ToEntity(state), tag)
+                : new TableTransactionAction(TableTransactionActionType.Add, StateRow.ToEntity(state)),
+        };
+        foreach (var (rowKey, slot) in spend)
+        {
+            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, SlotRow.ToEntity(rowKey, slot.Usage)));
+        }
+
+        try
+        {
+            await store.Aggregates.SubmitAsync(actions, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status is 409 or 412)
+        {
+            return (0, true, true);
+        }
+
+        LogFolded(logger, folded, next);
+        return (folded, false, more);
+    }
+
+    /// <summary>Adds one minute's records, summed, to the state and to the spend row of the minute's slot.</summary>
+    private async Task AddMinuteAsync(AggregateState state, string? minute, AggregateDelta? delta,
+        Dictionary<string, SlotSums> spend, CancellationToken cancellationToken)
+    {
+        if (minute is null || delta is null)
+        {
+            return;
+        }
+
+        state.Merge(delta, _options.MaxModels);
+        var slotKey = SlotRow.Prefix + SlotRow.SlotOf(RecordKeys.ParseMinute(minute));
+        if (!spend.TryGetValue(slotKey, out var slot))
+        {
+            var row = await store.Aggregates.GetAsync(StateRow.PartitionKey, slotKey, select: null, cancellationToken).ConfigureAwait(false);
+            var usage = row is null ? [] : SlotRow.Usage(row);
+            spend[slotKey] = slot = new SlotSums(usage) { Bytes = SpendKeyLimit.Bytes(usage) };
+        }
+
+        var bytes = slot.Bytes;
+        keyLimit.AddAll(slot.Usage, ref bytes, delta.Usage);
+        slot.Bytes = bytes;
+    }
+
+    /// <summary>A slot row's usage as a step adds to it, and the bytes its keys take.</summary>
+    private sealed class SlotSums(Dictionary<SpendKey, UsageSums> usage)
+    {
+        public Dictionary<SpendKey, UsageSums> Usage { get; } = usage;
+
+        public long Bytes { get; set; }
+    }
+
+    /// <summary>The first minute the fold may not take yet: another instance may still commit records into it or later.</summary>
+    internal DateTimeOffset FoldableBefore()
+    {
+        var t = time.GetUtcNow() - Lag;
+        return new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, t.Minute, 0, TimeSpan.Zero);
+    }
+
+    private async Task<string> FirstMinuteAsync(string fallback, CancellationToken cancellationToken) =>
+        await store.FirstCallPartitionKeyAsync(cancellationToken).ConfigureAwait(false) is { } first
+            ? first[..RecordKeys.MinuteFormat.Length]
+            : fallback;
+
+    [LoggerMessage(EventId = 5006, Level = LogLevel.Warning, Message = "A fold started by a scrape failed ({Error}); the next scrape or timer tick folds.")]
+    private static partial void LogBackgroundFoldFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
+    private static partial void LogConflict(ILogger logger);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Debug, Message = "Folded {Count} records; watermark now {Watermark}.")]
+    private static partial void LogFolded(ILogger logger, int count, string watermark);
+}
