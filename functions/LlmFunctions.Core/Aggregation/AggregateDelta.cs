@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Serialization;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Records;
 
 namespace LlmFunctions.Core.Aggregation;

@@ -1,6 +1,6 @@
 using System.Globalization;
-using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Http;
+using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
 using Microsoft.Extensions.Logging;

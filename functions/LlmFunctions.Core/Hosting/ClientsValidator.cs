@@ -1,3 +1,6 @@
+using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Security;
+
 namespace LlmFunctions.Core.Hosting;
 
 /// <summary>Start-up checks of <c>Clients__*</c>: every client has exactly one usable key.</summary>

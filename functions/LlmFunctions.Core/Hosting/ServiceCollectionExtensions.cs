@@ -24,7 +24,28 @@ public static class ServiceCollectionExtensions
     public static IServiceCollection AddLlmFunctions(this IServiceCollection services, IConfiguration configuration)
     {
         services.TryAddSingleton(TimeProvider.System);
+        services.AddSettings(configuration).AddHttpClients();
 
+        // From the bottom layer up (docs/architecture.md, "Layers").
+        services.AddSingleton<PriceTable>();
+        services.AddSingleton<FallbackModels>();
+        services.AddSingleton<ClientAuthenticator>();
+        services.AddSingleton<ClientRateLimiter>();
+        services.TryAddSingleton(_ => AppCredential.Create(configuration)); // Table Storage by endpoint, Azure OpenAI without a key
+        services.AddRecords().AddAggregates().AddBudgets().AddSpend().AddProxy();
+        services.AddSingleton<MetricsHandler>();
+        services.AddSingleton<HealthHandler>();
+        services.AddSingleton(sp => new LlmFunctionsHandlers(
+            sp.GetRequiredService<ProxyHandler>(), sp.GetRequiredService<MetricsHandler>(), sp.GetRequiredService<HealthHandler>(),
+            sp.GetRequiredService<SpendHandler>(), sp.GetRequiredService<BudgetRollup>(), sp.GetRequiredService<BudgetEnforcer>(),
+            sp.GetRequiredService<BudgetReservations>()));
+        services.AddHostedService<StartupReport>();
+        return services;
+    }
+
+    /// <summary>Every setting, bound and checked at start (each failure names its key).</summary>
+    private static IServiceCollection AddSettings(this IServiceCollection services, IConfiguration configuration)
+    {
         services.AddOptions<UpstreamOptions>().BindConfiguration(UpstreamOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<Dictionary<string, UpstreamEntryOptions>>().BindConfiguration(UpstreamEntryOptions.SectionName);
         services.AddSingleton<IValidateOptions<UpstreamOptions>, UpstreamsValidator>();
@@ -51,7 +72,11 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<BudgetsOptions>, BudgetsValidator>();
         services.AddOptions<BudgetsOptions>().ValidateOnStart()
             .PostConfigure<PriceTable>((o, prices) => BudgetsBinder.CanonicalizeModels(o, prices)); // model:openai/GPT-4.1 is model:gpt-4.1
+        return services;
+    }
 
+    private static IServiceCollection AddHttpClients(this IServiceCollection services)
+    {
         services.AddHttpClient(UpstreamClient.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
             {
@@ -73,18 +98,19 @@ public static class ServiceCollectionExtensions
         // No HttpClient request logging: webhook URLs hold their tokens in the path (Slack, Teams, Feishu), and the
         // upstream's lines would be two more Information lines per call; failures are logged by our own code.
         services.AddHttpClient(WebhookSender.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(10)).RemoveAllLoggers();
+        return services;
+    }
 
+    /// <summary>The record path: storage, the writer and its background stages (<see cref="RecordPipeline"/> orders them).</summary>
+    private static IServiceCollection AddRecords(this IServiceCollection services)
+    {
         services.TryAddSingleton<ITableService, AzureTableService>();
         services.AddSingleton<TableStore>();
         services.AddSingleton<RecordSpool>();
         services.AddSingleton<RecordJournal>();
         services.AddSingleton<InFlightCalls>();
-
-        // Registered before the writer so that it stops after it: the last commits reach the tail before exit.
-        services.AddSingleton(sp => new SpendKeyLimit(sp.GetRequiredService<ConfiguredBudgets>().Scopes, sp.GetRequiredService<IOptions<MetricsOptions>>()));
-        services.AddSingleton<TailSummaries>();
-        services.AddSingleton<ICommitObserver>(sp => sp.GetRequiredService<TailSummaries>());
-        services.AddHostedService(sp => sp.GetRequiredService<TailSummaries>());
+        services.AddSingleton<StorageOutage>();
+        services.AddSingleton<RecordShard>();
         services.AddSingleton(sp =>
         {
             // This instance's durable records count at budget enforcement at once (neither type knows the other).
@@ -92,23 +118,60 @@ public static class ServiceCollectionExtensions
             writer.Durable += sp.GetRequiredService<BudgetEnforcer>().OnDurable;
             return writer;
         });
-        services.AddSingleton<StorageOutage>();
-        services.AddSingleton<RecordShard>();
+        services.AddSingleton<SpoolReplayer>();
+        services.AddSingleton<GroupCommitWriter>();
+        services.AddSingleton<JournalPump>();
+        services.AddSingleton<RecordPipeline>();
+        services.AddHostedService(sp => sp.GetRequiredService<RecordPipeline>());
+        return services;
+    }
 
-        // Hosted services stop in reverse order: the journal pump first (it closes the queue and hands on what is in
-        // it), then the group-commit writer (it writes all of that), then the replayer (it converts what finished).
-        services.AddHostedService<SpoolReplayer>();
-        services.AddHostedService<GroupCommitWriter>();
-        services.AddHostedService<JournalPump>();
-        services.AddSingleton<PriceTable>();
+    /// <summary>The one fold and the one reader that metrics, spend reports and budgets are views of.</summary>
+    private static IServiceCollection AddAggregates(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => new SpendKeyLimit(sp.GetRequiredService<ConfiguredBudgets>().Scopes, sp.GetRequiredService<IOptions<MetricsOptions>>()));
+        services.AddSingleton<TailSummaries>();
+        services.AddSingleton<ICommitObserver>(sp => sp.GetRequiredService<TailSummaries>());
+        services.AddSingleton<DayRows>();
+        services.AddSingleton<TableHousekeeping>();
+        services.AddSingleton<AggregateFolder>();
+        services.AddSingleton<AggregateReader>();
+        return services;
+    }
+
+    private static IServiceCollection AddBudgets(this IServiceCollection services)
+    {
+        services.AddSingleton<ConfiguredBudgets>();
+        services.AddSingleton<RollupRows>();
+        services.AddSingleton<BudgetSpend>();
+        services.AddSingleton<WebhookSender>();
+        services.AddSingleton<BudgetNotifications>();
+        services.AddSingleton<WebhookOutbox>();
+        services.AddSingleton<BudgetRollup>();
+        services.AddSingleton<IBudgetGaugeSource, BudgetGauges>();
+        services.AddSingleton<BudgetLedger>();
+        services.AddSingleton<BudgetReservations>();
+        services.AddHostedService(sp => sp.GetRequiredService<BudgetReservations>());
+        services.AddSingleton<BudgetEnforcer>();
+        services.AddSingleton<IBudgetGate>(sp => sp.GetRequiredService<BudgetEnforcer>());
+        return services;
+    }
+
+    private static IServiceCollection AddSpend(this IServiceCollection services)
+    {
+        services.AddSingleton<SpendAuthenticator>();
+        services.AddSingleton<SpendReport>();
+        services.AddSingleton<CallsPage>();
+        services.AddSingleton<SpendRateLimiter>();
+        services.AddSingleton<SpendHandler>();
+        return services;
+    }
+
+    private static IServiceCollection AddProxy(this IServiceCollection services)
+    {
         services.AddSingleton<TokenEstimator>();
-        services.AddSingleton<ClientAuthenticator>();
-        services.AddSingleton<ClientRateLimiter>();
-        // Azure OpenAI upstreams without a key and Table Storage by endpoint use the app's managed identity.
-        services.TryAddSingleton(_ => AppCredential.Create(configuration));
         services.AddSingleton<AzureTokenSource>();
         services.AddSingleton<UpstreamRouter>();
-        services.AddSingleton<FallbackModels>();
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<EndpointPolicy>();
         services.AddSingleton<HeaderPolicy>();
@@ -119,36 +182,8 @@ public static class ServiceCollectionExtensions
         services.AddMetrics();
         services.AddSingleton(sp => new GenAiTelemetry(sp.GetRequiredService<IMeterFactory>(),
             sp.GetRequiredService<UpstreamRouter>().All.Where(u => u.IsAzure).Select(u => u.Name)));
+        services.AddSingleton<BudgetAdmission>();
         services.AddSingleton<ProxyHandler>();
-        services.AddSingleton<HealthHandler>();
-        services.AddSingleton<Aggregation.DayRows>();
-        services.AddSingleton<TableHousekeeping>();
-        services.AddSingleton<AggregateFolder>();
-        services.AddSingleton<AggregateReader>();
-        services.AddSingleton<MetricsHandler>();
-        services.AddSingleton<ConfiguredBudgets>();
-        services.AddSingleton<RollupRows>();
-        services.AddSingleton<BudgetSpend>();
-        services.AddSingleton<BudgetNotifications>();
-        services.AddSingleton<WebhookOutbox>();
-        services.AddSingleton<BudgetRollup>();
-        services.AddSingleton<BudgetLedger>();
-        services.AddSingleton<BudgetReservations>();
-        services.AddHostedService(sp => sp.GetRequiredService<BudgetReservations>());
-        services.AddSingleton<BudgetEnforcer>();
-        services.AddSingleton<IBudgetGate>(sp => sp.GetRequiredService<BudgetEnforcer>());
-        services.AddSingleton<IBudgetGaugeSource, BudgetGauges>();
-        services.AddSingleton<WebhookSender>();
-        services.AddSingleton<SpendAuthenticator>();
-        services.AddSingleton<SpendReport>();
-        services.AddSingleton<CallsPage>();
-        services.AddSingleton<SpendRateLimiter>();
-        services.AddSingleton<SpendHandler>();
-        services.AddSingleton(sp => new LlmFunctionsHandlers(
-            sp.GetRequiredService<ProxyHandler>(), sp.GetRequiredService<MetricsHandler>(), sp.GetRequiredService<HealthHandler>(),
-            sp.GetRequiredService<SpendHandler>(), sp.GetRequiredService<BudgetRollup>(), sp.GetRequiredService<BudgetEnforcer>(),
-            sp.GetRequiredService<BudgetReservations>()));
-        services.AddHostedService<StartupReport>();
         return services;
     }
 

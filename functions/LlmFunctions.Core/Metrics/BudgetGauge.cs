@@ -1,3 +1,4 @@
+
 namespace LlmFunctions.Core.Metrics;
 
 /// <summary>One budget's state for the exposition.</summary>

@@ -27,7 +27,7 @@ internal sealed partial class MetricsHandler(
         if (!IsAuthorized(context, out var reason))
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
-            await OpenAIError.WriteAsync(context, StatusCodes.Status401Unauthorized, reason, OpenAIError.InvalidRequest, "unauthorized").ConfigureAwait(false);
+            await ApiFailure.ScrapeUnauthorized(reason).WriteAsync(context).ConfigureAwait(false);
             return;
         }
 
@@ -45,8 +45,8 @@ internal sealed partial class MetricsHandler(
             // No partial exposition: a scrape that cannot read the aggregates fails (Prometheus marks it down) rather
             // than returning counters that might look lower.
             LogStorageFailed(logger, ex.GetType().Name, (ex as Azure.RequestFailedException)?.Status ?? 0);
-            await OpenAIError.WriteAsync(context, StatusCodes.Status503ServiceUnavailable,
-                "Storage did not answer in time; the metrics are unavailable for this scrape.", "server_error", "storage_unavailable").ConfigureAwait(false);
+            await ApiFailure.StorageDidNotAnswer("Storage did not answer in time; the metrics are unavailable for this scrape.")
+                .WriteAsync(context).ConfigureAwait(false);
             return;
         }
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

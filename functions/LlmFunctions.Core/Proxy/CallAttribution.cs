@@ -22,7 +22,7 @@ internal sealed record CallAttribution(string EndUser, string Tags, string Metad
     public const int MaxMetadataValueLength = 512;
 
     /// <summary>The call's attribution, or the failure that refuses it.</summary>
-    public static (CallAttribution? Attribution, ProxyFailure? Failure) Read(IHeaderDictionary headers, RequestFacts? facts)
+    public static (CallAttribution? Attribution, ApiFailure? Failure) Read(IHeaderDictionary headers, RequestFacts? facts)
     {
         var tags = new List<string>();
         foreach (var value in headers[TagsHeader])
@@ -73,7 +73,7 @@ internal sealed record CallAttribution(string EndUser, string Tags, string Metad
         return (new CallAttribution(user, string.Join(',', tags), metadata), null);
     }
 
-    private static (CallAttribution?, ProxyFailure?) Refuse(string message) => (null, ProxyFailure.Rejected(400, "invalid_attribution", message));
+    private static (CallAttribution?, ApiFailure?) Refuse(string message) => (null, ApiFailure.Rejected(400, "invalid_attribution", message));
 }
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]

@@ -18,7 +18,7 @@ internal sealed class EndpointPolicy
     public EndpointPolicy(IOptions<ProxyOptions> options) => _shared = ProxyOptions.SplitPaths(options.Value.UnmeteredSharedPaths);
 
     /// <summary>Null when the call may be forwarded; otherwise why not, and (for 405) the method the path takes.</summary>
-    public (ProxyFailure? Failure, string? Allow) Check(string method, string path)
+    public (ApiFailure? Failure, string? Allow) Check(string method, string path)
     {
         if (Endpoints.IsMetered(path))
         {
@@ -38,12 +38,12 @@ internal sealed class EndpointPolicy
             }
         }
 
-        return (ProxyFailure.Rejected(404, "unsupported_endpoint",
+        return (ApiFailure.Rejected(404, "unsupported_endpoint",
             $"'{Text.Truncate(method)} /v1/{Text.Truncate(path)}' is not served by this proxy: it forwards only metered calls (POST chat/completions, "
             + "completions, responses, embeddings) and GET models. An operator can open other paths with Proxy__UnmeteredSharedPaths; "
             + "they are not metered and act on the upstream account every client shares."), null);
     }
 
-    private static ProxyFailure WrongMethod(string method, string path, string allowed) => ProxyFailure.Rejected(405, "method_not_allowed",
+    private static ApiFailure WrongMethod(string method, string path, string allowed) => ApiFailure.Rejected(405, "method_not_allowed",
         $"Method {Text.Truncate(method)} is not allowed on /v1/{Text.Truncate(path)}; use {allowed}.");
 }

@@ -9,7 +9,7 @@ namespace LlmFunctions.Core.Proxy;
 /// <summary>
 /// Relays a non-streaming upstream answer and bills it: a body up to 4 MiB is buffered so that its cost can go in the
 /// headers; a larger one is relayed as it arrives and billed from its last bytes (<see cref="BodyTail"/>). A client that
-/// leaves is billed from the rest of the body, read but not written. Faults come back as a <see cref="ProxyFailure"/>.
+/// leaves is billed from the rest of the body, read but not written. Faults come back as a <see cref="ApiFailure"/>.
 /// </summary>
 internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing)
 {
@@ -24,14 +24,14 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
     /// arrives. <paramref name="start"/> starts the client's response (true: a stream); <paramref name="commit"/> says,
     /// once the call is billed, whether the answer may end. Returns how the relay failed, or null.
     /// </summary>
-    public async Task<ProxyFailure?> RelayAsync(HttpContext context, HttpResponseMessage response, CallRecord record, string path,
+    public async Task<ApiFailure?> RelayAsync(HttpContext context, HttpResponseMessage response, CallRecord record, string path,
         PooledBufferWriter requestBody, Action<bool> start, RecordCommit commit)
     {
         using var buffer = new PooledBufferWriter((int)Math.Clamp(response.Content.Headers.ContentLength ?? 16 * 1024, 1024, MaxBufferedResponseBytes));
         await using var upstreamStream = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
         var metered = response.IsSuccessStatusCode && Endpoints.IsMetered(path);
         var (complete, failure) = await ReadHeadAsync(upstreamStream, buffer, context.RequestAborted).ConfigureAwait(false);
-        if (failure == ProxyFailure.ClientCancelled && metered)
+        if (failure == ApiFailure.ClientCancelled && metered)
         {
             // The upstream charges for the answer it is writing whether or not anyone reads it: read its usage anyway.
             await RelayRestAsync(upstreamStream, buffer, client: null, record, path, requestBody, CancellationToken.None).ConfigureAwait(false);
@@ -78,7 +78,7 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
     /// The rest of a body after its first bytes (<paramref name="head"/>): written to <paramref name="client"/> when
     /// given, its last bytes kept, and <paramref name="billTo"/> billed from them (the model from the head).
     /// </summary>
-    private async Task<ProxyFailure?> RelayRestAsync(Stream upstreamStream, PooledBufferWriter head, HttpResponse? client,
+    private async Task<ApiFailure?> RelayRestAsync(Stream upstreamStream, PooledBufferWriter head, HttpResponse? client,
         CallRecord? billTo, string path, PooledBufferWriter requestBody, CancellationToken clientAborted)
     {
         using var tail = new BodyTail();
@@ -94,7 +94,7 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
     }
 
     /// <summary>Reads a body into <paramref name="buffer"/> up to its limit: whether it ended there, or how reading failed.</summary>
-    private async Task<(bool Complete, ProxyFailure? Failure)> ReadHeadAsync(Stream upstreamStream, PooledBufferWriter buffer, CancellationToken clientAborted)
+    private async Task<(bool Complete, ApiFailure? Failure)> ReadHeadAsync(Stream upstreamStream, PooledBufferWriter buffer, CancellationToken clientAborted)
     {
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
         try
@@ -115,9 +115,9 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
         {
-            return (false, clientAborted.IsCancellationRequested ? ProxyFailure.ClientCancelled
-                : ex is OperationCanceledException ? ProxyFailure.UpstreamBodyStalled
-                : ProxyFailure.UpstreamBodyBroken);
+            return (false, clientAborted.IsCancellationRequested ? ApiFailure.ClientCancelled
+                : ex is OperationCanceledException ? ApiFailure.UpstreamBodyStalled
+                : ApiFailure.UpstreamBodyBroken);
         }
     }
 
@@ -126,10 +126,10 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
     /// <paramref name="first"/>) when given. Each read has the upstream timeout; when the client leaves, the rest is still
     /// read (not written), for its usage. Returns how the relay failed, or null.
     /// </summary>
-    private async Task<ProxyFailure?> DrainAsync(Stream upstreamStream, BodyTail tail, HttpResponse? client, CancellationToken clientAborted,
+    private async Task<ApiFailure?> DrainAsync(Stream upstreamStream, BodyTail tail, HttpResponse? client, CancellationToken clientAborted,
         ReadOnlyMemory<byte> first = default)
     {
-        ProxyFailure? failure = null;
+        ApiFailure? failure = null;
         var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
         using var idle = new CancellationTokenSource();
         try
@@ -149,7 +149,7 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
                 }
                 catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
                 {
-                    return failure ?? (ex is OperationCanceledException ? ProxyFailure.UpstreamBodyStalled : ProxyFailure.UpstreamBodyBroken);
+                    return failure ?? (ex is OperationCanceledException ? ApiFailure.UpstreamBodyStalled : ApiFailure.UpstreamBodyBroken);
                 }
 
                 if (read == 0)
@@ -169,7 +169,7 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
             System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
         }
 
-        static async Task<ProxyFailure?> WriteAsync(HttpResponse client, ReadOnlyMemory<byte> bytes, CancellationToken clientAborted)
+        static async Task<ApiFailure?> WriteAsync(HttpResponse client, ReadOnlyMemory<byte> bytes, CancellationToken clientAborted)
         {
             try
             {
@@ -178,7 +178,7 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException)
             {
-                return ProxyFailure.ClientCancelled; // the rest is still read, for its usage
+                return ApiFailure.ClientCancelled; // the rest is still read, for its usage
             }
         }
     }

@@ -22,7 +22,7 @@ namespace LlmFunctions.Core.Proxy;
 /// </code>
 /// With <c>Storage__LocalDiskIsDurable=false</c> the record is written before the answer's last bytes instead
 /// (<see cref="RecordCommit"/>), and a call meets 503 <c>storage_unavailable</c> while storage is down.
-/// Every failure is a <see cref="ProxyFailure"/> value, mapped to the record's status and outcome and to the client's
+/// Every failure is a <see cref="ApiFailure"/> value, mapped to the record's status and outcome and to the client's
 /// answer in one place (<see cref="FailAsync"/>): bad input 4xx, upstream unreachable 502, timeout 504, upstream
 /// statuses passed through, a stream that breaks after it started aborted, a client that left recorded as
 /// <c>client_cancelled</c> and never blamed on the upstream.
@@ -38,7 +38,7 @@ internal sealed partial class ProxyHandler(
     RecordWriter writer,
     StorageOutage storageOutage,
     InFlightCalls inFlight,
-    IBudgetGate budgets,
+    BudgetAdmission admission,
     PriceTable prices,
     ClientRateLimiter rateLimiter,
     IOptions<StorageOptions> storageOptions,
@@ -69,15 +69,38 @@ internal sealed partial class ProxyHandler(
         var client = authenticator.Authenticate(context.Request.Headers.Authorization);
         if (client is null)
         {
-            var message = authenticator.Count == 0
+            await ApiFailure.InvalidKey(authenticator.Count == 0
                 ? "No client keys are configured on this proxy (Clients__<name>__Key), so every call is refused."
-                : "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.";
-            await OpenAIError.WriteAsync(context, StatusCodes.Status401Unauthorized, message, OpenAIError.InvalidRequest, "invalid_api_key")
-                .ConfigureAwait(false);
+                : "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.").WriteAsync(context).ConfigureAwait(false);
             return;
         }
 
         var safePath = Endpoints.IsSafePath(path);
+        var record = Open(context, client, path, safePath);
+        var commit = new RecordCommit(() =>
+        {
+            BudgetAdmission.Settle(context, record);
+            record.DurationMs = time.GetElapsedTime(started).TotalMilliseconds;
+
+            // (8) Durable before the invocation completes (a Functions instance may freeze right after), unless the
+            // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false); then
+            // only queued, which waits only when Storage__MaxQueuedRecords are already waiting for storage.
+            return writer.WriteAsync(record, untilDurable: _awaitRecordWrite);
+        }, beforeAnswerEnds: !_localDiskIsDurable);
+
+        await ForwardOrFailAsync(context, path, safePath, record, started, commit).ConfigureAwait(false);
+
+        // (7) The client has its whole response before we touch storage (unless the record came first, above).
+        await CompleteResponseAsync(context).ConfigureAwait(false);
+        await commit.WriteAsync().ConfigureAwait(false);
+        LogCall(logger, record.CallId, record.Client, record.BilledModel, record.StatusCode, record.Outcome, record.InputTokens, record.OutputTokens,
+            record.CostUsd, record.DurationMs);
+        telemetry.Report(record);
+    }
+
+    /// <summary>A record for the call, its id in <c>x-llm-call-id</c>.</summary>
+    private CallRecord Open(HttpContext context, string client, string path, bool safePath)
+    {
         var record = new CallRecord
         {
             CallId = RecordKeys.NewCallId(time),
@@ -87,48 +110,45 @@ internal sealed partial class ProxyHandler(
             Endpoint = safePath ? "/v1/" + path : "/v1/(invalid)",
         };
         context.Response.Headers["x-llm-call-id"] = record.CallId;
-        var commit = new RecordCommit(() =>
-        {
-            SettleReservation(context, record);
-            record.DurationMs = time.GetElapsedTime(started).TotalMilliseconds;
+        return record;
+    }
 
-            // (8) Durable before the invocation completes (a Functions instance may freeze right after), unless the
-            // operator of a long-lived host chose latency over crash-safety (Storage__AwaitRecordWrite = false); then
-            // only queued, which waits only when Storage__MaxQueuedRecords are already waiting for storage.
-            return writer.WriteAsync(record, untilDurable: _awaitRecordWrite);
-        }, beforeAnswerEnds: !_localDiskIsDurable);
-
+    /// <summary>Forwards the call; any failure on the way, the client's leaving and our own defects included, becomes its answer.</summary>
+    private async Task ForwardOrFailAsync(HttpContext context, string path, bool safePath, CallRecord record, long started, RecordCommit commit)
+    {
         try
         {
             try
             {
-                if (rateLimiter.TryAcquire(client, out var retryAfter))
+                if (rateLimiter.TryAcquire(record.Client, out var retryAfter))
                 {
                     await ForwardAsync(context, path, safePath, record, started, commit).ConfigureAwait(false);
                 }
                 else
                 {
                     OpenAIError.SetRetryAfter(context.Response, retryAfter);
-                    await FailAsync(context, record, commit, ProxyFailure.RateLimited(client)).ConfigureAwait(false);
+                    await FailAsync(context, record, commit, ApiFailure.RateLimited(record.Client)).ConfigureAwait(false);
                 }
             }
             catch (Exception ex) when (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
             {
-                await FailAsync(context, record, commit, ProxyFailure.ClientCancelled).ConfigureAwait(false);
+                await FailAsync(context, record, commit, ApiFailure.ClientCancelled).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
                 LogUnexpected(logger, ex, record.CallId);
-                await FailAsync(context, record, commit, ProxyFailure.Internal(record.CallId)).ConfigureAwait(false);
+                await FailAsync(context, record, commit, ApiFailure.Internal(record.CallId)).ConfigureAwait(false);
             }
         }
         finally
         {
             // Whatever happened, even if writing the error failed: a reservation left held would block the budget early.
-            SettleReservation(context, record);
+            BudgetAdmission.Settle(context, record);
         }
+    }
 
-        // (7) The client has its whole response before we touch storage (unless the record came first, above).
+    private static async Task CompleteResponseAsync(HttpContext context)
+    {
         if (!context.RequestAborted.IsCancellationRequested)
         {
             try
@@ -140,15 +160,7 @@ internal sealed partial class ProxyHandler(
                 // The connection went away while finishing; the record says what the client got.
             }
         }
-
-        await commit.WriteAsync().ConfigureAwait(false);
-        LogCall(logger, record.CallId, record.Client, record.BilledModel, record.StatusCode, record.Outcome, record.InputTokens, record.OutputTokens,
-            record.CostUsd, record.DurationMs);
-        telemetry.Report(record);
     }
-
-    private static void SettleReservation(HttpContext context, CallRecord record) =>
-        context.Features.Get<Budgets.BudgetReservation>()?.Settle(record.CostNanoUsd); // once; later calls do nothing
 
     private async Task ForwardAsync(HttpContext context, string path, bool safePath, CallRecord record, long started, RecordCommit commit)
     {
@@ -163,7 +175,7 @@ internal sealed partial class ProxyHandler(
         if (!_localDiskIsDurable && storageOutage.IsDown)
         {
             // This call's record could not be stored, and the spool does not outlive this instance: refuse it before it costs.
-            await FailAsync(context, record, commit, ProxyFailure.StorageUnavailable).ConfigureAwait(false);
+            await FailAsync(context, record, commit, ApiFailure.StorageUnavailable).ConfigureAwait(false);
             return;
         }
 
@@ -179,20 +191,28 @@ internal sealed partial class ProxyHandler(
         record.UsedModel = record.Model;
         if (record.Model.Length > 0 && Endpoints.IsMetered(path) && prices.Refuses(record.Model))
         {
-            await FailAsync(context, record, commit, ProxyFailure.Rejected(400, "model_not_priced",
+            await FailAsync(context, record, commit, ApiFailure.Rejected(400, "model_not_priced",
                 $"The model '{Text.Truncate(requested)}' has no price here, and this proxy refuses unpriced models (Pricing__RefuseUnpriced). "
                 + "Check the name, or give it a price (Pricing__Models__<model>__Input and __Output, USD per 1M tokens).")).ConfigureAwait(false);
             return;
         }
 
         // (3) Budgets: block, downgrade or refuse a too expensive call before it costs anything.
-        var (blocked, downgradeTo) = await CheckBudgetsAsync(context, record, path, facts, call.Body).ConfigureAwait(false);
+        var (blocked, downgradeTo) = await admission.AdmitAsync(context, record, path, facts, call.Body).ConfigureAwait(false);
         if (blocked is not null)
         {
             await FailAsync(context, record, commit, blocked).ConfigureAwait(false);
             return;
         }
 
+        await SendAndRelayAsync(context, path, record, call, requested, downgradeTo, started, commit).ConfigureAwait(false);
+    }
+
+    /// <summary>Steps (4) to (6): rewrite the body, send it with retries and fallback, relay the answer and bill it.</summary>
+    private async Task SendAndRelayAsync(HttpContext context, string path, CallRecord record, RequestValidator.Result call, string requested,
+        string? downgradeTo, long started, RecordCommit commit)
+    {
+        var facts = call.Facts;
         // (4) Ask for usage on streams (hidden again on the way back) and apply a downgrade.
         var injectUsage = facts is { Stream: true } && facts.IncludeUsage != true && path is Endpoints.ChatCompletions or "completions";
         ReadOnlyMemory<byte> upstreamBody = injectUsage || downgradeTo is not null
@@ -223,11 +243,11 @@ internal sealed partial class ProxyHandler(
         {
             await FailAsync(context, record, commit, result.Failure switch
             {
-                UpstreamFailure.ClientCancelled => ProxyFailure.ClientCancelled,
-                UpstreamFailure.Timeout => ProxyFailure.UpstreamTimeout(upstream.Timeout),
-                UpstreamFailure.Deadline => ProxyFailure.UpstreamTimeout(upstream.Deadline ?? upstream.Timeout),
-                UpstreamFailure.NoUpstream => ProxyFailure.ModelNotServed(record.BilledModel),
-                _ => ProxyFailure.UpstreamUnreachable(result.Upstream, upstream.MaxRetries),
+                UpstreamFailure.ClientCancelled => ApiFailure.ClientCancelled,
+                UpstreamFailure.Timeout => ApiFailure.UpstreamTimeout(upstream.Timeout),
+                UpstreamFailure.Deadline => ApiFailure.UpstreamTimeout(upstream.Deadline ?? upstream.Timeout),
+                UpstreamFailure.NoUpstream => ApiFailure.ModelNotServed(record.BilledModel),
+                _ => ApiFailure.UpstreamUnreachable(result.Upstream, upstream.MaxRetries),
             }).ConfigureAwait(false);
             return;
         }
@@ -251,57 +271,12 @@ internal sealed partial class ProxyHandler(
         }
     }
 
-    /// <summary>Step (3): the failure that refuses the call, or the model to downgrade it to (or neither).</summary>
-    private async ValueTask<(ProxyFailure? Blocked, string? DowngradeTo)> CheckBudgetsAsync(HttpContext context, CallRecord record, string path,
-        RequestFacts? facts, PooledBufferWriter body)
-    {
-        if (facts?.Model is not { Length: > 0 } model || !Endpoints.IsMetered(path))
-        {
-            return (null, null);
-        }
-
-        var size = new CallSize(() => billing.PromptTokens(model, body.WrittenSpan), body.WrittenCount, facts.MaxOutputTokens, facts.Choices,
-            facts.HasStoredInput, model);
-        var decision = await budgets.CheckAsync(SpendKey.Of(record), size, context.RequestAborted).ConfigureAwait(false);
-        if (decision.Reservation is { } reservation)
-        {
-            context.Features.Set(reservation); // settled to the call's cost when it ends (HandleCoreAsync)
-        }
-
-        if (decision.RemainingUsd is { } remaining)
-        {
-            context.Response.Headers["x-llm-budget-remaining-usd"] = remaining.ToString("0.000000", CultureInfo.InvariantCulture);
-        }
-
-        record.BudgetShadowBlocks = decision.ShadowBlocked ?? "";
-        switch (decision.Verdict)
-        {
-            case BudgetVerdict.Block:
-                return (ProxyFailure.BudgetExceeded(decision.Message!, decision.ResetsAt), null);
-            case BudgetVerdict.TooExpensive:
-                return (ProxyFailure.Rejected(400, "max_cost_per_call_exceeded", decision.Message!), null);
-            case BudgetVerdict.Unavailable:
-                return (ProxyFailure.BudgetUnavailable(decision.Message!), null);
-            case BudgetVerdict.Unpriced:
-                return (ProxyFailure.Rejected(400, "model_not_priced", decision.Message!), null);
-            case BudgetVerdict.UnboundedInput:
-                return (ProxyFailure.Rejected(400, "input_not_bounded", decision.Message!), null);
-            case BudgetVerdict.Downgrade:
-                record.UsedModel = prices.Canonical(decision.DowngradeTo!);
-                context.Response.Headers["x-llm-downgraded-from"] = model;
-                return (null, decision.DowngradeTo);
-            default:
-                return (null, null);
-        }
-    }
-
     /// <summary>
-    /// The one place a failure becomes the record's status and outcome and the client's answer: an OpenAI-shaped
-    /// error, or an abort once a response has started (so a partial answer is never taken for a whole one); a client
-    /// that left gets nothing. A record already written (<see cref="RecordCommit"/>) keeps what the upstream answered:
-    /// the upstream charged for it, though the client gets the failure.
+    /// The one place a failure becomes the record's status and outcome and the client's answer. A record already
+    /// written (<see cref="RecordCommit"/>) keeps what the upstream answered: the upstream charged for it, though the
+    /// client gets the failure.
     /// </summary>
-    private static Task FailAsync(HttpContext context, CallRecord record, RecordCommit commit, ProxyFailure failure)
+    private static Task FailAsync(HttpContext context, CallRecord record, RecordCommit commit, ApiFailure failure)
     {
         if (!commit.Started)
         {
@@ -309,23 +284,7 @@ internal sealed partial class ProxyHandler(
             record.Outcome = failure.Outcome;
         }
 
-        if (failure.Status == StatusCodes.Status499ClientClosedRequest)
-        {
-            return Task.CompletedTask;
-        }
-
-        if (!failure.Retryable && !context.Response.HasStarted)
-        {
-            // The OpenAI SDKs honour this over their own rules (they retry every 429): a retry cannot succeed before the reset.
-            context.Response.Headers["x-should-retry"] = "false";
-        }
-
-        if (failure.ResetsAt is { } resetsAt && !context.Response.HasStarted)
-        {
-            context.Response.Headers["x-llm-budget-reset"] = resetsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-        }
-
-        return OpenAIError.WriteAsync(context, failure.Status, failure.Message, failure.ErrorType, failure.Code, failure.ResetsAt);
+        return failure.WriteAsync(context);
     }
 
     private void StartResponse(HttpContext context, HttpResponseMessage response, CallRecord record, long started, bool streaming)

@@ -1,3 +1,4 @@
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Records;
 
 namespace LlmFunctions.Core.Proxy;
@@ -34,8 +35,8 @@ internal sealed class RecordCommit(Func<Task<RecordLocation>> write, bool before
     /// <see cref="MayEndAnswerAsync"/> as a relay's result: null when the answer may end, else the failure the client gets
     /// instead of its last bytes (503 <c>storage_unavailable</c>).
     /// </summary>
-    public async ValueTask<ProxyFailure?> EndAnswerAsync() =>
-        await MayEndAnswerAsync().ConfigureAwait(false) ? null : ProxyFailure.StorageUnavailable;
+    public async ValueTask<ApiFailure?> EndAnswerAsync() =>
+        await MayEndAnswerAsync().ConfigureAwait(false) ? null : ApiFailure.StorageUnavailable;
 
     /// <summary>Writes the record, unless a relay already did.</summary>
     public Task<RecordLocation> WriteAsync() => _written ??= write();

@@ -13,7 +13,7 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
     private readonly long _maxBody = options.Value.MaxRequestBodyBytes;
 
     /// <summary>The request ready to forward, or the reason it is refused. Owns the body buffer.</summary>
-    internal sealed class Result(RequestFacts? facts, PooledBufferWriter? body, ProxyFailure? failure, CallAttribution? attribution = null)
+    internal sealed class Result(RequestFacts? facts, PooledBufferWriter? body, ApiFailure? failure, CallAttribution? attribution = null)
         : IDisposable
     {
         /// <summary>End user, tags and metadata of a request that passed.</summary>
@@ -24,7 +24,7 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
 
         public PooledBufferWriter Body => body ?? throw new InvalidOperationException("A refused request has no body.");
 
-        public ProxyFailure? Failure { get; } = failure;
+        public ApiFailure? Failure { get; } = failure;
 
         public void Dispose() => body?.Dispose();
     }
@@ -34,7 +34,7 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
         var request = context.Request;
         if (!safePath || !UpstreamClient.IsForwardable(path, request.QueryString))
         {
-            return Refuse(ProxyFailure.Rejected(404, "not_found", $"Unknown path '/v1/{Text.Truncate(path)}'."));
+            return Refuse(ApiFailure.Rejected(404, "not_found", $"Unknown path '/v1/{Text.Truncate(path)}'."));
         }
 
         if (endpoints.Check(request.Method, path) is ({ } refused, var allow))
@@ -51,7 +51,7 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
 
         if (request.ContentLength > _maxBody)
         {
-            return Refuse(ProxyFailure.Rejected(413, "request_too_large",
+            return Refuse(ApiFailure.Rejected(413, "request_too_large",
                 $"The request body is {request.ContentLength} bytes; the limit is {_maxBody} (Proxy__MaxRequestBodyBytes)."));
         }
 
@@ -67,13 +67,13 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
         RequestFacts? facts = null;
         if (isJson && body.WrittenCount > 0 && !RequestFacts.TryParse(body.WrittenSpan, out facts))
         {
-            failure = ProxyFailure.Rejected(400, "invalid_json", facts.Problem);
+            failure = ApiFailure.Rejected(400, "invalid_json", facts.Problem);
         }
         else if (isChat)
         {
-            failure = !isJson ? ProxyFailure.Rejected(415, "unsupported_media_type", "Content-Type must be application/json.")
-                : facts is null ? ProxyFailure.Rejected(400, "invalid_json", "The request body is empty; send a JSON object with 'model' and 'messages'.")
-                : string.IsNullOrWhiteSpace(facts.Model) ? ProxyFailure.Rejected(400, "missing_model", "The request must name a 'model'.")
+            failure = !isJson ? ApiFailure.Rejected(415, "unsupported_media_type", "Content-Type must be application/json.")
+                : facts is null ? ApiFailure.Rejected(400, "invalid_json", "The request body is empty; send a JSON object with 'model' and 'messages'.")
+                : string.IsNullOrWhiteSpace(facts.Model) ? ApiFailure.Rejected(400, "missing_model", "The request must name a 'model'.")
                 : null;
         }
 
@@ -87,7 +87,7 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
         return new Result(facts, body, failure, attribution);
     }
 
-    private static Result Refuse(ProxyFailure failure) => new(null, null, failure);
+    private static Result Refuse(ApiFailure failure) => new(null, null, failure);
 
     /// <summary>
     /// Model names are short identifiers (the longest any provider lists is under 100 characters); a longer one, or one
@@ -95,16 +95,16 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
     /// </summary>
     internal const int MaxModelLength = 256;
 
-    private static ProxyFailure? CheckModel(string? model) =>
+    private static ApiFailure? CheckModel(string? model) =>
         model is null ? null
-        : model.Length > MaxModelLength ? ProxyFailure.Rejected(400, "invalid_model",
+        : model.Length > MaxModelLength ? ApiFailure.Rejected(400, "invalid_model",
             $"The model name is {model.Length} characters long; model names are at most {MaxModelLength}.")
         : model.AsSpan().ContainsAnyInRange('\u0000', '\u001F') || model.Contains('\u007F')
-            ? ProxyFailure.Rejected(400, "invalid_model", "The model name contains control characters.")
+            ? ApiFailure.Rejected(400, "invalid_model", "The model name contains control characters.")
         : null;
 
     /// <summary>Reads the body; a failure when it passes the limit (not read further) or the client leaves first.</summary>
-    private async Task<ProxyFailure?> ReadBodyAsync(HttpRequest request, PooledBufferWriter body, CancellationToken cancellationToken)
+    private async Task<ApiFailure?> ReadBodyAsync(HttpRequest request, PooledBufferWriter body, CancellationToken cancellationToken)
     {
         try
         {
@@ -130,9 +130,9 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
             // The client went away (or broke its framing) before its body arrived: its fault, not a 5xx of ours.
-            return ProxyFailure.ClientCancelled;
+            return ApiFailure.ClientCancelled;
         }
 
-        return ProxyFailure.Rejected(413, "request_too_large", $"The request body is larger than the limit of {_maxBody} bytes (Proxy__MaxRequestBodyBytes).");
+        return ApiFailure.Rejected(413, "request_too_large", $"The request body is larger than the limit of {_maxBody} bytes (Proxy__MaxRequestBodyBytes).");
     }
 }

@@ -10,7 +10,7 @@ namespace LlmFunctions.Core.Proxy;
 
 /// <summary>
 /// Relays an upstream SSE stream event by event and bills it from its usage chunk (asked for and hidden again when the
-/// client did not ask), else from the text seen. Faults come back as a <see cref="ProxyFailure"/>.
+/// client did not ask), else from the text seen. Faults come back as a <see cref="ApiFailure"/>.
 /// </summary>
 internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling billing, ILogger<SseRelay> logger)
 {
@@ -19,7 +19,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
     /// unless the client left; a fault while writing is the client leaving. Either ends the relay with a failure.
     /// <c>[DONE]</c> goes out only once <paramref name="commit"/> says the answer may end.
     /// </summary>
-    public async Task<ProxyFailure?> RelayAsync(HttpContext context, HttpResponseMessage response, CallRecord record, string path,
+    public async Task<ApiFailure?> RelayAsync(HttpContext context, HttpResponseMessage response, CallRecord record, string path,
         PooledBufferWriter requestBody, bool hideUsage, Action<bool> start, RecordCommit commit)
     {
         record.Streamed = true;
@@ -28,7 +28,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
         var parser = SseParser.Create(upstreamStream, static (_, data) => SseChunk.Rent(data));
         var progress = new StreamProgress(hideUsage);
-        ProxyFailure? failure = null;
+        ApiFailure? failure = null;
         await using (var events = parser.EnumerateAsync(idle.Token).GetAsyncEnumerator(idle.Token))
         {
             while (failure is null)
@@ -43,9 +43,9 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
                 }
                 catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
                 {
-                    failure = clientAborted.IsCancellationRequested ? ProxyFailure.ClientCancelled
-                        : ex is OperationCanceledException ? ProxyFailure.UpstreamStreamIdle
-                        : ProxyFailure.UpstreamStreamBroken;
+                    failure = clientAborted.IsCancellationRequested ? ApiFailure.ClientCancelled
+                        : ex is OperationCanceledException ? ApiFailure.UpstreamStreamIdle
+                        : ApiFailure.UpstreamStreamBroken;
                     break;
                 }
 
@@ -69,9 +69,9 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
 
         // The upstream closed without its end marker: a truncated stream, never passed off as complete.
         var truncated = failure is null && !progress.SawDone && path is Endpoints.ChatCompletions or "completions";
-        if (truncated || (failure is not null && failure != ProxyFailure.ClientCancelled && failure != ProxyFailure.StorageUnavailable))
+        if (truncated || (failure is not null && failure != ApiFailure.ClientCancelled && failure != ApiFailure.StorageUnavailable))
         {
-            failure ??= ProxyFailure.UpstreamStreamBroken;
+            failure ??= ApiFailure.UpstreamStreamBroken;
             LogStreamBroken(logger, record.CallId, truncated ? "closed without [DONE]" : failure.Outcome);
         }
 
@@ -89,10 +89,10 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
         return failure ?? await commit.EndAnswerAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Writes one upstream event to the client; <see cref="ProxyFailure.ClientCancelled"/> when it is gone.
+    /// <summary>Writes one upstream event to the client; <see cref="ApiFailure.ClientCancelled"/> when it is gone.
     /// <paramref name="billAtDone"/> bills the call and gives the comment that precedes <c>[DONE]</c>, or null when the
     /// stream must not end (its record is not stored).</summary>
-    private static async Task<ProxyFailure?> RelayEventAsync(HttpContext context, CallRecord record, SseItem<SseChunk> item,
+    private static async Task<ApiFailure?> RelayEventAsync(HttpContext context, CallRecord record, SseItem<SseChunk> item,
         StreamProgress progress, Action<bool> start, Func<ValueTask<string?>> billAtDone)
     {
         var http = context.Response;
@@ -109,7 +109,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
                 progress.SawDone = true;
                 if (await billAtDone().ConfigureAwait(false) is not { } comment)
                 {
-                    return ProxyFailure.StorageUnavailable; // aborted without [DONE]: the client never takes it for a whole answer
+                    return ApiFailure.StorageUnavailable; // aborted without [DONE]: the client never takes it for a whole answer
                 }
 
                 http.BodyWriter.Write(Encoding.UTF8.GetBytes(comment));
@@ -125,12 +125,12 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
             }
 
             var flush = await http.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-            return flush.IsCanceled || flush.IsCompleted ? ProxyFailure.ClientCancelled : null;
+            return flush.IsCanceled || flush.IsCompleted ? ApiFailure.ClientCancelled : null;
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {
             // The client left. Disposing the upstream response (on return) cancels the upstream call.
-            return ProxyFailure.ClientCancelled;
+            return ApiFailure.ClientCancelled;
         }
     }
 

@@ -1,3 +1,4 @@
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Pricing;
 
 namespace LlmFunctions.Core.Records;

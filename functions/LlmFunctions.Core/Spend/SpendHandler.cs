@@ -24,12 +24,12 @@ internal sealed partial class SpendHandler(
         var (query, error) = SpendQuery.ForReport(context.Request, report.Today);
         if (query is null)
         {
-            return Failure.BadQuery(error!);
+            return ApiFailure.BadQuery(error!);
         }
 
         if (Scoped(caller, query) is not { } scoped)
         {
-            return Failure.NotYours;
+            return NotYours;
         }
 
         var result = await report.RunAsync(scoped, ct).ConfigureAwait(false);
@@ -51,7 +51,7 @@ internal sealed partial class SpendHandler(
         var (query, error) = SpendQuery.ForCalls(context.Request, report.Today);
         if (query is null)
         {
-            return Failure.BadQuery(error!);
+            return ApiFailure.BadQuery(error!);
         }
 
         CallsPage.Cursor? after = null;
@@ -59,7 +59,7 @@ internal sealed partial class SpendHandler(
         {
             if (!CallsPage.Cursor.TryParse(query.After, out var cursor))
             {
-                return Failure.BadQuery("'after' is not a cursor this endpoint gave out; pass the 'next' of the previous page.");
+                return ApiFailure.BadQuery("'after' is not a cursor this endpoint gave out; pass the 'next' of the previous page.");
             }
 
             after = cursor;
@@ -67,7 +67,7 @@ internal sealed partial class SpendHandler(
 
         if (Scoped(caller, query) is not { } scoped)
         {
-            return Failure.NotYours;
+            return NotYours;
         }
 
         var (start, end) = report.Range(scoped.From, scoped.To);
@@ -80,13 +80,12 @@ internal sealed partial class SpendHandler(
     {
         if (caller.Client is not { } client)
         {
-            return new Failure(400, Http.OpenAIError.InvalidRequest, "client_key_required",
-                "/spend/me answers for a client key; with the admin key, use /spend?group_by=client.");
+            return ApiFailure.Rejected(400, "client_key_required", "/spend/me answers for a client key; with the admin key, use /spend?group_by=client.");
         }
 
         if (context.Request.Query.Count > 0)
         {
-            return Failure.BadQuery("/spend/me takes no query parameters.");
+            return ApiFailure.BadQuery("/spend/me takes no query parameters.");
         }
 
         // This month by day: the month's and today's figures in one read.
@@ -123,20 +122,20 @@ internal sealed partial class SpendHandler(
         return query with { Filter = query.Filter with { Client = client } };
     }
 
-    private async Task RunAsync(HttpContext context, Func<SpendCaller, CancellationToken, Task<Failure?>> handle)
+    private async Task RunAsync(HttpContext context, Func<SpendCaller, CancellationToken, Task<ApiFailure?>> handle)
     {
         context.Response.Headers.CacheControl = "no-store";
         var caller = authenticator.Authenticate(context.Request.Headers.Authorization);
-        Failure? failure;
+        ApiFailure? failure;
         if (caller is null)
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
-            failure = Failure.Unauthorized;
+            failure = Unauthorized;
         }
         else if (!limiter.TryAcquire(caller, out var retryAfter))
         {
             OpenAIError.SetRetryAfter(context.Response, retryAfter);
-            failure = Failure.RateLimited;
+            failure = RateLimited;
         }
         else
         {
@@ -148,24 +147,21 @@ internal sealed partial class SpendHandler(
                 && !context.RequestAborted.IsCancellationRequested)
             {
                 LogStorageFailed(logger, ex.GetType().Name, (ex as Azure.RequestFailedException)?.Status ?? 0);
-                failure = Failure.StorageUnavailable;
+                failure = StorageUnavailable;
             }
             catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
             {
                 // A stored row this version cannot read, or a bug: still an answer in the OpenAI shape.
                 LogUnexpected(logger, ex);
-                failure = Failure.Internal;
+                failure = Internal;
             }
         }
 
         if (failure is not null)
         {
-            await FailAsync(context, failure).ConfigureAwait(false);
+            await failure.WriteAsync(context).ConfigureAwait(false);
         }
     }
-
-    private static Task FailAsync(HttpContext context, Failure failure) =>
-        OpenAIError.WriteAsync(context, failure.Status, failure.Message, failure.Type, failure.Code);
 
     private static async Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> write, CancellationToken cancellationToken)
     {
@@ -180,26 +176,18 @@ internal sealed partial class SpendHandler(
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Why a spend request was refused.</summary>
-    private sealed record Failure(int Status, string Type, string Code, string Message)
-    {
-        public static readonly Failure Unauthorized = new(401, OpenAIError.InvalidRequest, "invalid_api_key",
-            "A valid key is required: send 'Authorization: Bearer <key>' with a client key (its own spend) or the admin key (Admin__KeySha256).");
+    private static readonly ApiFailure Unauthorized = ApiFailure.InvalidKey(
+        "A valid key is required: send 'Authorization: Bearer <key>' with a client key (its own spend) or the admin key (Admin__KeySha256).");
 
-        public static readonly Failure NotYours = new(403, OpenAIError.InvalidRequest, "permission_denied",
-            "A client key reads only its own spend; leave out 'client' or use the admin key.");
+    private static readonly ApiFailure NotYours = ApiFailure.PermissionDenied(
+        "A client key reads only its own spend; leave out 'client' or use the admin key.");
 
-        public static readonly Failure StorageUnavailable = new(503, "server_error", "storage_unavailable",
-            "Storage did not answer in time; try again.");
+    private static readonly ApiFailure StorageUnavailable = ApiFailure.StorageDidNotAnswer("Storage did not answer in time; try again.");
 
-        public static readonly Failure Internal = new(500, "server_error", "internal_error",
-            "The spend figures could not be read; the error is in the proxy's log.");
+    private static readonly ApiFailure Internal = ApiFailure.ReportFailed("The spend figures could not be read; the error is in the proxy's log.");
 
-        public static readonly Failure RateLimited = new(429, "rate_limit_error", "rate_limit_exceeded",
-            $"This key made more than {SpendRateLimiter.PerMinute} spend requests in a minute; wait for Retry-After.");
-
-        public static Failure BadQuery(string message) => new(400, OpenAIError.InvalidRequest, "invalid_query", message);
-    }
+    private static readonly ApiFailure RateLimited = ApiFailure.TooManyRequests(
+        $"This key made more than {SpendRateLimiter.PerMinute} spend requests in a minute; wait for Retry-After.");
 
     [LoggerMessage(EventId = 8002, Level = LogLevel.Error, Message = "Spend request failed unexpectedly.")]
     private static partial void LogUnexpected(ILogger logger, Exception ex);

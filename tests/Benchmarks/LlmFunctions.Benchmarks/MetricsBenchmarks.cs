@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Records;
 

@@ -1,4 +1,5 @@
 using LlmFunctions.Core;
+using LlmFunctions.Core.Hosting;
 using LlmFunctions.Core.Records;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -61,16 +62,16 @@ internal sealed class InMemoryCore : IAsyncDisposable
 
     public T Get<T>() where T : notnull => _services.GetRequiredService<T>();
 
-    /// <summary>A background service of the app (registered as a hosted service only).</summary>
-    public T Hosted<T>() where T : IHostedService => _services.GetServices<IHostedService>().OfType<T>().Single();
+    /// <summary>A stage of the record path (<see cref="RecordPipeline"/>).</summary>
+    public T Hosted<T>() where T : IHostedService => Get<RecordPipeline>().Stages.OfType<T>().Single();
 
-    /// <summary>Starts the record path's background services, as the host does (or those <paramref name="only"/> picks);
-    /// disposing stops them.</summary>
+    /// <summary>Starts the record path's stages in the pipeline's order, as the host does (or those <paramref name="only"/>
+    /// picks); disposing stops them the other way.</summary>
     public async Task StartAsync(Func<IHostedService, bool>? only = null)
     {
-        foreach (var service in _services.GetServices<IHostedService>())
+        foreach (var service in Get<RecordPipeline>().Stages)
         {
-            if (service is Core.Aggregation.TailSummaries or SpoolReplayer or GroupCommitWriter or JournalPump && (only is null || only(service)))
+            if (only is null || only(service))
             {
                 await service.StartAsync(CancellationToken.None);
                 _started.Add(service);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Records;
 
 namespace LlmFunctions.Tests.Metrics;

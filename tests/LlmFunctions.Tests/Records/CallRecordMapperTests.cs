@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Azure.Data.Tables;
 using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Records;
 
 namespace LlmFunctions.Tests.Records;

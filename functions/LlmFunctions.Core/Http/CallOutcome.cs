@@ -1,4 +1,4 @@
-namespace LlmFunctions.Core.Records;
+namespace LlmFunctions.Core.Http;
 
 /// <summary>The <c>Outcome</c> values of a call record.</summary>
 internal static class CallOutcome
@@ -28,12 +28,4 @@ internal static class CallOutcome
         >= 500 => UpstreamError,
         _ => ClientError,
     };
-}
-
-/// <summary>The <c>UsageSource</c> values of a call record.</summary>
-internal static class UsageSource
-{
-    public const string Reported = "reported";
-    public const string Estimated = "estimated";
-    public const string None = "none";
 }
