@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Pricing;
 
@@ -5,16 +6,17 @@ namespace LlmFunctions.Core.Records;
 
 /// <summary>
 /// One call, as stored in its day's <c>LlmCallsyyyyMMdd</c> table (see <see cref="TableNames"/>). It never holds prompt or completion text.
-/// <see cref="RecordKeys"/> explains the keys.
+/// <see cref="RecordKeys"/> explains the keys. Its columns are declared in <see cref="CallRecordColumns"/>; the spool and the journal
+/// store it as JSON (<see cref="SpoolJsonContext"/>) under its property names, which those files hold to: rename none.
 /// </summary>
 internal sealed class CallRecord
 {
-    public required string CallId { get; init; }
+    public required string CallId { get; set; }
 
     /// <summary>When the call arrived at the proxy.</summary>
-    public required DateTimeOffset StartedAt { get; init; }
+    public required DateTimeOffset StartedAt { get; set; }
 
-    public required string Client { get; init; }
+    public required string Client { get; set; }
 
     /// <summary>OpenAI's <c>user</c> from the request: who the client says the call is for.</summary>
     public string EndUser { get; set; } = "";
@@ -35,14 +37,15 @@ internal sealed class CallRecord
     public string UsedModel { get; set; } = "";
 
     /// <summary>The model the call is billed and counted under: the one sent upstream, else the one requested.</summary>
+    [JsonIgnore]
     public string BilledModel => string.IsNullOrEmpty(UsedModel) ? Model : UsedModel;
 
     /// <summary>The model the upstream said it used.</summary>
     public string ResponseModel { get; set; } = "";
 
-    public required string Method { get; init; }
+    public required string Method { get; set; }
 
-    public required string Endpoint { get; init; }
+    public required string Endpoint { get; set; }
 
     public int StatusCode { get; set; }
 
@@ -61,6 +64,7 @@ internal sealed class CallRecord
 
     public long CostNanoUsd { get; set; }
 
+    [JsonIgnore]
     public double CostUsd => CostNanoUsd / (double)Pricing.CostCalculator.NanoPerUsd;
 
     public bool Priced { get; set; }
@@ -87,7 +91,11 @@ internal sealed class CallRecord
     public string BudgetShadowBlocks { get; set; } = "";
 
     /// <summary>True once <see cref="Shrink"/> cut this record down after storage refused it.</summary>
+    [JsonIgnore]
     public bool Shrunk { get; private set; }
+
+    /// <summary>A copy, for a write that may <see cref="Shrink"/> it while the spool keeps the record whole.</summary>
+    public CallRecord Copy() => (CallRecord)MemberwiseClone();
 
     /// <summary>
     /// Cuts the record to what bills and counts it, for a second try after storage refused it: attribution and the

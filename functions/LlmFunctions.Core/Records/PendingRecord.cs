@@ -23,7 +23,10 @@ internal sealed class PendingRecord(CallRecord record, bool awaited)
     /// <summary>Where the record became durable, for the caller that waits.</summary>
     public TaskCompletionSource<RecordLocation> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Records as spool (or journal) entries, each with the key a write of it was or will be attempted under.</summary>
+    /// <summary>
+    /// Records as spool (or journal) entries, each with the key a write of it was or will be attempted under. The records
+    /// themselves, not copies: the spool or journal serializes them before their writer goes on.
+    /// </summary>
     public static List<SpooledRecord> ToSpooled(IReadOnlyList<PendingRecord> batch, string? attemptedPartitionKey)
     {
         var records = new List<SpooledRecord>(batch.Count);
@@ -31,7 +34,7 @@ internal sealed class PendingRecord(CallRecord record, bool awaited)
         {
             records.Add(new SpooledRecord
             {
-                Record = CallRecordData.From(p.Record),
+                Record = p.Record,
                 AttemptedPartitionKeys = attemptedPartitionKey is null ? [] : [attemptedPartitionKey],
             });
         }

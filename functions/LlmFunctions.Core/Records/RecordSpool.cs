@@ -157,39 +157,16 @@ internal sealed class RecordSpool
     }
 }
 
-/// <summary>A spooled record and every PartitionKey a write of it was attempted under.</summary>
+/// <summary>
+/// A spooled record and every PartitionKey a write of it was attempted under. The record is the <see cref="CallRecord"/>
+/// itself, as JSON under its property names: files written with the copy this replaced (CallRecordData, the same names)
+/// read back the same, and a property they lack keeps the record's default.
+/// </summary>
 internal sealed class SpooledRecord
 {
-    public required CallRecordData Record { get; init; }
+    public required CallRecord Record { get; init; }
 
     public List<string> AttemptedPartitionKeys { get; init; } = [];
-}
-
-/// <summary>A serializable copy of <see cref="CallRecord"/>.</summary>
-internal sealed record CallRecordData(
-    string CallId, DateTimeOffset StartedAt, string Client, string Model, string UsedModel, string ResponseModel,
-    string Method, string Endpoint, int StatusCode, string Outcome, long InputTokens, long CachedInputTokens,
-    long OutputTokens, long ReasoningTokens, long CostNanoUsd, bool Priced, string UsageSource, double DurationMs,
-    double TimeToFirstByteMs, bool Streamed, int Retries, string UpstreamRequestId, string Upstream = "", int UpstreamsTried = 0,
-    string BudgetShadowBlocks = "", long CacheWriteTokens = 0, string EndUser = "", string Tags = "", string Metadata = "", string RequestedModel = "")
-{
-    public static CallRecordData From(CallRecord r) => new(
-        r.CallId, r.StartedAt, r.Client, r.Model, r.UsedModel, r.ResponseModel, r.Method, r.Endpoint, r.StatusCode,
-        r.Outcome, r.InputTokens, r.CachedInputTokens, r.OutputTokens, r.ReasoningTokens, r.CostNanoUsd, r.Priced,
-        r.UsageSource, r.DurationMs, r.TimeToFirstByteMs, r.Streamed, r.Retries, r.UpstreamRequestId, r.Upstream, r.UpstreamsTried,
-        r.BudgetShadowBlocks, r.CacheWriteTokens, r.EndUser, r.Tags, r.Metadata, r.RequestedModel);
-
-    public CallRecord ToRecord() => new()
-    {
-        CallId = CallId, StartedAt = StartedAt, Client = Client, Model = Model, UsedModel = UsedModel,
-        ResponseModel = ResponseModel, Method = Method, Endpoint = Endpoint, StatusCode = StatusCode,
-        Outcome = Outcome, InputTokens = InputTokens, CachedInputTokens = CachedInputTokens,
-        OutputTokens = OutputTokens, ReasoningTokens = ReasoningTokens, CostNanoUsd = CostNanoUsd, Priced = Priced,
-        UsageSource = UsageSource, DurationMs = DurationMs, TimeToFirstByteMs = TimeToFirstByteMs,
-        Streamed = Streamed, Retries = Retries, UpstreamRequestId = UpstreamRequestId, Upstream = Upstream ?? "",
-        UpstreamsTried = UpstreamsTried, BudgetShadowBlocks = BudgetShadowBlocks ?? "", CacheWriteTokens = CacheWriteTokens,
-        EndUser = EndUser ?? "", Tags = Tags ?? "", Metadata = Metadata ?? "", RequestedModel = RequestedModel ?? "",
-    };
 }
 
 [JsonSerializable(typeof(SpooledRecord))]

@@ -118,7 +118,7 @@ internal sealed partial class RecordWriter
             // Only after shutdown drained the queue: write it straight to the spool rather than lose it.
             try
             {
-                await _spool.AppendAsync([new SpooledRecord { Record = CallRecordData.From(pending.Record) }], CancellationToken.None).ConfigureAwait(false);
+                await _spool.AppendAsync([new SpooledRecord { Record = pending.Record }], CancellationToken.None).ConfigureAwait(false);
             }
             finally
             {

@@ -150,7 +150,8 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
             for (var i = 0; i < chunks.Count; i++)
             {
                 writer.CountTransaction();
-                var replayed = chunks[i].Select(r => r.Record.ToRecord()).ToList();
+                // Copies: the store may shrink a refused record for its second try, and the file keeps it whole.
+                var replayed = chunks[i].Select(r => r.Record.Copy()).ToList();
                 var (key, stored) = await _retry.ExecuteAsync(async ct =>
                 {
                     // A key the fold has not passed, checked right before each attempt (not only when chosen: a stall in
@@ -207,7 +208,7 @@ internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore stor
         {
             if (storedUnder.TryGetValue(r.Record.CallId, out var pk))
             {
-                tail.Committed(pk, [r.Record.ToRecord()]);
+                tail.Committed(pk, [r.Record]);
             }
             else
             {

@@ -55,5 +55,5 @@ public sealed class RecordJournalTests
 
     internal static List<SpooledRecord> Spooled(int count) =>
         [.. Enumerable.Range(0, count)
-            .Select(_ => new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon)), AttemptedPartitionKeys = ["k"] })];
+            .Select(_ => new SpooledRecord { Record = InMemoryCore.Record(Noon), AttemptedPartitionKeys = ["k"] })];
 }

@@ -51,12 +51,12 @@ public sealed class RecordSpoolTests : IDisposable
             field.SetValue(record, Distinct(field.PropertyType, i));
         }
 
-        await spool.AppendAsync([new SpooledRecord { Record = CallRecordData.From(record), AttemptedPartitionKeys = ["202611281200-07"] }],
+        await spool.AppendAsync([new SpooledRecord { Record = record, AttemptedPartitionKeys = ["202611281200-07"] }],
             CancellationToken.None);
         await using var stream = RecordSpool.TryLock(Assert.Single(spool.Files()))!;
         var back = Assert.Single(await RecordSpool.ReadAsync(stream, CancellationToken.None));
 
-        var restored = back.Record.ToRecord();
+        var restored = back.Record;
         Assert.All(fields, f => Assert.True(Equals(f.GetValue(record), f.GetValue(restored)), $"{f.Name} did not survive the spool"));
         Assert.Equal(["202611281200-07"], back.AttemptedPartitionKeys);
     }
@@ -84,9 +84,9 @@ public sealed class RecordSpoolTests : IDisposable
     }
 
     private static SpooledRecord Spooled() =>
-        new() { Record = CallRecordData.From(Infrastructure.InMemoryCore.Record(DateTimeOffset.UtcNow)) };
+        new() { Record = Infrastructure.InMemoryCore.Record(DateTimeOffset.UtcNow) };
 
-    private static object Distinct(Type type, int i) => type switch
+    internal static object Distinct(Type type, int i) => type switch
     {
         _ when type == typeof(string) => "value-" + i,
         _ when type == typeof(int) => 100 + i,

@@ -26,7 +26,7 @@ public sealed class SpoolReplayerTests
         var replayer = core.Hosted<SpoolReplayer>();
         await replayer.StopAsync(CancellationToken.None); // its loop would race the passes below for the file
         var records = Enumerable.Range(0, 2 * RecordWriter.MaxBatch)
-            .Select(_ => new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon, costNanoUsd: 1_000)) }).ToList();
+            .Select(_ => new SpooledRecord { Record = InMemoryCore.Record(Noon, costNanoUsd: 1_000) }).ToList();
         await core.Get<RecordSpool>().WriteBatchAsync(RecordSpool.NewFileName(), records, null, CancellationToken.None);
         var transactions = 0;
         tables.BeforeWrite = table =>
@@ -62,7 +62,7 @@ public sealed class SpoolReplayerTests
         // Not started: its loop never runs (as when a stop comes right after start, dotnet/runtime#131249), so only the
         // stop's own pass can store the file. Started, the loop's first pass raced the stop under load.
         var records = Enumerable.Range(0, 3)
-            .Select(_ => new SpooledRecord { Record = CallRecordData.From(InMemoryCore.Record(Noon)) }).ToList();
+            .Select(_ => new SpooledRecord { Record = InMemoryCore.Record(Noon) }).ToList();
         await core.Get<RecordSpool>().WriteBatchAsync(RecordSpool.NewFileName(), records, null, CancellationToken.None);
 
         await core.Hosted<SpoolReplayer>().StopAsync(CancellationToken.None);
