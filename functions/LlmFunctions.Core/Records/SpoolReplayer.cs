@@ -7,7 +7,7 @@ namespace LlmFunctions.Core.Records;
 /// <summary>
 /// Writes spooled batches back to the table every few seconds until the folder is empty, and on start (after a
 /// crash); with the journal, first turns its finished segments that held a failed record into spool batches.
-/// Registered before the writers, so it stops after them and converts what their last reports finished.
+/// Started before the writers and stopped after them (<c>RecordPipeline</c>), so it converts what their last reports finished.
 /// </summary>
 internal sealed partial class SpoolReplayer(RecordWriter writer, TableStore store, RecordSpool spool, RecordJournal journal,
     StorageOutage outage, ICommitObserver tail, TimeProvider time, IOptions<MetricsOptions> metrics, ILogger<SpoolReplayer> logger) : BackgroundService
