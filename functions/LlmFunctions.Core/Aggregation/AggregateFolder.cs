@@ -3,6 +3,7 @@ using Azure.Data.Tables;
 using LlmFunctions.Core.Records;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Polly;
 
 namespace LlmFunctions.Core.Aggregation;
 
@@ -17,7 +18,6 @@ namespace LlmFunctions.Core.Aggregation;
 internal sealed partial class AggregateFolder(TableStore store, TableHousekeeping housekeeping, TimeProvider time,
     IOptions<MetricsOptions> options, SpendKeyLimit keyLimit, ILogger<AggregateFolder> logger)
 {
-
     /// <summary>
     /// The slot rows' bytes (<see cref="SpendKeyLimit"/>) past which a step ends at the next minute: that minute adds at
     /// most one row's bound, and the transaction stays under 4 MiB with the state row (binary goes as base64).
@@ -26,6 +26,16 @@ internal sealed partial class AggregateFolder(TableStore store, TableHousekeepin
 
     /// <summary>Most records one fold step reads; the rest waits for the next step.</summary>
     internal int MaxRecordsPerStep { get; set; } = 50_000;
+
+    /// <summary>Most steps one fold takes; the rest waits for the next scrape or tick.</summary>
+    private const int MaxSteps = 10;
+
+    /// <summary>Attempts at a step that keeps losing to another instance's fold before this fold stops.</summary>
+    private const int StepAttempts = 10;
+
+    /// <summary>A step that lost to another instance's commit runs again on the new state after a pause of 5 to 50 ms.</summary>
+    private readonly ResiliencePipeline<(int Folded, bool Conflict, bool More)> _steps = OptimisticConcurrency.Retry<(int Folded, bool Conflict, bool More)>(
+        time, StepAttempts, lost: s => s.Conflict, pause: _ => OptimisticConcurrency.Jittered(5, 50), onLost: _ => LogConflict(logger));
 
     private readonly MetricsOptions _options = options.Value;
     private readonly IReadOnlySet<string> _countedTags = options.Value.TagSet();
@@ -64,15 +74,15 @@ internal sealed partial class AggregateFolder(TableStore store, TableHousekeepin
     public async Task<int> FoldAsync(CancellationToken cancellationToken)
     {
         var total = 0;
-        for (var attempt = 0; attempt < 10; attempt++)
+        for (var step = 0; step < MaxSteps; step++)
         {
-            var (folded, conflict, more) = await FoldStepAsync(cancellationToken).ConfigureAwait(false);
+            var (folded, conflict, more) = await _steps.ExecuteAsync(
+                async ct => await FoldStepAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             total += folded;
             if (conflict)
             {
-                LogConflict(logger);
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 50)), time, cancellationToken).ConfigureAwait(false);
-                continue;
+                LogGaveUp(logger, StepAttempts);
+                break;
             }
 
             if (!more)
@@ -228,6 +238,9 @@ internal sealed partial class AggregateFolder(TableStore store, TableHousekeepin
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
     private static partial void LogConflict(ILogger logger);
+
+    [LoggerMessage(EventId = 5008, Level = LogLevel.Debug, Message = "Other folds won all {Attempts} attempts at a step; the next fold goes on.")]
+    private static partial void LogGaveUp(ILogger logger, int attempts);
 
     [LoggerMessage(EventId = 5002, Level = LogLevel.Debug, Message = "Folded {Count} records; watermark now {Watermark}.")]
     private static partial void LogFolded(ILogger logger, int count, string watermark);

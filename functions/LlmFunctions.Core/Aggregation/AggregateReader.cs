@@ -1,6 +1,7 @@
 using Azure;
 using LlmFunctions.Core.Records;
 using Microsoft.Extensions.Options;
+using Polly;
 
 namespace LlmFunctions.Core.Aggregation;
 
@@ -16,7 +17,14 @@ internal sealed class AggregateReader(TableStore store, AggregateFolder folder, 
     /// <summary>How much earlier than the tail's read a record must have been committed to be surely in it.</summary>
     private static readonly TimeSpan TailDelay = TailSummaries.FlushInterval + TimeSpan.FromSeconds(2);
 
+    /// <summary>Reads of the folded slots before <see cref="ReadFoldedAsync"/> gives up on folds that keep moving the watermark.</summary>
+    private const int ReadAttempts = 5;
+
     private readonly int _maxModels = options.Value.MaxModels;
+
+    /// <summary>A read that a fold overtook (null) is done again at once: the fold has committed, there is nobody to wait for.</summary>
+    private readonly ResiliencePipeline<AggregateSnapshot?> _rereads =
+        OptimisticConcurrency.Retry<AggregateSnapshot?>(time, ReadAttempts, lost: s => s is null, pause: _ => TimeSpan.Zero);
 
     /// <summary>
     /// The snapshot a scrape renders: the folded state plus every instance's sums for the minutes not folded yet
@@ -74,19 +82,17 @@ internal sealed class AggregateReader(TableStore store, AggregateFolder folder, 
     public async Task<AggregateSnapshot> ReadFoldedAsync(DateTimeOffset from, DateTimeOffset to,
         Action<DateTimeOffset, Dictionary<SpendKey, UsageSums>> add, CancellationToken cancellationToken)
     {
-        const int Attempts = 5;
-
         // Whole days already summed (final, so outside the watermark check below); slots only for the rest.
         var readFrom = await days.ReadAsync(from, to, add, cancellationToken).ConfigureAwait(false);
-        for (var attempt = 1; ; attempt++)
+        var read = await _rereads.ExecuteAsync(async ct =>
         {
             // Without a fold of its own: the tail covers the unfolded minutes, and a fold started here would race the read.
-            var snapshot = await SnapshotAsync(foldBehind: false, cancellationToken).ConfigureAwait(false);
+            var snapshot = await SnapshotAsync(foldBehind: false, ct).ConfigureAwait(false);
             var held = snapshot.Watermark.Length == 0
                 ? DateTimeOffset.MaxValue
                 : RecordKeys.ParseMinute(SlotRow.SlotOf(RecordKeys.ParseMinute(snapshot.Watermark)));
             (DateTimeOffset Slot, Dictionary<SpendKey, UsageSums> Usage)? holding = null;
-            await foreach (var (slot, usage) in SlotsAsync(readFrom, to, cancellationToken).ConfigureAwait(false))
+            await foreach (var (slot, usage) in SlotsAsync(readFrom, to, ct).ConfigureAwait(false))
             {
                 if (slot < held)
                 {
@@ -98,24 +104,21 @@ internal sealed class AggregateReader(TableStore store, AggregateFolder folder, 
                 }
             }
 
-            var (state, _) = await LoadAsync(cancellationToken).ConfigureAwait(false);
-            if (string.Equals(state?.Watermark ?? "", snapshot.Watermark, StringComparison.Ordinal))
+            var (state, _) = await LoadAsync(ct).ConfigureAwait(false);
+            if (!string.Equals(state?.Watermark ?? "", snapshot.Watermark, StringComparison.Ordinal))
             {
-                if (holding is { } h)
-                {
-                    add(h.Slot, h.Usage);
-                }
-
-                return snapshot;
+                readFrom = held > readFrom ? held : readFrom;
+                return null; // a fold moved the watermark: read again from the slot that held it
             }
 
-            if (attempt == Attempts)
+            if (holding is { } h)
             {
-                throw new RequestFailedException(503, $"Folds moved the watermark during each of {Attempts} reads.");
+                add(h.Slot, h.Usage);
             }
 
-            readFrom = held > readFrom ? held : readFrom;
-        }
+            return snapshot;
+        }, cancellationToken).ConfigureAwait(false);
+        return read ?? throw new RequestFailedException(503, $"Folds moved the watermark during each of {ReadAttempts} reads.");
     }
 
     /// <summary>Spend per <see cref="SpendKey"/> in nano-USD of the folded 15-minute UTC slots in [from, to).</summary>

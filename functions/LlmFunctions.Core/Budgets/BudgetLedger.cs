@@ -1,6 +1,7 @@
 using Azure;
 using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Records;
+using Polly;
 
 namespace LlmFunctions.Core.Budgets;
 
@@ -38,6 +39,21 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
     private const int Attempts = 10;
 
     /// <summary>
+    /// An attempt whose write lost to another instance's (its result null) reads the ledger again after a short pause
+    /// that grows with each loss (<see cref="PauseBeforeReread"/>). The pause is in real time, not on the injected clock:
+    /// it is milliseconds, and the tests' fake clock stands still while their calls reserve.
+    /// </summary>
+    private static readonly ResiliencePipeline<(LeaseVerdict Verdict, long LeasedNanoUsd)?> LeaseRaces =
+        OptimisticConcurrency.Retry<(LeaseVerdict Verdict, long LeasedNanoUsd)?>(TimeProvider.System, Attempts, r => r is null, PauseBeforeReread);
+
+    /// <inheritdoc cref="LeaseRaces"/>
+    private static readonly ResiliencePipeline<long?> ReconcileRaces =
+        OptimisticConcurrency.Retry<long?>(TimeProvider.System, Attempts, r => r is null, PauseBeforeReread);
+
+    /// <summary>From 1 ms to less than 5 ms after the first loss, 10 ms after the second, and so on.</summary>
+    private static TimeSpan PauseBeforeReread(int lostAttempt) => OptimisticConcurrency.Jittered(1, 5 * (lostAttempt + 1));
+
+    /// <summary>
     /// Sets <paramref name="slice"/>'s lease to cover what it holds (its settled spend and its reservations in flight)
     /// plus <paramref name="wantsNanoUsd"/> (the next call's worst case), and up to <paramref name="extraNanoUsd"/> more
     /// where the budget has it, so the next calls need no storage request.
@@ -49,12 +65,12 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
         long wantsNanoUsd, long extraNanoUsd, Func<CancellationToken, Task<long>> seedNanoUsd, CancellationToken cancellationToken, bool release = false)
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
-        for (var attempt = 0; attempt < Attempts; attempt++)
+        var lease = await LeaseRaces.ExecuteAsync<(LeaseVerdict, long)?>(async ct =>
         {
-            var entity = await store.Rollups.GetAsync(budget, LedgerRow.RowKeyPrefix + periodKey, select: null, cancellationToken).ConfigureAwait(false);
+            var entity = await store.Rollups.GetAsync(budget, LedgerRow.RowKeyPrefix + periodKey, select: null, ct).ConfigureAwait(false);
             var row = entity is not null
                 ? LedgerRow.FromEntity(entity)
-                : new LedgerRow { Budget = budget, PeriodKey = periodKey, BaseNanoUsd = await seedNanoUsd(cancellationToken).ConfigureAwait(false) };
+                : new LedgerRow { Budget = budget, PeriodKey = periodKey, BaseNanoUsd = await seedNanoUsd(ct).ConfigureAwait(false) };
             var now = time.GetUtcNow();
             row.Compact(now - CompactAfter, keep: slice.Id);
             if (!slice.IsNew && (!row.Slices.TryGetValue(slice.Id, out var own) || own.Dead))
@@ -72,15 +88,9 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
             var current = row.Slices.TryGetValue(slice.Id, out var entry) ? entry.LeasedNanoUsd : 0;
             var leased = release ? slice.HoldsNanoUsd : Math.Max(current, Math.Min(free, slice.HoldsNanoUsd + wantsNanoUsd + extraNanoUsd));
             row.Slices[slice.Id] = new LedgerEntry(leased, now, slice.SettledNanoUsd, slice.ReservedNanoUsd, slice.Shard);
-            if (await TryWriteAsync(row, cancellationToken).ConfigureAwait(false))
-            {
-                return (LeaseVerdict.Granted, leased);
-            }
-
-            await PauseBeforeRereadAsync(attempt, cancellationToken).ConfigureAwait(false);
-        }
-
-        throw new RequestFailedException(503, $"The ledger of budget '{budget}' changed on every one of {Attempts} attempts.");
+            return await TryWriteAsync(row, ct).ConfigureAwait(false) ? (LeaseVerdict.Granted, leased) : null;
+        }, cancellationToken).ConfigureAwait(false);
+        return lease ?? throw new RequestFailedException(503, $"The ledger of budget '{budget}' changed on every one of {Attempts} attempts.");
     }
 
     /// <summary>
@@ -93,9 +103,9 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
         var spentBy = new Dictionary<string, long>(StringComparer.Ordinal); // the records are read once, whatever the retries
-        for (var attempt = 0; attempt < Attempts; attempt++)
+        var given = await ReconcileRaces.ExecuteAsync<long?>(async ct =>
         {
-            var entity = await store.Rollups.GetAsync(budget, LedgerRow.RowKeyPrefix + periodKey, select: null, cancellationToken).ConfigureAwait(false);
+            var entity = await store.Rollups.GetAsync(budget, LedgerRow.RowKeyPrefix + periodKey, select: null, ct).ConfigureAwait(false);
             if (entity is null)
             {
                 return 0;
@@ -116,7 +126,7 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
                 {
                     spentBy[id] = spent = entry.Shard is { } shard
                         ? Math.Min(entry.LeasedNanoUsd, entry.SettledNanoUsd + entry.ReservedNanoUsd
-                            + await RecordedAsync(shard, entry.RenewedAt, scope, cancellationToken).ConfigureAwait(false))
+                            + await RecordedAsync(shard, entry.RenewedAt, scope, ct).ConfigureAwait(false))
                         : entry.LeasedNanoUsd;
                 }
 
@@ -125,15 +135,9 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
                 row.Slices.Remove(id);
             }
 
-            if (await TryWriteAsync(row, cancellationToken).ConfigureAwait(false))
-            {
-                return freed;
-            }
-
-            await PauseBeforeRereadAsync(attempt, cancellationToken).ConfigureAwait(false);
-        }
-
-        return 0; // renewals won every race this time: the next run tries again (meanwhile the leases stay counted)
+            return await TryWriteAsync(row, ct).ConfigureAwait(false) ? freed : null;
+        }, cancellationToken).ConfigureAwait(false);
+        return given ?? 0; // renewals won every race this time: the next run tries again (meanwhile the leases stay counted)
     }
 
     /// <summary>
@@ -163,10 +167,6 @@ internal sealed class BudgetLedger(TableStore store, TimeProvider time)
 
         return cost;
     }
-
-    /// <summary>Another instance changed the ledger since it was read: read it again after a short, growing real-time pause.</summary>
-    private static Task PauseBeforeRereadAsync(int attempt, CancellationToken cancellationToken) =>
-        Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 5 * (attempt + 1))), cancellationToken);
 
     /// <summary>Writes the row with its ETag (or adds it); false when another instance changed or added it first.</summary>
     private async Task<bool> TryWriteAsync(LedgerRow row, CancellationToken cancellationToken)

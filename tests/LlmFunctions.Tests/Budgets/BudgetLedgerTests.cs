@@ -1,5 +1,6 @@
 using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
+using LlmFunctions.Core.Records;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 
@@ -98,5 +99,48 @@ public sealed class BudgetLedgerTests
 
         Assert.Equal((LeaseVerdict.Granted, 50_000), await Lease(ledger, "a", isNew: false, holds: 50_000, wants: 0, release: true));
         Assert.Equal((LeaseVerdict.Granted, 850_000), await Lease(ledger, "b", isNew: true, holds: 0, wants: 850_000));
+    }
+
+    /// <summary>
+    /// Two instances renewing at once: a lease whose write lost to the other's (412) reads the ledger again and gets what
+    /// the winner left, so the leases still fit the limit; one that loses every one of its 10 attempts is a 503.
+    /// </summary>
+    [Fact]
+    public async Task ALeaseThatLostARace_ReadsAgainAndGetsWhatTheWinnerLeft_AndOneThatLosesEveryTime_Is503()
+    {
+        var tables = new InMemoryTables();
+        await using var core = new InMemoryCore(tables, new FakeTimeProvider(Noon));
+        var ledger = core.Get<BudgetLedger>();
+        Assert.Equal((LeaseVerdict.Granted, 100_000), await Lease(ledger, "a", isNew: true, holds: 0, wants: 100_000));
+
+        // Right before a write of a's, b renews (wanting 300,000): a's write finds the row changed since a read it.
+        var races = 0;
+        var attempts = 0;
+        var racing = false;
+        tables.BeforeWrite = table =>
+        {
+            if (table != TableNames.Rollups || racing)
+            {
+                return;
+            }
+
+            attempts++;
+            if (races-- > 0)
+            {
+                racing = true;
+                Lease(ledger, "b", isNew: true, holds: 0, wants: 300_000).GetAwaiter().GetResult();
+                racing = false;
+            }
+        };
+
+        races = 1;
+        // Alone, a would get 800,000 (100,000 seeded); after b's renewal, 600,000 is left.
+        Assert.Equal((LeaseVerdict.Granted, 600_000), await Lease(ledger, "a", isNew: false, holds: 100_000, wants: 100_000, extra: 600_000));
+        Assert.Equal(2, attempts);
+
+        (races, attempts) = (int.MaxValue, 0);
+        var failed = await Assert.ThrowsAsync<Azure.RequestFailedException>(() => Lease(ledger, "a", isNew: false, holds: 600_000, wants: 0));
+        Assert.Equal(503, failed.Status);
+        Assert.Equal(10, attempts);
     }
 }

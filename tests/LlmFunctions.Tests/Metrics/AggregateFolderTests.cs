@@ -126,6 +126,46 @@ public sealed class AggregateFolderTests
     }
 
     /// <summary>
+    /// A step that lost to another instance's commit (the state row changed since it was read) runs again, after its
+    /// pause on the clock, on the state that commit left: it folds the rest, and nothing twice.
+    /// </summary>
+    [Fact]
+    public async Task AStepThatLostToAnotherFold_RunsAgainFromWhereThatFoldLeftOff()
+    {
+        var tables = new InMemoryTables();
+        var time = new FakeTimeProvider(Noon);
+        await using var a = new InMemoryCore(tables, time);
+        await using var b = new InMemoryCore(tables, time);
+        await a.StartAsync();
+        await b.StartAsync();
+        for (var minute = 0; minute < 5; minute++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => a.Get<RecordWriter>().WriteAsync(InMemoryCore.Record(time.GetUtcNow()))));
+            time.Advance(TimeSpan.FromMinutes(1));
+        }
+
+        time.Advance(TimeSpan.FromMinutes(2));
+        // Right before a commits its step over the five minutes, b folds the first one (a step of at most 20 records).
+        var other = b.Get<AggregateFolder>();
+        other.MaxRecordsPerStep = 20;
+        var raced = 0;
+        tables.BeforeWrite = table =>
+        {
+            if (table == TableNames.Aggregates && Interlocked.Exchange(ref raced, 1) == 0)
+            {
+                Assert.Equal((20, false, true), other.FoldStepAsync(CancellationToken.None).GetAwaiter().GetResult());
+            }
+        };
+
+        var fold = a.Get<AggregateFolder>().FoldAsync(CancellationToken.None);
+        await a.AdvanceUntilAsync(fold, TimeSpan.FromMilliseconds(10)); // the step that lost pauses on the clock
+
+        Assert.Equal(80, await fold);
+        var (state, _) = await a.Get<AggregateReader>().LoadAsync(CancellationToken.None);
+        Assert.Equal(100, state!.FoldedRecords);
+    }
+
+    /// <summary>
     /// Callers name users and tags, so a flood of new ones must not grow a slot row or a tail row past what an entity
     /// or a fold transaction holds (the fold would then fail on the same step forever). Past the bound, new users and
     /// tags sum under "(other)"; totals stay exact, and so does the spend of a user a budget names.
