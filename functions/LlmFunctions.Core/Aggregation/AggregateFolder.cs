@@ -100,58 +100,77 @@ internal sealed partial class AggregateFolder(TableStore store, TableHousekeepin
         return total;
     }
 
+    /// <summary>
+    /// One step: the records of whole write minutes from the watermark on, up to the lag or a transaction's bounds,
+    /// added to the state and the slot rows and committed with the state row's ETag. Conflict: another fold won.
+    /// </summary>
     internal async Task<(int Folded, bool Conflict, bool More)> FoldStepAsync(CancellationToken cancellationToken)
     {
         await store.EnsureTablesAsync(cancellationToken).ConfigureAwait(false);
         var (state, etag) = await StateRow.LoadAsync(store.Aggregates, cancellationToken).ConfigureAwait(false);
         var limit = RecordKeys.Minute(FoldableBefore());
-        if (state is null)
-        {
-            state = new AggregateState { Watermark = await FirstMinuteAsync(limit, cancellationToken).ConfigureAwait(false) };
-        }
-
+        state ??= new AggregateState { Watermark = await FirstMinuteAsync(limit, cancellationToken).ConfigureAwait(false) };
         if (string.CompareOrdinal(state.Watermark, limit) >= 0)
         {
             if (etag is null)
             {
-                // Nothing to fold yet: store the empty state, so scrapes find one and never fold on their own path.
-                try
-                {
-                    await store.Aggregates.AddAsync(StateRow.ToEntity(state), cancellationToken).ConfigureAwait(false);
-                }
-                catch (RequestFailedException ex) when (ex.Status == 409)
-                {
-                    // Another instance stored it first.
-                }
+                await StoreEmptyStateAsync(state, cancellationToken).ConfigureAwait(false);
             }
 
             return (0, false, false);
         }
 
-        var spend = new Dictionary<string, SlotSums>(StringComparer.Ordinal);
+        var slots = new Dictionary<string, SlotSums>(StringComparer.Ordinal);
+        var (folded, next) = await AddMinutesAsync(state, limit, slots, cancellationToken).ConfigureAwait(false);
+        state.Watermark = next;
+        state.FoldedRecords += folded;
+        if (!await CommitAsync(state, etag, slots, cancellationToken).ConfigureAwait(false))
+        {
+            return (0, true, true);
+        }
+
+        LogFolded(logger, folded, next);
+        return (folded, false, !string.Equals(next, limit, StringComparison.Ordinal));
+    }
+
+    /// <summary>Nothing to fold yet: stores the empty state, so scrapes find one and never fold on their own path.</summary>
+    private async Task StoreEmptyStateAsync(AggregateState state, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.Aggregates.AddAsync(StateRow.ToEntity(state), cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            // Another instance stored it first.
+        }
+    }
+
+    /// <summary>
+    /// Adds the records of whole minutes from the watermark to <paramref name="limit"/>, a minute at a time, and returns
+    /// how many and the first minute left out: <paramref name="limit"/>, or an earlier one where the step's bounds end it.
+    /// </summary>
+    private async Task<(int Folded, string Next)> AddMinutesAsync(AggregateState state, string limit, Dictionary<string, SlotSums> slots,
+        CancellationToken cancellationToken)
+    {
         var folded = 0;
-        var more = false;
         string? currentMinute = null;
         AggregateDelta? minuteDelta = null;
-        var next = limit;
         var limitDay = DateOnly.FromDateTime(RecordKeys.ParseMinute(limit).UtcDateTime);
         await foreach (var e in store.QueryCallsAsync(state.Watermark, limit, limitDay, cancellationToken).ConfigureAwait(false))
         {
             var minute = e.PartitionKey[..RecordKeys.MinuteFormat.Length];
             if (!string.Equals(minute, currentMinute, StringComparison.Ordinal))
             {
-                await AddMinuteAsync(state, currentMinute, minuteDelta, spend, cancellationToken).ConfigureAwait(false);
+                await AddMinuteAsync(state, currentMinute, minuteDelta, slots, cancellationToken).ConfigureAwait(false);
 
                 // Stop only at a minute boundary, so the watermark always means "every earlier minute is in";
                 // and before one transaction would exceed its 100 entities or its 4 MiB.
                 var slotKey = SlotRow.Prefix + SlotRow.SlotOf(RecordKeys.ParseMinute(minute));
-                if (folded >= MaxRecordsPerStep || (spend.Count >= 98 && !spend.ContainsKey(slotKey))
-                    || spend.Values.Sum(s => s.Bytes) > MaxStepSlotBytes)
+                if (folded >= MaxRecordsPerStep || (slots.Count >= 98 && !slots.ContainsKey(slotKey))
+                    || slots.Values.Sum(s => s.Bytes) > MaxStepSlotBytes)
                 {
-                    next = minute;
-                    more = true;
-                    minuteDelta = null;
-                    break;
+                    return (folded, minute);
                 }
 
                 currentMinute = minute;
@@ -162,17 +181,20 @@ internal sealed partial class AggregateFolder(TableStore store, TableHousekeepin
             folded++;
         }
 
-        await AddMinuteAsync(state, currentMinute, minuteDelta, spend, cancellationToken).ConfigureAwait(false);
-        state.Watermark = next;
-        state.FoldedRecords += folded;
+        await AddMinuteAsync(state, currentMinute, minuteDelta, slots, cancellationToken).ConfigureAwait(false);
+        return (folded, limit);
+    }
 
-        var actions = new List<TableTransactionAction>(spend.Count + 1)
+    /// <summary>The state row (If-Match its ETag) and the touched slot rows in one transaction; false when another fold won.</summary>
+    private async Task<bool> CommitAsync(AggregateState state, ETag? etag, Dictionary<string, SlotSums> slots, CancellationToken cancellationToken)
+    {
+        var actions = new List<TableTransactionAction>(slots.Count + 1)
         {
             etag is { } tag
                 ? new TableTransactionAction(TableTransactionActionType.UpdateReplace, StateRow.ToEntity(state), tag)
                 : new TableTransactionAction(TableTransactionActionType.Add, StateRow.ToEntity(state)),
         };
-        foreach (var (rowKey, slot) in spend)
+        foreach (var (rowKey, slot) in slots)
         {
             actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, SlotRow.ToEntity(rowKey, slot.Usage)));
         }
@@ -180,14 +202,12 @@ internal sealed partial class AggregateFolder(TableStore store, TableHousekeepin
         try
         {
             await store.Aggregates.SubmitAsync(actions, cancellationToken).ConfigureAwait(false);
+            return true;
         }
         catch (TableTransactionFailedException ex) when (ex.Status is 409 or 412)
         {
-            return (0, true, true);
+            return false;
         }
-
-        LogFolded(logger, folded, next);
-        return (folded, false, more);
     }
 
     /// <summary>Adds one minute's records, summed, to the state and to the spend row of the minute's slot.</summary>

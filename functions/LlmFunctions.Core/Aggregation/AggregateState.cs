@@ -165,5 +165,5 @@ internal sealed class AggregateState
 [JsonSerializable(typeof(AggregateState))]
 [JsonSerializable(typeof(Dictionary<string, long>))]
 [JsonSerializable(typeof(AggregateDelta))]
-[JsonSerializable(typeof(Dictionary<Aggregation.SpendKey, Aggregation.UsageSums>))]
+[JsonSerializable(typeof(Dictionary<SpendKey, UsageSums>))]
 internal sealed partial class AggregateJsonContext : JsonSerializerContext;

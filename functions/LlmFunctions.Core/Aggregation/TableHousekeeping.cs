@@ -12,7 +12,7 @@ namespace LlmFunctions.Core.Aggregation;
 /// folded; and with <c>Storage__RetentionDays</c> set, drops the call tables of days older than that which the fold
 /// has passed entirely (their records are in the state).
 /// </summary>
-internal sealed partial class TableHousekeeping(TableStore store, TailSummaries tail, Aggregation.DayRows days, TimeProvider time,
+internal sealed partial class TableHousekeeping(TableStore store, TailSummaries tail, DayRows days, TimeProvider time,
     IOptions<StorageOptions> options, ILogger<TableHousekeeping> logger)
 {
     private readonly int _retentionDays = options.Value.RetentionDays;

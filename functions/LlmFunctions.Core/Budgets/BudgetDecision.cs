@@ -8,7 +8,7 @@ namespace LlmFunctions.Core.Budgets;
 /// </summary>
 internal readonly record struct BudgetDecision(
     BudgetVerdict Verdict, string? Message = null, string? DowngradeTo = null, DateTimeOffset? ResetsAt = null, decimal? RemainingUsd = null,
-    string? ShadowBlocked = null, Budgets.BudgetReservation? Reservation = null)
+    string? ShadowBlocked = null, BudgetReservation? Reservation = null)
 {
     public static BudgetDecision Allow => default;
 }

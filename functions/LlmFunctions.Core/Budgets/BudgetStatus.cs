@@ -8,7 +8,7 @@ internal sealed record BudgetStatus(
     string Name, BudgetOptions Options, BudgetScope Scope, BudgetPeriod Period, long SpentNanoUsd, DateTimeOffset UpdatedAt,
     IReadOnlyList<KeyValuePair<string, long>> TopModels, IReadOnlyList<KeyValuePair<string, long>> TopClients)
 {
-    public decimal SpentUsd => Pricing.CostCalculator.ToUsd(SpentNanoUsd);
+    public decimal SpentUsd => CostCalculator.ToUsd(SpentNanoUsd);
 
     public decimal Percent => Options.LimitUsd <= 0 ? 0 : decimal.Round(SpentUsd / Options.LimitUsd * 100m, 2);
 }

@@ -16,7 +16,7 @@ internal static class ClientsValidator
         foreach (var (name, c) in clients)
         {
             // A name its label would change ("acme corp" → "acme_corp") could not find its own spend, and could share another's.
-            if (!string.Equals(Aggregation.AggregateState.Label(name), name, StringComparison.Ordinal))
+            if (!string.Equals(AggregateState.Label(name), name, StringComparison.Ordinal))
             {
                 return false;
             }
@@ -33,7 +33,7 @@ internal static class ClientsValidator
                 return false;
             }
 
-            if (c.RequestsPerMinute < 0 || !seen.Add(Convert.ToHexString(Security.ClientAuthenticator.Hash(c))))
+            if (c.RequestsPerMinute < 0 || !seen.Add(Convert.ToHexString(ClientAuthenticator.Hash(c))))
             {
                 return false;
             }
