@@ -50,8 +50,32 @@ internal sealed class AggregateDelta
         var client = AggregateState.Label(r.Client);
         var method = AggregateState.Label(r.Method);
         var endpoint = AggregateState.EndpointLabel(r.Endpoint);
-        var status = r.Outcome == CallOutcome.Timeout ? "timeout" : r.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var metered = r.UsageSource != UsageSource.None;
 
+        CountCall(r, labelModel, client, method, endpoint, metered);
+        if (r.BudgetShadowBlocks.Length > 0)
+        {
+            CountShadowBlocks(r.BudgetShadowBlocks);
+        }
+
+        if (countedTags.Count > 0 && r.Tags.Length > 0)
+        {
+            CountTags(r, countedTags);
+        }
+
+        ObserveCall(r, labelModel, method, endpoint, metered);
+        AddUsage(r, new SpendKey(client, model, r.EndUser, SpendKey.SortedTags(r.Tags)), limit);
+        Records++;
+        if (r.StartedAt > NewestStarted)
+        {
+            NewestStarted = r.StartedAt;
+        }
+    }
+
+    /// <summary>The call's counters: its request, tokens, cost, retries, and whether it was unpriced or estimated.</summary>
+    private void CountCall(CallRecord r, string labelModel, string client, string method, string endpoint, bool metered)
+    {
+        var status = r.Outcome == CallOutcome.Timeout ? "timeout" : r.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
         Inc(MetricKey.Requests(method, endpoint, status, labelModel, client, r.Upstream.Length == 0 ? "" : AggregateState.Label(r.Upstream)), 1);
         Inc(MetricKey.Tokens("input", labelModel, client), r.InputTokens);
         Inc(MetricKey.Tokens("output", labelModel, client), r.OutputTokens);
@@ -59,29 +83,35 @@ internal sealed class AggregateDelta
         Inc(MetricKey.Tokens("reasoning", labelModel, client), r.ReasoningTokens);
         Inc(MetricKey.Cost(labelModel, client), r.CostNanoUsd);
         Inc(MetricKey.Retries(labelModel), r.Retries);
-        var metered = r.UsageSource != UsageSource.None;
         Inc(MetricKey.Unpriced(labelModel), metered && !r.Priced ? 1 : 0);
         Inc(MetricKey.Estimated(labelModel), r.UsageSource == UsageSource.Estimated ? 1 : 0);
-        if (r.BudgetShadowBlocks.Length > 0)
+    }
+
+    /// <summary>The shadow budgets that would have blocked the call (comma-separated).</summary>
+    private void CountShadowBlocks(string budgets)
+    {
+        foreach (var budget in budgets.Split(','))
         {
-            foreach (var budget in r.BudgetShadowBlocks.Split(','))
+            Inc(MetricKey.ShadowBlocks(AggregateState.Label(budget)), 1);
+        }
+    }
+
+    /// <summary>The call's tags that have their own series.</summary>
+    private void CountTags(CallRecord r, IReadOnlySet<string> countedTags)
+    {
+        foreach (var tag in r.Tags.Split(','))
+        {
+            if (countedTags.Contains(tag))
             {
-                Inc(MetricKey.ShadowBlocks(AggregateState.Label(budget)), 1);
+                Inc(MetricKey.TagRequests(tag), 1);
+                Inc(MetricKey.TagCost(tag), r.CostNanoUsd);
             }
         }
+    }
 
-        if (countedTags.Count > 0 && r.Tags.Length > 0)
-        {
-            foreach (var tag in r.Tags.Split(','))
-            {
-                if (countedTags.Contains(tag))
-                {
-                    Inc(MetricKey.TagRequests(tag), 1);
-                    Inc(MetricKey.TagCost(tag), r.CostNanoUsd);
-                }
-            }
-        }
-
+    /// <summary>The call's histograms: its duration, its cost when metered, its time to the first byte when streamed.</summary>
+    private void ObserveCall(CallRecord r, string labelModel, string method, string endpoint, bool metered)
+    {
         Observe(MetricKey.Duration(method, endpoint), (long)Math.Round(r.DurationMs * 1000));
         if (metered)
         {
@@ -92,16 +122,15 @@ internal sealed class AggregateDelta
         {
             Observe(MetricKey.TimeToFirstByte(labelModel), (long)Math.Round(r.TimeToFirstByteMs * 1000));
         }
+    }
 
+    /// <summary>The call's usage, summed under its key as <paramref name="limit"/> admits it.</summary>
+    private void AddUsage(CallRecord r, SpendKey key, SpendKeyLimit limit)
+    {
         var bytes = KeyBytes;
-        var key = limit.Admit(Usage, ref bytes, new SpendKey(client, model, r.EndUser, SpendKey.SortedTags(r.Tags)));
-        (CollectionsMarshal.GetValueRefOrAddDefault(Usage, key, out _) ??= new UsageSums()).Add(r);
+        var admitted = limit.Admit(Usage, ref bytes, key);
+        (CollectionsMarshal.GetValueRefOrAddDefault(Usage, admitted, out _) ??= new UsageSums()).Add(r);
         KeyBytes = bytes;
-        Records++;
-        if (r.StartedAt > NewestStarted)
-        {
-            NewestStarted = r.StartedAt;
-        }
     }
 
     /// <summary>Adds another delta (another instance's, or another commit's) to this one.</summary>

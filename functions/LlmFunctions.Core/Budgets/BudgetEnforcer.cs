@@ -148,20 +148,9 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     /// <summary>The judgment from spend so far (rollups and this instance), without reservations.</summary>
     public BudgetDecision Check(SpendKey call, CallSize size)
     {
-        var model = call.Model;
-        if (_options.MaxCostPerCallUsd is { } max && _prices.TryGetPrice(model, out var price))
+        if (TooExpensive(call.Model, size) is { } refused)
         {
-            var outputTokens = size.OutputTokens(_options.DefaultMaxOutputTokens);
-            var inputTokens = size.EstimateInputTokens();
-            var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, inputTokens, 0, outputTokens));
-            if (worst > max)
-            {
-                var estimate = string.Create(CultureInfo.InvariantCulture,
-                    $"${worst:0.####} ({model}, ~{inputTokens} input tokens, up to {outputTokens} output tokens)");
-                return new BudgetDecision(BudgetVerdict.TooExpensive, string.Create(CultureInfo.InvariantCulture,
-                    $"This call could cost up to {estimate}, above the limit of ${max:0.####} per call (Budgets__MaxCostPerCallUsd). "
-                    + $"Lower max_tokens or the prompt size."));
-            }
+            return refused;
         }
 
         if (_budgets.Count == 0)
@@ -171,11 +160,39 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
 
         RefreshIfDue();
         var rollups = _rollups;
-        if (rollups is null)
+        return rollups is null ? BudgetDecision.Allow : Judge(call, rollups);
+    }
+
+    /// <summary>A refusal when the call's worst case costs more than <c>Budgets__MaxCostPerCallUsd</c>, else null.</summary>
+    private BudgetDecision? TooExpensive(string model, CallSize size)
+    {
+        if (_options.MaxCostPerCallUsd is not { } max || !_prices.TryGetPrice(model, out var price))
         {
-            return BudgetDecision.Allow;
+            return null;
         }
 
+        var outputTokens = size.OutputTokens(_options.DefaultMaxOutputTokens);
+        var inputTokens = size.EstimateInputTokens();
+        var worst = CostCalculator.ToUsd(CostCalculator.CostNanoUsd(price, inputTokens, 0, outputTokens));
+        if (worst <= max)
+        {
+            return null;
+        }
+
+        var estimate = string.Create(CultureInfo.InvariantCulture,
+            $"${worst:0.####} ({model}, ~{inputTokens} input tokens, up to {outputTokens} output tokens)");
+        return new BudgetDecision(BudgetVerdict.TooExpensive, string.Create(CultureInfo.InvariantCulture,
+            $"This call could cost up to {estimate}, above the limit of ${max:0.####} per call (Budgets__MaxCostPerCallUsd). "
+            + $"Lower max_tokens or the prompt size."));
+    }
+
+    /// <summary>
+    /// The call against every budget that applies to it: the first exhausted <c>block</c> budget refuses it, the first
+    /// exhausted <c>downgrade</c> one swaps its model; exhausted <c>shadow</c> budgets are named, and the tightest
+    /// remaining figure goes with the decision.
+    /// </summary>
+    private BudgetDecision Judge(SpendKey call, Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)> rollups)
+    {
         var now = _time.GetUtcNow();
         BudgetDecision decision = BudgetDecision.Allow;
         decimal? remaining = null;
@@ -188,15 +205,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             }
 
             var period = BudgetPeriod.Current(options.Period, _zone, now);
-            var spent = 0m;
-            var since = period.Start;
-            if (rollups.TryGetValue(name, out var row) && row.PeriodKey == period.Key)
-            {
-                spent = row.SpentUsd;
-                since = row.UpdatedAt;
-            }
-
-            spent += CostCalculator.ToUsd(local.Since(since, period.Start));
+            var spent = Spent(rollups, name, period, local);
             var left = Math.Max(0, options.LimitUsd - spent);
             remaining = remaining is { } tightest && tightest <= left ? tightest : left;
             if (spent < options.LimitUsd)
@@ -213,7 +222,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
                             + $"It resets at {period.End:yyyy-MM-dd HH:mm} UTC."),
                         ResetsAt: period.End, RemainingUsd: 0);
                 case "downgrade" when decision.Verdict == BudgetVerdict.Allow
-                    && !string.Equals(options.DowngradeTo, model, StringComparison.OrdinalIgnoreCase):
+                    && !string.Equals(options.DowngradeTo, call.Model, StringComparison.OrdinalIgnoreCase):
                     decision = new BudgetDecision(BudgetVerdict.Downgrade, DowngradeTo: options.DowngradeTo);
                     break;
                 case "shadow":
@@ -223,6 +232,22 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         }
 
         return decision with { RemainingUsd = remaining, ShadowBlocked = shadowed is null ? null : string.Join(',', shadowed) };
+    }
+
+    /// <summary>A budget's spend in its period: the last rollup's figure when it is of this period, plus what this
+    /// instance recorded since that rollup (since the period's start without one).</summary>
+    private static decimal Spent(Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)> rollups, string name,
+        BudgetPeriod period, LocalSpend local)
+    {
+        var spent = 0m;
+        var since = period.Start;
+        if (rollups.TryGetValue(name, out var row) && row.PeriodKey == period.Key)
+        {
+            spent = row.SpentUsd;
+            since = row.UpdatedAt;
+        }
+
+        return spent + CostCalculator.ToUsd(local.Since(since, period.Start));
     }
 
     /// <summary>Takes the figures of a rollup this instance just wrote, so its own run applies a block at once.</summary>

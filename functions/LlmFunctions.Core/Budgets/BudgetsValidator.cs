@@ -32,45 +32,7 @@ internal sealed class BudgetsValidator : IValidateOptions<BudgetsOptions>
 
         foreach (var (budget, b) in options.Items)
         {
-            var key = $"Budgets__{budget}";
-            if (!BudgetScope.TryParse(b.Scope, out _))
-            {
-                errors.Add($"{key}__Scope '{b.Scope}' must be global, client:<client>, model:<model>, tag:<tag> or user:<user>.");
-            }
-
-            if (b.Period.ToLowerInvariant() is not ("day" or "month"))
-            {
-                errors.Add($"{key}__Period '{b.Period}' must be day or month.");
-            }
-
-            if (b.LimitUsd <= 0)
-            {
-                errors.Add($"{key}__LimitUsd must be a positive number of USD.");
-            }
-
-            if (BudgetThresholds.Parse(b.Thresholds) is null)
-            {
-                errors.Add($"{key}__Thresholds '{b.Thresholds}' must be comma-separated percents between 1 and 1000.");
-            }
-
-            switch (b.Action.ToLowerInvariant())
-            {
-                case "notify" or "block" or "shadow":
-                    break;
-                case "downgrade" when !string.IsNullOrWhiteSpace(b.DowngradeTo):
-                    break;
-                case "downgrade":
-                    errors.Add($"{key}__DowngradeTo is required when {key}__Action is downgrade.");
-                    break;
-                default:
-                    errors.Add($"{key}__Action '{b.Action}' must be notify, block, downgrade or shadow.");
-                    break;
-            }
-
-            if (b.Reserve && !string.Equals(b.Action, "block", StringComparison.OrdinalIgnoreCase))
-            {
-                errors.Add($"{key}__Reserve applies to block budgets only ({key}__Action is '{b.Action}').");
-            }
+            ValidateBudget(errors, $"Budgets__{budget}", b);
         }
 
         if (options.DefaultMaxOutputTokens < 1)
@@ -79,5 +41,48 @@ internal sealed class BudgetsValidator : IValidateOptions<BudgetsOptions>
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>The checks of one budget, <paramref name="key"/> being its prefix (<c>Budgets__name</c>).</summary>
+    private static void ValidateBudget(List<string> errors, string key, BudgetOptions b)
+    {
+        if (!BudgetScope.TryParse(b.Scope, out _))
+        {
+            errors.Add($"{key}__Scope '{b.Scope}' must be global, client:<client>, model:<model>, tag:<tag> or user:<user>.");
+        }
+
+        if (b.Period.ToLowerInvariant() is not ("day" or "month"))
+        {
+            errors.Add($"{key}__Period '{b.Period}' must be day or month.");
+        }
+
+        if (b.LimitUsd <= 0)
+        {
+            errors.Add($"{key}__LimitUsd must be a positive number of USD.");
+        }
+
+        if (BudgetThresholds.Parse(b.Thresholds) is null)
+        {
+            errors.Add($"{key}__Thresholds '{b.Thresholds}' must be comma-separated percents between 1 and 1000.");
+        }
+
+        switch (b.Action.ToLowerInvariant())
+        {
+            case "notify" or "block" or "shadow":
+                break;
+            case "downgrade" when !string.IsNullOrWhiteSpace(b.DowngradeTo):
+                break;
+            case "downgrade":
+                errors.Add($"{key}__DowngradeTo is required when {key}__Action is downgrade.");
+                break;
+            default:
+                errors.Add($"{key}__Action '{b.Action}' must be notify, block, downgrade or shadow.");
+                break;
+        }
+
+        if (b.Reserve && !string.Equals(b.Action, "block", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"{key}__Reserve applies to block budgets only ({key}__Action is '{b.Action}').");
+        }
     }
 }

@@ -20,96 +20,110 @@ internal sealed record WebhookMessage(Uri Url, byte[] Body, IReadOnlyDictionary<
     public static WebhookMessage Create(WebhookOptions webhook, BudgetNotification n, DateTimeOffset now)
     {
         var url = new Uri(webhook.Url);
-        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        var text = Text(n);
-        JsonNode body;
-        switch (webhook.Format.ToLowerInvariant())
+        var format = webhook.Format.ToLowerInvariant();
+        var body = format switch
         {
-            case "feishu":
-                body = new JsonObject
-                {
-                    ["msg_type"] = "text",
-                    ["content"] = new JsonObject { ["text"] = n.Title + "\n" + text },
-                };
-                if (!string.IsNullOrEmpty(webhook.Secret))
-                {
-                    // Feishu: sign = Base64(HMAC-SHA256(key: timestamp + "\n" + secret, message: empty)), timestamp in seconds.
-                    var ts = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-                    body["timestamp"] = ts;
-                    body["sign"] = Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(ts + "\n" + webhook.Secret), ReadOnlySpan<byte>.Empty));
-                }
-
-                break;
-            case "dingtalk":
-                body = new JsonObject
-                {
-                    ["msgtype"] = "markdown",
-                    ["markdown"] = new JsonObject { ["title"] = n.Title, ["text"] = "### " + n.Title + "\n\n" + Markdown(n) },
-                };
-                if (!string.IsNullOrEmpty(webhook.Secret))
-                {
-                    // DingTalk: sign = UrlEncode(Base64(HMAC-SHA256(key: secret, message: timestamp + "\n" + secret))), timestamp in ms.
-                    var ts = now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
-                    var sign = Convert.ToBase64String(
-                        HMACSHA256.HashData(Encoding.UTF8.GetBytes(webhook.Secret), Encoding.UTF8.GetBytes(ts + "\n" + webhook.Secret)));
-                    var separator = string.IsNullOrEmpty(url.Query) ? "?" : "&";
-                    url = new Uri(url + separator + "timestamp=" + ts + "&sign=" + Uri.EscapeDataString(sign));
-                }
-
-                break;
-            case "slack":
-                body = new JsonObject
-                {
-                    ["text"] = n.Title,
-                    ["blocks"] = new JsonArray(
-                        new JsonObject { ["type"] = "header", ["text"] = new JsonObject { ["type"] = "plain_text", ["text"] = n.Title } },
-                        new JsonObject { ["type"] = "section", ["text"] = new JsonObject { ["type"] = "mrkdwn", ["text"] = Markdown(n) } }),
-                };
-                break;
-            case "teams":
-                var facts = new JsonArray();
-                foreach (var (title, value) in Facts(n))
-                {
-                    facts.Add(new JsonObject { ["title"] = title, ["value"] = value });
-                }
-
-                body = new JsonObject
-                {
-                    ["type"] = "message",
-                    ["attachments"] = new JsonArray(new JsonObject
-                    {
-                        ["contentType"] = "application/vnd.microsoft.card.adaptive",
-                        ["contentUrl"] = null,
-                        ["content"] = new JsonObject
-                        {
-                            ["$schema"] = "http://adaptivecards.io/schemas/adaptive-card.json",
-                            ["type"] = "AdaptiveCard",
-                            ["version"] = "1.4",
-                            ["body"] = new JsonArray(
-                                new JsonObject { ["type"] = "TextBlock", ["text"] = n.Title, ["weight"] = "Bolder", ["size"] = "Medium", ["wrap"] = true },
-                                new JsonObject { ["type"] = "FactSet", ["facts"] = facts }),
-                        },
-                    }),
-                };
-                break;
-            default:
-                body = JsonSerializer.SerializeToNode(n, BudgetJsonContext.Default.BudgetNotification)!;
-                break;
+            "feishu" => Feishu(n, webhook.Secret, now),
+            "dingtalk" => DingTalk(n),
+            "slack" => Slack(n),
+            "teams" => Teams(n),
+            _ => JsonSerializer.SerializeToNode(n, BudgetJsonContext.Default.BudgetNotification)!,
+        };
+        if (format == "dingtalk" && !string.IsNullOrEmpty(webhook.Secret))
+        {
+            url = SignDingTalk(url, webhook.Secret, now);
         }
 
         var bytes = Encoding.UTF8.GetBytes(body.ToJsonString(Readable));
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         if (webhook.Format.Equals("generic", StringComparison.OrdinalIgnoreCase) && !string.IsNullOrEmpty(webhook.Secret))
         {
-            // Generic: HMAC-SHA256(secret, timestamp + "." + body), hex, so a receiver can verify and reject old timestamps.
-            var ts = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-            var signed = new byte[ts.Length + 1 + bytes.Length];
-            Encoding.ASCII.GetBytes(ts + ".", signed);
-            bytes.CopyTo(signed, ts.Length + 1);
-            headers[TimestampHeader] = ts;
-            headers[SignatureHeader] = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(webhook.Secret), signed));
+            SignGeneric(headers, bytes, webhook.Secret, now);
         }
 
         return new WebhookMessage(url, bytes, headers);
+    }
+
+    private static JsonObject Feishu(BudgetNotification n, string? secret, DateTimeOffset now)
+    {
+        var body = new JsonObject
+        {
+            ["msg_type"] = "text",
+            ["content"] = new JsonObject { ["text"] = n.Title + "\n" + Text(n) },
+        };
+        if (!string.IsNullOrEmpty(secret))
+        {
+            // Feishu: sign = Base64(HMAC-SHA256(key: timestamp + "\n" + secret, message: empty)), timestamp in seconds.
+            var ts = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+            body["timestamp"] = ts;
+            body["sign"] = Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(ts + "\n" + secret), ReadOnlySpan<byte>.Empty));
+        }
+
+        return body;
+    }
+
+    private static JsonObject DingTalk(BudgetNotification n) => new()
+    {
+        ["msgtype"] = "markdown",
+        ["markdown"] = new JsonObject { ["title"] = n.Title, ["text"] = "### " + n.Title + "\n\n" + Markdown(n) },
+    };
+
+    /// <summary>DingTalk signs in the URL: sign = UrlEncode(Base64(HMAC-SHA256(key: secret, message: timestamp + "\n" + secret))),
+    /// timestamp in ms.</summary>
+    private static Uri SignDingTalk(Uri url, string secret, DateTimeOffset now)
+    {
+        var ts = now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
+        var sign = Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(ts + "\n" + secret)));
+        var separator = string.IsNullOrEmpty(url.Query) ? "?" : "&";
+        return new Uri(url + separator + "timestamp=" + ts + "&sign=" + Uri.EscapeDataString(sign));
+    }
+
+    private static JsonObject Slack(BudgetNotification n) => new()
+    {
+        ["text"] = n.Title,
+        ["blocks"] = new JsonArray(
+            new JsonObject { ["type"] = "header", ["text"] = new JsonObject { ["type"] = "plain_text", ["text"] = n.Title } },
+            new JsonObject { ["type"] = "section", ["text"] = new JsonObject { ["type"] = "mrkdwn", ["text"] = Markdown(n) } }),
+    };
+
+    /// <summary>An Adaptive Card: the title, then the facts as a FactSet.</summary>
+    private static JsonObject Teams(BudgetNotification n)
+    {
+        var facts = new JsonArray();
+        foreach (var (title, value) in Facts(n))
+        {
+            facts.Add(new JsonObject { ["title"] = title, ["value"] = value });
+        }
+
+        return new JsonObject
+        {
+            ["type"] = "message",
+            ["attachments"] = new JsonArray(new JsonObject
+            {
+                ["contentType"] = "application/vnd.microsoft.card.adaptive",
+                ["contentUrl"] = null,
+                ["content"] = new JsonObject
+                {
+                    ["$schema"] = "http://adaptivecards.io/schemas/adaptive-card.json",
+                    ["type"] = "AdaptiveCard",
+                    ["version"] = "1.4",
+                    ["body"] = new JsonArray(
+                        new JsonObject { ["type"] = "TextBlock", ["text"] = n.Title, ["weight"] = "Bolder", ["size"] = "Medium", ["wrap"] = true },
+                        new JsonObject { ["type"] = "FactSet", ["facts"] = facts }),
+                },
+            }),
+        };
+    }
+
+    /// <summary>Generic: HMAC-SHA256(secret, timestamp + "." + body), hex, so a receiver can verify and reject old timestamps.</summary>
+    private static void SignGeneric(Dictionary<string, string> headers, byte[] body, string secret, DateTimeOffset now)
+    {
+        var ts = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var signed = new byte[ts.Length + 1 + body.Length];
+        Encoding.ASCII.GetBytes(ts + ".", signed);
+        body.CopyTo(signed, ts.Length + 1);
+        headers[TimestampHeader] = ts;
+        headers[SignatureHeader] = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), signed));
     }
 
     private static IEnumerable<(string Title, string Value)> Facts(BudgetNotification n)

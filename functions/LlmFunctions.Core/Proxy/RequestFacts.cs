@@ -4,8 +4,11 @@ using LlmFunctions.Core.Http;
 
 namespace LlmFunctions.Core.Proxy;
 
-/// <summary>What the proxy needs from a JSON request body: model, streaming, usage option, output cap.</summary>
-internal sealed class RequestFacts
+/// <summary>
+/// What the proxy needs from a JSON request body: model, streaming, usage option, output cap; and the body to send
+/// upstream (<see cref="Rewrite"/>, in RequestFacts.Rewrite.cs).
+/// </summary>
+internal sealed partial class RequestFacts
 {
     public string? Model { get; private set; }
 
@@ -96,118 +99,9 @@ internal sealed class RequestFacts
             var seen = 0;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                // A member the proxy acts on, given twice, could mean one thing to us and another upstream
-                // (bill one model, run another): refuse it rather than guess which one counts.
-                var bit = reader.ValueTextEquals("model"u8) ? 1 : reader.ValueTextEquals("stream"u8) ? 2
-                    : reader.ValueTextEquals("stream_options"u8) ? 4 : reader.ValueTextEquals("max_tokens"u8) ? 8
-                    : reader.ValueTextEquals("max_completion_tokens"u8) ? 16 : reader.ValueTextEquals("max_output_tokens"u8) ? 32 : 0;
-                if ((seen & bit) != 0)
+                if (!facts.TryReadMember(ref reader, ref seen))
                 {
-                    facts.Problem = $"The request body names '{reader.GetString()}' more than once.";
                     return false;
-                }
-
-                seen |= bit;
-                if (bit == 0 && CaseVariant(ref reader) is { } variant)
-                {
-                    facts.Problem = $"The request body names '{Text.Truncate(reader.GetString()!)}'; member names are case-sensitive: use '{variant}'.";
-                    return false;
-                }
-
-                if (reader.ValueTextEquals("model"u8))
-                {
-                    reader.Read();
-                    facts.Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                    if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
-                    {
-                        reader.Skip();
-                    }
-                }
-                else if (reader.ValueTextEquals("stream"u8))
-                {
-                    reader.Read();
-                    if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null))
-                    {
-                        facts.Problem = "'stream' must be true or false.";
-                        return false;
-                    }
-
-                    facts.Stream = reader.TokenType == JsonTokenType.True;
-                }
-                else if (reader.ValueTextEquals("stream_options"u8))
-                {
-                    reader.Read();
-                    facts.HasStreamOptions = true;
-                    if (reader.TokenType == JsonTokenType.StartObject)
-                    {
-                        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-                        {
-                            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
-                            reader.Read();
-                            if (isIncludeUsage && reader.TokenType is JsonTokenType.True or JsonTokenType.False)
-                            {
-                                facts.IncludeUsage = reader.TokenType == JsonTokenType.True;
-                            }
-                            else
-                            {
-                                reader.Skip();
-                            }
-                        }
-                    }
-                    else
-                    {
-                        reader.Skip();
-                    }
-                }
-                else if (reader.ValueTextEquals("user"u8))
-                {
-                    reader.Read();
-                    facts.User = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                    reader.Skip();
-                }
-                else if (reader.ValueTextEquals("metadata"u8))
-                {
-                    reader.Read();
-                    facts.Metadata = ReadMetadata(ref reader);
-                }
-                else if (reader.ValueTextEquals("previous_response_id"u8) || reader.ValueTextEquals("conversation"u8))
-                {
-                    reader.Read();
-                    facts.HasStoredInput |= reader.TokenType is not JsonTokenType.Null;
-                    reader.Skip();
-                }
-                else if (reader.ValueTextEquals("n"u8) || reader.ValueTextEquals("best_of"u8)
-                    || reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8)
-                    || reader.ValueTextEquals("max_output_tokens"u8))
-                {
-                    // A count the worst case is priced on: "8", 8.5 or 1e9 could be read one way upstream and another here.
-                    var name = reader.GetString()!;
-                    reader.Read();
-                    if (reader.TokenType == JsonTokenType.Null)
-                    {
-                        continue;
-                    }
-
-                    if (reader.TokenType != JsonTokenType.Number || !IsInteger(reader.ValueSpan) || !reader.TryGetInt64(out var count))
-                    {
-                        facts.Problem = $"'{name}' must be an integer.";
-                        return false;
-                    }
-
-                    if (name is "n" or "best_of")
-                    {
-                        facts.Choices = Math.Max(facts.Choices, Math.Min(count, MaxChoices));
-                    }
-                    else if (count > 0)
-                    {
-                        // max_tokens and max_completion_tokens together: the larger bounds what the call may cost.
-                        facts.MaxOutputTokens = Math.Max(facts.MaxOutputTokens ?? 0, count);
-                    }
-                }
-                else
-                {
-                    reader.Read();
-                    reader.Skip();
                 }
             }
 
@@ -223,6 +117,170 @@ internal sealed class RequestFacts
             // InvalidOperationException: a string that is not valid UTF-16 once unescaped (a lone surrogate).
             return false;
         }
+    }
+
+    /// <summary>
+    /// Reads the member whose name the reader is on, leaving the reader on the last token of its value; false, with the
+    /// <see cref="Problem"/>, when the body is refused for it. <paramref name="seen"/> holds the members acted on so far.
+    /// </summary>
+    private bool TryReadMember(ref Utf8JsonReader reader, ref int seen)
+    {
+        if (!TryAcceptName(ref reader, ref seen))
+        {
+            return false;
+        }
+
+        if (reader.ValueTextEquals("model"u8))
+        {
+            reader.Read();
+            Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                reader.Skip();
+            }
+        }
+        else if (reader.ValueTextEquals("stream"u8))
+        {
+            return TryReadStream(ref reader);
+        }
+        else if (reader.ValueTextEquals("stream_options"u8))
+        {
+            reader.Read();
+            ReadStreamOptions(ref reader);
+        }
+        else if (reader.ValueTextEquals("user"u8))
+        {
+            reader.Read();
+            User = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            reader.Skip();
+        }
+        else if (reader.ValueTextEquals("metadata"u8))
+        {
+            reader.Read();
+            Metadata = ReadMetadata(ref reader);
+        }
+        else if (reader.ValueTextEquals("previous_response_id"u8) || reader.ValueTextEquals("conversation"u8))
+        {
+            reader.Read();
+            HasStoredInput |= reader.TokenType is not JsonTokenType.Null;
+            reader.Skip();
+        }
+        else if (IsCount(ref reader))
+        {
+            return TryReadCount(ref reader);
+        }
+        else
+        {
+            reader.Read();
+            reader.Skip();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// False, with the <see cref="Problem"/>, for a name the body must not have: a member the proxy acts on given twice,
+    /// which could mean one thing to us and another upstream (bill one model, run another), so it is refused rather than
+    /// guessed at; or one of the members we read spelled in another case, which the upstream may read and we would not.
+    /// </summary>
+    private bool TryAcceptName(ref Utf8JsonReader reader, ref int seen)
+    {
+        var bit = ActedOnBit(ref reader);
+        if ((seen & bit) != 0)
+        {
+            Problem = $"The request body names '{reader.GetString()}' more than once.";
+            return false;
+        }
+
+        seen |= bit;
+        if (bit == 0 && CaseVariant(ref reader) is { } variant)
+        {
+            Problem = $"The request body names '{Text.Truncate(reader.GetString()!)}'; member names are case-sensitive: use '{variant}'.";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>The bit of a member that may be given once only (<c>model</c>, <c>stream</c>, <c>stream_options</c>, the output caps), else 0.</summary>
+    private static int ActedOnBit(ref Utf8JsonReader reader) =>
+        reader.ValueTextEquals("model"u8) ? 1 : reader.ValueTextEquals("stream"u8) ? 2
+        : reader.ValueTextEquals("stream_options"u8) ? 4 : reader.ValueTextEquals("max_tokens"u8) ? 8
+        : reader.ValueTextEquals("max_completion_tokens"u8) ? 16 : reader.ValueTextEquals("max_output_tokens"u8) ? 32 : 0;
+
+    /// <summary>Reads <c>stream</c>: true, false or null; anything else refuses the body.</summary>
+    private bool TryReadStream(ref Utf8JsonReader reader)
+    {
+        reader.Read();
+        if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null))
+        {
+            Problem = "'stream' must be true or false.";
+            return false;
+        }
+
+        Stream = reader.TokenType == JsonTokenType.True;
+        return true;
+    }
+
+    /// <summary>Reads <c>stream_options</c>, the reader on its value: that it is there, and its <c>include_usage</c>.</summary>
+    private void ReadStreamOptions(ref Utf8JsonReader reader)
+    {
+        HasStreamOptions = true;
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
+            reader.Read();
+            if (isIncludeUsage && reader.TokenType is JsonTokenType.True or JsonTokenType.False)
+            {
+                IncludeUsage = reader.TokenType == JsonTokenType.True;
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+    }
+
+    /// <summary>A member that bounds the worst case: the choices (<c>n</c>, <c>best_of</c>) or an output cap.</summary>
+    private static bool IsCount(ref Utf8JsonReader reader) =>
+        reader.ValueTextEquals("n"u8) || reader.ValueTextEquals("best_of"u8)
+        || reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8)
+        || reader.ValueTextEquals("max_output_tokens"u8);
+
+    /// <summary>Reads a count <see cref="IsCount"/> names: an integer or null; anything else refuses the body.</summary>
+    private bool TryReadCount(ref Utf8JsonReader reader)
+    {
+        // A count the worst case is priced on: "8", 8.5 or 1e9 could be read one way upstream and another here.
+        var name = reader.GetString()!;
+        reader.Read();
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return true;
+        }
+
+        if (reader.TokenType != JsonTokenType.Number || !IsInteger(reader.ValueSpan) || !reader.TryGetInt64(out var count))
+        {
+            Problem = $"'{name}' must be an integer.";
+            return false;
+        }
+
+        if (name is "n" or "best_of")
+        {
+            Choices = Math.Max(Choices, Math.Min(count, MaxChoices));
+        }
+        else if (count > 0)
+        {
+            // max_tokens and max_completion_tokens together: the larger bounds what the call may cost.
+            MaxOutputTokens = Math.Max(MaxOutputTokens ?? 0, count);
+        }
+
+        return true;
     }
 
     /// <summary>The member a property name spells in another case (<c>Model</c> for <c>model</c>), or null.</summary>
@@ -249,101 +307,6 @@ internal sealed class RequestFacts
 
     /// <summary>A JSON number without a fraction or exponent.</summary>
     private static bool IsInteger(ReadOnlySpan<byte> number) => number.IndexOfAny((byte)'.', (byte)'e', (byte)'E') < 0;
-
-    /// <summary>
-    /// Returns the body to send upstream: with <c>stream_options.include_usage = true</c> added when
-    /// <paramref name="injectUsage"/>, and the model replaced when <paramref name="model"/> is given.
-    /// The common case (no <c>stream_options</c> at all, no model change) is a byte splice before the final brace.
-    /// </summary>
-    public static byte[] Rewrite(ReadOnlySpan<byte> json, bool injectUsage, bool hasStreamOptions, string? model)
-    {
-        if (model is null && injectUsage && !hasStreamOptions)
-        {
-            var end = json.LastIndexOf((byte)'}');
-            var insert = ",\"stream_options\":{\"include_usage\":true}"u8;
-            var result = new byte[json.Length + insert.Length];
-            json[..end].CopyTo(result);
-            insert.CopyTo(result.AsSpan(end));
-            json[end..].CopyTo(result.AsSpan(end + insert.Length));
-            return result;
-        }
-
-        // Otherwise copy the object member by member (duplicates of other members pass through untouched,
-        // which a DOM such as JsonNode would refuse), replacing what we change.
-        var output = new System.Buffers.ArrayBufferWriter<byte>(json.Length + 64);
-        using (var writer = new Utf8JsonWriter(output))
-        {
-            var reader = new Utf8JsonReader(json, ReaderOptions);
-            reader.Read();
-            writer.WriteStartObject();
-            var wroteStreamOptions = false;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                if (model is not null && reader.ValueTextEquals("model"u8))
-                {
-                    reader.Read();
-                    reader.Skip();
-                    writer.WriteString("model"u8, model);
-                }
-                else if (injectUsage && reader.ValueTextEquals("stream_options"u8))
-                {
-                    reader.Read();
-                    writer.WriteStartObject("stream_options"u8);
-                    if (reader.TokenType == JsonTokenType.StartObject)
-                    {
-                        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-                        {
-                            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
-                            var name = reader.GetString()!;
-                            reader.Read();
-                            if (!isIncludeUsage)
-                            {
-                                writer.WritePropertyName(name);
-                                CopyValue(ref reader, json, writer);
-                            }
-                            else
-                            {
-                                reader.Skip();
-                            }
-                        }
-                    }
-                    else
-                    {
-                        reader.Skip();
-                    }
-
-                    writer.WriteBoolean("include_usage"u8, true);
-                    writer.WriteEndObject();
-                    wroteStreamOptions = true;
-                }
-                else
-                {
-                    writer.WritePropertyName(reader.GetString()!);
-                    reader.Read();
-                    CopyValue(ref reader, json, writer);
-                }
-            }
-
-            if (injectUsage && !wroteStreamOptions)
-            {
-                writer.WriteStartObject("stream_options"u8);
-                writer.WriteBoolean("include_usage"u8, true);
-                writer.WriteEndObject();
-            }
-
-            writer.WriteEndObject();
-        }
-
-        return output.WrittenSpan.ToArray();
-    }
-
-    /// <summary>Copies the value the reader is on, byte for byte.</summary>
-    private static void CopyValue(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, Utf8JsonWriter writer)
-    {
-        var start = (int)reader.TokenStartIndex;
-        reader.Skip();
-        writer.WriteRawValue(json[start..(int)reader.BytesConsumed], skipInputValidation: true);
-    }
 
     /// <summary>Collects the prompt text of a request (messages, input, prompt, instructions) for estimating tokens.</summary>
     public static string PromptText(ReadOnlySpan<byte> json)

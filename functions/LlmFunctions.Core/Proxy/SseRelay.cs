@@ -43,9 +43,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
                 }
                 catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
                 {
-                    failure = clientAborted.IsCancellationRequested ? ApiFailure.ClientCancelled
-                        : ex is OperationCanceledException ? ApiFailure.UpstreamStreamIdle
-                        : ApiFailure.UpstreamStreamBroken;
+                    failure = ReadFailure(ex, clientAborted);
                     break;
                 }
 
@@ -67,6 +65,25 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
             }
         }
 
+        failure = Conclude(context, record, path, requestBody, start, progress, failure);
+
+        // A stream without [DONE] (the Responses API's) ends with the response: after its record, like the others.
+        return failure ?? await commit.EndAnswerAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Why reading the upstream's stream failed: the client left, the upstream went idle past the timeout, or it broke.</summary>
+    private static ApiFailure ReadFailure(Exception ex, CancellationToken clientAborted) =>
+        clientAborted.IsCancellationRequested ? ApiFailure.ClientCancelled
+        : ex is OperationCanceledException ? ApiFailure.UpstreamStreamIdle
+        : ApiFailure.UpstreamStreamBroken;
+
+    /// <summary>
+    /// Once the events ended: a stream cut short is a failure (and logged), a stream that ended well without an event still
+    /// starts the answer, and a call <c>[DONE]</c> did not bill is billed. Returns the relay's failure, if any.
+    /// </summary>
+    private ApiFailure? Conclude(HttpContext context, CallRecord record, string path, PooledBufferWriter requestBody, Action<bool> start,
+        StreamProgress progress, ApiFailure? failure)
+    {
         // The upstream closed without its end marker: a truncated stream, never passed off as complete.
         var truncated = failure is null && !progress.SawDone && path is Endpoints.ChatCompletions or "completions";
         if (truncated || (failure is not null && failure != ApiFailure.ClientCancelled && failure != ApiFailure.StorageUnavailable))
@@ -85,8 +102,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
             billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
         }
 
-        // A stream without [DONE] (the Responses API's) ends with the response: after its record, like the others.
-        return failure ?? await commit.EndAnswerAsync().ConfigureAwait(false);
+        return failure;
     }
 
     /// <summary>Writes one upstream event to the client; <see cref="ApiFailure.ClientCancelled"/> when it is gone.

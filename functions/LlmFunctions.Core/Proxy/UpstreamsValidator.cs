@@ -11,9 +11,37 @@ internal sealed class UpstreamsValidator(IOptions<Dictionary<string, UpstreamEnt
     {
         var errors = new List<string>();
         var entries = upstreams.Value;
+        ValidateDefault(errors, options, hasEntries: entries.Count > 0);
+
+        // Exact model names (not prefixes) and the upstreams that list them: a name two of them list must be weighted.
+        var claims = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (upstream, u) in entries)
+        {
+            foreach (var m in ValidateEntry(errors, $"Upstreams__{upstream}", u).Where(m => !m.IsPrefix))
+            {
+                (claims.TryGetValue(m.Text, out var claimants) ? claimants : claims[m.Text] = []).Add(upstream);
+            }
+        }
+
+        foreach (var (model, claimants) in claims.Where(e => e.Value.Count > 1))
+        {
+            var unweighted = claimants.Where(c => entries[c].Weight is null).ToList();
+            if (unweighted.Count > 0)
+            {
+                errors.Add($"Model '{model}' is claimed by upstreams {string.Join(", ", claimants)}: set "
+                    + string.Join(", ", unweighted.Select(c => $"Upstreams__{c}__Weight")) + " to share it, or list it on one of them only.");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>The single upstream of <c>Upstream__*</c> (required when no <c>Upstreams__*</c> is set) and the fallback models.</summary>
+    private static void ValidateDefault(List<string> errors, UpstreamOptions options, bool hasEntries)
+    {
         if (string.IsNullOrWhiteSpace(options.BaseUrl))
         {
-            if (entries.Count == 0)
+            if (!hasEntries)
             {
                 errors.Add("Upstream__BaseUrl is required (for example https://api.holysheep.ai/v1).");
             }
@@ -31,69 +59,53 @@ internal sealed class UpstreamsValidator(IOptions<Dictionary<string, UpstreamEnt
         {
             errors.Add($"Upstream__FallbackModels: '{badFallback}' is not model=fallback with two different models.");
         }
+    }
 
-        var exact = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (upstream, u) in entries)
+    /// <summary>The checks of one <c>Upstreams__*</c> entry, <paramref name="key"/> being its prefix; returns the models it lists.</summary>
+    private static List<ModelPattern> ValidateEntry(List<string> errors, string key, UpstreamEntryOptions u)
+    {
+        if (string.IsNullOrWhiteSpace(u.BaseUrl))
         {
-            var key = $"Upstreams__{upstream}";
-            if (string.IsNullOrWhiteSpace(u.BaseUrl))
-            {
-                errors.Add($"{key}__BaseUrl is required.");
-            }
-            else
-            {
-                CheckUrl(errors, key + "__BaseUrl", u.BaseUrl);
-            }
-
-            var azure = string.Equals(u.Kind, UpstreamKinds.AzureOpenAI, StringComparison.OrdinalIgnoreCase);
-            if (!azure && !string.Equals(u.Kind, UpstreamKinds.OpenAI, StringComparison.OrdinalIgnoreCase))
-            {
-                errors.Add($"{key}__Kind '{u.Kind}' is not known; use {UpstreamKinds.OpenAI} (any OpenAI-compatible base URL) "
-                    + $"or {UpstreamKinds.AzureOpenAI}.");
-            }
-            else if (!azure && string.IsNullOrWhiteSpace(u.ApiKey))
-            {
-                errors.Add($"{key}__ApiKey is required (only {UpstreamKinds.AzureOpenAI} can use the managed identity instead).");
-            }
-
-            if (!azure && (u.ApiVersion.Length > 0 || u.Deployments.Length > 0))
-            {
-                errors.Add($"{key}__ApiVersion and {key}__Deployments apply to Kind {UpstreamKinds.AzureOpenAI} only.");
-            }
-
-            if (ModelPairs.TryParseDeployments(u.Deployments, out _) is { } badPair)
-            {
-                errors.Add($"{key}__Deployments: '{badPair}' is not model=deployment.");
-            }
-
-            var models = ModelPattern.ParseList(u.Models);
-            if (models.Count == 0)
-            {
-                errors.Add($"{key}__Models is required: model names or prefixes ending in *, comma-separated (for example gpt-4o,claude-*).");
-            }
-
-            if (u.Weight is < 1 or > 1000)
-            {
-                errors.Add($"{key}__Weight must be a whole number between 1 and 1000.");
-            }
-
-            foreach (var m in models.Where(m => !m.IsPrefix))
-            {
-                (exact.TryGetValue(m.Text, out var claimants) ? claimants : exact[m.Text] = []).Add(upstream);
-            }
+            errors.Add($"{key}__BaseUrl is required.");
+        }
+        else
+        {
+            CheckUrl(errors, key + "__BaseUrl", u.BaseUrl);
         }
 
-        foreach (var (model, claimants) in exact.Where(e => e.Value.Count > 1))
+        var azure = string.Equals(u.Kind, UpstreamKinds.AzureOpenAI, StringComparison.OrdinalIgnoreCase);
+        if (!azure && !string.Equals(u.Kind, UpstreamKinds.OpenAI, StringComparison.OrdinalIgnoreCase))
         {
-            var unweighted = claimants.Where(c => entries[c].Weight is null).ToList();
-            if (unweighted.Count > 0)
-            {
-                errors.Add($"Model '{model}' is claimed by upstreams {string.Join(", ", claimants)}: set "
-                    + string.Join(", ", unweighted.Select(c => $"Upstreams__{c}__Weight")) + " to share it, or list it on one of them only.");
-            }
+            errors.Add($"{key}__Kind '{u.Kind}' is not known; use {UpstreamKinds.OpenAI} (any OpenAI-compatible base URL) "
+                + $"or {UpstreamKinds.AzureOpenAI}.");
+        }
+        else if (!azure && string.IsNullOrWhiteSpace(u.ApiKey))
+        {
+            errors.Add($"{key}__ApiKey is required (only {UpstreamKinds.AzureOpenAI} can use the managed identity instead).");
         }
 
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        if (!azure && (u.ApiVersion.Length > 0 || u.Deployments.Length > 0))
+        {
+            errors.Add($"{key}__ApiVersion and {key}__Deployments apply to Kind {UpstreamKinds.AzureOpenAI} only.");
+        }
+
+        if (ModelPairs.TryParseDeployments(u.Deployments, out _) is { } badPair)
+        {
+            errors.Add($"{key}__Deployments: '{badPair}' is not model=deployment.");
+        }
+
+        var models = ModelPattern.ParseList(u.Models);
+        if (models.Count == 0)
+        {
+            errors.Add($"{key}__Models is required: model names or prefixes ending in *, comma-separated (for example gpt-4o,claude-*).");
+        }
+
+        if (u.Weight is < 1 or > 1000)
+        {
+            errors.Add($"{key}__Weight must be a whole number between 1 and 1000.");
+        }
+
+        return models;
     }
 
     private static void CheckUrl(List<string> errors, string key, string url)

@@ -32,17 +32,9 @@ internal sealed class CallsPage(TableStore store, AggregateFolder folder)
 
         var first = RecordKeys.Minute(start);
         var before = RecordKeys.Minute(end);
-        if (after is { } cursor)
+        if (!TryResume(ref after, first, before))
         {
-            if (string.CompareOrdinal(cursor.PartitionKey, before) >= 0)
-            {
-                return new CallsPageResult([], null); // past the end of the range
-            }
-
-            if (string.CompareOrdinal(cursor.PartitionKey, first) < 0)
-            {
-                after = null; // before the range: from its start
-            }
+            return new CallsPageResult([], null);
         }
 
         var lastDay = DateOnly.FromDateTime(end.AddTicks(-1).UtcDateTime);
@@ -56,14 +48,7 @@ internal sealed class CallsPage(TableStore store, AggregateFolder folder)
                 continue;
             }
 
-            var queries = after is { } a && table == TableNames.CallsFor(a.PartitionKey)
-                ? new[]
-                {
-                    new TableQuery { PartitionKey = a.PartitionKey, RowKeyAfter = a.RowKey },
-                    new TableQuery { PartitionKeyAfter = a.PartitionKey, PartitionKeyBefore = before },
-                }
-                : [new TableQuery { PartitionKeyFrom = first, PartitionKeyBefore = before }];
-            foreach (var q in queries)
+            foreach (var q in Queries(table, after, first, before))
             {
                 var filtered = query.Filter.Client is { } client ? q with { PropertyEquals = ("Client", client) } : q;
                 await foreach (var e in store.QueryCallTableAsync(table, filtered, cancellationToken).ConfigureAwait(false))
@@ -91,6 +76,40 @@ internal sealed class CallsPage(TableStore store, AggregateFolder folder)
 
         return new CallsPageResult(records, null);
     }
+
+    /// <summary>
+    /// Where a page starts within the range's minutes [<paramref name="first"/>, <paramref name="before"/>): after the
+    /// cursor, or from the range's start when the cursor is before it (then null); false when the cursor is past its end.
+    /// </summary>
+    private static bool TryResume(ref Cursor? after, string first, string before)
+    {
+        if (after is not { } cursor)
+        {
+            return true;
+        }
+
+        if (string.CompareOrdinal(cursor.PartitionKey, before) >= 0)
+        {
+            return false; // past the end of the range
+        }
+
+        if (string.CompareOrdinal(cursor.PartitionKey, first) < 0)
+        {
+            after = null; // before the range: from its start
+        }
+
+        return true;
+    }
+
+    /// <summary>A table's queries in key order: in the cursor's table, the rest of its minute and then the minutes after it.</summary>
+    private static TableQuery[] Queries(string table, Cursor? after, string first, string before) =>
+        after is { } a && table == TableNames.CallsFor(a.PartitionKey)
+            ?
+            [
+                new TableQuery { PartitionKey = a.PartitionKey, RowKeyAfter = a.RowKey },
+                new TableQuery { PartitionKeyAfter = a.PartitionKey, PartitionKeyBefore = before },
+            ]
+            : [new TableQuery { PartitionKeyFrom = first, PartitionKeyBefore = before }];
 
     /// <summary>Where a page ended: the PartitionKey and RowKey of its last record, as opaque base64url text.</summary>
     internal readonly record struct Cursor(string PartitionKey, string RowKey)

@@ -55,71 +55,24 @@ internal sealed record SpendQuery(DateOnly From, DateOnly To, SpendGrouping Grou
     private static (SpendQuery?, string?) Read(HttpRequest request, DateOnly today, string[] known)
     {
         var q = request.Query;
-        if (q.Keys.FirstOrDefault(k => !known.Contains(k, StringComparer.Ordinal)) is { } unknown)
+        if (ParametersError(q, known) is { } badParameters)
         {
-            return (null, $"Unknown query parameter '{Http.Text.Truncate(unknown)}'; this endpoint takes {string.Join(", ", known)}.");
+            return (null, badParameters);
         }
 
-        if (q.Keys.FirstOrDefault(k => q[k].Count > 1) is { } repeated)
+        if (ReadRange(q, today, out var from, out var to) is { } badRange)
         {
-            return (null, $"Query parameter '{repeated}' is given more than once.");
+            return (null, badRange);
         }
 
-        var from = new DateOnly(today.Year, today.Month, 1);
-        var to = today;
-        if (q.TryGetValue("from", out var fromText) && !TryDate(fromText, out from))
+        if (ReadGroupBy(q, known, out var groupBy) is { } badGroupBy)
         {
-            return (null, "'from' must be a date, yyyy-MM-dd, from 2000-01-01 to 2199-12-31.");
+            return (null, badGroupBy);
         }
 
-        if (q.TryGetValue("to", out var toText) && !TryDate(toText, out to))
+        if (ReadFormat(request, out var csv) is { } badFormat)
         {
-            return (null, "'to' must be a date, yyyy-MM-dd, from 2000-01-01 to 2199-12-31.");
-        }
-
-        if (from > to)
-        {
-            return (null, $"'from' ({from:yyyy-MM-dd}) is after 'to' ({to:yyyy-MM-dd}).");
-        }
-
-        if (to.DayNumber - from.DayNumber + 1 > MaxDays)
-        {
-            return (null, $"The range covers {to.DayNumber - from.DayNumber + 1} days; at most {MaxDays} per request.");
-        }
-
-        var groupBy = known.Contains("group_by") ? SpendGrouping.Day : SpendGrouping.None;
-        if (q.TryGetValue("group_by", out var groupText))
-        {
-            groupBy = SpendGrouping.None;
-            foreach (var name in groupText.ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (!Enum.TryParse<SpendGrouping>(name, ignoreCase: true, out var g) || g == SpendGrouping.None || !char.IsAsciiLetterLower(name[0]))
-                {
-                    return (null, $"Unknown group_by '{Http.Text.Truncate(name)}'; use any of day, month, client, model, user, tag.");
-                }
-
-                groupBy |= g;
-            }
-
-            if (groupBy.HasFlag(SpendGrouping.Day) && groupBy.HasFlag(SpendGrouping.Month))
-            {
-                return (null, "group_by takes day or month, not both.");
-            }
-        }
-
-        bool csv;
-        if (q.TryGetValue("format", out var format))
-        {
-            if (format.ToString() is not ("csv" or "json"))
-            {
-                return (null, "'format' must be json or csv.");
-            }
-
-            csv = format.ToString() == "csv";
-        }
-        else
-        {
-            csv = request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
+            return (null, badFormat);
         }
 
         var limit = 100;
@@ -131,6 +84,78 @@ internal sealed record SpendQuery(DateOnly From, DateOnly To, SpendGrouping Grou
 
         var filter = new SpendFilter(Value(q, "client"), Value(q, "model"), Value(q, "user"), Value(q, "tag"));
         return (new SpendQuery(from, to, groupBy, filter, csv, limit, Value(q, "after")), null);
+    }
+
+    /// <summary>A parameter this endpoint does not take, or one given twice: the failure, else null.</summary>
+    private static string? ParametersError(IQueryCollection q, string[] known)
+    {
+        if (q.Keys.FirstOrDefault(k => !known.Contains(k, StringComparer.Ordinal)) is { } unknown)
+        {
+            return $"Unknown query parameter '{Http.Text.Truncate(unknown)}'; this endpoint takes {string.Join(", ", known)}.";
+        }
+
+        return q.Keys.FirstOrDefault(k => q[k].Count > 1) is { } repeated ? $"Query parameter '{repeated}' is given more than once." : null;
+    }
+
+    /// <summary>Days <c>from</c>..<c>to</c>, by default this month up to <paramref name="today"/>: the failure, else null.</summary>
+    private static string? ReadRange(IQueryCollection q, DateOnly today, out DateOnly from, out DateOnly to)
+    {
+        from = new DateOnly(today.Year, today.Month, 1);
+        to = today;
+        if (q.TryGetValue("from", out var fromText) && !TryDate(fromText, out from))
+        {
+            return "'from' must be a date, yyyy-MM-dd, from 2000-01-01 to 2199-12-31.";
+        }
+
+        if (q.TryGetValue("to", out var toText) && !TryDate(toText, out to))
+        {
+            return "'to' must be a date, yyyy-MM-dd, from 2000-01-01 to 2199-12-31.";
+        }
+
+        if (from > to)
+        {
+            return $"'from' ({from:yyyy-MM-dd}) is after 'to' ({to:yyyy-MM-dd}).";
+        }
+
+        return to.DayNumber - from.DayNumber + 1 > MaxDays
+            ? $"The range covers {to.DayNumber - from.DayNumber + 1} days; at most {MaxDays} per request."
+            : null;
+    }
+
+    /// <summary><c>group_by</c>, by day when the endpoint takes it and it is not given: the failure, else null.</summary>
+    private static string? ReadGroupBy(IQueryCollection q, string[] known, out SpendGrouping groupBy)
+    {
+        groupBy = known.Contains("group_by") ? SpendGrouping.Day : SpendGrouping.None;
+        if (!q.TryGetValue("group_by", out var groupText))
+        {
+            return null;
+        }
+
+        groupBy = SpendGrouping.None;
+        foreach (var name in groupText.ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Enum.TryParse<SpendGrouping>(name, ignoreCase: true, out var g) || g == SpendGrouping.None || !char.IsAsciiLetterLower(name[0]))
+            {
+                return $"Unknown group_by '{Http.Text.Truncate(name)}'; use any of day, month, client, model, user, tag.";
+            }
+
+            groupBy |= g;
+        }
+
+        return groupBy.HasFlag(SpendGrouping.Day) && groupBy.HasFlag(SpendGrouping.Month) ? "group_by takes day or month, not both." : null;
+    }
+
+    /// <summary>CSV when <c>format=csv</c>, or without <c>format</c> when the request accepts text/csv: the failure, else null.</summary>
+    private static string? ReadFormat(HttpRequest request, out bool csv)
+    {
+        if (!request.Query.TryGetValue("format", out var format))
+        {
+            csv = request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
+            return null;
+        }
+
+        csv = format.ToString() == "csv";
+        return format.ToString() is "csv" or "json" ? null : "'format' must be json or csv.";
     }
 
     /// <summary>A date of the form yyyy-MM-dd within years no record or zone conversion can fall outside of.</summary>
