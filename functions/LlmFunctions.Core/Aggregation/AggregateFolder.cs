@@ -27,15 +27,13 @@ internal sealed partial class AggregateFolder(TableStore store, TableHousekeepin
     /// <summary>Most records one fold step reads; the rest waits for the next step.</summary>
     internal int MaxRecordsPerStep { get; set; } = 50_000;
 
-    /// <summary>Most steps one fold takes; the rest waits for the next scrape or tick.</summary>
+    /// <summary>Most steps one fold takes, steps that lost to another instance's fold included; the rest waits for the next
+    /// scrape or tick.</summary>
     private const int MaxSteps = 10;
 
-    /// <summary>Attempts at a step that keeps losing to another instance's fold before this fold stops.</summary>
-    private const int StepAttempts = 10;
-
     /// <summary>A step that lost to another instance's commit runs again on the new state after a pause of 5 to 50 ms.</summary>
-    private readonly ResiliencePipeline<(int Folded, bool Conflict, bool More)> _steps = OptimisticConcurrency.Retry<(int Folded, bool Conflict, bool More)>(
-        time, StepAttempts, lost: s => s.Conflict, pause: _ => OptimisticConcurrency.Jittered(5, 50), onLost: _ => LogConflict(logger));
+    private readonly ResiliencePipeline<(bool Conflict, bool More)> _lostSteps = OptimisticConcurrency.Retry<(bool Conflict, bool More)>(
+        time, MaxSteps, lost: s => s.Conflict, pause: _ => OptimisticConcurrency.Jittered(5, 50), onLost: _ => LogConflict(logger));
 
     private readonly MetricsOptions _options = options.Value;
     private readonly IReadOnlySet<string> _countedTags = options.Value.TagSet();
@@ -73,22 +71,26 @@ internal sealed partial class AggregateFolder(TableStore store, TableHousekeepin
     /// <summary>Folds until caught up or a step limit is hit. Returns the records folded. Safe to run anywhere, any time.</summary>
     public async Task<int> FoldAsync(CancellationToken cancellationToken)
     {
-        var total = 0;
-        for (var step = 0; step < MaxSteps; step++)
+        var (total, steps) = (0, 0);
+        var (conflict, _) = await _lostSteps.ExecuteAsync(async ct =>
         {
-            var (folded, conflict, more) = await _steps.ExecuteAsync(
-                async ct => await FoldStepAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-            total += folded;
-            if (conflict)
+            // Steps until caught up; a step that lost ends this attempt, and the strategy runs another on the new state.
+            while (steps < MaxSteps)
             {
-                LogGaveUp(logger, StepAttempts);
-                break;
+                steps++;
+                var (folded, lost, more) = await FoldStepAsync(ct).ConfigureAwait(false);
+                total += folded;
+                if (lost || !more)
+                {
+                    return (lost, more);
+                }
             }
 
-            if (!more)
-            {
-                break;
-            }
+            return (false, true);
+        }, cancellationToken).ConfigureAwait(false);
+        if (conflict)
+        {
+            LogGaveUp(logger, steps);
         }
 
         if (housekeeping.IsDue)
@@ -259,8 +261,8 @@ internal sealed partial class AggregateFolder(TableStore store, TableHousekeepin
     [LoggerMessage(EventId = 5001, Level = LogLevel.Debug, Message = "Another instance folded at the same time; retrying the fold step.")]
     private static partial void LogConflict(ILogger logger);
 
-    [LoggerMessage(EventId = 5008, Level = LogLevel.Debug, Message = "Other folds won all {Attempts} attempts at a step; the next fold goes on.")]
-    private static partial void LogGaveUp(ILogger logger, int attempts);
+    [LoggerMessage(EventId = 5008, Level = LogLevel.Debug, Message = "Other folds won the last of this fold's {Steps} steps; the next fold goes on.")]
+    private static partial void LogGaveUp(ILogger logger, int steps);
 
     [LoggerMessage(EventId = 5002, Level = LogLevel.Debug, Message = "Folded {Count} records; watermark now {Watermark}.")]
     private static partial void LogFolded(ILogger logger, int count, string watermark);

@@ -1,4 +1,3 @@
-
 namespace LlmFunctions.Core.Aggregation;
 
 /// <summary>What a budget counts: everything, one client, one model, one tag (<c>x-llm-tags</c>) or one end user (<c>user</c>).</summary>

@@ -1,6 +1,6 @@
 using System.Globalization;
-using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
 using Microsoft.Extensions.Logging;
@@ -71,7 +71,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         // priced by the names the client and settings use; keyed by their canonical names, as the call's own key is).
         var model = decision.Verdict == BudgetVerdict.Downgrade ? decision.DowngradeTo! : size.Model ?? call.Model;
         string[] models = _fallbacks.TryGet(model, out var fallback) ? [model, fallback] : [model];
-        var billedAs = models.Select(m => call with { Model = Aggregation.AggregateState.Label(_prices.Canonical(m)) }).ToArray();
+        var billedAs = models.Select(m => call with { Model = AggregateState.Label(_prices.Canonical(m)) }).ToArray();
         if (_reservations.AppliesTo(billedAs) is not { } budget)
         {
             return decision;

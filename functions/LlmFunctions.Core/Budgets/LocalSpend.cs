@@ -5,9 +5,9 @@ namespace LlmFunctions.Core.Budgets;
 /// A call asks for the spend since the last rollup in O(1): a running total minus a baseline taken when that
 /// rollup (or the period) changed; a record that the baseline's window leaves out joins the baseline as it comes.
 /// Records are placed by the second they became durable: that decides whether the rollup's read saw them, and it
-/// stands in for the minute the record is written under, the time basis of every aggregate (a record keyed in a
-/// minute's last second and durable in the next counts here from the next minute, until the next rollup replaces this
-/// figure). The last hour is kept as one sum per second, to compute baselines.
+/// stands in for the minute the record is written under, the time basis of every aggregate (the same minute for a record
+/// committed at once; a record that waited, throttled or spooled, may be keyed later, until the next rollup, which reads
+/// the records themselves, replaces this figure). The last hour is kept as one sum per second, to compute baselines.
 /// </summary>
 internal sealed class LocalSpend
 {

@@ -1,4 +1,3 @@
-
 namespace LlmFunctions.Core.Metrics;
 
 /// <summary>One budget's state for the exposition.</summary>

@@ -27,7 +27,7 @@ internal static class CallRecordMapper
 
     /// <summary>
     /// The properties the fold and a snapshot's tail read through <see cref="FromEntity"/>
-    /// (<see cref="Aggregation.AggregateState.Add"/>, budgets' tail spend, the fold's minute from the PartitionKey, and the
+    /// (<c>AggregateState.Add</c>, budgets' tail spend, the fold's minute from the PartitionKey, and the
     /// RowKey and Timestamp it falls back on): the columns declared <see cref="CallRecordColumn.Aggregated"/>, not the
     /// call id, response model, upstream request id or the USD double. A query that selects them moves less through
     /// storage and the SDK per record.

@@ -18,7 +18,7 @@ namespace LlmFunctions.Core.Records;
 /// is re-keyed to the current minute before it is written (a record in the local journal keeps its journal key only
 /// when its write starts within the fold's lag less 7 s; later, its segment goes to the replay, which re-keys it), so it can never
 /// land behind the fold's watermark
-/// (see <see cref="Aggregation.AggregateFolder"/>). The RowKey (call id) stays, which is how replays stay idempotent.</item>
+/// (see <c>AggregateFolder</c>). The RowKey (call id) stays, which is how replays stay idempotent.</item>
 /// </list>
 /// </summary>
 internal static class RecordKeys

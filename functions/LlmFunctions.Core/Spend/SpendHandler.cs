@@ -11,7 +11,7 @@ namespace LlmFunctions.Core.Spend;
 /// <summary>
 /// <c>GET /spend</c> (a report), <c>GET /spend/calls</c> (pages of records) and <c>GET /spend/me</c> (a client's spend and
 /// budgets), outside <c>/v1</c> so nothing here is ever forwarded. The admin key reads every client; a client key reads
-/// its own spend only. Every refusal is an OpenAI-shaped error, mapped in one place (<see cref="FailAsync"/>).
+/// its own spend only. Every refusal is a row of the one failure table (<see cref="ApiFailure"/>).
 /// </summary>
 internal sealed partial class SpendHandler(
     SpendAuthenticator authenticator, SpendRateLimiter limiter, SpendReport report, CallsPage calls, BudgetSpend budgets,

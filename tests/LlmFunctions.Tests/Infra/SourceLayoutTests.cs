@@ -65,6 +65,12 @@ public sealed class SourceLayoutTests
             .ToList();
         Assert.Equal(Layers.Keys.Order(), files.Select(f => f.Folder).Distinct().Order()); // every folder has a rank
 
+        // A folder is its namespace (the settings and the hosts' entry points are in the root one), so ranking folders ranks namespaces.
+        var misplaced = files.Where(f => !f.Code.Contains($"namespace LlmFunctions.Core.{f.Folder};", StringComparison.Ordinal)
+                && !(f.Folder is "Options" or "Hosting" && f.Code.Contains("namespace LlmFunctions.Core;", StringComparison.Ordinal)))
+            .Select(f => Path.GetRelativePath(core, f.Path)).ToList();
+        Assert.True(misplaced.Count == 0, "Files whose namespace is not their folder's:\n" + string.Join('\n', misplaced));
+
         // Types each folder declares; those in the root namespace are visible everywhere without a using.
         var declared = files.GroupBy(f => f.Folder).ToDictionary(g => g.Key, g => g
             .SelectMany(f => Regex.Matches(f.Code, @"\b(?:class|record|struct|enum|interface)\s+(?:struct\s+)?([A-Z]\w*)").Select(m => m.Groups[1].Value))

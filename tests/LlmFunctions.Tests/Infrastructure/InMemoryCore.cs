@@ -47,6 +47,7 @@ internal sealed class InMemoryCore : IAsyncDisposable
         collection.AddLogging(b => b.AddProvider(Logs.Provider));
         collection.AddSingleton<TimeProvider>(time);
         collection.AddSingleton<ITableService>(tables);
+        collection.AddSingleton<IHostApplicationLifetime, Microsoft.Extensions.Hosting.Internal.ApplicationLifetime>(); // what a host brings
         collection.AddLlmFunctions(configuration);
         services?.Invoke(collection);
         _services = collection.BuildServiceProvider();
