@@ -18,7 +18,6 @@ internal sealed partial class RecordPipeline : IHostedService
 {
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<RecordPipeline> _logger;
-    private readonly List<Task> _watches = [];
     private volatile bool _stopping;
 
     public RecordPipeline(TailSummaries tail, SpoolReplayer replayer, GroupCommitWriter writer, JournalPump pump, IHostApplicationLifetime lifetime,
@@ -45,7 +44,7 @@ internal sealed partial class RecordPipeline : IHostedService
             await stage.StartAsync(cancellationToken).ConfigureAwait(false);
             if (stage is BackgroundService { ExecuteTask: { } running })
             {
-                _watches.Add(WatchAsync(stage.GetType().Name, running));
+                _ = WatchAsync(stage.GetType().Name, running); // ends with the loop; never throws
             }
         }
     }
@@ -64,8 +63,6 @@ internal sealed partial class RecordPipeline : IHostedService
                 LogStopFailed(_logger, ex, Stages[i].GetType().Name);
             }
         }
-
-        await Task.WhenAll(_watches).ConfigureAwait(false);
     }
 
     private async Task WatchAsync(string stage, Task running)

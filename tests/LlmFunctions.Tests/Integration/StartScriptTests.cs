@@ -67,9 +67,19 @@ public sealed class StartScriptTests : IDisposable
             TimeSpan.FromSeconds(30));
 
         // Ctrl+C at a terminal: SIGINT to the script's whole process group.
-        await ChildProcess.RunAsync("kill", ["-INT", "--", "-" + start.Process.Id], TimeSpan.FromSeconds(10));
+        var (killed, killOutput) = await ChildProcess.RunAsync("kill", ["-INT", "--", "-" + start.Process.Id], TimeSpan.FromSeconds(10));
+        Assert.True(killed == 0, $"kill -INT -- -{start.Process.Id}: {killOutput}");
         using var response = await call;
-        await start.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(45));
+        try
+        {
+            await start.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(45));
+        }
+        catch (TimeoutException)
+        {
+            var hostLog = Path.Combine(_state, "host.log");
+            Assert.Fail("The script did not exit within 45 s of Ctrl+C. Its output:\n" + start.Output
+                + "\nThe host's log:\n" + (File.Exists(hostLog) ? File.ReadAllText(hostLog) : "(none)"));
+        }
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(130, start.Process.ExitCode);
@@ -124,8 +134,11 @@ public sealed class StartScriptTests : IDisposable
             ["Proxy__ForwardedRequestHeaders"] = "x-fake-scenario",
         };
 
-        // setsid: the script leads a process group of its own, as at a terminal, so SIGINT can go to the group.
-        return ChildProcess.Start("setsid", ["bash", Repo.Path(".ci", "start"), .. kind == HostKind.Functions ? ["--functions"] : Array.Empty<string>()], env);
+        // As at a terminal: the script leads a process group of its own (setsid), so SIGINT can go to the group, and SIGINT
+        // is not ignored (env --default-signal): a test run started in the background without job control ignores it,
+        // every process it starts inherits that, and a shell cannot trap a signal ignored when it started.
+        return ChildProcess.Start("env", ["--default-signal=INT", "setsid", "bash", Repo.Path(".ci", "start"),
+            .. kind == HostKind.Functions ? ["--functions"] : Array.Empty<string>()], env);
     }
 
     private async Task<(int Code, string Output)> RunToEndAsync(Dictionary<string, string> settings, HostKind kind)
