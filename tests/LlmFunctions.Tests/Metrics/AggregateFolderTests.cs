@@ -95,9 +95,9 @@ public sealed class AggregateFolderTests
         Assert.Equal(1, await folder.FoldAsync(CancellationToken.None));
 
         var slot = Assert.Single(await reader.SlotsAsync(Noon.AddHours(-1), Noon.AddHours(1), CancellationToken.None).ToListAsync());
-        Assert.Equal(6_000, slot.Usage[new LlmFunctions.Core.Aggregation.SpendKey("alpha", "gpt-4o-mini")].CostNanoUsd);
-        Assert.Equal(1, slot.Usage[new LlmFunctions.Core.Aggregation.SpendKey("alpha", "gpt-4o-mini")].Calls); // the old row knew no calls
-        Assert.Equal(7, slot.Usage[new LlmFunctions.Core.Aggregation.SpendKey("beta", "gpt-4.1")].CostNanoUsd);
+        Assert.Equal(6_000, slot.Usage[new SpendKey("alpha", "gpt-4o-mini")].CostNanoUsd);
+        Assert.Equal(1, slot.Usage[new SpendKey("alpha", "gpt-4o-mini")].Calls); // the old row knew no calls
+        Assert.Equal(7, slot.Usage[new SpendKey("beta", "gpt-4.1")].CostNanoUsd);
     }
 
     [Fact]
@@ -107,15 +107,7 @@ public sealed class AggregateFolderTests
         var time = new FakeTimeProvider(Noon);
         await using var a = new InMemoryCore(tables, time);
         await using var b = new InMemoryCore(tables, time);
-        await a.StartAsync();
-        await b.StartAsync();
-        for (var minute = 0; minute < 5; minute++)
-        {
-            await Task.WhenAll(Enumerable.Range(0, 20).Select(i => (i % 2 == 0 ? a : b).Get<RecordWriter>().WriteAsync(InMemoryCore.Record(time.GetUtcNow()))));
-            time.Advance(TimeSpan.FromMinutes(1));
-        }
-
-        time.Advance(TimeSpan.FromMinutes(2));
+        await FiveFoldableMinutesAsync(time, i => i % 2 == 0 ? a : b);
         var both = Task.WhenAll(a.Get<AggregateFolder>().FoldAsync(CancellationToken.None), b.Get<AggregateFolder>().FoldAsync(CancellationToken.None));
         await a.AdvanceUntilAsync(both, TimeSpan.FromMilliseconds(10)); // the loser of a conflict backs off on the clock
         var folded = await both;
@@ -136,15 +128,7 @@ public sealed class AggregateFolderTests
         var time = new FakeTimeProvider(Noon);
         await using var a = new InMemoryCore(tables, time);
         await using var b = new InMemoryCore(tables, time);
-        await a.StartAsync();
-        await b.StartAsync();
-        for (var minute = 0; minute < 5; minute++)
-        {
-            await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => a.Get<RecordWriter>().WriteAsync(InMemoryCore.Record(time.GetUtcNow()))));
-            time.Advance(TimeSpan.FromMinutes(1));
-        }
-
-        time.Advance(TimeSpan.FromMinutes(2));
+        await FiveFoldableMinutesAsync(time, _ => a, b);
         // Right before a commits its step over the five minutes, b folds the first one (a step of at most 20 records).
         var other = b.Get<AggregateFolder>();
         other.MaxRecordsPerStep = 20;
@@ -273,4 +257,24 @@ public sealed class AggregateFolderTests
     }
 
     private static double MetricsTestsValue(string exposition, string series) => Integration.MetricsTests.Value(exposition, series);
+
+    /// <summary>
+    /// Starts the instances and writes five minutes of 20 records each (record i through <paramref name="writerOf"/>),
+    /// then moves the clock past the fold lag, so that all five minutes are foldable.
+    /// </summary>
+    private static async Task FiveFoldableMinutesAsync(FakeTimeProvider time, Func<int, InMemoryCore> writerOf, params InMemoryCore[] others)
+    {
+        foreach (var core in Enumerable.Range(0, 20).Select(writerOf).Concat(others).Distinct())
+        {
+            await core.StartAsync();
+        }
+
+        for (var minute = 0; minute < 5; minute++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 20).Select(i => writerOf(i).Get<RecordWriter>().WriteAsync(InMemoryCore.Record(time.GetUtcNow()))));
+            time.Advance(TimeSpan.FromMinutes(1));
+        }
+
+        time.Advance(TimeSpan.FromMinutes(2));
+    }
 }
