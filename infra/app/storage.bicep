@@ -19,6 +19,7 @@ var tableNames = [
   'LlmRollups'
   'LlmBudgetEvents'
   'LlmTail'
+  'LlmKeys'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {

@@ -31,7 +31,8 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private readonly BudgetsOptions _options;
     private readonly TimeSpan _refreshInterval;
     private readonly FallbackModels _fallbacks;
-    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> _budgets;
+    private readonly ConfiguredBudgets _configured;
+    private volatile Tracked _budgets = new(long.MinValue, []);
     private readonly Lock _applyLock = new();
     private volatile Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>? _rollups;
     private long _nextRefreshTicks;
@@ -50,8 +51,32 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         _logger = logger;
         _options = options.Value;
         _refreshInterval = TimeSpan.FromSeconds(_options.RefreshSeconds);
-        // Every budget, notify ones too: a call's remaining budget is the tightest of all that apply to it.
-        _budgets = [.. budgets.Items.Select(b => (b.Name, b.Options, b.Scope, new LocalSpend()))];
+        _configured = budgets;
+    }
+
+    /// <summary>
+    /// Every budget, notify ones too (a call's remaining budget is the tightest of all that apply to it), each with what
+    /// this instance spent in it; rebuilt when a key's budget changes, keeping the spend of those that stay.
+    /// </summary>
+    private List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> ActiveBudgets
+    {
+        get
+        {
+            var current = _budgets;
+            var set = _configured.Current;
+            if (current.Version == set.Version)
+            {
+                return current.List;
+            }
+
+            lock (_applyLock)
+            {
+                var kept = _budgets.List.ToDictionary(b => b.Name, b => b.Local, StringComparer.OrdinalIgnoreCase);
+                var list = set.Items.Select(b => (b.Name, b.Options, b.Scope, kept.GetValueOrDefault(b.Name) ?? new LocalSpend())).ToList();
+                _budgets = new Tracked(set.Version, list);
+                return list;
+            }
+        }
     }
 
     /// <summary>
@@ -100,7 +125,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
                 return decision with { Reservation = reservation };
             }
 
-            var options = _options.Items[refusedBy];
+            var options = _configured.Find(refusedBy)!.Options;
             var period = BudgetPeriod.Current(options.Period, _zone, _time.GetUtcNow());
             var outputTokens = size.OutputTokens(_options.DefaultMaxOutputTokens);
             var left = leftUsd < 0
@@ -153,7 +178,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             return refused;
         }
 
-        if (_budgets.Count == 0)
+        if (ActiveBudgets.Count == 0)
         {
             return BudgetDecision.Allow;
         }
@@ -197,7 +222,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         BudgetDecision decision = BudgetDecision.Allow;
         decimal? remaining = null;
         List<string>? shadowed = null;
-        foreach (var (name, options, scope, local) in _budgets)
+        foreach (var (name, options, scope, local) in ActiveBudgets)
         {
             if (!scope.Matches(call))
             {
@@ -280,14 +305,15 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     /// <summary>Counts a record of this instance once it is durable (the host wires this to the record writer).</summary>
     public void OnDurable(CallRecord r)
     {
-        if (r.CostNanoUsd == 0 || _budgets.Count == 0)
+        var budgets = ActiveBudgets;
+        if (r.CostNanoUsd == 0 || budgets.Count == 0)
         {
             return;
         }
 
         var durableAt = _time.GetUtcNow();
         var key = SpendKey.Of(r);
-        foreach (var (_, _, scope, local) in _budgets)
+        foreach (var (_, _, scope, local) in budgets)
         {
             if (scope.Matches(key))
             {
@@ -314,7 +340,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         {
             var rows = await _rows.ReadCurrentAsync(CancellationToken.None).ConfigureAwait(false);
             Merge(rows);
-            if (_budgets.Any(b => !rows.TryGetValue(b.Name, out var row)
+            if (ActiveBudgets.Any(b => !rows.TryGetValue(b.Name, out var row)
                 || row.PeriodKey != BudgetPeriod.Current(b.Options.Period, _zone, _time.GetUtcNow()).Key))
             {
                 // A budget no rollup has counted in this period yet (added by a restart, or the period just began) starts
@@ -332,6 +358,8 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
             Interlocked.Exchange(ref _refreshing, 0);
         }
     }
+
+    private sealed record Tracked(long Version, List<(string Name, BudgetOptions Options, BudgetScope Scope, LocalSpend Local)> List);
 
     [LoggerMessage(EventId = 7202, Level = LogLevel.Warning, Message = "A reserved budget's ledger could not be read ({Error}); the call is refused.")]
     private static partial void LogLedgerFailed(ILogger logger, string error);

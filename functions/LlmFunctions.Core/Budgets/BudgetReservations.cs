@@ -39,7 +39,8 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
     private readonly ILogger<BudgetReservations> _logger;
     private readonly CancellationTokenSource _stopping = new();
     private Task _touching = Task.CompletedTask;
-    private readonly List<(string Name, BudgetOptions Options, BudgetScope Scope, long LimitNanoUsd)> _budgets;
+    private readonly ConfiguredBudgets _configured;
+    private volatile Reserved _reserved = new(long.MinValue, []);
     private readonly ConcurrentDictionary<string, BudgetSlice> _slices = new(StringComparer.OrdinalIgnoreCase);
 
     public BudgetReservations(BudgetLedger ledger, BudgetSpend spend, RollupRows rows, ConfiguredBudgets budgets, RecordShard shard,
@@ -52,14 +53,33 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
         _time = time;
         _shard = shard.Value;
         _logger = logger;
-        _budgets = [.. budgets.Items.Where(b => b.Options.Reserve).Select(b => (b.Name, b.Options, b.Scope, b.LimitNanoUsd))];
+        _configured = budgets;
     }
 
-    public bool Any => _budgets.Count > 0;
+    /// <summary>The reserved budgets now (a key's budget may be one), rebuilt when the keys change.</summary>
+    private List<(string Name, BudgetOptions Options, BudgetScope Scope, long LimitNanoUsd)> ActiveBudgets
+    {
+        get
+        {
+            var reserved = _reserved;
+            var set = _configured.Current;
+            if (reserved.Version != set.Version)
+            {
+                _reserved = reserved = new Reserved(set.Version,
+                    [.. set.Items.Where(b => b.Options.Reserve).Select(b => (b.Name, b.Options, b.Scope, b.LimitNanoUsd))]);
+            }
+
+            return reserved.List;
+        }
+    }
+
+    private sealed record Reserved(long Version, List<(string Name, BudgetOptions Options, BudgetScope Scope, long LimitNanoUsd)> List);
+
+    public bool Any => ActiveBudgets.Count > 0;
 
     /// <summary>The first reserved budget that applies to a call billed as any of <paramref name="billedAs"/>, if any.</summary>
     public string? AppliesTo(IReadOnlyList<SpendKey> billedAs) =>
-        _budgets.FirstOrDefault(b => billedAs.Any(b.Scope.Matches)).Name;
+        ActiveBudgets.FirstOrDefault(b => billedAs.Any(b.Scope.Matches)).Name;
 
     /// <summary>
     /// Reserves <paramref name="worstNanoUsd"/> in every reserved budget that applies to a call billed as any of
@@ -73,7 +93,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
         var held = new List<(BudgetSlice, long)>();
         try
         {
-            foreach (var (name, options, scope, limit) in _budgets)
+            foreach (var (name, options, scope, limit) in ActiveBudgets)
             {
                 if (!billedAs.Any(scope.Matches))
                 {
@@ -191,7 +211,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
     /// <summary>The limit of the reserved budget a slice was taken for (slices are kept by budget name).</summary>
     private bool TryLimitOf(string name, out long limitNanoUsd)
     {
-        var budget = _budgets.FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase));
+        var budget = ActiveBudgets.FirstOrDefault(b => string.Equals(b.Name, name, StringComparison.OrdinalIgnoreCase));
         limitNanoUsd = budget.LimitNanoUsd;
         return budget.Name is not null;
     }
@@ -260,7 +280,7 @@ internal sealed partial class BudgetReservations : IHostedService, IDisposable
     /// </summary>
     public async Task ReconcileAsync(CancellationToken cancellationToken)
     {
-        foreach (var (name, options, scope, _) in _budgets)
+        foreach (var (name, options, scope, _) in ActiveBudgets)
         {
             var period = BudgetPeriod.Current(options.Period, _zone, _time.GetUtcNow());
             var freed = await _ledger.ReconcileAsync(name, period.Key, scope, cancellationToken).ConfigureAwait(false);

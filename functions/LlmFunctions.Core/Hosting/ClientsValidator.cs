@@ -1,4 +1,5 @@
 using LlmFunctions.Core.Aggregation;
+using LlmFunctions.Core.Keys;
 using LlmFunctions.Core.Security;
 
 namespace LlmFunctions.Core.Hosting;

@@ -24,6 +24,15 @@ public static class EndpointRouteBuilderExtensions
             context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().SpendCallsAsync(context));
         endpoints.MapGet("/spend/me", (HttpContext context) =>
             context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().SpendMeAsync(context));
+        // Every method, so that a wrong one gets an OpenAI-shaped 405 from the handler.
+        endpoints.Map("/keys", (HttpContext context) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().KeysAsync(context));
+        endpoints.Map("/keys/{id}", (HttpContext context, string id) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().KeyAsync(context, id));
+        endpoints.Map("/keys/{id}/rotate", (HttpContext context, string id) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().RotateKeyAsync(context, id));
+        endpoints.Map("/keys/{id}/events", (HttpContext context, string id) =>
+            context.RequestServices.GetRequiredService<LlmFunctionsHandlers>().KeyEventsAsync(context, id));
         return endpoints;
     }
 

@@ -1,5 +1,6 @@
 using LlmFunctions.Core.Budgets;
 using LlmFunctions.Core.Hosting;
+using LlmFunctions.Core.Keys;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Spend;
@@ -17,10 +18,12 @@ public sealed class LlmFunctionsHandlers
     private readonly BudgetRollup _rollup;
     private readonly BudgetEnforcer _enforcer;
     private readonly BudgetReservations _reservations;
+    private readonly KeysHandler _keys;
 
     internal LlmFunctionsHandlers(ProxyHandler proxy, MetricsHandler metrics, HealthHandler health, SpendHandler spend, BudgetRollup rollup,
-        BudgetEnforcer enforcer, BudgetReservations reservations)
+        BudgetEnforcer enforcer, BudgetReservations reservations, KeysHandler keys)
     {
+        _keys = keys;
         _reservations = reservations;
         _spend = spend;
         _proxy = proxy;
@@ -47,6 +50,18 @@ public sealed class LlmFunctionsHandlers
 
     /// <summary><c>GET /spend/me</c>: the calling client's spend and budgets.</summary>
     public Task SpendMeAsync(HttpContext context) => _spend.MeAsync(context);
+
+    /// <summary><c>/keys</c>: GET lists the keys, POST creates one (admin key only).</summary>
+    public Task KeysAsync(HttpContext context) => _keys.KeysAsync(context);
+
+    /// <summary><c>/keys/{id}</c>: GET reads, PATCH changes, DELETE revokes.</summary>
+    public Task KeyAsync(HttpContext context, string id) => _keys.KeyAsync(context, id);
+
+    /// <summary><c>POST /keys/{id}/rotate</c>: a new secret, the old one kept for a grace period.</summary>
+    public Task RotateKeyAsync(HttpContext context, string id) => _keys.RotateAsync(context, id);
+
+    /// <summary><c>GET /keys/{id}/events</c>: the key's audit rows.</summary>
+    public Task KeyEventsAsync(HttpContext context, string id) => _keys.EventsAsync(context, id);
 
     /// <summary>The budget timer: rolls spend up, notifies, and enforces what it found here at once (other instances
     /// within <c>Budgets__RefreshSeconds</c>); then frees what stopped instances leased from reserved budgets and did

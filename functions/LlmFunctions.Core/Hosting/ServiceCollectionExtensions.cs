@@ -3,6 +3,7 @@ using System.Net;
 using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
 using LlmFunctions.Core.Hosting;
+using LlmFunctions.Core.Keys;
 using LlmFunctions.Core.Metrics;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Proxy;
@@ -29,16 +30,15 @@ public static class ServiceCollectionExtensions
         // From the bottom layer up (docs/architecture.md, "Layers").
         services.AddSingleton<PriceTable>();
         services.AddSingleton<FallbackModels>();
-        services.AddSingleton<ClientAuthenticator>();
         services.AddSingleton<ClientRateLimiter>();
         services.TryAddSingleton(_ => AppCredential.Create(configuration)); // Table Storage by endpoint, Azure OpenAI without a key
-        services.AddRecords().AddAggregates().AddBudgets().AddSpend().AddProxy();
+        services.AddRecords().AddAggregates().AddKeys().AddBudgets().AddSpend().AddProxy();
         services.AddSingleton<MetricsHandler>();
         services.AddSingleton<HealthHandler>();
         services.AddSingleton(sp => new LlmFunctionsHandlers(
             sp.GetRequiredService<ProxyHandler>(), sp.GetRequiredService<MetricsHandler>(), sp.GetRequiredService<HealthHandler>(),
             sp.GetRequiredService<SpendHandler>(), sp.GetRequiredService<BudgetRollup>(), sp.GetRequiredService<BudgetEnforcer>(),
-            sp.GetRequiredService<BudgetReservations>()));
+            sp.GetRequiredService<BudgetReservations>(), sp.GetRequiredService<KeysHandler>()));
         services.AddHostedService<StartupReport>();
         return services;
     }
@@ -62,6 +62,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<ProxyOptions>, ProxyOptionsValidator>();
         services.AddOptions<MetricsOptions>().BindConfiguration(MetricsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<MetricsOptions>, MetricsOptionsValidator>();
+        services.AddOptions<KeysOptions>().BindConfiguration(KeysOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<AdminOptions>().BindConfiguration(AdminOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<PricingOptions>().BindConfiguration(PricingOptions.SectionName).ValidateOnStart();
         services.AddOptions<Dictionary<string, ClientOptions>>().BindConfiguration(ClientOptions.SectionName)
@@ -139,6 +140,19 @@ public static class ServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>Client keys: app settings' and the virtual keys of the admin API, with their limits.</summary>
+    private static IServiceCollection AddKeys(this IServiceCollection services)
+    {
+        services.AddSingleton<KeyStore>();
+        services.AddSingleton<KeyDirectory>();
+        services.AddHostedService(sp => sp.GetRequiredService<KeyDirectory>());
+        services.AddSingleton<ClientAuthenticator>();
+        services.AddSingleton<KeyLimiter>();
+        services.AddSingleton<KeyEditor>();
+        services.AddSingleton<KeysHandler>();
+        return services;
+    }
+
     private static IServiceCollection AddBudgets(this IServiceCollection services)
     {
         services.AddSingleton<ConfiguredBudgets>();
@@ -183,6 +197,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton(sp => new GenAiTelemetry(sp.GetRequiredService<IMeterFactory>(),
             sp.GetRequiredService<UpstreamRouter>().All.Where(u => u.IsAzure).Select(u => u.Name)));
         services.AddSingleton<BudgetAdmission>();
+        services.AddSingleton<KeyAdmission>();
         services.AddSingleton<ProxyHandler>();
         return services;
     }

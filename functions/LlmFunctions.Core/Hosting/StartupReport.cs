@@ -1,6 +1,7 @@
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Proxy;
 using LlmFunctions.Core.Records;
+using LlmFunctions.Core.Keys;
 using LlmFunctions.Core.Security;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

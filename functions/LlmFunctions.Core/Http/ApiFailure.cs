@@ -90,6 +90,19 @@ internal sealed record ApiFailure(int Status, string Outcome, string ErrorType, 
     /// <summary>No key, or not one this endpoint knows.</summary>
     public static ApiFailure InvalidKey(string message) => new(401, CallOutcome.ClientError, OpenAIError.InvalidRequest, "invalid_api_key", message);
 
+    /// <summary>A key that exists but no longer works: <paramref name="code"/> is <c>key_expired</c>, <c>key_revoked</c> or
+    /// <c>key_rotated</c>, and the message names the key's id, never its secret.</summary>
+    public static ApiFailure KeyRefused(string code, string message) => new(401, CallOutcome.ClientError, OpenAIError.InvalidRequest, code, message)
+    { Retryable = false };
+
+    /// <summary>The virtual keys have not been read from storage yet on this instance (it just started and storage is slow).</summary>
+    public static ApiFailure KeysUnavailable { get; } = new(503, CallOutcome.ProxyError, ServerError, "keys_unavailable",
+        "This instance could not read its client keys from storage yet. Retry shortly.");
+
+    /// <summary>The key may not call this model (its <c>models</c>).</summary>
+    public static ApiFailure ModelNotAllowed(string message) => new(403, CallOutcome.ClientError, OpenAIError.InvalidRequest, "model_not_allowed", message)
+    { Retryable = false };
+
     /// <summary>A scrape without the <c>Metrics__BearerToken</c> (or from outside loopback in Development).</summary>
     public static ApiFailure ScrapeUnauthorized(string message) => new(401, CallOutcome.ClientError, OpenAIError.InvalidRequest, "unauthorized", message);
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using LlmFunctions.Core.Aggregation;
 using LlmFunctions.Core.Budgets;
 using LlmFunctions.Core.Http;
+using LlmFunctions.Core.Keys;
 using LlmFunctions.Core.Pricing;
 using LlmFunctions.Core.Records;
 using LlmFunctions.Core.Security;
@@ -39,6 +40,7 @@ internal sealed partial class ProxyHandler(
     StorageOutage storageOutage,
     InFlightCalls inFlight,
     BudgetAdmission admission,
+    KeyAdmission keyAdmission,
     PriceTable prices,
     ClientRateLimiter rateLimiter,
     IOptions<StorageOptions> storageOptions,
@@ -66,12 +68,10 @@ internal sealed partial class ProxyHandler(
         var started = time.GetTimestamp();
 
         // (1) Authenticate. Unauthenticated calls get no record: nobody to bill, and no way to flood storage.
-        var client = authenticator.Authenticate(context.Request.Headers.Authorization);
-        if (client is null)
+        var caller = await authenticator.AuthenticateAsync(context.Request.Headers.Authorization, context.RequestAborted).ConfigureAwait(false);
+        if (caller.Client is not { } client)
         {
-            await ApiFailure.InvalidKey(authenticator.Count == 0
-                ? "No client keys are configured on this proxy (Clients__<name>__Key), so every call is refused."
-                : "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.").WriteAsync(context).ConfigureAwait(false);
+            await caller.Refusal!.WriteAsync(context).ConfigureAwait(false);
             return;
         }
 
@@ -80,6 +80,7 @@ internal sealed partial class ProxyHandler(
         var commit = new RecordCommit(() =>
         {
             BudgetAdmission.Settle(context, record);
+            KeyAdmission.Settle(context, record);
             record.DurationMs = time.GetElapsedTime(started).TotalMilliseconds;
 
             // (8) Durable before the invocation completes (a Functions instance may freeze right after), unless the
@@ -88,7 +89,7 @@ internal sealed partial class ProxyHandler(
             return writer.WriteAsync(record, untilDurable: _awaitRecordWrite);
         }, beforeAnswerEnds: !_localDiskIsDurable);
 
-        await ForwardOrFailAsync(context, path, safePath, record, started, commit).ConfigureAwait(false);
+        await ForwardOrFailAsync(context, path, safePath, record, caller.Key, started, commit).ConfigureAwait(false);
 
         // (7) The client has its whole response before we touch storage (unless the record came first, above).
         await CompleteResponseAsync(context).ConfigureAwait(false);
@@ -114,7 +115,8 @@ internal sealed partial class ProxyHandler(
     }
 
     /// <summary>Forwards the call; any failure on the way, the client's leaving and our own defects included, becomes its answer.</summary>
-    private async Task ForwardOrFailAsync(HttpContext context, string path, bool safePath, CallRecord record, long started, RecordCommit commit)
+    private async Task ForwardOrFailAsync(HttpContext context, string path, bool safePath, CallRecord record, VirtualKey? key, long started,
+        RecordCommit commit)
     {
         try
         {
@@ -122,7 +124,7 @@ internal sealed partial class ProxyHandler(
             {
                 if (rateLimiter.TryAcquire(record.Client, out var retryAfter))
                 {
-                    await ForwardAsync(context, path, safePath, record, started, commit).ConfigureAwait(false);
+                    await ForwardAsync(context, path, safePath, record, key, started, commit).ConfigureAwait(false);
                 }
                 else
                 {
@@ -144,6 +146,7 @@ internal sealed partial class ProxyHandler(
         {
             // Whatever happened, even if writing the error failed: a reservation left held would block the budget early.
             BudgetAdmission.Settle(context, record);
+            KeyAdmission.Settle(context, record);
         }
     }
 
@@ -162,7 +165,8 @@ internal sealed partial class ProxyHandler(
         }
     }
 
-    private async Task ForwardAsync(HttpContext context, string path, bool safePath, CallRecord record, long started, RecordCommit commit)
+    private async Task ForwardAsync(HttpContext context, string path, bool safePath, CallRecord record, VirtualKey? key, long started,
+        RecordCommit commit)
     {
         // (2) Validate: path, method, size, JSON, model.
         using var call = await validator.ValidateAsync(context, path, safePath).ConfigureAwait(false);
@@ -194,6 +198,13 @@ internal sealed partial class ProxyHandler(
             await FailAsync(context, record, commit, ApiFailure.Rejected(400, "model_not_priced",
                 $"The model '{Text.Truncate(requested)}' has no price here, and this proxy refuses unpriced models (Pricing__RefuseUnpriced). "
                 + "Check the name, or give it a price (Pricing__Models__<model>__Input and __Output, USD per 1M tokens).")).ConfigureAwait(false);
+            return;
+        }
+
+        // A virtual key's own limits: its models, then its requests and tokens a minute.
+        if (key is not null && keyAdmission.Admit(context, key, record, path, facts, call.Body) is { } limited)
+        {
+            await FailAsync(context, record, commit, limited).ConfigureAwait(false);
             return;
         }
 

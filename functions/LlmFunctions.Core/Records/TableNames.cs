@@ -21,10 +21,13 @@ internal static class TableNames
     /// <summary>Each instance's running sums of what it wrote per minute, which a scrape reads for unfolded minutes.</summary>
     public const string Tail = "LlmTail";
 
+    /// <summary>Virtual keys (their hashes and limits), their names, the change log instances refresh from, and the audit.</summary>
+    public const string Keys = "LlmKeys";
+
     private const string DayFormat = "yyyyMMdd";
 
     /// <summary>The tables created once at startup (the daily call tables are created on first write).</summary>
-    public static readonly string[] Fixed = [Aggregates, Rollups, BudgetEvents, Tail];
+    public static readonly string[] Fixed = [Aggregates, Rollups, BudgetEvents, Tail, Keys];
 
     /// <summary>The call table a record with this PartitionKey (or minute, <c>yyyyMMddHHmm…</c>) belongs to.</summary>
     public static string CallsFor(string partitionKeyOrMinute) => string.Concat(CallsPrefix, partitionKeyOrMinute.AsSpan(0, DayFormat.Length));

@@ -26,6 +26,7 @@ internal sealed partial class TableStore(ITableService tables, ILogger<TableStor
     public ITable Rollups => tables.Table(TableNames.Rollups);
     public ITable BudgetEvents => tables.Table(TableNames.BudgetEvents);
     public ITable Tail => tables.Table(TableNames.Tail);
+    public ITable Keys => tables.Table(TableNames.Keys);
 
 
     /// <summary>Creates the fixed tables if missing. A failure is not cached: the next call tries again.</summary>

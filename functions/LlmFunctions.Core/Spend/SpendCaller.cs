@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using LlmFunctions.Core.Keys;
 using LlmFunctions.Core.Security;
 using Microsoft.Extensions.Options;
 
@@ -31,6 +32,6 @@ internal sealed class SpendAuthenticator(IOptions<AdminOptions> admin, ClientAut
             return new SpendCaller(null);
         }
 
-        return clients.Find(hash) is { } client ? new SpendCaller(client) : null;
+        return clients.FindActive(hash) is { } client ? new SpendCaller(client) : null;
     }
 }

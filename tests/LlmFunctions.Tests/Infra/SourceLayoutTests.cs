@@ -24,7 +24,7 @@ public sealed class SourceLayoutTests
         ["Pricing"] = 1, ["Security"] = 1,
         ["Records"] = 2,
         ["Aggregation"] = 3,
-        ["Metrics"] = 4,
+        ["Metrics"] = 4, ["Keys"] = 4,
         ["Budgets"] = 5,
         ["Spend"] = 6, ["Telemetry"] = 6,
         ["Proxy"] = 7,

@@ -1,0 +1,120 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using LlmFunctions.Core.Http;
+using LlmFunctions.Core.Security;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Keys;
+
+/// <summary>Who a call's key belongs to: its client name and, for a virtual key, the key and its limits; or why it is refused.</summary>
+internal readonly record struct KeyCheck(string? Client, VirtualKey? Key, ApiFailure? Refusal);
+
+/// <summary>
+/// Finds the client a bearer key belongs to: first the clients in app settings (kept only as SHA-256 hashes and compared
+/// with <see cref="CryptographicOperations.FixedTimeEquals"/> against every one, so neither the comparison nor the loop
+/// tells through timing which bytes or which client matched), then the virtual keys (<see cref="KeyDirectory"/>), found by
+/// their hash in one dictionary read whatever their number. Looking a hash up leaks at most which hashes exist, and a
+/// hash gives nobody its key.
+/// </summary>
+internal sealed class ClientAuthenticator
+{
+    /// <summary>How long a call with a key not in settings waits for this instance's first read of the virtual keys.</summary>
+    private static readonly TimeSpan FirstLoadWait = TimeSpan.FromSeconds(5);
+
+    private readonly (string Name, byte[] Hash)[] _clients;
+    private readonly KeyDirectory _keys;
+    private readonly TimeProvider _time;
+
+    public ClientAuthenticator(IOptions<Dictionary<string, ClientOptions>> options, KeyDirectory keys, TimeProvider time)
+    {
+        _keys = keys;
+        _time = time;
+        _clients = options.Value
+            .Select(c => (c.Key, Hash(c.Value)))
+            .ToArray();
+    }
+
+    /// <summary>The clients in app settings.</summary>
+    public int Count => _clients.Length;
+
+    public IEnumerable<string> Names => _clients.Select(c => c.Name);
+
+    /// <summary>The client and key for an <c>Authorization</c> header value, or the refusal to answer with.</summary>
+    public ValueTask<KeyCheck> AuthenticateAsync(string? authorization, CancellationToken cancellationToken)
+    {
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        if (!BearerKey.TryHash(authorization, hash))
+        {
+            return ValueTask.FromResult(new KeyCheck(null, null, Missing()));
+        }
+
+        if (Find(hash) is { } client)
+        {
+            return ValueTask.FromResult(new KeyCheck(client, null, null));
+        }
+
+        return _keys.IsLoaded ? ValueTask.FromResult(Check(hash)) : WaitThenCheckAsync(hash.ToArray(), cancellationToken);
+    }
+
+    private async ValueTask<KeyCheck> WaitThenCheckAsync(byte[] hash, CancellationToken cancellationToken) =>
+        await _keys.WaitLoadedAsync(FirstLoadWait, cancellationToken).ConfigureAwait(false)
+            ? Check(hash)
+            : new KeyCheck(null, null, ApiFailure.KeysUnavailable);
+
+    /// <summary>A virtual key by its hash, judged now: usable, or refused naming the key's id (never a secret).</summary>
+    private KeyCheck Check(ReadOnlySpan<byte> hash)
+    {
+        if (_keys.Find(hash) is not { } key)
+        {
+            return new KeyCheck(null, null, Missing());
+        }
+
+        var now = _time.GetUtcNow();
+        var current = CryptographicOperations.FixedTimeEquals(hash, Convert.FromHexString(key.KeySha256));
+        return key.StatusAt(now) switch
+        {
+            KeyStatus.Revoked =>
+                new KeyCheck(null, null, ApiFailure.KeyRefused("key_revoked", Invariant($"The key {key.Id} was revoked at {key.RevokedAt:u}."))),
+            KeyStatus.Expired => new KeyCheck(null, null, ApiFailure.KeyRefused("key_expired", Invariant($"The key {key.Id} expired at {key.ExpiresAt:u}."))),
+            _ when !current && !key.PreviousValidAt(now) => new KeyCheck(null, null, ApiFailure.KeyRefused("key_rotated",
+                Invariant($"This secret of the key {key.Id} was replaced at {key.RotatedAt:u} and stopped working at {key.PreviousValidUntil:u}. ")
+                + "Use the key's new secret.")),
+            _ => new KeyCheck(key.Name, key, null),
+        };
+    }
+
+    private ApiFailure Missing() => ApiFailure.InvalidKey(Count == 0 && _keys.Count == 0
+        ? "No client keys are configured on this proxy (Clients__<name>__Key, or POST /keys), so every call is refused."
+        : "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.");
+
+    /// <summary>The client of a usable key with this SHA-256 (settings or virtual, without waiting on a first read), or null.</summary>
+    public string? FindActive(ReadOnlySpan<byte> hash) =>
+        Find(hash) ?? (_keys.IsLoaded && Check(hash) is { Client: { } client } ? client : null);
+
+    /// <summary>The settings client whose key has this SHA-256, or null.</summary>
+    internal string? Find(ReadOnlySpan<byte> hash)
+    {
+        string? match = null;
+        foreach (var (name, expected) in _clients)
+        {
+            if (CryptographicOperations.FixedTimeEquals(hash, expected))
+            {
+                match = name;
+            }
+        }
+
+        return match;
+    }
+
+    internal static byte[] Hash(ClientOptions client)
+    {
+        if (!string.IsNullOrEmpty(client.KeySha256))
+        {
+            return Convert.FromHexString(client.KeySha256.Trim());
+        }
+
+        return BearerKey.HashOf(client.Key!);
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

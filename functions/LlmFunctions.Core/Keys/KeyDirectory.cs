@@ -1,0 +1,188 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LlmFunctions.Core.Keys;
+
+/// <summary>
+/// This instance's copy of the virtual keys, looked up by the SHA-256 of a bearer key in one dictionary read whatever
+/// the number of keys. Loaded once at start, in the background (start-up does not wait on it: a virtual key's first call
+/// does, briefly), then kept current by reading the change log after the last change seen every
+/// <c>Keys__RefreshSeconds</c>: one range query, empty when nothing changed. A change made on any instance takes effect
+/// here within that interval plus a storage round trip. A gap in the log's numbers (a change not yet visible, or one
+/// this instance slept through) reloads everything. When storage cannot be read the keys last read stay in force.
+/// </summary>
+internal sealed partial class KeyDirectory(KeyStore store, IOptions<KeysOptions> options, TimeProvider time, ILogger<KeyDirectory> logger)
+    : IHostedService, IDisposable
+{
+    private readonly ConcurrentDictionary<string, VirtualKey> _byId = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<KeyHash, string> _byHash = new();
+    private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _applying = new();
+    private Task _refreshing = Task.CompletedTask;
+    private long _seq = -1;
+    private long _version;
+
+    /// <summary>The number of the last change applied here (−1 before the first load).</summary>
+    public long Seq => Interlocked.Read(ref _seq);
+
+    /// <summary>Grows whenever a key changes here: readers that derive something from the keys (budgets) rebuild on a new value.</summary>
+    public long Version => Interlocked.Read(ref _version);
+
+    public bool IsLoaded => _loaded.Task.IsCompleted;
+
+    public int Count => _byId.Count;
+
+    public IEnumerable<VirtualKey> Keys => _byId.Values;
+
+    public VirtualKey? ById(string id) => _byId.TryGetValue(id, out var key) ? key : null;
+
+    /// <summary>The key one of whose secrets has this SHA-256 (its current one, or the one a rotation replaced), or null.</summary>
+    public VirtualKey? Find(ReadOnlySpan<byte> sha256)
+    {
+        return _byHash.TryGetValue(KeyHash.From(sha256), out var id) && _byId.TryGetValue(id, out var key) && Has(key, sha256) ? key : null;
+
+        // The index may lag a change by a moment: the key itself says whether the hash is still one of its own.
+        static bool Has(VirtualKey key, ReadOnlySpan<byte> sha256) =>
+            KeyHash.FromHex(key.KeySha256) == KeyHash.From(sha256)
+            || (key.PreviousKeySha256 is { } previous && KeyHash.FromHex(previous) == KeyHash.From(sha256));
+    }
+
+    /// <summary>Waits (at most <paramref name="timeout"/>) for the first load; false when it has not finished by then.</summary>
+    public async Task<bool> WaitLoadedAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _loaded.Task.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _refreshing = Task.Run(() => RefreshLoopAsync(_stopping.Token), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _refreshing.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose() => _stopping.Dispose();
+
+    /// <summary>Reads what changed since the last read (or everything, the first time or after a gap), once.</summary>
+    internal async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        if (Seq < 0)
+        {
+            await LoadAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var changes = await store.ChangesAfterAsync(Seq, cancellationToken).ConfigureAwait(false);
+        if (changes.Count == 0)
+        {
+            return;
+        }
+
+        if (changes[0].Seq != Seq + 1 || changes.Select((c, i) => c.Seq - i).Distinct().Count() != 1)
+        {
+            await LoadAsync(cancellationToken).ConfigureAwait(false); // a missed number: read everything again
+            return;
+        }
+
+        Apply(changes, changes[^1].Seq);
+    }
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var (seq, keys) = await store.LoadAsync(cancellationToken).ConfigureAwait(false);
+        Load(keys, seq);
+        LogLoaded(logger, keys.Count, seq, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    /// <summary>Every key as of change <paramref name="seq"/>: the first read (or a read again after a gap).</summary>
+    internal void Load(IEnumerable<VirtualKey> keys, long seq)
+    {
+        Apply(keys, seq);
+        _loaded.TrySetResult();
+    }
+
+    /// <summary>Takes each key's newest value (a value older than the one held is ignored) and moves on to change <paramref name="seq"/>.</summary>
+    internal void Apply(IEnumerable<VirtualKey> keys, long seq)
+    {
+        lock (_applying)
+        {
+            foreach (var key in keys)
+            {
+                if (_byId.TryGetValue(key.Id, out var held) && held.Seq >= key.Seq)
+                {
+                    continue;
+                }
+
+                _byId[key.Id] = key;
+                _byHash[KeyHash.FromHex(key.KeySha256)] = key.Id;
+                if (key.PreviousKeySha256 is { } previous)
+                {
+                    _byHash[KeyHash.FromHex(previous)] = key.Id;
+                }
+
+                if (held is not null && held.PreviousKeySha256 is { } dropped && dropped != key.PreviousKeySha256 && dropped != key.KeySha256)
+                {
+                    _byHash.TryRemove(KeyHash.FromHex(dropped), out _); // a secret two rotations old
+                }
+            }
+
+            Interlocked.Exchange(ref _seq, Math.Max(seq, Seq));
+            Interlocked.Increment(ref _version);
+        }
+    }
+
+    /// <summary>
+    /// A change this instance just committed, in force here at once. The change number stays: the changes before it that
+    /// this instance has not read yet are still to be read, and this one is skipped when read again.
+    /// </summary>
+    public void ApplyHere(VirtualKey key) => Apply([key], Seq);
+
+    private async Task RefreshLoopAsync(CancellationToken cancellationToken)
+    {
+        var interval = TimeSpan.FromSeconds(options.Value.RefreshSeconds);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await RefreshAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                LogRefreshFailed(logger, ex.GetType().Name, Count);
+            }
+
+            try
+            {
+                await Task.Delay(IsLoaded ? interval : TimeSpan.FromSeconds(1), time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 9201, Level = LogLevel.Information, Message = "Read {Count} virtual keys (up to change {Seq}) in {Ms:0} ms.")]
+    private static partial void LogLoaded(ILogger logger, int count, long seq, double ms);
+
+    [LoggerMessage(EventId = 9202, Level = LogLevel.Warning,
+        Message = "Could not read the virtual keys' changes ({Error}); the {Count} keys read before stay in force until the next read.")]
+    private static partial void LogRefreshFailed(ILogger logger, string error, int count);
+}
