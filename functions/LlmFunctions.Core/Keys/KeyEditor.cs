@@ -122,10 +122,11 @@ internal sealed partial class KeyEditor(
             return readOnly;
         }
 
-        // Revoking a revoked key changes nothing and writes no audit row: it answers the key as it is.
+        // Revoking a revoked key changes nothing and writes no audit row: it answers the key as it is. A secret still in its
+        // grace stays known, so that it too is told the key is revoked rather than that it is no key.
         return await ChangeAsync(context, id, caller, null, (key, now) => key.RevokedAt is not null
             ? (null, "", null)
-            : (key with { RevokedAt = now, UpdatedAt = now, PreviousKeySha256 = null, PreviousValidUntil = null }, "revoke", null))
+            : (key with { RevokedAt = now, UpdatedAt = now }, "revoke", null))
             .ConfigureAwait(false);
     }
 

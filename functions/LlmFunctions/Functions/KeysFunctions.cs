@@ -27,7 +27,7 @@ public sealed class KeysFunctions(LlmFunctionsHandlers handlers)
         return new EmptyResult();
     }
 
-    [Function("RotateKey")]
+    [Function("KeyRotate")]
     public async Task<IActionResult> RotateAsync(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", "put", "patch", "delete", Route = "keys/{id}/rotate")] HttpRequest request, string id)
     {

@@ -14,7 +14,7 @@ namespace LlmFunctions.Functions;
 public static class NotFoundFunction
 {
     /// <summary>Paths under the other functions' routes, which this one must never take.</summary>
-    internal const string Route = "{*path:regex(^(?!(v1|health|metrics|spend)(/|$)).*$)}";
+    internal const string Route = "{*path:regex(^(?!(v1|health|metrics|spend|keys)(/|$)).*$)}";
 
     /// <summary>The site root only (an optional parameter that must be empty): a catch-all's constraint fails when it
     /// has no value, so the root needs its own route, or the host would show its home page.</summary>

@@ -20,7 +20,9 @@ public sealed class FunctionMetadataTests
 
     [Fact]
     public void App_DeclaresExactlyItsFunctions() =>
-        Assert.Equal(["BudgetRollup", "Health", "Metrics", "NotFound", "NotFoundRoot", "Proxy", "SpendCalls", "SpendMe", "SpendReport"],
+        Assert.Equal(
+            ["BudgetRollup", "Health", "Key", "KeyEvents", "KeyRotate", "Keys", "Metrics", "NotFound", "NotFoundRoot", "Proxy", "SpendCalls", "SpendMe",
+                "SpendReport"],
             Metadata().Select(f => f!["name"]!.GetValue<string>()).Order(StringComparer.Ordinal));
 
     [Theory]
@@ -30,7 +32,11 @@ public sealed class FunctionMetadataTests
     [InlineData("SpendReport", "spend", new[] { "get" })]
     [InlineData("SpendCalls", "spend/calls", new[] { "get" })]
     [InlineData("SpendMe", "spend/me", new[] { "get" })]
-    [InlineData("NotFound", "{*path:regex(^(?!(v1|health|metrics|spend)(/|$)).*$)}", new[] { "get", "post", "put", "patch", "delete", "head", "options" })]
+    [InlineData("Keys", "keys", new[] { "get", "post", "put", "patch", "delete" })]
+    [InlineData("Key", "keys/{id}", new[] { "get", "post", "put", "patch", "delete" })]
+    [InlineData("KeyRotate", "keys/{id}/rotate", new[] { "get", "post", "put", "patch", "delete" })]
+    [InlineData("KeyEvents", "keys/{id}/events", new[] { "get", "post", "put", "patch", "delete" })]
+    [InlineData("NotFound", "{*path:regex(^(?!(v1|health|metrics|spend|keys)(/|$)).*$)}", new[] { "get", "post", "put", "patch", "delete", "head", "options" })]
     [InlineData("NotFoundRoot", "{root:regex(^$)?}", new[] { "get", "post", "put", "patch", "delete", "head", "options" })]
     public void HttpFunctions_HaveTheirRoutesMethodsAndAnonymousAuth(string name, string route, string[] methods)
     {
