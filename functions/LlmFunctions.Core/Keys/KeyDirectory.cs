@@ -163,7 +163,11 @@ internal sealed partial class KeyDirectory(KeyStore store, IOptions<KeysOptions>
             {
                 await RefreshAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                return; // stopping: a read cut short is no failure
+            }
+            catch (Exception ex)
             {
                 LogRefreshFailed(logger, ex.GetType().Name, Count);
             }
