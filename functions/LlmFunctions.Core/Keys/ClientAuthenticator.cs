@@ -18,8 +18,8 @@ internal readonly record struct KeyCheck(string? Client, VirtualKey? Key, ApiFai
 /// </summary>
 internal sealed class ClientAuthenticator
 {
-    /// <summary>How long a call with a key not in settings waits for this instance's first read of the virtual keys.</summary>
-    private static readonly TimeSpan FirstLoadWait = TimeSpan.FromSeconds(5);
+    /// <summary>How long a call with a key this instance does not know waits for a read of the virtual keys.</summary>
+    private static readonly TimeSpan ReadWait = TimeSpan.FromSeconds(5);
 
     private readonly (string Name, byte[] Hash)[] _clients;
     private readonly KeyDirectory _keys;
@@ -53,13 +53,22 @@ internal sealed class ClientAuthenticator
             return ValueTask.FromResult(new KeyCheck(client, null, null));
         }
 
-        return _keys.IsLoaded ? ValueTask.FromResult(Check(hash)) : WaitThenCheckAsync(hash.ToArray(), cancellationToken);
+        return _keys.IsLoaded && _keys.Find(hash) is not null ? ValueTask.FromResult(Check(hash)) : ReadThenCheckAsync(hash.ToArray(), cancellationToken);
     }
 
-    private async ValueTask<KeyCheck> WaitThenCheckAsync(byte[] hash, CancellationToken cancellationToken) =>
-        await _keys.WaitLoadedAsync(FirstLoadWait, cancellationToken).ConfigureAwait(false)
-            ? Check(hash)
-            : new KeyCheck(null, null, ApiFailure.KeysUnavailable);
+    /// <summary>A key this instance does not know (yet): waits for the first read of the keys, or reads their changes now.</summary>
+    private async ValueTask<KeyCheck> ReadThenCheckAsync(byte[] hash, CancellationToken cancellationToken)
+    {
+        if (!_keys.IsLoaded)
+        {
+            return await _keys.WaitLoadedAsync(ReadWait, cancellationToken).ConfigureAwait(false)
+                ? Check(hash)
+                : new KeyCheck(null, null, ApiFailure.KeysUnavailable);
+        }
+
+        await _keys.RefreshNowAsync(ReadWait, cancellationToken).ConfigureAwait(false);
+        return Check(hash);
+    }
 
     /// <summary>A virtual key by its hash, judged now: usable, or refused naming the key's id (never a secret).</summary>
     private KeyCheck Check(ReadOnlySpan<byte> hash)

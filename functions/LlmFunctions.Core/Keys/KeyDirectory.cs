@@ -23,6 +23,7 @@ internal sealed partial class KeyDirectory(KeyStore store, IOptions<KeysOptions>
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _applying = new();
     private Task _refreshing = Task.CompletedTask;
+    private (Task? Read, long PlannedAt) _onDemand;
     private long _seq = -1;
     private long _version;
 
@@ -50,6 +51,62 @@ internal sealed partial class KeyDirectory(KeyStore store, IOptions<KeysOptions>
             KeyHash.FromHex(key.KeySha256) == KeyHash.From(sha256)
             || (key.PreviousKeySha256 is { } previous && KeyHash.FromHex(previous) == KeyHash.From(sha256));
     }
+
+    /// <summary>
+    /// Reads the changes now, for a key this instance does not know: a key created or rotated on another instance a moment
+    /// ago works here at once, not only after the next scheduled read. The read waited for starts after the caller
+    /// arrived, so it sees every change committed before that. Callers share reads: one planned after they arrived is
+    /// joined, else one is planned at least <see cref="OnDemandSpacing"/> after the last, so keys that exist nowhere cost
+    /// storage five small queries a second at most, however many are sent. False when no read finished within
+    /// <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<bool> RefreshNowAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var arrived = time.GetTimestamp();
+        Task read;
+        lock (_applying)
+        {
+            var (last, planned) = _onDemand;
+            if (last is null || planned < arrived)
+            {
+                var at = last is null ? arrived : Math.Max(arrived, planned + (long)(OnDemandSpacing.TotalSeconds * time.TimestampFrequency));
+                last = ReadAtAsync(last, at);
+                _onDemand = (last, at);
+            }
+
+            read = last;
+        }
+
+        try
+        {
+            await read.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return false; // a read that failed or is slow: the caller judges with what it has
+        }
+    }
+
+    /// <summary>A read of the changes that starts at timestamp <paramref name="at"/>, after <paramref name="previous"/> ends.</summary>
+    private async Task ReadAtAsync(Task? previous, long at)
+    {
+        await Task.Yield();
+        if (previous is not null)
+        {
+            await previous.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+        }
+
+        var wait = time.GetElapsedTime(time.GetTimestamp(), at);
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, time, _stopping.Token).ConfigureAwait(false);
+        }
+
+        await RefreshAsync(_stopping.Token).ConfigureAwait(false);
+    }
+
+    internal static readonly TimeSpan OnDemandSpacing = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Waits (at most <paramref name="timeout"/>) for the first load; false when it has not finished by then.</summary>
     public async Task<bool> WaitLoadedAsync(TimeSpan timeout, CancellationToken cancellationToken)
