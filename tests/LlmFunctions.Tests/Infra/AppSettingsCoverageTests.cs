@@ -36,6 +36,8 @@ public sealed class AppSettingsCoverageTests
         ["Storage__MaxQueuedRecords"] = "Only applies with Storage__AwaitRecordWrite=false, which Functions never uses (the template pins it to true).",
         ["Upstream__DeadlineSeconds"] = "Off by default (each attempt has Upstream__TimeoutSeconds); an operator sets it in the app settings.",
         ["Upstream__FallbackModels"] = "None by default: which model may stand in for which is the operator's choice, made in the app settings.",
+        ["Keys__RefreshSeconds"] = "The default (1 s) meets the 5-second promise with a margin; an operator changes it in the app settings.",
+        ["Keys__MaxKeys"] = "A guard against runaway scripts (default 100,000); an operator changes it in the app settings.",
         ["Upstreams__*__ApiKey"] = MoreUpstreams,
         ["Upstreams__*__Weight"] = MoreUpstreams,
         ["Upstreams__*__ApiVersion"] = MoreUpstreams,

@@ -154,4 +154,61 @@ public sealed class VirtualKeysTests(ITestOutputHelper output)
         var budget = Assert.Single(me["budgets"]!.AsArray(), b => b!["name"]!.GetValue<string>() == "key:" + budgetId)!;
         Assert.Equal(0.000001m, budget["limit_usd"]!.GetValue<decimal>());
     }
+
+    [Fact]
+    public async Task RpmAndTpm_AreEnforcedPerInstance_TwoInstancesAdmitTwiceTheLimit_AndNoMore()
+    {
+        await using var env = await TestEnvironment.StartAsync(WithAdmin);
+        await using var other = await env.StartHostAsync();
+        var (_, secret) = await CreateAsync(env.Host, """{"name":"rpm-10","rpm":10}""");
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 40; i++)
+        {
+            statuses.Add(await ProbeAsync(i % 2 == 0 ? env.Host : other, secret));
+        }
+
+        Assert.Equal(20, statuses.Count(s => s == HttpStatusCode.OK));
+        Assert.Equal(20, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+
+        // tpm: a call that could never fit is a 400; one that does not fit now is a 429 until the minute moves on.
+        var (_, tokens) = await CreateAsync(env.Host, """{"name":"tpm-600","tpm":600}""");
+        var chat = env.OpenAI(tokens).GetChatClient("gpt-4.1");
+        var never = await Assert.ThrowsAsync<ClientResultException>(() =>
+            chat.CompleteChatAsync([new UserChatMessage("hi")], new ChatCompletionOptions { MaxOutputTokenCount = 1_000 }));
+        Assert.Equal(400, never.Status);
+        Assert.Contains("tokens_exceed_tpm", never.Message, StringComparison.Ordinal);
+        using var http = env.Host.CreateHttpClient(tokens);
+        using var slow = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent("""{"model":"gpt-4.1","max_tokens":400,"messages":[{"role":"user","content":"hi"}]}""",
+                System.Text.Encoding.UTF8, "application/json"),
+        };
+        slow.Headers.Add("x-fake-scenario", "delay-ms=1500");
+        var inFlight = http.SendAsync(slow); // its estimate (400 and the prompt) counts until it ends
+        await Task.Delay(300);
+        var later = await Assert.ThrowsAsync<ClientResultException>(() =>
+            chat.CompleteChatAsync([new UserChatMessage("hi")], new ChatCompletionOptions { MaxOutputTokenCount = 400 }));
+        Assert.Equal(429, later.Status);
+        Assert.True(later.GetRawResponse()!.Headers.TryGetValue("Retry-After", out _));
+        using var done = await inFlight;
+        Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+
+        // Settled to its usage (a few dozen tokens), it gave the rest back: the same call fits now.
+        await chat.CompleteChatAsync([new UserChatMessage("hi")], new ChatCompletionOptions { MaxOutputTokenCount = 400 });
+    }
+
+    [Theory]
+    [OnBothHosts]
+    public async Task AKeysReservedBudget_RefusesACallWhoseWorstCaseItCannotCover(HostKind kind)
+    {
+        await using var env = await TestEnvironment.StartAsync(WithAdmin, kind: kind);
+        var (id, secret) = await CreateAsync(env.Host, """{"name":"reserved","budget":{"limit_usd":0.01,"period":"month","reserve":true}}""");
+        var chat = env.OpenAI(secret).GetChatClient("gpt-4.1");
+        await chat.CompleteChatAsync([new UserChatMessage("small")], new ChatCompletionOptions { MaxOutputTokenCount = 50 });
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() =>
+            chat.CompleteChatAsync([new UserChatMessage("large")], new ChatCompletionOptions { MaxOutputTokenCount = 100_000 }));
+        Assert.Equal(429, refused.Status);
+        Assert.Contains($"Budget 'key:{id}'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("reserved", refused.Message, StringComparison.Ordinal);
+    }
 }
