@@ -88,9 +88,11 @@ public sealed class VirtualKeysTests(ITestOutputHelper output)
         await using var other = await env.StartHostAsync();
         Assert.Equal(HttpStatusCode.Unauthorized, await ProbeAsync(other, "sk-lf-not-a-key")); // the other has read the keys once
 
+        // The SDK on the other instance, the moment the key exists: a key it does not know makes it read the changes first.
         var (id, secret) = await CreateAsync(env.Host, """{"name":"team-b"}""");
-        var created = await TimeUntilAsync(other, secret, HttpStatusCode.OK, TimeSpan.FromSeconds(5));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         var sdk = await TestEnvironment.OpenAIFor(other, secret).GetChatClient("gpt-4.1").CompleteChatAsync([new UserChatMessage("hi")]);
+        var created = watch.Elapsed;
         Assert.Equal(ChatFinishReason.Stop, sdk.Value.FinishReason);
 
         var (_, rotation, _) = await SendAsync(other, HttpMethod.Post, $"/keys/{id}/rotate", """{"grace_seconds":0}""");
@@ -99,7 +101,7 @@ public sealed class VirtualKeysTests(ITestOutputHelper output)
 
         await SendAsync(env.Host, HttpMethod.Delete, "/keys/" + id);
         var revoked = await TimeUntilAsync(other, rotation["key"]!.GetValue<string>(), HttpStatusCode.Unauthorized, TimeSpan.FromSeconds(5));
-        output.WriteLine($"{kind}: created → usable on the other instance in {created.TotalMilliseconds:0} ms; "
+        output.WriteLine($"{kind}: created → the SDK's first call on the other instance answered in {created.TotalMilliseconds:0} ms; "
             + $"rotated → old secret refused in {rotated.TotalMilliseconds:0} ms; revoked → refused in {revoked.TotalMilliseconds:0} ms.");
     }
 
