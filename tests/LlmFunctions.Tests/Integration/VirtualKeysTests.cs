@@ -157,10 +157,11 @@ public sealed class VirtualKeysTests(ITestOutputHelper output)
         Assert.Equal(0.000001m, budget["limit_usd"]!.GetValue<decimal>());
     }
 
-    [Fact]
-    public async Task RpmAndTpm_AreEnforcedPerInstance_TwoInstancesAdmitTwiceTheLimit_AndNoMore()
+    [Theory]
+    [OnBothHosts]
+    public async Task RpmAndTpm_AreEnforcedPerInstance_TwoInstancesAdmitTwiceTheLimit_AndNoMore(HostKind kind)
     {
-        await using var env = await TestEnvironment.StartAsync(WithAdmin);
+        await using var env = await TestEnvironment.StartAsync(WithAdmin, kind: kind);
         await using var other = await env.StartHostAsync();
         var (_, secret) = await CreateAsync(env.Host, """{"name":"rpm-10","rpm":10}""");
         var statuses = new List<HttpStatusCode>();
