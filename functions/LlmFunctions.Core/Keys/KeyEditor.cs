@@ -157,7 +157,7 @@ internal sealed partial class KeyEditor(
     private async Task<ApiFailure?> DoneAsync(HttpContext context, int status, VirtualKey key, string? secret)
     {
         directory.ApplyHere(key);
-        await KeysHandler.WriteAsync(context, status, json => KeyJson.Write(json, key, time.GetUtcNow(), secret)).ConfigureAwait(false);
+        await JsonResponse.WriteAsync(context, status, json => KeyJson.Write(json, key, time.GetUtcNow(), secret)).ConfigureAwait(false);
         return null;
     }
 

@@ -68,7 +68,7 @@ internal sealed partial class KeysHandler(
 
         var keys = await store.PageAsync(after, limit + 1, context.RequestAborted).ConfigureAwait(false);
         var now = time.GetUtcNow();
-        await WriteAsync(context, 200, json =>
+        await JsonResponse.WriteAsync(context, 200, json =>
         {
             json.WriteStartObject();
             json.WriteString("object", "list");
@@ -98,7 +98,7 @@ internal sealed partial class KeysHandler(
     {
         if (settings.Value.FirstOrDefault(c => KeyJson.SettingsId(c.Key) == id) is { Key: not null } configured)
         {
-            await WriteAsync(context, 200, json => KeyJson.WriteSettingsClient(json, configured.Key, configured.Value)).ConfigureAwait(false);
+            await JsonResponse.WriteAsync(context, 200, json => KeyJson.WriteSettingsClient(json, configured.Key, configured.Value)).ConfigureAwait(false);
             return null;
         }
 
@@ -107,7 +107,7 @@ internal sealed partial class KeysHandler(
             return KeyEditor.NotFound(id);
         }
 
-        await WriteAsync(context, 200, json => KeyJson.Write(json, key, time.GetUtcNow())).ConfigureAwait(false);
+        await JsonResponse.WriteAsync(context, 200, json => KeyJson.Write(json, key, time.GetUtcNow())).ConfigureAwait(false);
         return null;
     }
 
@@ -131,7 +131,7 @@ internal sealed partial class KeysHandler(
         }
 
         var events = await store.EventsAsync(id, afterSeq, limit + 1, context.RequestAborted).ConfigureAwait(false);
-        await WriteAsync(context, 200, json =>
+        await JsonResponse.WriteAsync(context, 200, json =>
         {
             json.WriteStartObject();
             json.WriteString("object", "list");
@@ -216,20 +216,6 @@ internal sealed partial class KeysHandler(
             LogUnexpected(logger, ex);
             return ApiFailure.ReportFailed("The request failed; the error is in the proxy's log.");
         }
-    }
-
-    internal static async Task WriteAsync(HttpContext context, int status, Action<Utf8JsonWriter> write)
-    {
-        using var buffer = new PooledBufferWriter(1024);
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            write(json);
-        }
-
-        context.Response.StatusCode = status;
-        context.Response.ContentType = "application/json; charset=utf-8";
-        context.Response.ContentLength = buffer.WrittenCount;
-        await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
     }
 
     private static readonly ApiFailure NoAdminKey = ApiFailure.PermissionDenied(

@@ -40,7 +40,7 @@ internal sealed partial class SpendHandler(
         }
         else
         {
-            await WriteJsonAsync(context, json => SpendWriter.Report(json, scoped, _timeZone, result), ct).ConfigureAwait(false);
+            await JsonResponse.WriteAsync(context, 200, json => SpendWriter.Report(json, scoped, _timeZone, result)).ConfigureAwait(false);
         }
 
         return null;
@@ -72,7 +72,7 @@ internal sealed partial class SpendHandler(
 
         var (start, end) = report.Range(scoped.From, scoped.To);
         var page = await calls.ReadAsync(start, end, scoped, after, ct).ConfigureAwait(false);
-        await WriteJsonAsync(context, json => SpendWriter.Calls(json, page), ct).ConfigureAwait(false);
+        await JsonResponse.WriteAsync(context, 200, json => SpendWriter.Calls(json, page)).ConfigureAwait(false);
         return null;
     });
 
@@ -101,7 +101,7 @@ internal sealed partial class SpendHandler(
         var standings = (await budgets.ComputeAsync(ct).ConfigureAwait(false))
             .Where(s => s.Scope.Kind != "client" || string.Equals(s.Scope.Value, client, StringComparison.Ordinal))
             .ToList();
-        await WriteJsonAsync(context, json => SpendMeWriter.Write(json, client, _timeZone, todayKey, todaySums, result.Total, standings), ct)
+        await JsonResponse.WriteAsync(context, 200, json => SpendMeWriter.Write(json, client, _timeZone, todayKey, todaySums, result.Total, standings))
             .ConfigureAwait(false);
         return null;
     });
@@ -161,19 +161,6 @@ internal sealed partial class SpendHandler(
         {
             await failure.WriteAsync(context).ConfigureAwait(false);
         }
-    }
-
-    private static async Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> write, CancellationToken cancellationToken)
-    {
-        using var buffer = new PooledBufferWriter(4096);
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            write(json);
-        }
-
-        context.Response.ContentType = "application/json; charset=utf-8";
-        context.Response.ContentLength = buffer.WrittenCount;
-        await context.Response.Body.WriteAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
     }
 
     private static readonly ApiFailure Unauthorized = ApiFailure.InvalidKey(

@@ -103,7 +103,9 @@ public sealed class FunctionsHostEmulatorTests
     {
         await using var host = await FunctionsWorkerHost.StartAsync(Settings());
 
-        Assert.Equal(["BudgetRollup", "Health", "Metrics", "NotFound", "NotFoundRoot", "Proxy", "SpendCalls", "SpendMe", "SpendReport"],
+        Assert.Equal(
+            ["BudgetRollup", "Health", "Key", "KeyEvents", "KeyRotate", "Keys", "Metrics", "NotFound", "NotFoundRoot", "Proxy", "SpendCalls", "SpendMe",
+                "SpendReport"],
             host.Emulator.FunctionNames.Order(StringComparer.Ordinal));
         Assert.True(await host.WaitForLogAsync("LlmFunctions: upstream"), host.Log);
         Assert.Contains("Worker.LlmFunctions.Core.Hosting.StartupReport", host.Log); // RpcLog carries the worker's category

@@ -110,10 +110,12 @@ public sealed class VirtualKeysTests(ITestOutputHelper output)
     public async Task AnExpiredKey_Gets401KeyExpired_NamingItsIdNeverItsSecret(HostKind kind)
     {
         await using var env = await TestEnvironment.StartAsync(WithAdmin, kind: kind);
-        var expires = DateTimeOffset.UtcNow.AddSeconds(3).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
+        // The Functions worker runs on the system clock, so this waits for the expiry; 8 s leave room for a loaded machine.
+        var expiresAt = DateTimeOffset.UtcNow.AddSeconds(8);
+        var expires = expiresAt.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
         var (id, secret) = await CreateAsync(env.Host, $$"""{"name":"temp","expires_at":"{{expires}}"}""");
         Assert.Equal(HttpStatusCode.OK, await ProbeAsync(env.Host, secret));
-        await Task.Delay(TimeSpan.FromSeconds(3.2));
+        await Task.Delay(expiresAt - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(200));
 
         using var http = env.Host.CreateHttpClient(secret);
         using var response = await http.GetAsync("/v1/models");
