@@ -125,7 +125,8 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
                 return decision with { Reservation = reservation };
             }
 
-            var options = _configured.Find(refusedBy)!.Options;
+            // The budget as it was when reserved in: a key's budget may have gone since.
+            var options = _configured.Find(refusedBy)?.Options ?? new BudgetOptions { Scope = "key", LimitUsd = 0 };
             var period = BudgetPeriod.Current(options.Period, _zone, _time.GetUtcNow());
             var outputTokens = size.OutputTokens(_options.DefaultMaxOutputTokens);
             var left = leftUsd < 0

@@ -61,12 +61,23 @@ internal sealed class ClientAuthenticator
     {
         if (!_keys.IsLoaded)
         {
-            return await _keys.WaitLoadedAsync(ReadWait, cancellationToken).ConfigureAwait(false)
-                ? Check(hash)
-                : new KeyCheck(null, null, ApiFailure.KeysUnavailable);
+            try
+            {
+                return await _keys.WaitLoadedAsync(ReadWait, cancellationToken).ConfigureAwait(false)
+                    ? Check(hash)
+                    : new KeyCheck(null, null, ApiFailure.KeysUnavailable);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return new KeyCheck(null, null, ApiFailure.ClientCancelled);
+            }
         }
 
-        await _keys.RefreshNowAsync(ReadWait, cancellationToken).ConfigureAwait(false);
+        if (!await _keys.RefreshNowAsync(ReadWait, cancellationToken).ConfigureAwait(false) && cancellationToken.IsCancellationRequested)
+        {
+            return new KeyCheck(null, null, ApiFailure.ClientCancelled); // the caller left while the keys were read
+        }
+
         return Check(hash);
     }
 

@@ -28,15 +28,24 @@ internal static class KeyChanges
             changes[name] = new JsonObject { ["from"] = was?.DeepClone(), ["to"] = value?.DeepClone() };
         }
 
-        return changes.ToJsonString();
+        var text = changes.ToJsonString(Relaxed);
+        return text.Length <= MaxLength
+            ? text
+            : new JsonObject { ["fields"] = new JsonArray([.. changes.Select(c => (JsonNode?)JsonValue.Create(c.Key))]), ["values"] = "too long to keep" }
+                .ToJsonString(Relaxed);
     }
+
+    /// <summary>The longest audit text kept whole: well inside Table Storage's 64 KiB a string (32 K characters).</summary>
+    internal const int MaxLength = 16_000;
+
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private static bool IsEmpty(JsonNode? value) => value is null || value is JsonArray { Count: 0 } || value is JsonObject { Count: 0 };
 
     private static JsonObject View(VirtualKey key, DateTimeOffset now)
     {
         using var buffer = new PooledBufferWriter(1024);
-        using (var json = new Utf8JsonWriter(buffer))
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = Relaxed.Encoder }))
         {
             KeyJson.Write(json, key, now);
         }

@@ -22,6 +22,7 @@ internal sealed partial class KeyDirectory(KeyStore store, IOptions<KeysOptions>
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _applying = new();
+    private readonly SemaphoreSlim _reading = new(1, 1);
     private Task _refreshing = Task.CompletedTask;
     private (Task? Read, long PlannedAt) _onDemand;
     private long _seq = -1;
@@ -82,9 +83,9 @@ internal sealed partial class KeyDirectory(KeyStore store, IOptions<KeysOptions>
             await read.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (Exception)
         {
-            return false; // a read that failed or is slow: the caller judges with what it has
+            return false; // a read that failed or is slow, or a caller that left: it judges with what it has
         }
     }
 
@@ -134,30 +135,43 @@ internal sealed partial class KeyDirectory(KeyStore store, IOptions<KeysOptions>
         await _refreshing.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public void Dispose() => _stopping.Dispose();
+    public void Dispose()
+    {
+        _stopping.Dispose();
+        _reading.Dispose();
+    }
 
-    /// <summary>Reads what changed since the last read (or everything, the first time or after a gap), once.</summary>
+    /// <summary>Reads what changed since the last read (or everything, the first time or after a gap), once; one read at a time.</summary>
     internal async Task RefreshAsync(CancellationToken cancellationToken)
     {
-        if (Seq < 0)
+        await _reading.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            await LoadAsync(cancellationToken).ConfigureAwait(false);
-            return;
-        }
+            var seq = Seq;
+            if (seq < 0)
+            {
+                await LoadAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
 
-        var changes = await store.ChangesAfterAsync(Seq, cancellationToken).ConfigureAwait(false);
-        if (changes.Count == 0)
+            var changes = await store.ChangesAfterAsync(seq, cancellationToken).ConfigureAwait(false);
+            if (changes.Count == 0)
+            {
+                return;
+            }
+
+            if (changes.Where((c, i) => c.Seq != seq + 1 + i).Any())
+            {
+                await LoadAsync(cancellationToken).ConfigureAwait(false); // a missed number: read everything again
+                return;
+            }
+
+            Apply(changes, changes[^1].Seq);
+        }
+        finally
         {
-            return;
+            _reading.Release();
         }
-
-        if (changes[0].Seq != Seq + 1 || changes.Select((c, i) => c.Seq - i).Distinct().Count() != 1)
-        {
-            await LoadAsync(cancellationToken).ConfigureAwait(false); // a missed number: read everything again
-            return;
-        }
-
-        Apply(changes, changes[^1].Seq);
     }
 
     private async Task LoadAsync(CancellationToken cancellationToken)

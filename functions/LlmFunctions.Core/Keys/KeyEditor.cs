@@ -17,7 +17,7 @@ internal sealed partial class KeyEditor(
 {
     private static readonly string[] CreateFields = ["name", "models", "budget", "rpm", "tpm", "expires_at", "metadata"];
     private static readonly string[] PatchFields = ["models", "budget", "rpm", "tpm", "expires_at", "metadata"];
-    private static readonly string[] RotateFields = ["grace_seconds"];
+    private static readonly string[] RotateFields = ["grace_seconds", "force"];
 
     public static bool IsVirtualId(string id) => VirtualId().IsMatch(id);
 
@@ -38,9 +38,14 @@ internal sealed partial class KeyEditor(
         }
 
         var name = request.Name.Value!;
-        if (settings.Value.ContainsKey(name))
+        if (settings.Value.Keys.Any(n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase)))
         {
             return NameTaken(name, "a client in app settings (Clients__" + name + "__*)");
+        }
+
+        if (!await directory.WaitLoadedAsync(TimeSpan.FromSeconds(5), context.RequestAborted).ConfigureAwait(false))
+        {
+            return ApiFailure.KeysUnavailable; // the count below is not known yet
         }
 
         if (directory.Count >= options.Value.MaxKeys)
@@ -104,8 +109,11 @@ internal sealed partial class KeyEditor(
         }
 
         var grace = TimeSpan.FromSeconds(request.GraceSeconds.Value ?? 0);
+        var force = request.Force.Value ?? false;
         var secret = NewSecret();
-        return await ChangeAsync(context, id, caller, secret, (key, now) => key.RevokedAt is not null ? Revoked(key) : (key with
+        return await ChangeAsync(context, id, caller, secret, (key, now) => key.RevokedAt is not null ? Revoked(key)
+            : key.PreviousValidAt(now) && !force ? (null, "", InGrace(key))
+            : (key with
         {
             KeySha256 = Convert.ToHexStringLower(BearerKey.HashOf(secret)),
             PreviousKeySha256 = grace > TimeSpan.Zero ? key.KeySha256 : null,
@@ -149,7 +157,7 @@ internal sealed partial class KeyEditor(
             KeyStore.CommitOutcome.Done => await DoneAsync(context, 200, commit.Key!, secret).ConfigureAwait(false),
             KeyStore.CommitOutcome.NotFound => NotFound(id),
             KeyStore.CommitOutcome.Unchanged => await DoneAsync(context, 200, commit.Key!, null).ConfigureAwait(false),
-            KeyStore.CommitOutcome.Refused => ApiFailure.Rejected(409, "key_revoked", commit.Refusal!),
+            KeyStore.CommitOutcome.Refused => ApiFailure.Rejected(409, commit.Key!.RevokedAt is null ? "rotation_in_grace" : "key_revoked", commit.Refusal!),
             _ => Busy,
         };
     }
@@ -163,6 +171,11 @@ internal sealed partial class KeyEditor(
 
     private static (VirtualKey?, string, string?) Revoked(VirtualKey key) =>
         (null, "", $"The key {key.Id} is revoked; a revoked key cannot change. Create a new key.");
+
+    /// <summary>A second rotation would end the first one's grace early: clients still on the older secret would fail at once.</summary>
+    private static string InGrace(VirtualKey key) => FormattableString.Invariant(
+        $"The key {key.Id} was rotated at {key.RotatedAt:u} and its previous secret works until {key.PreviousValidUntil:u}; rotating again now ")
+        + "would cut that grace short. Wait, or send \"force\": true.";
 
     /// <summary>The key with the fields the request sets.</summary>
     private static VirtualKey Apply(KeyRequest request, VirtualKey key) => key with

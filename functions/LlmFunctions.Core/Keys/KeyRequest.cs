@@ -24,6 +24,7 @@ internal sealed class KeyRequest
     public const int MaxMetadataKeyLength = 64;
     public const int MaxMetadataValueLength = 512;
     public const int MaxModels = 100;
+    public const int MaxModelLength = 100;
     public const int MaxNameLength = 100;
 
     private static readonly JsonDocumentOptions Json = new() { MaxDepth = 4 };
@@ -36,6 +37,7 @@ internal sealed class KeyRequest
     public Field<DateTimeOffset?> ExpiresAt { get; private set; }
     public Field<Dictionary<string, string>> Metadata { get; private set; }
     public Field<int?> GraceSeconds { get; private set; }
+    public Field<bool?> Force { get; private set; }
 
     /// <summary>Reads a body of <paramref name="allowed"/> fields; the request, or the message of a 400.</summary>
     public static (KeyRequest? Request, string? Error) Parse(ReadOnlyMemory<byte> body, IReadOnlyCollection<string> allowed, DateTimeOffset now)
@@ -111,6 +113,10 @@ internal sealed class KeyRequest
                 return value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var grace) && grace is >= 0 and <= 7 * 86_400
                     ? Set(() => GraceSeconds = Field<int?>.To(grace))
                     : "'grace_seconds' must be a whole number of seconds from 0 to 604,800 (7 days).";
+            case "force":
+                return value.ValueKind is JsonValueKind.True or JsonValueKind.False
+                    ? Set(() => Force = Field<bool?>.To(value.GetBoolean()))
+                    : "'force' must be true or false.";
             default:
                 return $"Unknown field '{Shown(property.Name)}'.";
         }
@@ -131,7 +137,7 @@ internal sealed class KeyRequest
     private string? ReadModels(JsonElement value)
     {
         const string Rule = "'models' must be a list of up to 100 model names, or prefixes ending in '*' (for example \"gpt-4.1*\"), "
-            + "each up to 200 characters; null or [] allows every model.";
+            + "each up to 100 characters; null or [] allows every model.";
         if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() > MaxModels)
         {
             return Rule;
@@ -140,7 +146,7 @@ internal sealed class KeyRequest
         var models = new List<string>();
         foreach (var item in value.EnumerateArray())
         {
-            if (item.ValueKind != JsonValueKind.String || item.GetString() is not { Length: > 0 and <= 200 } model
+            if (item.ValueKind != JsonValueKind.String || item.GetString() is not { Length: > 0 and <= MaxModelLength } model
                 || model.AsSpan(0, model.Length - 1).Contains('*') || model.Any(char.IsControl) || model.Any(char.IsWhiteSpace))
             {
                 return Rule;
@@ -200,7 +206,7 @@ internal sealed class KeyRequest
 
     private string? ReadExpiry(JsonElement value, DateTimeOffset now)
     {
-        if (value.ValueKind != JsonValueKind.String
+        if (value.ValueKind != JsonValueKind.String || !HasOffset(value.GetString()!)
             || !DateTimeOffset.TryParseExact(value.GetString(), ["yyyy-MM-ddTHH:mm:ssK", "yyyy-MM-ddTHH:mm:ss.FFFFFFFK"], CultureInfo.InvariantCulture,
                 DateTimeStyles.None, out var expires))
         {
@@ -218,7 +224,8 @@ internal sealed class KeyRequest
 
     private string? ReadMetadata(JsonElement value)
     {
-        const string Rule = "'metadata' must be an object of up to 16 string values, each key 1 to 64 characters and each value up to 512.";
+        const string Rule = "'metadata' must be an object of up to 16 string values, each key 1 to 64 characters and each value up to 512, "
+            + "without control characters.";
         if (value.ValueKind != JsonValueKind.Object)
         {
             return Rule;
@@ -228,7 +235,8 @@ internal sealed class KeyRequest
         foreach (var p in value.EnumerateObject())
         {
             if (metadata.Count == MaxMetadataPairs || p.Name.Length is 0 or > MaxMetadataKeyLength || p.Value.ValueKind != JsonValueKind.String
-                || p.Value.GetString()!.Length > MaxMetadataValueLength || !metadata.TryAdd(p.Name, p.Value.GetString()!))
+                || p.Value.GetString()!.Length > MaxMetadataValueLength || p.Name.Any(char.IsControl) || p.Value.GetString()!.Any(char.IsControl)
+                || !metadata.TryAdd(p.Name, p.Value.GetString()!))
             {
                 return Rule;
             }
@@ -237,6 +245,10 @@ internal sealed class KeyRequest
         Metadata = Field<Dictionary<string, string>>.To(metadata);
         return null;
     }
+
+    /// <summary>Whether an RFC 3339 time ends with its offset (<c>Z</c> or <c>±hh:mm</c>): a time without one is no instant.</summary>
+    private static bool HasOffset(string text) =>
+        text.EndsWith('Z') || text.EndsWith('z') || (text.Length > 6 && text[^6] is '+' or '-' && text[^3] == ':');
 
     private static string? Set(Action set)
     {

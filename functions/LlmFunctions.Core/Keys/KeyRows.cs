@@ -18,6 +18,9 @@ namespace LlmFunctions.Core.Keys;
 internal static class KeyRows
 {
     public const string Partition = "keys";
+
+    /// <summary>Non-ASCII as itself, not <c>\uXXXX</c>: a value six times its length could pass Table Storage's 64 KiB a string.</summary>
+    private static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     public const string SeqRow = "seq";
     public const string KeyPrefix = "k:";
     public const string ChangePrefix = "c:";
@@ -48,11 +51,11 @@ internal static class KeyRows
         // An unset value is no property at all, as Table Storage stores it.
         Set(e, "PreviousKeySha256", key.PreviousKeySha256);
         Set(e, "PreviousValidUntil", key.PreviousValidUntil);
-        Set(e, "Models", key.Models.Count == 0 ? null : JsonSerializer.Serialize(key.Models));
+        Set(e, "Models", key.Models.Count == 0 ? null : JsonSerializer.Serialize(key.Models, Json));
         Set(e, "Rpm", key.Rpm);
         Set(e, "Tpm", key.Tpm);
         Set(e, "ExpiresAt", key.ExpiresAt);
-        Set(e, "Metadata", key.Metadata.Count == 0 ? null : JsonSerializer.Serialize(key.Metadata));
+        Set(e, "Metadata", key.Metadata.Count == 0 ? null : JsonSerializer.Serialize(key.Metadata, Json));
         Set(e, "RotatedAt", key.RotatedAt);
         Set(e, "RevokedAt", key.RevokedAt);
         if (key.Budget is { } b)

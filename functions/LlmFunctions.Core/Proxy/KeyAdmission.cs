@@ -15,6 +15,11 @@ internal sealed class KeyAdmission(KeyLimiter limiter, CallBilling billing)
 {
     public ApiFailure? Admit(HttpContext context, VirtualKey key, CallRecord record, string path, RequestFacts? facts, PooledBufferWriter body)
     {
+        if (key.Models.Count > 0 && record.Model.Length == 0 && Endpoints.IsMetered(path))
+        {
+            return ApiFailure.ModelNotAllowed($"The key {key.Id} may call only some models, and this call names none; send 'model' in a JSON body.");
+        }
+
         if (record.Model.Length > 0 && !key.Allows(record.Model))
         {
             return ApiFailure.ModelNotAllowed(

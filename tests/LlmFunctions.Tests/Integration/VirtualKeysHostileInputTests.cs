@@ -25,6 +25,9 @@ public sealed class VirtualKeysHostileInputTests
         { """{"name":"a","expires_at":"2001-01-01T00:00:00Z"}""", "is not in the future" },
         { """{"name":"a","expires_at":"tomorrow"}""", "'expires_at' must be" },
         { """{"name":"a","expires_at":"2030-01-01"}""", "'expires_at' must be" },
+        { """{"name":"a","expires_at":"2030-01-01T00:00:00"}""", "'expires_at' must be" },
+        { """{"name":"a","metadata":{"k":"line\u0000break"}}""", "'metadata' must be" },
+        { "{\"name\":\"a\",\"models\":[\"" + new string('m', 101) + "\"]}", "'models' must be" },
         { "{\"name\":\"a\",\"metadata\":" + HugeMetadata + "}", "'metadata' must be" },
         { "{\"name\":\"a\",\"metadata\":{\"k\":\"" + new string('x', 513) + "\"}}", "'metadata' must be" },
         { """{"name":"a","metadata":{"k":1}}""", "'metadata' must be" },
@@ -107,13 +110,30 @@ public sealed class VirtualKeysHostileInputTests
             Assert.DoesNotContain(AdminKey, text, StringComparison.Ordinal);
         }
 
+        // A second rotation inside the first one's grace would cut it short: refused unless forced.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(env.Host, HttpMethod.Post, $"/keys/{id}/rotate", """{"grace_seconds":600}""")).Status);
+        var (again, inGrace, _) = await SendAsync(env.Host, HttpMethod.Post, $"/keys/{id}/rotate", """{"grace_seconds":600}""");
+        Assert.Equal((HttpStatusCode.Conflict, "rotation_in_grace"), (again, inGrace["error"]!["code"]!.GetValue<string>()));
+        var (forced, forcedKey, _) = await SendAsync(env.Host, HttpMethod.Post, $"/keys/{id}/rotate", """{"force":true}""");
+        Assert.Equal(HttpStatusCode.OK, forced);
+        secret = forcedKey["key"]!.GetValue<string>();
+
+        // A key limited to some models must name one on a metered call.
+        var (_, limited) = await CreateAsync(env.Host, """{"name":"limited","models":["gpt-4.1*"]}""");
+        using (var http = env.Host.CreateHttpClient(limited))
+        using (var noModel = await http.PostAsync("/v1/responses", new StringContent("""{"input":"hi"}""", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, noModel.StatusCode);
+            Assert.Contains("model_not_allowed", await noModel.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
         // A revoked key cannot change; revoking it again changes nothing and writes no audit row.
         await SendAsync(env.Host, HttpMethod.Delete, "/keys/" + id);
         var (patched, refused, _) = await SendAsync(env.Host, HttpMethod.Patch, "/keys/" + id, """{"rpm":5}""");
         Assert.Equal((HttpStatusCode.Conflict, "key_revoked"), (patched, refused["error"]!["code"]!.GetValue<string>()));
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(env.Host, HttpMethod.Delete, "/keys/" + id)).Status);
         var (_, events, _) = await SendAsync(env.Host, HttpMethod.Get, $"/keys/{id}/events");
-        Assert.Equal(["create", "revoke"], events["data"]!.AsArray().Select(e => e!["action"]!.GetValue<string>()));
+        Assert.Equal(["create", "rotate", "rotate", "revoke"], events["data"]!.AsArray().Select(e => e!["action"]!.GetValue<string>()));
         Assert.DoesNotContain(secret, env.Host.Log, StringComparison.Ordinal);
     }
 

@@ -115,7 +115,7 @@ public sealed class VirtualKeysTests(ITestOutputHelper output)
         var expires = expiresAt.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
         var (id, secret) = await CreateAsync(env.Host, $$"""{"name":"temp","expires_at":"{{expires}}"}""");
         Assert.Equal(HttpStatusCode.OK, await ProbeAsync(env.Host, secret));
-        await Task.Delay(expiresAt - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(200));
+        await Task.Delay(TimeSpan.FromTicks(Math.Max(0, (expiresAt - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(200)).Ticks)));
 
         using var http = env.Host.CreateHttpClient(secret);
         using var response = await http.GetAsync("/v1/models");
@@ -190,7 +190,7 @@ public sealed class VirtualKeysTests(ITestOutputHelper output)
         };
         slow.Headers.Add("x-fake-scenario", "delay-ms=1500");
         var inFlight = http.SendAsync(slow); // its estimate (400 and the prompt) counts until it ends
-        await Task.Delay(300);
+        await TestEnvironment.WaitForCallsInFlightAsync(env.Host, 1, TimeSpan.FromSeconds(10));
         var later = await Assert.ThrowsAsync<ClientResultException>(() =>
             chat.CompleteChatAsync([new UserChatMessage("hi")], new ChatCompletionOptions { MaxOutputTokenCount = 400 }));
         Assert.Equal(429, later.Status);
