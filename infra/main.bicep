@@ -134,7 +134,7 @@ param proxyMaxRequestBodyBytes int = 4194304
 @description('Clients__<name>__KeySha256 / __RequestsPerMinute. Only key hashes are configured in Azure.')
 param clients clientConfig[] = []
 
-@description('Pricing__Models__<model>__Input / __Output / __CachedInput / __CacheWrite in USD per 1M tokens, e.g. {"my-model": {"input": 1.0, "output": 2.0, "cachedInput": 0.5}}.')
+@description('Pricing__Models__<model>__Input / __Output / __CachedInput / __CacheWrite / __CacheWrite1h in USD per 1M tokens, e.g. {"my-model": {"input": 1.0, "output": 2.0, "cachedInput": 0.5}}.')
 param pricingOverrides { *: modelPrice } = {}
 
 @description('Metrics__BearerToken: token a Prometheus scraper sends to /metrics. Stored in Key Vault. Empty: /metrics answers 401.')

@@ -245,6 +245,9 @@ var pricingSettings = toObject(
       ...(m.value.?cacheWrite == null
         ? []
         : [{ key: 'Pricing__Models__${safeSettingName(m.key)}__CacheWrite', value: decimalText(m.value.?cacheWrite) }])
+      ...(m.value.?cacheWrite1h == null
+        ? []
+        : [{ key: 'Pricing__Models__${safeSettingName(m.key)}__CacheWrite1h', value: decimalText(m.value.?cacheWrite1h) }])
     ]
   )),
   s => s.key,

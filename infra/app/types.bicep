@@ -31,6 +31,8 @@ type modelPrice = {
   cachedInput: any?
   #disable-next-line no-explicit-any
   cacheWrite: any?
+  #disable-next-line no-explicit-any
+  cacheWrite1h: any?
 }
 
 @export()

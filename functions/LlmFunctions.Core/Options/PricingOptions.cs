@@ -6,7 +6,8 @@ public sealed class PricingOptions
     public const string SectionName = "Pricing";
 
     /// <summary>
-    /// <c>Pricing__Models__&lt;model&gt;__Input</c> / <c>__Output</c> / <c>__CachedInput</c> / <c>__CacheWrite</c>. Overriding any
+    /// <c>Pricing__Models__&lt;model&gt;__Input</c> / <c>__Output</c> / <c>__CachedInput</c> / <c>__CacheWrite</c> /
+    /// <c>__CacheWrite1h</c>. Overriding any
     /// of them drops the model's built-in long-context tier (it belonged with the built-in prices).
     /// </summary>
     public Dictionary<string, ModelPriceOptions> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
@@ -33,6 +34,9 @@ public sealed class ModelPriceOptions
     public decimal? Output { get; set; }
     public decimal? CachedInput { get; set; }
 
-    /// <summary>Tokens written to the provider's prompt cache; default: the built-in price, else the input price.</summary>
+    /// <summary>Tokens written to the provider's prompt cache (Anthropic: 5-minute writes); default: the built-in price, else the input price.</summary>
     public decimal? CacheWrite { get; set; }
+
+    /// <summary>Anthropic's 1-hour prompt-cache writes; default: the built-in price, else <see cref="CacheWrite"/>.</summary>
+    public decimal? CacheWrite1h { get; set; }
 }

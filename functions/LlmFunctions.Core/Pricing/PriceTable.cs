@@ -31,15 +31,16 @@ internal sealed class PriceTable
                     [$"Pricing__Models__{key}__Output is required for a model without a built-in price."]);
             var cached = o.CachedInput ?? builtIn?.CachedInput ?? input;
             var cacheWrite = o.CacheWrite ?? builtIn?.CacheWrite;
-            if (input < 0 || output < 0 || cached < 0 || cacheWrite < 0)
+            var cacheWrite1h = o.CacheWrite1h ?? builtIn?.CacheWrite1h;
+            if (input < 0 || output < 0 || cached < 0 || cacheWrite < 0 || cacheWrite1h < 0)
             {
                 throw new OptionsValidationException(PricingOptions.SectionName, typeof(PricingOptions),
                     [$"Pricing__Models__{key}: prices must not be negative."]);
             }
 
             // A built-in long-context tier stays only while the base prices it belongs with do.
-            var keepsTier = o.Input is null && o.Output is null && o.CachedInput is null && o.CacheWrite is null;
-            prices[model] = new ModelPrice(input, cached, output, cacheWrite, keepsTier ? builtIn?.LongContext : null);
+            var keepsTier = o.Input is null && o.Output is null && o.CachedInput is null && o.CacheWrite is null && o.CacheWrite1h is null;
+            prices[model] = new ModelPrice(input, cached, output, cacheWrite, keepsTier ? builtIn?.LongContext : null, cacheWrite1h);
         }
 
         _prices = prices.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
@@ -159,7 +160,8 @@ internal sealed class PriceTable
                 input,
                 e.TryGetProperty("cachedInput", out var c) ? c.GetDecimal() : input,
                 e.GetProperty("output").GetDecimal(),
-                e.TryGetProperty("cacheWrite", out var w) ? w.GetDecimal() : null);
+                e.TryGetProperty("cacheWrite", out var w) ? w.GetDecimal() : null,
+                CacheWrite1h: e.TryGetProperty("cacheWrite1h", out var h) ? h.GetDecimal() : null);
         }
     }
 

@@ -46,11 +46,13 @@ internal sealed partial class CallBilling(PriceTable prices, TokenEstimator esti
         record.OutputTokens = usage.OutputTokens;
         record.ReasoningTokens = usage.ReasoningTokens;
         record.CacheWriteTokens = usage.CacheWriteTokens;
+        record.CacheWrite1hTokens = usage.CacheWrite1hTokens;
         record.UsageSource = source;
         if (prices.TryGetPrice(record.UsedModel, out var price) || prices.TryGetPrice(record.ResponseModel, out price))
         {
             record.Priced = true;
-            record.CostNanoUsd = CostCalculator.CostNanoUsd(price, usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens, usage.CacheWriteTokens);
+            record.CostNanoUsd = CostCalculator.CostNanoUsd(price, usage.InputTokens, usage.CachedInputTokens, usage.OutputTokens, usage.CacheWriteTokens,
+                usage.CacheWrite1hTokens);
         }
         else
         {

@@ -62,6 +62,12 @@ internal sealed class CallRecord
     /// <summary>Input tokens written to the provider's prompt cache (part of <see cref="InputTokens"/>), when reported.</summary>
     public long CacheWriteTokens { get; set; }
 
+    /// <summary>
+    /// Of <see cref="CacheWriteTokens"/>, those written for an hour (Anthropic's <c>ephemeral_1h_input_tokens</c>, priced
+    /// apart); the rest are 5-minute writes.
+    /// </summary>
+    public long CacheWrite1hTokens { get; set; }
+
     public long CostNanoUsd { get; set; }
 
     [JsonIgnore]

@@ -40,6 +40,7 @@ internal static class CallRecordColumns
         Int64("OutputTokens", Fold, r => r.OutputTokens, (r, v) => r.OutputTokens = v),
         Int64("ReasoningTokens", Fold, r => r.ReasoningTokens, (r, v) => r.ReasoningTokens = v),
         Int64("CacheWriteTokens", NotFold, r => r.CacheWriteTokens, (r, v) => r.CacheWriteTokens = v),
+        Int64("CacheWrite1hTokens", NotFold, r => r.CacheWrite1hTokens, (r, v) => r.CacheWrite1hTokens = v),
 
         // For people reading the table; the record's cost is CostNanoUsd, exact.
         new("CostUsd", NotFold, r => r.CostUsd, Read: null),

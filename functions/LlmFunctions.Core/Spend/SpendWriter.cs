@@ -89,6 +89,7 @@ internal static class SpendWriter
             json.WriteNumber("input_tokens", r.InputTokens);
             json.WriteNumber("cached_input_tokens", r.CachedInputTokens);
             json.WriteNumber("cache_write_tokens", r.CacheWriteTokens);
+            json.WriteNumber("cache_write_1h_tokens", r.CacheWrite1hTokens);
             json.WriteNumber("output_tokens", r.OutputTokens);
             json.WriteNumber("reasoning_tokens", r.ReasoningTokens);
             json.WriteNumber("cost_usd", CostCalculator.ToUsd(r.CostNanoUsd));

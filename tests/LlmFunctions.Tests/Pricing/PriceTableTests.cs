@@ -86,7 +86,7 @@ public sealed class PriceTableTests
         Assert.True(Table().TryGetPrice("claude-sonnet-4.5", out var sonnet));
         Assert.Equal(3.75m, sonnet.CacheWrite);
         Assert.Equal(200_000, sonnet.LongContext!.Above);
-        Assert.Equal(new ModelPrice(6.00m, 0.60m, 22.50m, 7.50m), sonnet.LongContext.Price);
+        Assert.Equal(new ModelPrice(6.00m, 0.60m, 22.50m, 7.50m, CacheWrite1h: 12.00m), sonnet.LongContext.Price);
         Assert.True(Table().TryGetPrice("gemini-2.5-pro-2025-06-05", out var gemini));
         Assert.Equal(2.50m, gemini.For(200_001).Input);
         Assert.Equal(1.25m, gemini.For(200_000).Input);
@@ -96,7 +96,7 @@ public sealed class PriceTableTests
 
         var overridden = Table(new() { ["claude-sonnet-4.5"] = new ModelPriceOptions { Input = 2.00m } });
         Assert.True(overridden.TryGetPrice("claude-sonnet-4.5", out var mine));
-        Assert.Equal(new ModelPrice(2.00m, 0.30m, 15.00m, 3.75m), mine);
+        Assert.Equal(new ModelPrice(2.00m, 0.30m, 15.00m, 3.75m, CacheWrite1h: 6.00m), mine);
 
         var cacheWrite = Table(new() { ["gpt-4.1"] = new ModelPriceOptions { CacheWrite = 2.50m } });
         Assert.True(cacheWrite.TryGetPrice("gpt-4.1", out var written));

@@ -130,8 +130,8 @@ public sealed class CallRecordMapperTests
         [
             "PartitionKey", "RowKey", "CallId", "StartedAt", "Client", "Model", "RequestedModel", "UsedModel", "ResponseModel", "Method",
             "Endpoint", "StatusCode", "Outcome", "InputTokens", "CachedInputTokens", "OutputTokens", "ReasoningTokens", "CacheWriteTokens",
-            "CostUsd", "CostNanoUsd", "Priced", "UsageSource", "DurationMs", "TimeToFirstByteMs", "Streamed", "Retries", "UpstreamRequestId",
-            "Upstream", "UpstreamsTried", "BudgetShadowBlocks", "EndUser", "Tags", "Metadata",
+            "CacheWrite1hTokens", "CostUsd", "CostNanoUsd", "Priced", "UsageSource", "DurationMs", "TimeToFirstByteMs", "Streamed", "Retries",
+            "UpstreamRequestId", "Upstream", "UpstreamsTried", "BudgetShadowBlocks", "EndUser", "Tags", "Metadata",
         ];
         Assert.Equal(stored.Order(StringComparer.Ordinal), entity.Keys.Order(StringComparer.Ordinal));
         Assert.Equal(0.000987654, entity.GetDouble("CostUsd")!.Value, 12);
