@@ -126,7 +126,10 @@ internal sealed record ApiFailure(int Status, string Outcome, string ErrorType, 
     /// when a retry cannot succeed and the budget's reset when there is one; an abort once a response has started (so a
     /// partial answer is never taken for a whole one).
     /// </summary>
-    public Task WriteAsync(HttpContext context)
+    public Task WriteAsync(HttpContext context) => WriteAsync(context, ApiDialect.OpenAI);
+
+    /// <summary>As <see cref="WriteAsync(HttpContext)"/>, in the shape of the call's API: Anthropic's on the Messages paths.</summary>
+    public Task WriteAsync(HttpContext context, ApiDialect dialect)
     {
         if (Status == StatusCodes.Status499ClientClosedRequest)
         {
@@ -144,6 +147,8 @@ internal sealed record ApiFailure(int Status, string Outcome, string ErrorType, 
             context.Response.Headers["x-llm-budget-reset"] = resetsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
         }
 
-        return OpenAIError.WriteAsync(context, Status, Message, ErrorType, Code, ResetsAt);
+        return dialect == ApiDialect.Anthropic
+            ? AnthropicError.WriteAsync(context, Status, Message, ResetsAt)
+            : OpenAIError.WriteAsync(context, Status, Message, ErrorType, Code, ResetsAt);
     }
 }

@@ -5,9 +5,18 @@ internal static class Endpoints
 {
     public const string ChatCompletions = "chat/completions";
 
+    /// <summary>Anthropic's Messages API.</summary>
+    public const string Messages = "messages";
+
+    /// <summary>Anthropic's token counting: free, recorded at cost 0, not metered.</summary>
+    public const string CountTokens = "messages/count_tokens";
+
     /// <summary>Endpoints whose responses carry usage, and so get estimated when they do not.</summary>
     public static bool IsGenerative(string path) =>
-        path is ChatCompletions or "completions" or "responses";
+        path is ChatCompletions or "completions" or "responses" or Messages;
+
+    /// <summary>The API a path belongs to.</summary>
+    public static ApiDialect DialectOf(string path) => path is Messages or CountTokens ? ApiDialect.Anthropic : ApiDialect.OpenAI;
 
     public static bool IsMetered(string path) => IsGenerative(path) || path is "embeddings";
 

@@ -43,12 +43,19 @@ internal sealed class BodyTail : IDisposable
         _length += chunk.Length;
     }
 
-    /// <summary>The top-level usage in the tail, or null when the body ended without one.</summary>
-    public Usage? ReadUsage() =>
-        Capture(ValueAfter(Span, "\"usage\""u8, last: true), JsonTokenType.StartObject) is { } usage
-        && ResponseFacts.TryRead([.. "{\"usage\":"u8, .. usage, .. "}"u8], out var facts)
-            ? facts.Usage
-            : null;
+    /// <summary>The top-level usage in the tail (read as <paramref name="dialect"/> writes it), or null when the body ended without one.</summary>
+    public Usage? ReadUsage(Http.ApiDialect dialect = Http.ApiDialect.OpenAI)
+    {
+        if (Capture(ValueAfter(Span, "\"usage\""u8, last: true), JsonTokenType.StartObject) is not { } usage)
+        {
+            return null;
+        }
+
+        ReadOnlySpan<byte> wrapped = [.. "{\"usage\":"u8, .. usage, .. "}"u8];
+        return dialect == Http.ApiDialect.Anthropic
+            ? MessagesFacts.TryRead(wrapped, out var message) ? message.Usage?.ToUsage() : null
+            : ResponseFacts.TryRead(wrapped, out var facts) ? facts.Usage : null;
+    }
 
     /// <summary>The model a body names first (the response's own, before any nested object), from its first bytes.</summary>
     public static string? ReadModel(ReadOnlySpan<byte> head)

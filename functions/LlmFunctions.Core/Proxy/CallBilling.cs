@@ -39,6 +39,16 @@ internal sealed partial class CallBilling(PriceTable prices, TokenEstimator esti
         }
     }
 
+    /// <summary>
+    /// A stream cut before its final usage: what it reported so far (<paramref name="seen"/>: a Messages stream's input and
+    /// cache counts), with the output at least the tokens of <paramref name="text"/>, the text seen; marked estimated.
+    /// </summary>
+    public void BillSeenAndEstimate(CallRecord record, Usage seen, StringBuilder text)
+    {
+        var output = Math.Max(seen.OutputTokens, estimator.Count(record.UsedModel, text.ToString()));
+        Bill(record, seen with { OutputTokens = output }, UsageSource.Estimated);
+    }
+
     private void Bill(CallRecord record, Usage usage, string source)
     {
         record.InputTokens = usage.InputTokens;

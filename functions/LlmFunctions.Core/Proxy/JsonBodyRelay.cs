@@ -48,9 +48,9 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
         {
             if (metered)
             {
-                ResponseFacts.TryRead(buffer.WrittenSpan, out var facts);
-                record.ResponseModel = Text.Truncate(facts.Model ?? "");
-                billing.Bill(record, facts.Usage, path, requestBody.WrittenSpan, facts.Usage is null ? GeneratedText(buffer.WrittenSpan) : null);
+                var (usage, model) = ReadBody(buffer.WrittenSpan, path);
+                record.ResponseModel = Text.Truncate(model ?? "");
+                billing.Bill(record, usage, path, requestBody.WrittenSpan, usage is null ? GeneratedText(buffer.WrittenSpan, path) : null);
                 SetCostHeaders(http, record);
             }
 
@@ -87,7 +87,7 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
         if (billTo is not null)
         {
             billTo.ResponseModel = Text.Truncate(BodyTail.ReadModel(head.WrittenSpan) ?? "");
-            billing.Bill(billTo, tail.ReadUsage(), path, requestBody.WrittenSpan, text: null);
+            billing.Bill(billTo, tail.ReadUsage(Endpoints.DialectOf(path)), path, requestBody.WrittenSpan, text: null);
         }
 
         return failure;
@@ -183,10 +183,31 @@ internal sealed class JsonBodyRelay(UpstreamClient upstream, CallBilling billing
         }
     }
 
-    private static StringBuilder GeneratedText(ReadOnlySpan<byte> json)
+    /// <summary>A whole body's usage (in the record's convention) and model, read as its API writes them.</summary>
+    private static (Usage? Usage, string? Model) ReadBody(ReadOnlySpan<byte> json, string path)
+    {
+        if (Endpoints.DialectOf(path) == ApiDialect.Anthropic)
+        {
+            MessagesFacts.TryRead(json, out var message);
+            return (message.Usage?.ToUsage(), message.Model);
+        }
+
+        ResponseFacts.TryRead(json, out var facts);
+        return (facts.Usage, facts.Model);
+    }
+
+    private static StringBuilder GeneratedText(ReadOnlySpan<byte> json, string path)
     {
         var text = new StringBuilder();
-        ResponseFacts.TryRead(json, out _, text);
+        if (Endpoints.DialectOf(path) == ApiDialect.Anthropic)
+        {
+            MessagesFacts.TryRead(json, out _, text);
+        }
+        else
+        {
+            ResponseFacts.TryRead(json, out _, text);
+        }
+
         return text;
     }
 

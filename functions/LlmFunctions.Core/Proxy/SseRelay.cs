@@ -10,7 +10,10 @@ namespace LlmFunctions.Core.Proxy;
 
 /// <summary>
 /// Relays an upstream SSE stream event by event and bills it from its usage chunk (asked for and hidden again when the
-/// client did not ask), else from the text seen. Faults come back as a <see cref="ApiFailure"/>.
+/// client did not ask), else from the text seen. An Anthropic Messages stream is billed from <c>message_start</c>'s usage
+/// overwritten by <c>message_delta</c>'s (cumulative), its cost comment goes before <c>message_stop</c>, and an
+/// <c>event: error</c> after the 200 is relayed and recorded as the failure it names. Faults come back as a
+/// <see cref="ApiFailure"/>.
 /// </summary>
 internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling billing, ILogger<SseRelay> logger)
 {
@@ -27,7 +30,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
         await using var upstreamStream = await response.Content.ReadAsStreamAsync(clientAborted).ConfigureAwait(false);
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
         var parser = SseParser.Create(upstreamStream, static (_, data) => SseChunk.Rent(data));
-        var progress = new StreamProgress(hideUsage);
+        var progress = new StreamProgress(hideUsage, Endpoints.DialectOf(path) == ApiDialect.Anthropic);
         ApiFailure? failure = null;
         await using (var events = parser.EnumerateAsync(idle.Token).GetAsyncEnumerator(idle.Token))
         {
@@ -53,8 +56,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
                     // Billed when the end marker comes, so the cost can precede it in the stream.
                     failure = await RelayEventAsync(context, record, item, progress, start, async () =>
                     {
-                        billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
-                        progress.Billed = true;
+                        Bill(record, path, requestBody, progress);
                         return await commit.MayEndAnswerAsync().ConfigureAwait(false) ? MeteringFields.SseComment(record) : null;
                     }).ConfigureAwait(false);
                 }
@@ -84,8 +86,16 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
     private ApiFailure? Conclude(HttpContext context, CallRecord record, string path, PooledBufferWriter requestBody, Action<bool> start,
         StreamProgress progress, ApiFailure? failure)
     {
-        // The upstream closed without its end marker: a truncated stream, never passed off as complete.
-        var truncated = failure is null && !progress.SawDone && path is Endpoints.ChatCompletions or "completions";
+        // The upstream closed without its end marker: a truncated stream, never passed off as complete. A Messages stream
+        // that ended with an error event ended as Anthropic ends it: the client has the error, and the record says it.
+        var truncated = failure is null && !progress.SawDone && progress.ErrorType is null
+            && path is Endpoints.ChatCompletions or "completions" or Endpoints.Messages;
+        if (progress.ErrorType is { } errorType)
+        {
+            record.StatusCode = AnthropicError.StatusOf(errorType);
+            record.Outcome = CallOutcome.FromStatus(record.StatusCode);
+        }
+
         if (truncated || (failure is not null && failure != ApiFailure.ClientCancelled && failure != ApiFailure.StorageUnavailable))
         {
             failure ??= ApiFailure.UpstreamStreamBroken;
@@ -99,10 +109,26 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
 
         if (!progress.Billed)
         {
-            billing.Bill(record, progress.Usage, path, requestBody.WrittenSpan, progress.Text);
+            Bill(record, path, requestBody, progress);
         }
 
         return failure;
+    }
+
+    /// <summary>
+    /// Bills the stream: its reported usage; a Messages stream cut before <c>message_delta</c>, what <c>message_start</c>
+    /// said plus the output estimated from the text seen (marked estimated); else an estimate.
+    /// </summary>
+    private void Bill(CallRecord record, string path, PooledBufferWriter requestBody, StreamProgress progress)
+    {
+        progress.Billed = true;
+        if (progress.Messages is { } seen && !progress.SawFinalUsage)
+        {
+            billing.BillSeenAndEstimate(record, seen.ToUsage(), progress.Text);
+            return;
+        }
+
+        billing.Bill(record, progress.Messages?.ToUsage() ?? progress.Usage, path, requestBody.WrittenSpan, progress.Text);
     }
 
     /// <summary>Writes one upstream event to the client; <see cref="ApiFailure.ClientCancelled"/> when it is gone.
@@ -120,7 +146,7 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
                 start(true);
             }
 
-            if (SseWriter.IsDone(chunk.Span))
+            if (progress.IsMessages ? string.Equals(item.EventType, "message_stop", StringComparison.Ordinal) : SseWriter.IsDone(chunk.Span))
             {
                 progress.SawDone = true;
                 if (await billAtDone().ConfigureAwait(false) is not { } comment)
@@ -129,7 +155,14 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
                 }
 
                 http.BodyWriter.Write(Encoding.UTF8.GetBytes(comment));
-                SseWriter.WriteDone(http.BodyWriter);
+                if (progress.IsMessages)
+                {
+                    SseWriter.Write(http.BodyWriter, item.EventType, item.EventId, chunk.Span);
+                }
+                else
+                {
+                    SseWriter.WriteDone(http.BodyWriter);
+                }
             }
             else if (Inspect(record, chunk, progress) is { } length)
             {
@@ -153,6 +186,12 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
     /// <summary>Takes usage and the model from a stream chunk: the length to relay, or null to drop the chunk.</summary>
     private static int? Inspect(CallRecord record, SseChunk chunk, StreamProgress progress)
     {
+        if (progress.IsMessages)
+        {
+            InspectMessages(record, chunk, progress);
+            return chunk.Length;
+        }
+
         if (!ResponseFacts.TryRead(chunk.Span, out var facts, progress.Text, readIdentity: record.ResponseModel.Length == 0))
         {
             return chunk.Length;
@@ -172,9 +211,49 @@ internal sealed partial class SseRelay(UpstreamClient upstream, CallBilling bill
         return facts.Usage is not null && facts.ChoicesEmpty ? null : SseWriter.StripNullUsage(chunk.Writable);
     }
 
-    /// <summary>What a stream relay has seen so far.</summary>
-    private sealed class StreamProgress(bool hideUsage)
+    /// <summary>
+    /// A Messages stream event: <c>message_start</c>'s usage (input and cache), overwritten field by field by each
+    /// <c>message_delta</c>'s (cumulative: never summed); an <c>error</c> event's type.
+    /// </summary>
+    private static void InspectMessages(CallRecord record, SseChunk chunk, StreamProgress progress)
     {
+        if (!MessagesFacts.TryRead(chunk.Span, out var facts, progress.Text, readIdentity: record.ResponseModel.Length == 0))
+        {
+            return;
+        }
+
+        if (facts.Usage is { } usage)
+        {
+            progress.Messages = progress.Messages is { } seen ? seen.Then(usage) : usage;
+            progress.SawFinalUsage |= facts.Type == MessagesEvent.MessageDelta;
+        }
+
+        if (facts.Type == MessagesEvent.Error)
+        {
+            progress.ErrorType = facts.ErrorType ?? "api_error";
+        }
+
+        if (facts.Model is { } model && record.ResponseModel.Length == 0)
+        {
+            record.ResponseModel = Text.Truncate(model);
+        }
+    }
+
+    /// <summary>What a stream relay has seen so far.</summary>
+    private sealed class StreamProgress(bool hideUsage, bool isMessages)
+    {
+        /// <summary>An Anthropic Messages stream: ends with <c>message_stop</c>, not <c>[DONE]</c>.</summary>
+        public bool IsMessages { get; } = isMessages;
+
+        /// <summary>A Messages stream's usage so far.</summary>
+        public AnthropicUsage? Messages { get; set; }
+
+        /// <summary>A <c>message_delta</c> came: its usage is the final one.</summary>
+        public bool SawFinalUsage { get; set; }
+
+        /// <summary>An <c>event: error</c> after the 200: its <c>error.type</c>.</summary>
+        public string? ErrorType { get; set; }
+
         /// <summary>The client did not ask for usage: we did, so it is taken out again.</summary>
         public bool HideUsage { get; } = hideUsage;
 
