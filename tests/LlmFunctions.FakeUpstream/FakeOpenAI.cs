@@ -15,7 +15,8 @@ namespace LlmFunctions.FakeUpstream;
 
 /// <summary>
 /// A local server that speaks the OpenAI wire format (chat completions, completions, embeddings, responses,
-/// models; JSON and SSE) and injects faults on demand: per request through the <c>x-fake-scenario</c> header,
+/// models; JSON and SSE), and Anthropic's Messages API on <c>/v1/messages</c> (<see cref="FakeAnthropic"/>), and injects
+/// faults on demand: per request through the <c>x-fake-scenario</c> header,
 /// or queued by a test with <see cref="Enqueue"/>. Binds 127.0.0.1 only.
 /// </summary>
 public sealed class FakeOpenAI : IAsyncDisposable
@@ -167,6 +168,16 @@ public sealed class FakeOpenAI : IAsyncDisposable
         if (Latency > TimeSpan.Zero)
         {
             await Task.Delay(Latency, context.RequestAborted).ContinueWith(_ => { });
+        }
+
+        if (path is FakeAnthropic.MessagesPath or FakeAnthropic.CountTokensPath)
+        {
+            await FakeAnthropic.RespondAsync(context, path, bodyText, scenario, () =>
+            {
+                Interlocked.Increment(ref _cancelled);
+                StreamCancelled?.Invoke();
+            });
+            return;
         }
 
         if (scenario.Status is { } status)

@@ -49,6 +49,13 @@ public sealed record Scenario
 
     public long ReasoningTokens { get; init; }
 
+    /// <summary>Anthropic: prompt tokens written to the cache for an hour (<c>cache_creation.ephemeral_1h_input_tokens</c>);
+    /// <see cref="CacheWriteTokens"/> are the 5-minute writes and <see cref="CachedTokens"/> the cache reads.</summary>
+    public long CacheWrite1hTokens { get; init; }
+
+    /// <summary>Anthropic: after this many text deltas of a 200 stream, an <c>event: error</c> (overloaded_error) ends it.</summary>
+    public int? ErrorEventAfterChunks { get; init; }
+
     public static Scenario Ok { get; } = new();
 
     /// <summary>Parses the <c>x-fake-scenario</c> header: <c>status=429;retry-after=1;no-usage;stall=2;reset=2;delay-ms=100</c>.</summary>
@@ -73,6 +80,7 @@ public sealed record Scenario
                 "malformed-sse" => s with { MalformedSse = true },
                 "words" => s with { Words = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 "padding" => s with { PaddingChars = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
+                "error-event" => s with { ErrorEventAfterChunks = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 _ => s,
             };
         }

@@ -125,9 +125,10 @@ internal sealed class AggregateState
     [
         "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/models",
         "/v1/moderations", "/v1/images/generations", "/v1/audio/transcriptions", "/v1/audio/speech",
+        "/v1/messages", "/v1/messages/count_tokens",
     ];
 
-    /// <summary>Bounded endpoint label: the known OpenAI routes, <c>/v1/models/…</c> folded, else <c>other</c>.</summary>
+    /// <summary>Bounded endpoint label: the known OpenAI and Anthropic routes, <c>/v1/models/…</c> folded, else <c>other</c>.</summary>
     internal static string EndpointLabel(string endpoint)
     {
         foreach (var known in KnownEndpoints)

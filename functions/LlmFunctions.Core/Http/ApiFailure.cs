@@ -55,9 +55,16 @@ internal sealed record ApiFailure(int Status, string Outcome, string ErrorType, 
     public static ApiFailure UpstreamTimeout(TimeSpan timeout) =>
         new(504, CallOutcome.Timeout, "upstream_error", "upstream_timeout", $"The upstream did not answer within {timeout.TotalSeconds:0} s.");
 
-    /// <summary>No upstream serves the model (OpenAI's answer for a model it does not have).</summary>
-    public static ApiFailure ModelNotServed(string model) => new(404, CallOutcome.ClientError, OpenAIError.InvalidRequest, "model_not_found",
-        $"The model '{Text.Truncate(model)}' is not served here: no Upstreams__<name>__Models entry matches it and there is no default upstream.");
+    /// <summary>
+    /// No upstream serves the model (OpenAI's answer for a model it does not have); on the Messages API, none of a kind
+    /// that speaks it (an OpenAI upstream never gets <c>/v1/messages</c>, an Anthropic one never <c>/v1/chat/completions</c>).
+    /// </summary>
+    public static ApiFailure ModelNotServed(string model, ApiDialect dialect = ApiDialect.OpenAI) => new(404, CallOutcome.ClientError,
+        OpenAIError.InvalidRequest, "model_not_found", dialect == ApiDialect.Anthropic
+            ? $"The model '{Text.Truncate(model)}' is not served here on /v1/messages: no Upstreams__<name> of Kind anthropic or azure-anthropic "
+                + "lists it in its Models (OpenAI-kind upstreams do not speak the Messages API)."
+            : $"The model '{Text.Truncate(model)}' is not served here: no Upstreams__<name>__Models entry of an OpenAI kind matches it and "
+                + "there is no default upstream (Anthropic-kind upstreams serve /v1/messages only).");
 
     /// <summary>Bad input: a 4xx with <c>invalid_request_error</c>.</summary>
     public static ApiFailure Rejected(int status, string code, string message) =>

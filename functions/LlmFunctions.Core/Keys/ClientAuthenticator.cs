@@ -43,11 +43,29 @@ internal sealed class ClientAuthenticator
     public ValueTask<KeyCheck> AuthenticateAsync(string? authorization, CancellationToken cancellationToken)
     {
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        if (!BearerKey.TryHash(authorization, hash))
-        {
-            return ValueTask.FromResult(new KeyCheck(null, null, Missing()));
-        }
+        return BearerKey.TryHash(authorization, hash) ? ByHashAsync(hash, cancellationToken) : ValueTask.FromResult(new KeyCheck(null, null, Missing()));
+    }
 
+    /// <summary>
+    /// The same for a key sent as <c>x-api-key</c> (the Anthropic SDKs, Claude Code) or <c>Authorization: Bearer</c>
+    /// (<c>ANTHROPIC_AUTH_TOKEN</c>): both with different keys, or <c>x-api-key</c> twice, is refused.
+    /// </summary>
+    public ValueTask<KeyCheck> AuthenticateAsync(string? authorization, Microsoft.Extensions.Primitives.StringValues apiKey,
+        CancellationToken cancellationToken)
+    {
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        return BearerKey.TryHashEither(authorization, apiKey, hash) switch
+        {
+            KeyRead.Read => ByHashAsync(hash, cancellationToken),
+            KeyRead.Conflicting => ValueTask.FromResult(new KeyCheck(null, null,
+                ApiFailure.InvalidKey("x-api-key and Authorization carry different keys (or x-api-key is given twice); send one key."))),
+            _ => ValueTask.FromResult(new KeyCheck(null, null, Missing("Send it as 'x-api-key: <key>' or 'Authorization: Bearer <key>'."))),
+        };
+    }
+
+    /// <summary>The client and key for a key's SHA-256: a settings client, else a virtual key (read first if unknown here).</summary>
+    private ValueTask<KeyCheck> ByHashAsync(ReadOnlySpan<byte> hash, CancellationToken cancellationToken)
+    {
         if (Find(hash) is { } client)
         {
             return ValueTask.FromResult(new KeyCheck(client, null, null));
@@ -103,9 +121,9 @@ internal sealed class ClientAuthenticator
         };
     }
 
-    private ApiFailure Missing() => ApiFailure.InvalidKey(Count == 0 && _keys.Count == 0
+    private ApiFailure Missing(string how = "Send it as 'Authorization: Bearer <key>'.") => ApiFailure.InvalidKey(Count == 0 && _keys.Count == 0
         ? "No client keys are configured on this proxy (Clients__<name>__Key, or POST /keys), so every call is refused."
-        : "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.");
+        : "Incorrect or missing API key. " + how);
 
     /// <summary>The client of a usable key with this SHA-256 (settings or virtual, without waiting on a first read), or null.</summary>
     public string? FindActive(ReadOnlySpan<byte> hash) =>

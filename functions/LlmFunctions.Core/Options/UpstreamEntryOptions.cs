@@ -12,18 +12,26 @@ public sealed class UpstreamEntryOptions
     /// <summary>Each entry is one item of the <c>Upstreams__&lt;name&gt;</c> map (for the app-settings coverage test).</summary>
     public const bool IsMapRoot = true;
 
-    /// <summary>Base URL including the version segment, e.g. <c>https://api.openai.com/v1</c>. Required.</summary>
+    /// <summary>
+    /// Base URL including the version segment, e.g. <c>https://api.openai.com/v1</c>. Required. <c>anthropic</c>:
+    /// <c>https://api.anthropic.com</c>; <c>azure-anthropic</c>: <c>https://{resource}.services.ai.azure.com/anthropic</c>
+    /// (<c>/v1</c> is added when missing).
+    /// </summary>
     public string BaseUrl { get; set; } = "";
 
     /// <summary>
     /// A secret. <c>openai</c>: sent as <c>Authorization: Bearer</c>, required. <c>azure-openai</c>: sent as
-    /// <c>api-key</c>; empty: the app's managed identity gets a token for Cognitive Services instead.
+    /// <c>api-key</c>; empty: the app's managed identity gets a token for Cognitive Services instead. <c>anthropic</c>: sent
+    /// as <c>x-api-key</c>, required. <c>azure-anthropic</c>: sent as <c>api-key</c>; empty: a managed-identity token for
+    /// <c>https://ai.azure.com/.default</c>.
     /// </summary>
     public string ApiKey { get; set; } = "";
 
     /// <summary>
     /// <c>openai</c>: any OpenAI-compatible base URL. <c>azure-openai</c>: an Azure OpenAI (AI Foundry) resource, with
-    /// <see cref="ApiVersion"/> through its deployments, else through its v1 OpenAI-compatible path.
+    /// <see cref="ApiVersion"/> through its deployments, else through its v1 OpenAI-compatible path. <c>anthropic</c>:
+    /// Anthropic's Messages API. <c>azure-anthropic</c>: Claude on Azure AI Foundry (the model names the deployment).
+    /// The two Anthropic kinds serve <c>/v1/messages</c> and <c>/v1/messages/count_tokens</c> only; the OpenAI kinds never do.
     /// </summary>
     public string Kind { get; set; } = UpstreamKinds.OpenAI;
 
@@ -59,4 +67,15 @@ public static class UpstreamKinds
     public const string OpenAI = "openai";
 
     public const string AzureOpenAI = "azure-openai";
+
+    /// <summary>Anthropic's own API (<c>https://api.anthropic.com</c>).</summary>
+    public const string Anthropic = "anthropic";
+
+    /// <summary>Claude on Azure AI Foundry (<c>https://{resource}.services.ai.azure.com/anthropic</c>).</summary>
+    public const string AzureAnthropic = "azure-anthropic";
+
+    /// <summary>Whether <paramref name="kind"/> is one of the kinds here.</summary>
+    public static bool IsKnown(string kind) =>
+        kind.Equals(OpenAI, StringComparison.OrdinalIgnoreCase) || kind.Equals(AzureOpenAI, StringComparison.OrdinalIgnoreCase)
+        || kind.Equals(Anthropic, StringComparison.OrdinalIgnoreCase) || kind.Equals(AzureAnthropic, StringComparison.OrdinalIgnoreCase);
 }

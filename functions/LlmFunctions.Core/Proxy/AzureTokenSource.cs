@@ -3,24 +3,31 @@ using Azure.Core;
 namespace LlmFunctions.Core.Proxy;
 
 /// <summary>
-/// Managed-identity tokens for Azure OpenAI upstreams (scope <c>https://cognitiveservices.azure.com/.default</c>):
-/// one token shared by every call, fetched again once it is within 5 minutes of expiry (or past the refresh time the
-/// credential gives), by one caller at a time. Tokens are secrets: never logged, never in a record or an error.
+/// Managed-identity tokens for Azure upstreams: Azure OpenAI (scope <c>https://cognitiveservices.azure.com/.default</c>)
+/// and Claude on Azure AI Foundry (<c>https://ai.azure.com/.default</c>). One token per scope shared by every call,
+/// fetched again once it is within 5 minutes of expiry (or past the refresh time the credential gives), by one caller at a
+/// time. Tokens are secrets: never logged, never in a record or an error.
 /// </summary>
 internal sealed class AzureTokenSource(TokenCredential credential, TimeProvider time) : IDisposable
 {
-    private static readonly TokenRequestContext Scope = new(["https://cognitiveservices.azure.com/.default"]);
+    public const string CognitiveServicesScope = "https://cognitiveservices.azure.com/.default";
+
+    public const string AiFoundryScope = "https://ai.azure.com/.default";
+
     private static readonly TimeSpan RefreshBefore = TimeSpan.FromMinutes(5);
 
     private readonly SemaphoreSlim _fetching = new(1, 1);
-    private AccessToken? _token;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, AccessToken> _tokens = new(StringComparer.Ordinal);
 
     /// <summary>Tokens fetched from the credential so far (for tests of the cache).</summary>
     public int Fetched { get; private set; }
 
-    public async ValueTask<string> GetAsync(CancellationToken cancellationToken)
+    /// <summary>A token for Azure OpenAI (Cognitive Services).</summary>
+    public ValueTask<string> GetAsync(CancellationToken cancellationToken) => GetAsync(CognitiveServicesScope, cancellationToken);
+
+    public async ValueTask<string> GetAsync(string scope, CancellationToken cancellationToken)
     {
-        if (_token is { } cached && IsFresh(cached))
+        if (_tokens.TryGetValue(scope, out var cached) && IsFresh(cached))
         {
             return cached.Token;
         }
@@ -28,14 +35,14 @@ internal sealed class AzureTokenSource(TokenCredential credential, TimeProvider 
         await _fetching.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_token is { } again && IsFresh(again))
+            if (_tokens.TryGetValue(scope, out var again) && IsFresh(again))
             {
                 return again.Token;
             }
 
-            var token = await credential.GetTokenAsync(Scope, cancellationToken).ConfigureAwait(false);
+            var token = await credential.GetTokenAsync(new TokenRequestContext([scope]), cancellationToken).ConfigureAwait(false);
             Fetched++;
-            _token = token;
+            _tokens[scope] = token;
             return token.Token;
         }
         finally

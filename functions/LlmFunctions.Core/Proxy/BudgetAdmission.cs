@@ -52,6 +52,12 @@ internal sealed class BudgetAdmission(IBudgetGate budgets, CallBilling billing, 
                 return (ApiFailure.Rejected(400, "model_not_priced", decision.Message!), null);
             case BudgetVerdict.UnboundedInput:
                 return (ApiFailure.Rejected(400, "input_not_bounded", decision.Message!), null);
+            case BudgetVerdict.Downgrade when Endpoints.DialectOf(path) == ApiDialect.Anthropic
+                && !prices.Canonical(decision.DowngradeTo!).StartsWith("claude", StringComparison.Ordinal):
+                // A Messages call can only go to a Claude model: a downgrade elsewhere cannot be honoured, and the budget still holds.
+                return (ApiFailure.BudgetExceeded($"A budget downgrades '{Text.Truncate(model)}' to '{Text.Truncate(decision.DowngradeTo!)}', "
+                    + "which is not a Claude model and cannot serve /v1/messages; the call is refused instead. Downgrade Claude models to a "
+                    + "Claude model (Budgets__Items__<name>__DowngradeTo).", decision.ResetsAt), null);
             case BudgetVerdict.Downgrade:
                 record.UsedModel = prices.Canonical(decision.DowngradeTo!);
                 context.Response.Headers["x-llm-downgraded-from"] = model;

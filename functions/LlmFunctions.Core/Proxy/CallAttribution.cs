@@ -22,7 +22,8 @@ internal sealed record CallAttribution(string EndUser, string Tags, string Metad
     public const int MaxMetadataValueLength = 512;
 
     /// <summary>The call's attribution, or the failure that refuses it.</summary>
-    public static (CallAttribution? Attribution, ApiFailure? Failure) Read(IHeaderDictionary headers, RequestFacts? facts)
+    public static (CallAttribution? Attribution, ApiFailure? Failure) Read(IHeaderDictionary headers, RequestFacts? facts,
+        ApiDialect dialect = ApiDialect.OpenAI)
     {
         var tags = new List<string>();
         foreach (var value in headers[TagsHeader])
@@ -47,14 +48,16 @@ internal sealed record CallAttribution(string EndUser, string Tags, string Metad
             return Refuse($"{TagsHeader} names {tags.Count} tags; the limit is {MaxTags}.");
         }
 
-        var user = facts?.User ?? "";
+        // Anthropic's end user is metadata.user_id, which is all its metadata holds: kept as the end user only.
+        var anthropic = dialect == ApiDialect.Anthropic;
+        var user = (anthropic ? facts?.MetadataUserId : facts?.User) ?? "";
         if (user.Length > MaxUserLength)
         {
-            return Refuse($"'user' is {user.Length} characters; the limit is {MaxUserLength}.");
+            return Refuse($"'{(anthropic ? "metadata.user_id" : "user")}' is {user.Length} characters; the limit is {MaxUserLength}.");
         }
 
         var metadata = "";
-        if (facts?.Metadata is { Count: > 0 } entries)
+        if (!anthropic && facts?.Metadata is { Count: > 0 } entries)
         {
             if (entries.Count > MaxMetadataKeys)
             {

@@ -20,7 +20,7 @@ internal sealed class EndpointPolicy
     /// <summary>Null when the call may be forwarded; otherwise why not, and (for 405) the method the path takes.</summary>
     public (ApiFailure? Failure, string? Allow) Check(string method, string path)
     {
-        if (Endpoints.IsMetered(path))
+        if (Endpoints.IsMetered(path) || path == Endpoints.CountTokens)
         {
             return HttpMethods.IsPost(method) ? (null, null) : (WrongMethod(method, path, "POST"), "POST");
         }
@@ -40,7 +40,8 @@ internal sealed class EndpointPolicy
 
         return (ApiFailure.Rejected(404, "unsupported_endpoint",
             $"'{Text.Truncate(method)} /v1/{Text.Truncate(path)}' is not served by this proxy: it forwards only metered calls (POST chat/completions, "
-            + "completions, responses, embeddings) and GET models. An operator can open other paths with Proxy__UnmeteredSharedPaths; "
+            + "completions, responses, embeddings, messages, messages/count_tokens)"
+            + " and GET models. An operator can open other paths with Proxy__UnmeteredSharedPaths; "
             + "they are not metered and act on the upstream account every client shares."), null);
     }
 

@@ -7,7 +7,8 @@ namespace LlmFunctions.Core.Proxy;
 /// <summary>
 /// Which headers cross the proxy, by allowlist in both directions (YARP's header transforms, as a list). Upstream go
 /// what an OpenAI-compatible provider needs to serve the call (content type, accept, the SDKs' <c>User-Agent</c>,
-/// <c>x-stainless-*</c> and <c>OpenAI-Beta</c>, trace context) and the names in <c>Proxy__ForwardedRequestHeaders</c>;
+/// <c>x-stainless-*</c> and <c>OpenAI-Beta</c>, trace context; Anthropic's <c>anthropic-version</c> and <c>anthropic-beta</c>
+/// as the client sent them) and the names in <c>Proxy__ForwardedRequestHeaders</c>;
 /// never one that selects an account, project or credential (<c>OpenAI-Organization</c>, <c>OpenAI-Project</c>,
 /// <c>x-api-key</c>, <c>api-key</c>): the operator's key decides whose account pays. Back go the headers that describe
 /// the call and how to retry it, never those that describe the operator's account.
@@ -17,12 +18,13 @@ internal sealed class HeaderPolicy
     private static readonly string[] DefaultRequest =
     [
         "Content-Type", "Accept", "User-Agent", "OpenAI-Beta", "Idempotency-Key", "X-Client-Request-Id", "traceparent", "tracestate",
+        "anthropic-version", "anthropic-beta",
     ];
 
     private static readonly HashSet<string> Response = new(StringComparer.OrdinalIgnoreCase)
     {
         "Content-Type", "Content-Language", "Cache-Control", "x-request-id", "openai-processing-ms", "openai-version",
-        "Retry-After", "retry-after-ms", "x-should-retry",
+        "Retry-After", "retry-after-ms", "x-should-retry", "request-id",
     };
 
     private readonly HashSet<string> _request;
@@ -66,7 +68,8 @@ internal sealed class HeaderPolicy
         !IsCredentialOrAccount(name) && (_request.Contains(name) || name.StartsWith("x-stainless-", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Whether an upstream response header goes back to the client.</summary>
-    public static bool RelaysResponse(string name) => Response.Contains(name) || name.StartsWith("x-ratelimit-", StringComparison.OrdinalIgnoreCase);
+    public static bool RelaysResponse(string name) => Response.Contains(name) || name.StartsWith("x-ratelimit-", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("anthropic-ratelimit-", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Copies the upstream's response headers that may go back to the client.</summary>
     public static void CopyResponse(HttpResponseMessage from, HttpResponse to)

@@ -177,7 +177,7 @@ internal struct MessagesFacts
             reader.Read();
             if (isText && reader.TokenType == JsonTokenType.String)
             {
-                text.Append(reader.GetString()).Append(' ');
+                text.Append(reader.GetString());
             }
             else if (isInput && reader.TokenType == JsonTokenType.StartObject)
             {

@@ -47,6 +47,9 @@ internal sealed partial class ProxyHandler(
     TimeProvider time,
     ILogger<ProxyHandler> logger)
 {
+    /// <summary>The header the Anthropic SDKs and Claude Code send their key in.</summary>
+    private const string ApiKeyHeader = "x-api-key";
+
     private readonly bool _awaitRecordWrite = storageOptions.Value.AwaitRecordWrite;
     private readonly bool _localDiskIsDurable = storageOptions.Value.LocalDiskIsDurable;
 
@@ -68,10 +71,14 @@ internal sealed partial class ProxyHandler(
         var started = time.GetTimestamp();
 
         // (1) Authenticate. Unauthenticated calls get no record: nobody to bill, and no way to flood storage.
-        var caller = await authenticator.AuthenticateAsync(context.Request.Headers.Authorization, context.RequestAborted).ConfigureAwait(false);
+        var dialect = Endpoints.DialectOf(path);
+        var caller = dialect == ApiDialect.Anthropic
+            ? await authenticator.AuthenticateAsync(context.Request.Headers.Authorization, context.Request.Headers[ApiKeyHeader], context.RequestAborted)
+                .ConfigureAwait(false)
+            : await authenticator.AuthenticateAsync(context.Request.Headers.Authorization, context.RequestAborted).ConfigureAwait(false);
         if (caller.Client is not { } client)
         {
-            await caller.Refusal!.WriteAsync(context).ConfigureAwait(false);
+            await caller.Refusal!.WriteAsync(context, dialect).ConfigureAwait(false);
             return;
         }
 
@@ -257,7 +264,7 @@ internal sealed partial class ProxyHandler(
                 UpstreamFailure.ClientCancelled => ApiFailure.ClientCancelled,
                 UpstreamFailure.Timeout => ApiFailure.UpstreamTimeout(upstream.Timeout),
                 UpstreamFailure.Deadline => ApiFailure.UpstreamTimeout(upstream.Deadline ?? upstream.Timeout),
-                UpstreamFailure.NoUpstream => ApiFailure.ModelNotServed(record.BilledModel),
+                UpstreamFailure.NoUpstream => ApiFailure.ModelNotServed(record.BilledModel, Endpoints.DialectOf(path)),
                 _ => ApiFailure.UpstreamUnreachable(result.Upstream, upstream.MaxRetries),
             }).ConfigureAwait(false);
             return;
@@ -266,7 +273,7 @@ internal sealed partial class ProxyHandler(
         using var response = result.Response!;
         record.StatusCode = (int)response.StatusCode;
         record.Outcome = CallOutcome.FromStatus(record.StatusCode);
-        if (response.Headers.TryGetValues("x-request-id", out var ids))
+        if (response.Headers.TryGetValues("x-request-id", out var ids) || response.Headers.TryGetValues("request-id", out ids))
         {
             record.UpstreamRequestId = Text.Truncate(ids.FirstOrDefault() ?? "");
         }
@@ -295,7 +302,8 @@ internal sealed partial class ProxyHandler(
             record.Outcome = failure.Outcome;
         }
 
-        return failure.WriteAsync(context);
+        // The record's endpoint is "/v1/" + the path (or "/v1/(invalid)", which is OpenAI's): errors go out in the call's API's shape.
+        return failure.WriteAsync(context, Endpoints.DialectOf(record.Endpoint.AsSpan(4).ToString()));
     }
 
     private void StartResponse(HttpContext context, HttpResponseMessage response, CallRecord record, long started, bool streaming)

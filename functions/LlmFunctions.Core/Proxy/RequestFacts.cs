@@ -52,14 +52,15 @@ internal sealed partial class RequestFacts
     private static readonly string[] ReadMembers =
     [
         "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens", "n", "best_of", "user", "metadata",
-        "previous_response_id", "conversation",
+        "previous_response_id", "conversation", "thinking",
     ];
 
     /// <summary>Why the body was refused, for the 400 message.</summary>
     public string Problem { get; private set; } = "The request body is not valid JSON.";
 
-    private static Dictionary<string, string>? ReadMetadata(ref Utf8JsonReader reader)
+    private static Dictionary<string, string>? ReadMetadata(ref Utf8JsonReader reader, out bool nonString)
     {
+        nonString = false;
         if (reader.TokenType != JsonTokenType.StartObject)
         {
             reader.Skip();
@@ -77,6 +78,7 @@ internal sealed partial class RequestFacts
             }
             else
             {
+                nonString |= reader.TokenType is not JsonTokenType.Null;
                 reader.Skip();
             }
         }
@@ -157,7 +159,13 @@ internal sealed partial class RequestFacts
         else if (reader.ValueTextEquals("metadata"u8))
         {
             reader.Read();
-            Metadata = ReadMetadata(ref reader);
+            MetadataMalformed = reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.Null);
+            Metadata = ReadMetadata(ref reader, out var nonString);
+            MetadataMalformed |= nonString;
+        }
+        else if (reader.ValueTextEquals("thinking"u8))
+        {
+            return TryReadThinking(ref reader);
         }
         else if (reader.ValueTextEquals("previous_response_id"u8) || reader.ValueTextEquals("conversation"u8))
         {
@@ -268,6 +276,11 @@ internal sealed partial class RequestFacts
         {
             Problem = $"'{name}' must be an integer.";
             return false;
+        }
+
+        if (name == "max_tokens")
+        {
+            MaxTokens = count;
         }
 
         if (name is "n" or "best_of")

@@ -48,6 +48,7 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
         }
 
         var isChat = path == Endpoints.ChatCompletions;
+        var dialect = Endpoints.DialectOf(path);
 
         if (request.ContentLength > _maxBody)
         {
@@ -69,11 +70,12 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
         {
             failure = ApiFailure.Rejected(400, "invalid_json", facts.Problem);
         }
-        else if (isChat)
+        else if (isChat || dialect == ApiDialect.Anthropic)
         {
             failure = !isJson ? ApiFailure.Rejected(415, "unsupported_media_type", "Content-Type must be application/json.")
                 : facts is null ? ApiFailure.Rejected(400, "invalid_json", "The request body is empty; send a JSON object with 'model' and 'messages'.")
-                : string.IsNullOrWhiteSpace(facts.Model) ? ApiFailure.Rejected(400, "missing_model", "The request must name a 'model'.")
+                : string.IsNullOrWhiteSpace(facts.Model) ? ApiFailure.Rejected(400, "missing_model", "The request must name a 'model' (a string).")
+                : dialect == ApiDialect.Anthropic ? CheckMessages(path, facts)
                 : null;
         }
 
@@ -81,13 +83,23 @@ internal sealed class RequestValidator(IOptions<ProxyOptions> options, EndpointP
         CallAttribution? attribution = null;
         if (failure is null)
         {
-            (attribution, failure) = CallAttribution.Read(request.Headers, facts);
+            (attribution, failure) = CallAttribution.Read(request.Headers, facts, dialect);
         }
 
         return new Result(facts, body, failure, attribution);
     }
 
     private static Result Refuse(ApiFailure failure) => new(null, null, failure);
+
+    /// <summary>
+    /// What the Messages API requires and the proxy acts on: <c>max_tokens</c> (the worst case's output) on
+    /// <c>messages</c>, and <c>metadata</c> an object of strings (its <c>user_id</c> is the end user).
+    /// </summary>
+    private static ApiFailure? CheckMessages(string path, RequestFacts facts) =>
+        path == Endpoints.Messages && facts.MaxTokens is not > 0
+            ? ApiFailure.Rejected(400, "invalid_max_tokens", "'max_tokens' is required: a positive integer.")
+        : facts.MetadataMalformed ? ApiFailure.Rejected(400, "invalid_metadata", "'metadata' must be an object whose 'user_id' is a string.")
+        : null;
 
     /// <summary>
     /// Model names are short identifiers (the longest any provider lists is under 100 characters); a longer one, or one

@@ -1,3 +1,4 @@
+using LlmFunctions.Core.Http;
 using LlmFunctions.Core.Pricing;
 using Microsoft.AspNetCore.Http;
 using Polly;
@@ -21,23 +22,29 @@ internal sealed class Upstream
     private readonly AzureTokenSource? _tokens;
     private readonly string _authorizationHeader;
     private readonly string _authorization;
+    private readonly string _tokenScope;
 
     public Upstream(string name, UpstreamEntryOptions options, TimeProvider time, AzureTokenSource? tokens = null)
     {
         Name = name;
-        BaseUri = new Uri(options.BaseUrl.TrimEnd('/') + "/", UriKind.Absolute);
+        Dialect = options.Kind.Equals(UpstreamKinds.Anthropic, StringComparison.OrdinalIgnoreCase)
+            || options.Kind.Equals(UpstreamKinds.AzureAnthropic, StringComparison.OrdinalIgnoreCase) ? ApiDialect.Anthropic : ApiDialect.OpenAI;
+        BaseUri = new Uri(BaseUrlOf(options.BaseUrl, Dialect), UriKind.Absolute);
         _models = ModelPattern.ParseList(options.Models);
         Weight = options.Weight ?? 1;
         IsAzure = string.Equals(options.Kind, UpstreamKinds.AzureOpenAI, StringComparison.OrdinalIgnoreCase);
+        var onAzure = IsAzure || string.Equals(options.Kind, UpstreamKinds.AzureAnthropic, StringComparison.OrdinalIgnoreCase);
         _apiVersion = IsAzure ? options.ApiVersion : "";
+        _tokenScope = IsAzure ? AzureTokenSource.CognitiveServicesScope : AzureTokenSource.AiFoundryScope;
         ModelPairs.TryParseDeployments(options.Deployments, out _deployments);
-        (_authorizationHeader, _authorization) = (IsAzure, options.ApiKey.Length > 0) switch
+        (_authorizationHeader, _authorization) = (onAzure, options.ApiKey.Length > 0, Dialect) switch
         {
-            (false, _) => ("Authorization", "Bearer " + options.ApiKey),
-            (true, true) => ("api-key", options.ApiKey),
-            (true, false) => ("Authorization", ""),
+            (false, _, ApiDialect.Anthropic) => ("x-api-key", options.ApiKey),
+            (false, _, _) => ("Authorization", "Bearer " + options.ApiKey),
+            (true, true, _) => ("api-key", options.ApiKey),
+            (true, false, _) => ("Authorization", ""),
         };
-        _tokens = IsAzure && options.ApiKey.Length == 0 ? tokens ?? throw new ArgumentNullException(nameof(tokens)) : null;
+        _tokens = onAzure && options.ApiKey.Length == 0 ? tokens ?? throw new ArgumentNullException(nameof(tokens)) : null;
         Breaker = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
             {
@@ -53,6 +60,9 @@ internal sealed class Upstream
     }
 
     public string Name { get; }
+
+    /// <summary>The API it speaks: a call of another never goes to it.</summary>
+    public ApiDialect Dialect { get; }
 
     public Uri BaseUri { get; }
 
@@ -94,7 +104,8 @@ internal sealed class Upstream
     {
         if (_apiVersion.Length == 0)
         {
-            return TargetUnder(BaseUri, relativePath, query);
+            // The Anthropic SDKs' ?beta=true says nothing the upstream needs (the anthropic-beta header does).
+            return TargetUnder(BaseUri, relativePath, Dialect == ApiDialect.Anthropic ? QueryString.Empty : query);
         }
 
         var withVersion = query.Add("api-version", _apiVersion);
@@ -106,7 +117,17 @@ internal sealed class Upstream
     /// <summary>The header that authenticates a call, and its value (a secret): the key, or a managed-identity token.</summary>
     public async ValueTask<(string Name, string Value)> AuthorizationAsync(CancellationToken cancellationToken) => _tokens is null
         ? (_authorizationHeader, _authorization)
-        : ("Authorization", "Bearer " + await _tokens.GetAsync(cancellationToken).ConfigureAwait(false));
+        : ("Authorization", "Bearer " + await _tokens.GetAsync(_tokenScope, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>
+    /// The base every path is under. Anthropic's SDKs take the host without <c>/v1</c> (<c>https://api.anthropic.com</c>,
+    /// <c>https://{resource}.services.ai.azure.com/anthropic</c>): an Anthropic upstream's base gets its <c>/v1</c> when it lacks it.
+    /// </summary>
+    private static string BaseUrlOf(string baseUrl, ApiDialect dialect)
+    {
+        var trimmed = baseUrl.TrimEnd('/');
+        return dialect == ApiDialect.Anthropic && !trimmed.EndsWith("/v1", StringComparison.OrdinalIgnoreCase) ? trimmed + "/v1/" : trimmed + "/";
+    }
 
     internal static Uri? TargetUnder(Uri baseUri, string relativePath, QueryString query)
     {

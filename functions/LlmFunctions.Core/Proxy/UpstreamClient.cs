@@ -23,6 +23,11 @@ internal sealed partial class UpstreamClient
 {
     public const string HttpClientName = "upstream";
 
+    private const string AnthropicVersionHeader = "anthropic-version";
+
+    /// <summary>The only <c>anthropic-version</c> in use; sent when the client sent none.</summary>
+    internal const string DefaultAnthropicVersion = "2023-06-01";
+
     /// <summary>A stand-in base for checking that a client's path stays under whichever upstream's base.</summary>
     private static readonly Uri ReferenceBase = new("http://upstream.invalid/v1/");
 
@@ -113,7 +118,7 @@ internal sealed partial class UpstreamClient
     public async Task<UpstreamResult> SendAsync(HttpRequest incoming, string relativePath, string? model, ReadOnlyMemory<byte> body,
         Func<string, ReadOnlyMemory<byte>> bodyFor, CancellationToken clientAborted)
     {
-        var route = RouteFor(model, body, bodyFor);
+        var route = RouteFor(model, body, bodyFor, Http.Endpoints.DialectOf(relativePath));
         if (route.Count == 0)
         {
             return new UpstreamResult(null, UpstreamFailure.NoUpstream, 0, "", 0);
@@ -158,13 +163,13 @@ internal sealed partial class UpstreamClient
     }
 
     /// <summary>The model's upstreams, then its fallback model's, each attempt with the body for its model.</summary>
-    private List<Attempt> RouteFor(string? model, ReadOnlyMemory<byte> body, Func<string, ReadOnlyMemory<byte>> bodyFor)
+    private List<Attempt> RouteFor(string? model, ReadOnlyMemory<byte> body, Func<string, ReadOnlyMemory<byte>> bodyFor, Http.ApiDialect dialect)
     {
-        var route = _router.Route(model).Select(u => new Attempt(u, model, body)).ToList();
+        var route = _router.Route(model, dialect).Select(u => new Attempt(u, model, body)).ToList();
         if (model is not null && _fallbackModels.TryGet(model, out var fallback))
         {
             var fallbackBody = bodyFor(fallback);
-            route.AddRange(_router.Route(fallback).Select(u => new Attempt(u, fallback, fallbackBody)));
+            route.AddRange(_router.Route(fallback, dialect).Select(u => new Attempt(u, fallback, fallbackBody)));
         }
 
         return route;
@@ -257,6 +262,11 @@ internal sealed partial class UpstreamClient
             }
 
             using var request = CreateRequest(owner._headers, incoming, target, attempt.Body, authorization);
+            if (upstream.Dialect == Http.ApiDialect.Anthropic && !request.Headers.Contains(AnthropicVersionHeader))
+            {
+                request.Headers.TryAddWithoutValidation(AnthropicVersionHeader, DefaultAnthropicVersion); // required by Anthropic
+            }
+
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(owner.Timeout);
             try

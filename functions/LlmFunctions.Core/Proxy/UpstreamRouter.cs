@@ -1,3 +1,4 @@
+using LlmFunctions.Core.Http;
 using Microsoft.Extensions.Options;
 
 namespace LlmFunctions.Core.Proxy;
@@ -34,20 +35,24 @@ internal sealed class UpstreamRouter
 
     /// <summary>
     /// The upstreams to try for a call, best first; empty when none serves the model. A call without a model (listing
-    /// models, files) goes to the default upstream, else to the first configured.
+    /// models, files) goes to the default upstream, else to the first configured. Only upstreams that speak the call's
+    /// API (<paramref name="dialect"/>) are in it: an OpenAI upstream never gets <c>/v1/messages</c>, nor an Anthropic
+    /// one <c>/v1/chat/completions</c>; the default upstream is an OpenAI one.
     /// </summary>
-    public IReadOnlyList<Upstream> Route(string? model)
+    public IReadOnlyList<Upstream> Route(string? model, ApiDialect dialect = ApiDialect.OpenAI)
     {
+        var fallback = dialect == ApiDialect.OpenAI ? Default : null;
         if (string.IsNullOrEmpty(model))
         {
-            return [Default ?? _upstreams[0]];
+            var pick = fallback ?? _upstreams.FirstOrDefault(u => u.Dialect == dialect);
+            return pick is null ? [] : [pick];
         }
 
         // Each upstream's rank once (this runs on every call); with only the default upstream, none ranks.
         var ranked = new List<(Upstream Upstream, int Rank)>();
         foreach (var u in _upstreams)
         {
-            if (u.Rank(model) is > 0 and var rank)
+            if (u.Dialect == dialect && u.Rank(model) is > 0 and var rank)
             {
                 ranked.Add((u, rank));
             }
@@ -59,9 +64,9 @@ internal sealed class UpstreamRouter
             AddByWeight(route, [.. tier.Select(r => r.Upstream)]);
         }
 
-        if (Default is not null)
+        if (fallback is not null)
         {
-            route.Add(Default);
+            route.Add(fallback);
         }
 
         if (route.Count > 1 && route.Any(u => u.IsOut) && !route.All(u => u.IsOut))

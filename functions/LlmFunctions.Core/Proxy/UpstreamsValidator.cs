@@ -74,14 +74,17 @@ internal sealed class UpstreamsValidator(IOptions<Dictionary<string, UpstreamEnt
         }
 
         var azure = string.Equals(u.Kind, UpstreamKinds.AzureOpenAI, StringComparison.OrdinalIgnoreCase);
-        if (!azure && !string.Equals(u.Kind, UpstreamKinds.OpenAI, StringComparison.OrdinalIgnoreCase))
+        var onAzure = azure || string.Equals(u.Kind, UpstreamKinds.AzureAnthropic, StringComparison.OrdinalIgnoreCase);
+        if (!UpstreamKinds.IsKnown(u.Kind))
         {
-            errors.Add($"{key}__Kind '{u.Kind}' is not known; use {UpstreamKinds.OpenAI} (any OpenAI-compatible base URL) "
-                + $"or {UpstreamKinds.AzureOpenAI}.");
+            errors.Add($"{key}__Kind '{u.Kind}' is not known; use {UpstreamKinds.OpenAI} (any OpenAI-compatible base URL), "
+                + $"{UpstreamKinds.AzureOpenAI}, {UpstreamKinds.Anthropic} (Anthropic's Messages API) or {UpstreamKinds.AzureAnthropic} "
+                + "(Claude on Azure AI Foundry).");
         }
-        else if (!azure && string.IsNullOrWhiteSpace(u.ApiKey))
+        else if (!onAzure && string.IsNullOrWhiteSpace(u.ApiKey))
         {
-            errors.Add($"{key}__ApiKey is required (only {UpstreamKinds.AzureOpenAI} can use the managed identity instead).");
+            errors.Add($"{key}__ApiKey is required (only {UpstreamKinds.AzureOpenAI} and {UpstreamKinds.AzureAnthropic} can use the "
+                + "managed identity instead).");
         }
 
         if (!azure && (u.ApiVersion.Length > 0 || u.Deployments.Length > 0))

@@ -8,7 +8,7 @@ namespace LlmFunctions.Tests.Infrastructure;
 /// One storage account, one fake upstream, and both hosts on them with the same settings: the local host
 /// in-process and the real Functions worker under the emulator (one worker for the whole test class).
 /// </summary>
-public sealed class BothHostsFixture : IAsyncLifetime
+public class BothHostsFixture : IAsyncLifetime
 {
     private ProxyHost? _local;
     private FunctionsWorkerHost? _functions;
@@ -44,8 +44,14 @@ public sealed class BothHostsFixture : IAsyncLifetime
         Azurite = await Azurite.SharedAccountAsync();
         Settings = ProxyHost.DefaultSettings(await Upstream.StartAsync(), Azurite.ConnectionString);
         Settings["Upstream:TimeoutSeconds"] = "2";
+        Configure(Settings);
         _local = await ProxyHost.StartAsync(Settings);
         _functions = await FunctionsWorkerHost.StartAsync(Settings);
+    }
+
+    /// <summary>Settings of a derived fixture, on top of the shared ones.</summary>
+    protected virtual void Configure(Dictionary<string, string?> settings)
+    {
     }
 
     public async Task DisposeAsync()
