@@ -126,6 +126,15 @@ param azureOpenAiResourceGroup string = ''
 @description('Upstreams__azure__Models: the models (deployment names) the Azure OpenAI account serves, comma-separated, e.g. gpt-4o,gpt-4o-mini.')
 param azureOpenAiModels string = ''
 
+@description('Optional: an existing Azure AI Foundry (AI Services) account with Claude deployments, which the app calls with its managed identity (no key) as upstream "claude" (Kind azure-anthropic, /v1/messages); empty: none.')
+param azureClaudeName string = ''
+
+@description('Resource group of that account; empty: the app\'s.')
+param azureClaudeResourceGroup string = ''
+
+@description('Upstreams__claude__Models: the Claude deployments the Foundry account serves, comma-separated, e.g. claude-sonnet-4-5,claude-haiku-4-5.')
+param azureClaudeModels string = ''
+
 @description('Proxy__MaxRequestBodyBytes: largest request body accepted (413 above).')
 @minValue(1024)
 @maxValue(268435456)
@@ -316,6 +325,16 @@ module openai 'app/openai.bicep' = if (!empty(azureOpenAiName)) {
   }
 }
 
+// Cognitive Services User for the app's identity on the Foundry account serving Claude, if one is named.
+module claude 'app/claude.bicep' = if (!empty(azureClaudeName)) {
+  name: 'claude'
+  scope: resourceGroup(empty(azureClaudeResourceGroup) ? rg.name : azureClaudeResourceGroup)
+  params: {
+    accountName: azureClaudeName
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -347,6 +366,8 @@ module api 'app/api.bicep' = {
     upstreamRetryBaseDelayMs: upstreamRetryBaseDelayMs
     azureOpenAiBaseUrl: empty(azureOpenAiName) ? '' : 'https://${azureOpenAiName}.openai.azure.com/openai/v1'
     azureOpenAiModels: azureOpenAiModels
+    azureClaudeBaseUrl: empty(azureClaudeName) ? '' : 'https://${azureClaudeName}.services.ai.azure.com/anthropic'
+    azureClaudeModels: azureClaudeModels
     proxyMaxRequestBodyBytes: proxyMaxRequestBodyBytes
     clients: clients
     pricingOverrides: pricingOverrides

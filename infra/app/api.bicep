@@ -88,6 +88,10 @@ param upstreamRetryBaseDelayMs int
 @description('The Azure OpenAI v1 base URL the app calls with its managed identity (upstream "azure"); empty: none.')
 param azureOpenAiBaseUrl string
 param azureOpenAiModels string
+
+@description('The Azure AI Foundry Anthropic base URL the app calls with its managed identity (upstream "claude"); empty: none.')
+param azureClaudeBaseUrl string
+param azureClaudeModels string
 param proxyMaxRequestBodyBytes int
 param clients clientConfig[]
 param pricingOverrides { *: modelPrice }
@@ -209,6 +213,15 @@ var azureOpenAiSettings = empty(azureOpenAiBaseUrl)
       Upstreams__azure__Kind: 'azure-openai'
       Upstreams__azure__BaseUrl: azureOpenAiBaseUrl
       Upstreams__azure__Models: azureOpenAiModels
+    }
+
+// No Upstreams__claude__ApiKey either: a managed-identity token for https://ai.azure.com/.default (Cognitive Services User).
+var azureClaudeSettings = empty(azureClaudeBaseUrl)
+  ? {}
+  : {
+      Upstreams__claude__Kind: 'azure-anthropic'
+      Upstreams__claude__BaseUrl: azureClaudeBaseUrl
+      Upstreams__claude__Models: azureClaudeModels
     }
 
 var maxCostSettings = empty(budgetsMaxCostPerCallUsd) ? {} : { Budgets__MaxCostPerCallUsd: budgetsMaxCostPerCallUsd }
@@ -374,6 +387,7 @@ resource appSettingsConfig 'Microsoft.Web/sites/config@2024-11-01' = {
     metricsSettings,
     maxCostSettings,
     azureOpenAiSettings,
+    azureClaudeSettings,
     clientSettings,
     pricingSettings,
     budgetSettings,

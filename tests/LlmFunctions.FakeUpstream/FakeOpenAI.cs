@@ -80,6 +80,10 @@ public sealed class FakeOpenAI : IAsyncDisposable
         _app.Map("/openai/v1/{**path}", (HttpContext context, string? path) => HandleAzureAsync(context, path, deployment: null));
         _app.Map("/openai/deployments/{deployment}/{**path}", (HttpContext context, string deployment, string? path) =>
             HandleAzureAsync(context, path, deployment));
+
+        // Claude on Azure AI Foundry: https://{resource}.services.ai.azure.com/anthropic/v1/messages.
+        _app.Map("/anthropic/v1/{**path}", (HttpContext context, string? path) =>
+            RespondAsync(context, path, context.Request.Path + context.Request.QueryString));
         await _app.StartAsync(cancellationToken);
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseUrl = address.TrimEnd('/') + "/v1";

@@ -449,6 +449,30 @@ public sealed class BicepTemplateTests
         Assert.Equal("ServicePrincipal", (string?)grant["properties"]!["principalType"]);
     }
 
+    private const string CognitiveServicesUser = "a97b65f3-24c7-4388-baec-2e87135dc908";
+
+    [Fact]
+    public void Snapshot_WithAFoundryClaudeAccount_ConfiguresItAsAKeylessAnthropicUpstream_AndGrantsOnlyCognitiveServicesUserOnIt()
+    {
+        var (predicted, appSettings) = Snapshot("""
+            param azureClaudeName = 'contoso-foundry'
+            param azureClaudeResourceGroup = 'rg-claude'
+            param azureClaudeModels = 'claude-sonnet-4-5,claude-haiku-4-5'
+            """);
+
+        AssertSetting(appSettings, "Upstreams__claude__Kind", "azure-anthropic");
+        AssertSetting(appSettings, "Upstreams__claude__BaseUrl", "https://contoso-foundry.services.ai.azure.com/anthropic");
+        AssertSetting(appSettings, "Upstreams__claude__Models", "claude-sonnet-4-5,claude-haiku-4-5");
+        Assert.DoesNotContain("Upstreams__claude__ApiKey", appSettings, StringComparison.Ordinal);
+        var grant = Assert.Single(predicted, r => (string?)r!["type"] == "Microsoft.Authorization/roleAssignments"
+            && BicepCompilation.Text(r).Contains(CognitiveServicesUser, StringComparison.OrdinalIgnoreCase))!;
+        var id = (string?)grant["id"] ?? "";
+        Assert.Contains("/resourceGroups/rg-claude/providers/Microsoft.CognitiveServices/accounts/contoso-foundry'", id,
+            StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("ServicePrincipal", (string?)grant["properties"]!["principalType"]);
+        Assert.DoesNotContain(predicted, r => BicepCompilation.Text(r).Contains(CognitiveServicesOpenAIUser, StringComparison.OrdinalIgnoreCase));
+    }
+
     /// <summary>
     /// Runs <c>bicep snapshot</c> on main.bicep with the required parameters plus <paramref name="parameters"/>
     /// (bicepparam lines): the resources it predicts, and the app settings' text.

@@ -95,6 +95,44 @@ public sealed class UpstreamRoutingTests
     }
 
     [Fact]
+    public void AnthropicKinds_ServeOnlyMessagesCalls_AndOpenAIKindsNeverDo()
+    {
+        var router = Router(new()
+        {
+            ["claude"] = new UpstreamEntryOptions { Kind = "anthropic", BaseUrl = "https://api.anthropic.com", ApiKey = "k", Models = "claude-*" },
+            ["foundry"] = new UpstreamEntryOptions { Kind = "azure-anthropic", BaseUrl = "https://r.services.ai.azure.com/anthropic", ApiKey = "k",
+                Models = "claude-opus-4-6" },
+            ["gateway"] = Entry("claude-*"),
+        });
+
+        Assert.Equal(["foundry", "claude"], router.Route("claude-opus-4-6", Core.Http.ApiDialect.Anthropic).Select(u => u.Name));
+        Assert.Equal(["gateway", "default"], router.Route("claude-opus-4-6").Select(u => u.Name));
+        Assert.Empty(router.Route("gpt-4.1", Core.Http.ApiDialect.Anthropic));
+    }
+
+    [Theory]
+    [InlineData("anthropic", "https://api.anthropic.com", "https://api.anthropic.com/v1/messages", "x-api-key", "k")]
+    [InlineData("anthropic", "https://api.anthropic.com/v1/", "https://api.anthropic.com/v1/messages", "x-api-key", "k")]
+    [InlineData("azure-anthropic", "https://r.services.ai.azure.com/anthropic", "https://r.services.ai.azure.com/anthropic/v1/messages", "api-key", "k")]
+    public async Task AnAnthropicUpstream_AddsV1_DropsTheSdksBetaQuery_AndSendsItsKeyItsWay(string kind, string baseUrl, string target, string header,
+        string value)
+    {
+        var upstream = new Upstream("u", new UpstreamEntryOptions { Kind = kind, BaseUrl = baseUrl, ApiKey = "k", Models = "claude-*" }, TimeProvider.System);
+
+        Assert.Equal(target, upstream.TargetFor("messages", new QueryString("?beta=true"), "claude-haiku-4-5")!.ToString());
+        Assert.Equal((header, value), await upstream.AuthorizationAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public void AnthropicKinds_Validate_TheAnthropicOneNeedsAKey_TheFoundryOneMayUseTheIdentity()
+    {
+        Assert.True(Validate(new() { ["f"] = new UpstreamEntryOptions { Kind = "azure-anthropic", BaseUrl = "https://r.services.ai.azure.com/anthropic",
+            Models = "claude-*" } }).Succeeded);
+        var keyless = Validate(new() { ["a"] = new UpstreamEntryOptions { Kind = "anthropic", BaseUrl = "https://api.anthropic.com", Models = "claude-*" } });
+        Assert.Contains(keyless.Failures!, f => f.StartsWith("Upstreams__a__ApiKey is required", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void TwoUpstreamsClaimingOneExactModel_WithoutWeights_StopStartUp_NamingTheKeys()
     {
         var result = Validate(new() { ["a"] = Entry("gpt-4o"), ["b"] = Entry("gpt-4o, o3") });
