@@ -9,7 +9,7 @@ namespace LlmFunctions.FakeUpstream;
 /// <summary>
 /// Anthropic's Messages API as the fake upstream speaks it (served by <see cref="FakeOpenAI"/>'s server, on 127.0.0.1):
 /// <c>POST /v1/messages</c>, JSON or SSE (<c>message_start</c>, <c>content_block_*</c>, <c>ping</c>, <c>message_delta</c>
-/// with cumulative usage, <c>message_stop</c>), a <c>tool_use</c> block when the request has tools, cache usage
+/// with cumulative usage, <c>message_stop</c>), a <c>tool_use</c> block when the request forces a tool, cache usage
 /// (<see cref="Scenario.CachedTokens"/> reads, <see cref="Scenario.CacheWriteTokens"/> 5-minute and
 /// <see cref="Scenario.CacheWrite1hTokens"/> 1-hour writes), thinking tokens, errors in Anthropic's shape (529
 /// overloaded, 429…), a stream cut before <c>message_delta</c> (<see cref="Scenario.OmitDone"/>), a reset, an
@@ -67,7 +67,10 @@ public static class FakeAnthropic
         }
 
         var words = Enumerable.Range(0, scenario.Words).Select(i => Lexicon[i % Lexicon.Length]).ToList();
-        var tool = (request["tools"] as JsonArray)?.FirstOrDefault()?["name"]?.GetValue<string>();
+        // A tool call when the request forces one (tool_choice any or tool), as a model would; otherwise text. An agent such
+        // as Claude Code (tool_choice auto) then ends its turn instead of calling tools for ever.
+        var forced = request["tool_choice"]?["type"]?.GetValue<string>() is "any" or "tool";
+        var tool = forced ? (request["tools"] as JsonArray)?.FirstOrDefault()?["name"]?.GetValue<string>() : null;
         var reply = new Reply(model, input, words, tool, scenario);
         var stream = request["stream"] is JsonValue s && s.TryGetValue<bool>(out var on) && on;
         if (!stream)

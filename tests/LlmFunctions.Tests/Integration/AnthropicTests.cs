@@ -42,6 +42,7 @@ public sealed class AnthropicTests(AnthropicFixture fixture) : IClassFixture<Ant
                 }),
             ]
             : null,
+        ToolChoice = tools ? (ToolChoice)new ToolChoiceAny() : null,
         Metadata = new() { UserID = "end-user-42" },
         Messages = [new UserMessageParam { Content = "What is the weather in Paris?" }],
     };
