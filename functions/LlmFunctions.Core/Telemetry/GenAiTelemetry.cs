@@ -50,7 +50,8 @@ internal sealed class GenAiTelemetry : IDisposable
             return;
         }
 
-        var provider = _azureUpstreams.Contains(record.Upstream) ? "azure.ai.openai" : "openai";
+        var provider = record.Endpoint == "/v1/" + Endpoints.Messages ? "anthropic"
+            : _azureUpstreams.Contains(record.Upstream) ? "azure.ai.openai" : "openai";
         var failed = record.StatusCode is >= 400 or 0;
         var errorType = failed ? (record.Outcome == CallOutcome.Timeout ? "timeout" : record.StatusCode.ToString(CultureInfo.InvariantCulture)) : null;
         var tags = new TagList
@@ -139,7 +140,7 @@ internal sealed class GenAiTelemetry : IDisposable
     /// <summary>The GenAI operation of a metered endpoint (<c>gen_ai.operation.name</c>); null for the others.</summary>
     private static string? OperationOf(string endpoint) => endpoint switch
     {
-        "/v1/" + Endpoints.ChatCompletions or "/v1/responses" => "chat",
+        "/v1/" + Endpoints.ChatCompletions or "/v1/responses" or "/v1/" + Endpoints.Messages => "chat",
         "/v1/completions" => "text_completion",
         "/v1/embeddings" => "embeddings",
         _ => null,
