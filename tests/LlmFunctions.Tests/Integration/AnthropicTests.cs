@@ -132,6 +132,30 @@ public sealed class AnthropicTests(AnthropicFixture fixture) : IClassFixture<Ant
 
     [Theory]
     [OnBothHosts]
+    public async Task ARawStream_PassesEveryEventThrough_WithTheCostCommentJustBeforeMessageStop_AndTagsTheRecord(HostKind kind)
+    {
+        fixture.Upstream.Default = new Scenario { PromptTokens = 40, Words = 6 };
+        using var http = fixture.Host(kind).CreateHttpClient();
+        using var request = Messages("""{"model":"claude-haiku-4-5","max_tokens":100,"stream":true,"metadata":{"user_id":"u-7"},"messages":[]}""");
+        request.Headers.Add("x-llm-tags", "team-a,claude-code");
+        using var response = await http.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        var events = body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("event: message_start\n", events[0], StringComparison.Ordinal);
+        Assert.Equal(6, events.Count(e => e.StartsWith("event: content_block_delta", StringComparison.Ordinal)));
+        Assert.Contains(events, e => e.StartsWith("event: ping", StringComparison.Ordinal));
+        // 40 × $1 + 6 × $5 per 1M = $0.00007.
+        Assert.Equal(": x-llm-cost-usd=0.00007 x-llm-input-tokens=40 x-llm-output-tokens=6 x-llm-usage-source=reported", events[^2]);
+        Assert.Equal("event: message_stop\ndata: {\"type\":\"message_stop\"}", events[^1]);
+        var r = await fixture.RecordAsync(CallId(response));
+        Assert.Equal(("u-7", "team-a,claude-code"), (r.GetString("EndUser"), r.GetString("Tags")));
+        Assert.Equal(70_000, r.GetInt64("CostNanoUsd"));
+    }
+
+    [Theory]
+    [OnBothHosts]
     public async Task CountTokens_WithTheSdk_IsForwardedAndRecordedFree(HostKind kind)
     {
         fixture.Upstream.Default = new Scenario { PromptTokens = 321 };
