@@ -18,21 +18,17 @@ internal sealed partial class RequestFacts
     public string? MetadataUserId => Metadata?.GetValueOrDefault("user_id");
 
     /// <summary>
-    /// Reads <c>thinking</c>: an object whose <c>budget_tokens</c>, when there, is an integer; anything else refuses the body.
-    /// The budget is inside <c>max_tokens</c>, but a worst case never trusts that: the output cap is the larger of the two.
+    /// Reads <c>thinking</c>: in an object, a <c>budget_tokens</c> that is not an integer refuses the body (it bounds the
+    /// worst case); another shape is left to the upstream (OpenAI-compatible providers spell their own). The budget is
+    /// inside <c>max_tokens</c>, but a worst case never trusts that: the output cap is the larger of the two.
     /// </summary>
     private bool TryReadThinking(ref Utf8JsonReader reader)
     {
         reader.Read();
-        if (reader.TokenType == JsonTokenType.Null)
-        {
-            return true;
-        }
-
         if (reader.TokenType != JsonTokenType.StartObject)
         {
-            Problem = "'thinking' must be an object.";
-            return false;
+            reader.Skip();
+            return true;
         }
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)

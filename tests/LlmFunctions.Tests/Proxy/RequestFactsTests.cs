@@ -146,4 +146,27 @@ public sealed class RequestFactsTests
         Assert.True(node["stream_options"]!["include_usage"]!.GetValue<bool>());
         Assert.Equal("other", node["model"]!.GetValue<string>());
     }
+
+    [Theory]
+    [InlineData("""{"model":"claude-opus-4-6","max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1500}}""", 2000L, 1500L)]
+    [InlineData("""{"model":"claude-opus-4-6","thinking":{"type":"enabled","budget_tokens":5000},"max_tokens":2000}""", 5000L, 5000L)]
+    [InlineData("""{"model":"m","thinking":true,"max_tokens":10}""", 10L, null)]
+    public void AnthropicsThinkingBudget_BoundsTheWorstCaseWithMaxTokens(string json, long maxOutput, long? budget)
+    {
+        Assert.True(RequestFacts.TryParse(System.Text.Encoding.UTF8.GetBytes(json), out var facts));
+        Assert.Equal(maxOutput, facts.MaxOutputTokens);
+        Assert.Equal(budget, facts.ThinkingBudgetTokens);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m","metadata":{"user_id":"u"}}""", false, "u")]
+    [InlineData("""{"model":"m","metadata":{"user_id":5}}""", true, null)]
+    [InlineData("""{"model":"m","metadata":"u"}""", true, null)]
+    [InlineData("""{"model":"m","metadata":null}""", false, null)]
+    public void AnthropicsMetadata_GivesTheUserId_OrIsMalformed(string json, bool malformed, string? user)
+    {
+        Assert.True(RequestFacts.TryParse(System.Text.Encoding.UTF8.GetBytes(json), out var facts));
+        Assert.Equal(malformed, facts.MetadataMalformed);
+        Assert.Equal(user, facts.MetadataUserId);
+    }
 }
