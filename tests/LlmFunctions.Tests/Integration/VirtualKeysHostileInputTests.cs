@@ -145,4 +145,30 @@ public sealed class VirtualKeysHostileInputTests
         Assert.Equal((HttpStatusCode.Forbidden, "permission_denied"), (status, json["error"]!["code"]!.GetValue<string>()));
         Assert.Contains("Admin__KeySha256", json["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ConcurrentAdminCalls_OnTwoInstances_OneNameOneKey_AndEveryChangeKept()
+    {
+        await using var env = await TestEnvironment.StartAsync(WithAdmin);
+        await using var other = await env.StartHostAsync();
+        for (var i = 0; i < 5; i++)
+        {
+            // The same name created on both instances at once: storage takes one, the other is told the name is taken.
+            var body = $$"""{"name":"race-{{i}}"}""";
+            var answers = await Task.WhenAll(SendAsync(env.Host, HttpMethod.Post, "/keys", body), SendAsync(other, HttpMethod.Post, "/keys", body));
+            Assert.Equal([HttpStatusCode.Created, HttpStatusCode.Conflict], answers.Select(a => a.Status).Order());
+        }
+
+        // Patches of one key from both instances at once: each commits on its own change number, none is lost.
+        var (id, _) = await CreateAsync(env.Host, """{"name":"patched"}""");
+        var patches = await Task.WhenAll(Enumerable.Range(1, 6).Select(n =>
+            SendAsync(n % 2 == 0 ? env.Host : other, HttpMethod.Patch, "/keys/" + id, $$$"""{"metadata":{"n":"{{{n}}}"}}""")));
+        Assert.All(patches, p => Assert.Equal(HttpStatusCode.OK, p.Status));
+        var (_, events, _) = await SendAsync(env.Host, HttpMethod.Get, $"/keys/{id}/events");
+        var seqs = events["data"]!.AsArray().Select(e => e!["seq"]!.GetValue<long>()).ToList();
+        Assert.Equal(7, seqs.Distinct().Count());
+        Assert.Equal(["create", "patch", "patch", "patch", "patch", "patch", "patch"], events["data"]!.AsArray().Select(e => e!["action"]!.GetValue<string>()));
+        var (_, list, _) = await SendAsync(env.Host, HttpMethod.Get, "/keys");
+        Assert.Equal(5, list["data"]!.AsArray().Count(k => k!["name"]!.GetValue<string>().StartsWith("race-", StringComparison.Ordinal)));
+    }
 }
