@@ -71,7 +71,7 @@ internal sealed class ClientAuthenticator
             return ValueTask.FromResult(new KeyCheck(client, null, null));
         }
 
-        return _keys.IsLoaded && _keys.Find(hash) is not null ? ValueTask.FromResult(Check(hash)) : ReadThenCheckAsync(hash.ToArray(), cancellationToken);
+        return _keys.IsLoaded && _keys.Find(hash) is { } found ? ValueTask.FromResult(Judge(found)) : ReadThenCheckAsync(hash.ToArray(), cancellationToken);
     }
 
     /// <summary>A key this instance does not know (yet): waits for the first read of the keys, or reads their changes now.</summary>
@@ -99,16 +99,14 @@ internal sealed class ClientAuthenticator
         return Check(hash);
     }
 
-    /// <summary>A virtual key by its hash, judged now: usable, or refused naming the key's id (never a secret).</summary>
-    private KeyCheck Check(ReadOnlySpan<byte> hash)
-    {
-        if (_keys.Find(hash) is not { } key)
-        {
-            return new KeyCheck(null, null, Missing());
-        }
+    /// <summary>A virtual key by its hash, judged now (<see cref="Judge"/>), or refused as no key.</summary>
+    private KeyCheck Check(ReadOnlySpan<byte> hash) => _keys.Find(hash) is { } found ? Judge(found) : new KeyCheck(null, null, Missing());
 
+    /// <summary>A virtual key found by one of its secrets, judged now: usable, or refused naming the key's id (never a secret).</summary>
+    private KeyCheck Judge((VirtualKey Key, bool Current) found)
+    {
+        var (key, current) = found;
         var now = _time.GetUtcNow();
-        var current = CryptographicOperations.FixedTimeEquals(hash, Convert.FromHexString(key.KeySha256));
         return key.StatusAt(now) switch
         {
             KeyStatus.Revoked =>

@@ -42,15 +42,22 @@ internal sealed partial class KeyDirectory(KeyStore store, IOptions<KeysOptions>
 
     public VirtualKey? ById(string id) => _byId.TryGetValue(id, out var key) ? key : null;
 
-    /// <summary>The key one of whose secrets has this SHA-256 (its current one, or the one a rotation replaced), or null.</summary>
-    public VirtualKey? Find(ReadOnlySpan<byte> sha256)
+    /// <summary>
+    /// The key one of whose secrets has this SHA-256, and whether it is its current secret (else the one a rotation
+    /// replaced); or null.
+    /// </summary>
+    public (VirtualKey Key, bool Current)? Find(ReadOnlySpan<byte> sha256)
     {
-        return _byHash.TryGetValue(KeyHash.From(sha256), out var id) && _byId.TryGetValue(id, out var key) && Has(key, sha256) ? key : null;
+        var hash = KeyHash.From(sha256);
+        if (!_byHash.TryGetValue(hash, out var id) || !_byId.TryGetValue(id, out var key))
+        {
+            return null;
+        }
 
         // The index may lag a change by a moment: the key itself says whether the hash is still one of its own.
-        static bool Has(VirtualKey key, ReadOnlySpan<byte> sha256) =>
-            KeyHash.FromHex(key.KeySha256) == KeyHash.From(sha256)
-            || (key.PreviousKeySha256 is { } previous && KeyHash.FromHex(previous) == KeyHash.From(sha256));
+        return KeyHash.FromHex(key.KeySha256) == hash ? (key, true)
+            : key.PreviousKeySha256 is { } previous && KeyHash.FromHex(previous) == hash ? (key, false)
+            : null;
     }
 
     /// <summary>

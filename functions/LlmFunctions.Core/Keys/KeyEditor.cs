@@ -188,7 +188,7 @@ internal sealed partial class KeyEditor(
         Metadata = request.Metadata.IsSet ? request.Metadata.Value! : key.Metadata,
     };
 
-    private ApiFailure? ReadOnly(string id) => settings.Value.Keys.FirstOrDefault(n => KeyJson.SettingsId(n) == id) is { } name
+    private ApiFailure? ReadOnly(string id) => KeyJson.SettingsClientOf(settings.Value.Keys, id) is { } name
         ? ApiFailure.Rejected(409, "key_read_only", $"'{name}' is a client in app settings: change Clients__{name}__* there.")
         : null;
 

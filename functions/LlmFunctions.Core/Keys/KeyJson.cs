@@ -9,6 +9,9 @@ internal static class KeyJson
     public static string SettingsId(string name) =>
         "cfg_" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("settings:" + name)))[..24];
 
+    /// <summary>The name of the client in app settings whose admin API id is <paramref name="id"/>, or null.</summary>
+    public static string? SettingsClientOf(IEnumerable<string> names, string id) => names.FirstOrDefault(n => SettingsId(n) == id);
+
     public static void Write(Utf8JsonWriter json, VirtualKey key, DateTimeOffset now, string? secret = null)
     {
         json.WriteStartObject();

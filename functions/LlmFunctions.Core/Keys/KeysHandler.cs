@@ -96,9 +96,9 @@ internal sealed partial class KeysHandler(
 
     private async Task<ApiFailure?> GetAsync(HttpContext context, string id)
     {
-        if (settings.Value.FirstOrDefault(c => KeyJson.SettingsId(c.Key) == id) is { Key: not null } configured)
+        if (KeyJson.SettingsClientOf(settings.Value.Keys, id) is { } name)
         {
-            await JsonResponse.WriteAsync(context, 200, json => KeyJson.WriteSettingsClient(json, configured.Key, configured.Value)).ConfigureAwait(false);
+            await JsonResponse.WriteAsync(context, 200, json => KeyJson.WriteSettingsClient(json, name, settings.Value[name])).ConfigureAwait(false);
             return null;
         }
 
