@@ -27,7 +27,7 @@ internal sealed partial class KeysHandler(
 {
     /// <summary>Who the audit names: the one admin key (its hash, never the key, in a short form that tells two apart).</summary>
     private readonly string _caller = admin.Value.KeySha256 is { Length: 64 } hash ? "admin-key:" + hash.Trim().ToLowerInvariant()[..8] : "";
-    private readonly byte[]? _adminHash = string.IsNullOrEmpty(admin.Value.KeySha256) ? null : Convert.FromHexString(admin.Value.KeySha256.Trim());
+    private readonly byte[]? _adminHash = admin.Value.KeyHash();
 
     /// <summary><c>/keys</c>: GET lists, POST creates.</summary>
     public Task KeysAsync(HttpContext context) => RunAsync(context, context.Request.Method switch

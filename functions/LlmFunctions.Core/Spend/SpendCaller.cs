@@ -17,7 +17,7 @@ internal sealed record SpendCaller(string? Client)
 /// </summary>
 internal sealed class SpendAuthenticator(IOptions<AdminOptions> admin, ClientAuthenticator clients)
 {
-    private readonly byte[]? _adminHash = string.IsNullOrEmpty(admin.Value.KeySha256) ? null : Convert.FromHexString(admin.Value.KeySha256.Trim());
+    private readonly byte[]? _adminHash = admin.Value.KeyHash();
 
     public SpendCaller? Authenticate(string? authorization)
     {
