@@ -8,8 +8,9 @@ namespace LlmFunctions.Tests.Pricing;
 /// <summary>
 /// Claude's billing rules on the built-in prices (Anthropic's published list, USD per 1M tokens), one worked example per
 /// rule: Anthropic's <c>input_tokens</c> excludes the cache, cache writes cost 1.25× input (5 minutes) or 2× (1 hour),
-/// cache reads 0.1×, thinking is inside <c>output_tokens</c>, and Sonnet 4/4.5 prompts over 200K input tokens (cache
-/// included) bill every token at the long-context prices.
+/// cache reads cost the model's published cache-hit price (0.1× input for most, 0.05× on Opus 5.5 and Sonnet 5.5, 0.025×
+/// on Fable 5.1 and Mythos 5.1), thinking is inside <c>output_tokens</c>, and Sonnet 4/4.5 prompts over 200K input tokens
+/// (cache included) bill every token at the long-context prices.
 /// </summary>
 public sealed class ClaudePricingTests
 {
@@ -23,6 +24,14 @@ public sealed class ClaudePricingTests
     }
 
     [Theory]
+    [InlineData("claude-fable-5-1", 10.00, 12.50, 20.00, 0.25, 50.00)]
+    [InlineData("claude-mythos-5-1", 10.00, 12.50, 20.00, 0.25, 50.00)]
+    [InlineData("claude-fable-5", 10.00, 12.50, 20.00, 1.00, 50.00)]
+    [InlineData("claude-mythos-5", 10.00, 12.50, 20.00, 1.00, 50.00)]
+    [InlineData("claude-opus-5-5", 4.00, 5.00, 8.00, 0.20, 20.00)]
+    [InlineData("claude-opus-5", 5.00, 6.25, 10.00, 0.50, 25.00)]
+    [InlineData("claude-sonnet-5-5", 2.00, 2.50, 4.00, 0.10, 10.00)]
+    [InlineData("claude-sonnet-5", 2.00, 2.50, 4.00, 0.20, 10.00)]
     [InlineData("claude-opus-4-8", 5.00, 6.25, 10.00, 0.50, 25.00)]
     [InlineData("claude-opus-4-6", 5.00, 6.25, 10.00, 0.50, 25.00)]
     [InlineData("claude-opus-4-5-20251101", 5.00, 6.25, 10.00, 0.50, 25.00)]
@@ -81,6 +90,51 @@ public sealed class ClaudePricingTests
     {
         // Opus 4.6: 100,000 cache reads × $0.50 = $0.05.
         Assert.Equal(50_000_000, Cost("claude-opus-4-6", new(InputTokens: 0, CacheReadTokens: 100_000, OutputTokens: 0)));
+    }
+
+    [Fact]
+    public void Opus55_CacheReads_CostATwentiethOfInput()
+    {
+        // Claude Code's default model, one turn: 2,000 input × $4 + 140,000 cache reads × $0.20 (0.05 × $4) + 8,000 1-hour
+        // writes × $8 + 1,500 output × $20 = $0.008 + $0.028 + $0.064 + $0.03 = $0.13 (at 0.1 × input the reads alone were $0.056).
+        Assert.Equal(130_000_000, Cost("claude-opus-5-5",
+            new(InputTokens: 2_000, CacheReadTokens: 140_000, CacheCreationTokens: 8_000, Write5mTokens: 0, Write1hTokens: 8_000,
+                OutputTokens: 1_500)));
+    }
+
+    [Fact]
+    public void Sonnet55_CacheReads_CostATwentiethOfInput_SinceTheSeventhOfOctober()
+    {
+        // 100,000 cache reads × $0.10 (0.05 × $2; $0.20 before Anthropic's 2026-10-07 cut) = $0.01.
+        Assert.Equal(10_000_000, Cost("claude-sonnet-5-5", new(InputTokens: 0, CacheReadTokens: 100_000, OutputTokens: 0)));
+    }
+
+    [Theory]
+    [InlineData("claude-fable-5-1")]
+    [InlineData("claude-mythos-5-1")]
+    public void Fable51AndMythos51_CacheReads_CostTheFootnotedQuarterDollar(string model)
+    {
+        // 100,000 cache reads × $0.25 (0.025 × $10, the pricing table's footnoted cache-hit price) + 1,000 5-minute writes
+        // × $12.50 = $0.025 + $0.0125 = $0.0375. Fable 5 and Mythos 5 read the same cache at $1: $0.10 + $0.0125 = $0.1125.
+        var usage = new AnthropicUsage(InputTokens: 0, CacheReadTokens: 100_000, CacheCreationTokens: 1_000, Write5mTokens: 1_000, Write1hTokens: 0);
+        Assert.Equal(37_500_000, Cost(model, usage));
+        Assert.Equal(112_500_000, Cost(model[..^2], usage));
+    }
+
+    [Theory]
+    [InlineData("claude-fable-5-1")]
+    [InlineData("claude-mythos-5-1")]
+    [InlineData("claude-fable-5")]
+    [InlineData("claude-mythos-5")]
+    [InlineData("claude-opus-5-5")]
+    [InlineData("claude-opus-5")]
+    [InlineData("claude-sonnet-5-5")]
+    [InlineData("claude-sonnet-5")]
+    public void Claude5Models_HaveOnePriceAtAnyPromptLength(string model)
+    {
+        Assert.True(Table.TryGetPrice(model, out var price), model);
+        Assert.Null(price.LongContext);
+        Assert.Same(price, price.For(900_000));
     }
 
     [Fact]
