@@ -23,7 +23,7 @@ public sealed class UpstreamOptions
     [Range(1, 3600, ErrorMessage = "Upstream__TimeoutSeconds must be between 1 and 3600.")]
     public int TimeoutSeconds { get; set; } = 60;
 
-    /// <summary>Retries on 429/502/503/504/connect failure before the first byte reached the client. Default 3.</summary>
+    /// <summary>Retries on 429/502/503/504, Anthropic's 529 and connect failure before the first byte reached the client. Default 3.</summary>
     [Range(0, 10, ErrorMessage = "Upstream__MaxRetries must be between 0 and 10.")]
     public int MaxRetries { get; set; } = 3;
 

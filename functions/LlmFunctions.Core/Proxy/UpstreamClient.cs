@@ -314,8 +314,12 @@ internal sealed partial class UpstreamClient
         return request;
     }
 
+    /// <summary>Statuses that say "later": 429, 502, 503, 504, and Anthropic's 529 ("overloaded", its 503).</summary>
     internal static bool IsRetryableStatus(HttpStatusCode status) =>
-        status is HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
+        status is HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout
+            or Overloaded;
+
+    private const HttpStatusCode Overloaded = (HttpStatusCode)529;
 
     private static bool IsConnectFailure(HttpRequestException e) =>
         e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError;

@@ -223,6 +223,27 @@ public sealed class AnthropicTests(AnthropicFixture fixture) : IClassFixture<Ant
 
     [Theory]
     [OnBothHosts]
+    public async Task ARateLimitAndAnOverload_AreRetriedByTheProxy_HonouringRetryAfter_InOneRecordCountingTheRetries(HostKind kind)
+    {
+        // 529 is Anthropic's "overloaded", its 503: retried here like a 503, within Upstream__MaxRetries. The SDK retries
+        // nothing (MaxRetries = 0), so the three requests the upstream sees are the proxy's.
+        fixture.Upstream.Default = Cached;
+        var before = fixture.Upstream.Requests;
+        fixture.Upstream.Enqueue(new Scenario { Status = 429, RetryAfterSeconds = 1 }, new Scenario { Status = 529 });
+        var started = System.Diagnostics.Stopwatch.StartNew();
+
+        var raw = await fixture.Claude(kind).WithRawResponse.Messages.Create(Params());
+
+        Assert.Equal("tool_use", (await raw.Deserialize()).StopReason?.Raw());
+        Assert.True(started.Elapsed >= TimeSpan.FromSeconds(1), "Retry-After: 1 was not honoured");
+        Assert.Equal(before + 3, fixture.Upstream.Requests);
+        var r = await fixture.RecordAsync(Header(raw.Headers, "x-llm-call-id"));
+        Assert.Equal((200, "ok", 2), (r.GetInt32("StatusCode"), r.GetString("Outcome"), r.GetInt32("Retries")));
+        Assert.Equal(18_000_000, r.GetInt64("CostNanoUsd")); // billed once, as the call that succeeded
+    }
+
+    [Theory]
+    [OnBothHosts]
     public async Task UpstreamOverloaded_ReachesTheSdkAs529InAnthropicsShape(HostKind kind)
     {
         fixture.Upstream.Default = new Scenario { Status = 529 };
