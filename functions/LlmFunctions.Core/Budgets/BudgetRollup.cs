@@ -7,9 +7,10 @@ namespace LlmFunctions.Core.Budgets;
 /// The budget timer's work (the <c>BudgetRollup</c> function, or a hosted service on the local host).
 /// <code>
 /// (1) advance the fold ─► (2) spend per budget = folded 15-minute slots since the period start + the live tail
-/// ─► (3) write one LlmRollups row per budget and period ─► (4) for each threshold crossed: claim it with a
-/// conditional insert into LlmBudgetEvents (only one instance wins) ─► (5) deliver the claimed and any pending
-/// earlier events, each under a lease (ETag), recording per-webhook outcome and retrying with backoff
+/// ─► (3) write each budget's LlmRollups row for its period, then every budget's latest row (100 a transaction)
+/// ─► (4) for each threshold crossed: claim it with a conditional insert into LlmBudgetEvents (only one instance wins)
+/// ─► (5) deliver the claimed and any pending earlier events, each under a lease (ETag), recording per-webhook outcome
+/// and retrying with backoff
 /// </code>
 /// Exactly one message per (budget, period, threshold) and webhook, however many instances run this at once:
 /// the insert is the claim, the lease stops two instances delivering the same pending event, and a delivery is
@@ -34,10 +35,7 @@ internal sealed class BudgetRollup(
         var statuses = await spend.ComputeAsync(cancellationToken).ConfigureAwait(false);
 
         // (3)
-        foreach (var status in statuses)
-        {
-            await rows.WriteAsync(status, cancellationToken).ConfigureAwait(false);
-        }
+        await rows.WriteAsync(statuses, cancellationToken).ConfigureAwait(false);
 
         written?.Invoke(statuses);
         foreach (var status in statuses)

@@ -32,6 +32,11 @@ internal sealed class BudgetsValidator : IValidateOptions<BudgetsOptions>
 
         foreach (var (budget, b) in options.Items)
         {
+            if (budget.StartsWith('~'))
+            {
+                errors.Add($"Budgets__{budget}: a budget's name cannot start with '~' (the rollup table keeps its own rows there).");
+            }
+
             ValidateBudget(errors, $"Budgets__{budget}", b);
         }
 

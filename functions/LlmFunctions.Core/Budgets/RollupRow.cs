@@ -4,12 +4,17 @@ namespace LlmFunctions.Core.Budgets;
 
 /// <summary>
 /// A budget's spend for one period in table <c>LlmRollups</c>: PartitionKey = the budget's name, RowKey =
-/// <c>{period}-{key}</c> (history) or <c>current</c> (what the proxy and <c>/metrics</c> read). The property names are
-/// the stored columns, which users read in Storage Explorer.
+/// <c>{period}-{key}</c> (history); and its latest figures in partition <see cref="CurrentPartition"/>, RowKey = the
+/// budget's name (what the proxy and <c>/metrics</c> read). The property names are the stored columns, which users read
+/// in Storage Explorer.
 /// </summary>
 internal sealed class RollupRow
 {
-    public const string CurrentRowKey = "current";
+    /// <summary>
+    /// The partition of every budget's latest row: one query reads them all, 1,000 a page, however many budgets there
+    /// are (a budget's name cannot start with '~').
+    /// </summary>
+    public const string CurrentPartition = "~current";
 
     public string PartitionKey { get; set; } = "";
 
@@ -41,9 +46,15 @@ internal sealed class RollupRow
     /// <summary>Records committed before this time are in <see cref="SpentNanoUsd"/>.</summary>
     public DateTimeOffset UpdatedAt { get; set; }
 
-    public static RollupRow From(BudgetStatus s, string rowKey) => new()
+    /// <summary>The budget's row for its period (history).</summary>
+    public static RollupRow History(BudgetStatus s) => From(s, s.Name, $"{s.Period.Kind}-{s.Period.Key}");
+
+    /// <summary>The budget's latest row.</summary>
+    public static RollupRow Current(BudgetStatus s) => From(s, CurrentPartition, s.Name);
+
+    private static RollupRow From(BudgetStatus s, string partitionKey, string rowKey) => new()
     {
-        PartitionKey = s.Name,
+        PartitionKey = partitionKey,
         RowKey = rowKey,
         Scope = s.Scope.ToString(),
         Period = s.Period.Kind,

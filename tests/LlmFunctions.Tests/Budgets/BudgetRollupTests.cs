@@ -21,6 +21,23 @@ public sealed class BudgetRollupTests
     };
 
     [Fact]
+    public async Task TwoRollupsOverlapping_TheOneThatComputedEarlier_NeverReplacesNewerFigures()
+    {
+        await using var core = new InMemoryCore(new InMemoryTables(), new FakeTimeProvider(Noon), Budget);
+        var rows = core.Get<RollupRows>();
+        var cap = core.Get<ConfiguredBudgets>().Items.Single();
+        BudgetStatus Taken(int minute, long spentNanoUsd) =>
+            new(cap.Name, cap.Options, cap.Scope, cap.PeriodAt(Noon, TimeZoneInfo.Utc), spentNanoUsd, Noon.AddMinutes(minute), [], []);
+
+        await rows.WriteAsync([Taken(5, 2_000_000)], CancellationToken.None);
+        await rows.WriteAsync([Taken(1, 1_000_000)], CancellationToken.None); // the slower instance, finishing last
+        Assert.Equal(0.002m, (await rows.ReadCurrentAsync(CancellationToken.None))["cap"].SpentUsd);
+
+        await rows.WriteAsync([Taken(6, 3_000_000)], CancellationToken.None);
+        Assert.Equal((0.003m, Noon.AddMinutes(6)), (await rows.ReadCurrentAsync(CancellationToken.None))["cap"] is var r ? (r.SpentUsd, r.UpdatedAt) : default);
+    }
+
+    [Fact]
     public async Task AShadowBudget_AllowsButNamesItself_AndEachCallLearnsTheTightestRemainingBudgetThatAppliesToIt()
     {
         var tables = new InMemoryTables();

@@ -54,6 +54,7 @@ public sealed class BudgetsOptionsTests
     [InlineData("Budgets:MaxCostPerCallUsd", "cheap", "Budgets__MaxCostPerCallUsd")]
     [InlineData("Budgets:RefreshSeconds", "0", "Budgets__RefreshSeconds")]
     [InlineData("Budgets:RefreshSeconds", "soon", "Budgets__RefreshSeconds")]
+    [InlineData("Budgets:~current:LimitUsd", "5", "Budgets__~current")]
     public void InvalidSettings_FailNamingTheKey(string key, string value, string named)
     {
         var o = Bind(new() { ["Budgets:b:LimitUsd"] = "5", [key] = value });
