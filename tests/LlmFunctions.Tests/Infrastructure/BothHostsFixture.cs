@@ -24,15 +24,18 @@ public class BothHostsFixture : IAsyncLifetime
     internal OpenAIClient OpenAI(HostKind kind, string key = ProxyHost.ClientKey) => TestEnvironment.OpenAIFor(Host(kind), key);
 
     /// <summary>The record of one call, by the call id the proxy answered with.</summary>
-    internal async Task<TableEntity> RecordAsync(string callId)
+    internal Task<TableEntity> RecordAsync(string callId) => RecordWhereAsync(r => r.RowKey == callId, $"call {callId}");
+
+    /// <summary>The first record that matches, once there is one (the local host writes it after the answer); 15 s at most.</summary>
+    internal async Task<TableEntity> RecordWhereAsync(Func<TableEntity, bool> match, string what)
     {
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
         while (true)
         {
-            var record = (await Azurite.AllCallsAsync()).FirstOrDefault(r => r.RowKey == callId);
+            var record = (await Azurite.AllCallsAsync()).FirstOrDefault(match);
             if (record is not null || DateTime.UtcNow > until)
             {
-                return record ?? throw new Xunit.Sdk.XunitException($"No record for call {callId}.");
+                return record ?? throw new Xunit.Sdk.XunitException($"No record for {what}.");
             }
 
             await Task.Delay(50);

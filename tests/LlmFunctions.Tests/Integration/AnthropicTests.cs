@@ -19,7 +19,7 @@ public sealed class AnthropicTests(AnthropicFixture fixture) : IClassFixture<Ant
     /// <summary>1,000 uncached input, 4,000 cache reads, 2,000 5-minute and 1,000 1-hour writes, 12 words (+8 for a tool call).</summary>
     private static readonly Scenario Cached = new() { PromptTokens = 1_000, CachedTokens = 4_000, CacheWriteTokens = 2_000, CacheWrite1hTokens = 1_000, Words = 12 };
 
-    private static MessageCreateParams Params(string model = "claude-sonnet-4-5", bool tools = true) => new()
+    private static MessageCreateParams Params(string model = "claude-sonnet-4-5", bool tools = true, string user = "end-user-42") => new()
     {
         Model = model,
         MaxTokens = 1024,
@@ -43,7 +43,7 @@ public sealed class AnthropicTests(AnthropicFixture fixture) : IClassFixture<Ant
             ]
             : null,
         ToolChoice = tools ? (ToolChoice)new ToolChoiceAny() : null,
-        Metadata = new() { UserID = "end-user-42" },
+        Metadata = new() { UserID = user },
         Messages = [new UserMessageParam { Content = "What is the weather in Paris?" }],
     };
 
@@ -110,7 +110,8 @@ public sealed class AnthropicTests(AnthropicFixture fixture) : IClassFixture<Ant
     {
         fixture.Upstream.Default = Cached with { ReasoningTokens = 5 };
         var text = new StringBuilder();
-        await foreach (var e in fixture.Claude(kind).Messages.CreateStreaming(Params()))
+        var user = "streaming-" + kind; // this call's record, whichever host wrote the other case's first
+        await foreach (var e in fixture.Claude(kind).Messages.CreateStreaming(Params(user: user)))
         {
             if (e.TryPickContentBlockDelta(out var delta) && delta.Delta.TryPickText(out var t))
             {
@@ -119,8 +120,8 @@ public sealed class AnthropicTests(AnthropicFixture fixture) : IClassFixture<Ant
         }
 
         Assert.StartsWith("Claude answers through", text.ToString());
-        var r = (await fixture.Azurite.AllCallsAsync()).OrderBy(c => c.GetDateTimeOffset("StartedAt")).Last(c => c.GetBoolean("Streamed") == true
-            && c.GetInt64("ReasoningTokens") == 5);
+        var r = await fixture.RecordWhereAsync(c => c.GetString("EndUser") == user, "the streamed call");
+        Assert.True(r.GetBoolean("Streamed"));
         Assert.Equal("ok", r.GetString("Outcome"));
         Assert.Equal(8_000, r.GetInt64("InputTokens")); // message_start's and message_delta's counts are the same tokens
         Assert.Equal(25, r.GetInt64("OutputTokens")); // 12 words + 8 tool + 5 thinking, inside output_tokens
@@ -180,21 +181,22 @@ public sealed class AnthropicTests(AnthropicFixture fixture) : IClassFixture<Ant
     {
         fixture.Upstream.Default = Scenario.Ok;
         using var http = fixture.Host(kind).CreateHttpClient();
-        using var response = await http.SendAsync(Messages(
-            """{"model":"claude-haiku-4-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}""", "no-done;words=40"),
-            HttpCompletionOption.ResponseHeadersRead);
-        var callId = CallId(response);
-        try
+        var user = "cut-" + kind;
+        using var request = Messages(
+            $$"""{"model":"claude-haiku-4-5","max_tokens":100,"stream":true,"metadata":{"user_id":"{{user}}"},"messages":[{"role":"user","content":"hi"}]}""",
+            "no-done;words=40");
+
+        // The client sees headers and then a reset, or (when the reset overtakes unread data) only the reset: never a
+        // stream that ends as if it had finished.
+        var aborted = await Record.ExceptionAsync(async () =>
         {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             var body = await response.Content.ReadAsStringAsync();
             Assert.DoesNotContain("message_stop", body);
-        }
-        catch (HttpRequestException)
-        {
-            // Aborted: the client never takes a cut stream for a whole answer.
-        }
+        });
+        Assert.True(aborted is null or HttpRequestException or IOException, aborted?.ToString());
 
-        var r = await fixture.RecordAsync(callId);
+        var r = await fixture.RecordWhereAsync(c => c.GetString("EndUser") == user, "the cut stream");
         Assert.Equal("estimated", r.GetString("UsageSource"));
         Assert.Equal(502, r.GetInt32("StatusCode"));
         var input = r.GetInt64("InputTokens")!.Value;
