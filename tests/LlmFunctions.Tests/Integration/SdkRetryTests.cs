@@ -42,7 +42,7 @@ public sealed class SdkRetryTests
         var result = JsonNode.Parse(node.Output.Trim().Split('\n').Last())!;
         Assert.Equal(unreachable ? 502 : 503, result["status"]!.GetValue<int>());
         Assert.Equal("false", result["retry"]?.GetValue<string>());
-        Assert.Single(await env.RecordsAsync(1, TimeSpan.FromSeconds(2))); // one SDK attempt, not three
+        Assert.Single(await env.RecordsAsync(1)); // one SDK attempt, not three (it waits until the host is idle)
         Assert.Equal(unreachable ? 0 : 4, env.Upstream.Requests); // the proxy's own: the call and its 3 retries
     }
 }

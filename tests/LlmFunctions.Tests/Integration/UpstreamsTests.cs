@@ -61,7 +61,7 @@ public sealed class UpstreamsTests
             s["Upstream:TimeoutSeconds"] = "1";
 
             // Tried in this order for gpt-4o-mini: an exact name, then the longer prefix, then the shorter, then the default.
-            s["Upstreams:down:BaseUrl"] = $"http://127.0.0.1:{Ports.Free()}/v1";
+            s["Upstreams:down:BaseUrl"] = "http://127.0.0.1:9/v1"; // the discard port: nothing listens, never taken by a test
             s["Upstreams:down:ApiKey"] = "sk-down";
             s["Upstreams:down:Models"] = "gpt-4o-mini";
             s["Upstreams:limited:BaseUrl"] = limitedUrl;
