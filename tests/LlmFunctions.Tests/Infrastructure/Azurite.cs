@@ -78,7 +78,7 @@ internal sealed class Azurite : IAsyncDisposable
 
         _process = ChildProcess.Start(Repo.Azurite,
             ["--inMemoryPersistence", "--tableHost", "127.0.0.1", "--tablePort", Port.ToString(),
-                "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose", "--disableTelemetry"], env);
+                "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose", "--disableTelemetry"], env, endsWithTheTests: true);
         await _process.WaitForOutputAsync("successfully started", TimeSpan.FromSeconds(30));
     }
 
@@ -89,7 +89,7 @@ internal sealed class Azurite : IAsyncDisposable
 
     private void Signal(string signal)
     {
-        // azurite-table is a node script started through a shim; signal the whole tree.
+        // azurite-table runs under the shell that ends it with the tests (and a node shim): signal the whole tree.
         var pid = _process!.Process.Id;
         using var kill = System.Diagnostics.Process.Start("pkill", ["-" + signal, "-P", pid.ToString()]);
         kill!.WaitForExit();

@@ -26,15 +26,31 @@ internal sealed class ChildProcess : IAsyncDisposable
         }
     }
 
-    public static ChildProcess Start(string file, IEnumerable<string> args, IDictionary<string, string>? env = null, string? workingDirectory = null)
+    /// <summary>
+    /// Starts <paramref name="file"/>. With <paramref name="endsWithTheTests"/>, it runs under a shell that kills it once
+    /// this process is gone (its stdin pipe closes), so a test run killed midway (SIGKILL, or a closed pipe when its output
+    /// is cut short) leaves no server behind; the shell exits with the child's code when the child ends first.
+    /// </summary>
+    public static ChildProcess Start(string file, IEnumerable<string> args, IDictionary<string, string>? env = null, string? workingDirectory = null,
+        bool endsWithTheTests = false)
     {
-        var psi = new ProcessStartInfo(file)
+        var psi = new ProcessStartInfo(endsWithTheTests ? "bash" : file)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = endsWithTheTests,
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? Repo.Root,
         };
+        if (endsWithTheTests)
+        {
+            psi.ArgumentList.Add("-c");
+            // fd 3 keeps the pipe: a job started with & reads /dev/null, not the shell's stdin.
+            psi.ArgumentList.Add("exec 3<&0; \"$@\" <&- 3<&- & child=$!; (read -r _ <&3; kill -KILL \"$child\" 2>/dev/null) & wait \"$child\"");
+            psi.ArgumentList.Add("ends-with-the-tests");
+            psi.ArgumentList.Add(file);
+        }
+
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
