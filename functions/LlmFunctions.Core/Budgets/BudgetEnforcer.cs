@@ -16,8 +16,9 @@ namespace LlmFunctions.Core.Budgets;
 /// <c>downgrade</c> swaps the model, <c>shadow</c> only records that it would have blocked; every call learns the
 /// tightest remaining budget that applies to it.</para>
 /// <para>Other instances' spend counts here once a rollup has counted it and this instance has read that rollup:
-/// the worst-case overshoot is in docs/architecture.md. Before the first read finishes (cold start) the enforcer
-/// allows calls: it fails open, because a metering proxy must not stop traffic when storage is slow.</para>
+/// the worst-case overshoot is in docs/architecture.md. A cold instance's calls wait for its first read (a round trip
+/// or two, <see cref="FirstReadWait"/> at most): only when that read fails or is slower are they let through unjudged.
+/// It fails open then, because a metering proxy must not stop traffic when storage is slow or down.</para>
 /// </summary>
 internal sealed partial class BudgetEnforcer : IBudgetGate
 {
@@ -35,8 +36,12 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     private volatile Tracked _budgets = new(long.MinValue, []);
     private readonly Lock _applyLock = new();
     private volatile Dictionary<string, (string PeriodKey, decimal SpentUsd, DateTimeOffset UpdatedAt)>? _rollups;
+    private readonly TaskCompletionSource _firstRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _nextRefreshTicks;
     private int _refreshing;
+
+    /// <summary>How long a cold instance's calls wait for its first read of the rollup rows.</summary>
+    internal static readonly TimeSpan FirstReadWait = TimeSpan.FromSeconds(2);
 
     public BudgetEnforcer(BudgetSpend spend, RollupRows rows, ConfiguredBudgets budgets, BudgetReservations reservations, PriceTable prices,
         IOptions<BudgetsOptions> options, FallbackModels fallbacks, TimeProvider time, ILogger<BudgetEnforcer> logger)
@@ -86,6 +91,11 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
     /// </summary>
     public async ValueTask<BudgetDecision> CheckAsync(SpendKey call, CallSize size, CancellationToken cancellationToken)
     {
+        if (_rollups is null && !_firstRead.Task.IsCompleted && ActiveBudgets.Count > 0)
+        {
+            await FirstReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var decision = Check(call, size);
         if (!_reservations.Any || decision.Verdict is BudgetVerdict.Block or BudgetVerdict.TooExpensive)
         {
@@ -104,17 +114,13 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
 
         if (size.HasStoredInput)
         {
-            return new BudgetDecision(BudgetVerdict.UnboundedInput,
-                $"Budget '{budget}' reserves each call's worst case, and this call's input is stored upstream (previous_response_id or "
-                + "conversation), so its size is unknown here. Send the whole input in the request instead.");
+            return ReservedRefusals.StoredInput(budget);
         }
 
         var (worst, unpriced) = Worst(models, size);
         if (unpriced is not null)
         {
-            return new BudgetDecision(BudgetVerdict.Unpriced,
-                $"Budget '{budget}' reserves each call's worst case, and model '{Text.Truncate(unpriced)}' has no price to reckon it with. "
-                + "Use a priced model, or give this one a price (Pricing__Models__<model>__Input and __Output, USD per 1M tokens).");
+            return ReservedRefusals.Unpriced(budget, unpriced);
         }
 
         try
@@ -127,16 +133,8 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
 
             // The budget as it was when reserved in: a key's budget may have gone since.
             var options = _configured.Find(refusedBy)?.Options ?? new BudgetOptions { Scope = "key", LimitUsd = 0 };
-            var period = BudgetPeriod.Current(options.Period, _zone, _time.GetUtcNow());
-            var outputTokens = size.OutputTokens(_options.DefaultMaxOutputTokens);
-            var left = leftUsd < 0
-                ? string.Create(CultureInfo.InvariantCulture, $"more than its whole limit of ${options.LimitUsd:0.00}")
-                : string.Create(CultureInfo.InvariantCulture, $"with ${leftUsd:0.######} of ${options.LimitUsd:0.00} left");
-            return new BudgetDecision(BudgetVerdict.Block, string.Create(CultureInfo.InvariantCulture,
-                    $"Budget '{refusedBy}' ({options.Scope}, {period.Kind}, reserved) cannot cover this call: up to ${CostCalculator.ToUsd(worst):0.######} "
-                    + $"({string.Join(" or ", billedAs.Select(k => k.Model))}, up to {size.PromptBytes} input and {outputTokens} output tokens), "
-                    + $"{left}. Lower max_tokens, or wait for the reset at {period.End:yyyy-MM-dd HH:mm} UTC."),
-                ResetsAt: period.End, RemainingUsd: 0);
+            return ReservedRefusals.CannotCover(refusedBy, options, BudgetPeriod.Current(options.Period, _zone, _time.GetUtcNow()), worst, billedAs,
+                size.PromptBytes, size.OutputTokens(_options.DefaultMaxOutputTokens), leftUsd);
         }
         catch (Exception ex) when (ex is Azure.RequestFailedException or HttpRequestException
             || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -187,6 +185,23 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         RefreshIfDue();
         var rollups = _rollups;
         return rollups is null ? BudgetDecision.Allow : Judge(call, rollups);
+    }
+
+    /// <summary>
+    /// Waits (<see cref="FirstReadWait"/> at most) for this instance's first read of the rollup rows, so that a cold
+    /// instance (a restart, a scale-out) does not let a budget's calls through unjudged while it reads.
+    /// </summary>
+    private async Task FirstReadAsync(CancellationToken cancellationToken)
+    {
+        RefreshIfDue();
+        try
+        {
+            await _firstRead.Task.WaitAsync(FirstReadWait, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Storage is slow: judged by what this instance has (nothing yet), as when it is down.
+        }
     }
 
     /// <summary>A refusal when the call's worst case costs more than <c>Budgets__MaxCostPerCallUsd</c>, else null.</summary>
@@ -357,6 +372,7 @@ internal sealed partial class BudgetEnforcer : IBudgetGate
         {
             Interlocked.Exchange(ref _nextRefreshTicks, (_time.GetUtcNow() + _refreshInterval).UtcTicks);
             Interlocked.Exchange(ref _refreshing, 0);
+            _firstRead.TrySetResult(); // read or failed: a cold instance's calls wait no longer
         }
     }
 

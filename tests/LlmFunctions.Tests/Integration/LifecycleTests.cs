@@ -163,6 +163,22 @@ public sealed class LifecycleTests(ITestOutputHelper output)
 
     [Theory]
     [OnBothHosts]
+    public async Task AColdInstance_JudgesItsVeryFirstCallByTheRollup_NeverLetsItThroughUnjudged(HostKind kind)
+    {
+        var (env, other) = await CrossedElsewhereAsync(kind, refreshSeconds: "3600");
+        await using var _ = env;
+        await using var __ = other;
+        await other.RunBudgetRollupAsync(); // the rollup row: alpha has spent more than its $0.05
+
+        await env.RestartHostAsync(); // a new instance (a scale-out, a cold start), which has read no figure yet
+        var forwarded = env.Upstream.Requests;
+
+        Assert.Equal(429, await StatusAsync(env.Host));
+        Assert.Equal(forwarded, env.Upstream.Requests);
+    }
+
+    [Theory]
+    [OnBothHosts]
     public async Task OwnRollupRun_AppliesABlockHereAtOnce(HostKind kind)
     {
         var (env, other) = await CrossedElsewhereAsync(kind, refreshSeconds: "3600"); // no re-read would come in time
