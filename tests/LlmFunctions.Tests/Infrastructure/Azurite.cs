@@ -89,12 +89,22 @@ internal sealed class Azurite : IAsyncDisposable
 
     private void Signal(string signal)
     {
-        // azurite-table runs under the shell that ends it with the tests (and a node shim): signal the whole tree.
-        var pid = _process!.Process.Id;
-        using var kill = System.Diagnostics.Process.Start("pkill", ["-" + signal, "-P", pid.ToString()]);
-        kill!.WaitForExit();
-        using var self = System.Diagnostics.Process.Start("kill", ["-" + signal, pid.ToString()]);
-        self!.WaitForExit();
+        // Azurite is the node process under the shell that ends it with the tests; only it (and any child of its own) is
+        // signalled: the shell's watcher must never be stopped, or a run that ends while storage is paused leaves it behind.
+        using var find = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("pgrep", ["-P", _process!.Process.Id.ToString(), "-x", "node"])
+        {
+            RedirectStandardOutput = true,
+        })!;
+        var nodes = find.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        find.WaitForExit();
+        Assert.NotEmpty(nodes);
+        foreach (var node in nodes)
+        {
+            using var children = System.Diagnostics.Process.Start("pkill", ["-" + signal, "-P", node]);
+            children!.WaitForExit();
+            using var self = System.Diagnostics.Process.Start("kill", ["-" + signal, node]);
+            self!.WaitForExit();
+        }
     }
 
     public async Task<List<TableEntity>> AllCallsAsync()
