@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using Azure.Core;
-using Azure.Identity;
 using LlmFunctions.FakeUpstream;
 using LlmFunctions.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -119,35 +118,5 @@ public sealed class AzureOpenAITests
         Assert.Equal(1, env.Upstream.Requests);
         Assert.Contains("No managed-identity token for upstream aoai (CredentialUnavailableException)", host.Log, StringComparison.Ordinal);
         Assert.DoesNotContain("mi-token-", host.Log, StringComparison.Ordinal);
-    }
-
-    /// <summary>A credential that hands out a token valid for an hour from the system clock (the host's clock moves on).</summary>
-    private sealed class FakeCredential(string token) : TokenCredential
-    {
-        private int _calls;
-
-        public string Token { get; set; } = token;
-
-        public bool Fail { get; set; }
-
-        public int Calls => _calls;
-
-        public System.Collections.Concurrent.ConcurrentBag<string> Scopes { get; } = [];
-
-        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
-            GetTokenAsync(requestContext, cancellationToken).AsTask().GetAwaiter().GetResult();
-
-        public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _calls);
-            foreach (var scope in requestContext.Scopes)
-            {
-                Scopes.Add(scope);
-            }
-
-            return Fail
-                ? throw new CredentialUnavailableException("No managed identity here.")
-                : ValueTask.FromResult(new AccessToken(Token, DateTimeOffset.UtcNow.AddHours(1)));
-        }
     }
 }

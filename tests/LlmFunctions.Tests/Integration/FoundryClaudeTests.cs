@@ -55,7 +55,7 @@ public sealed class FoundryClaudeTests
     {
         await using var foundry = new FakeOpenAI();
         var origin = (await foundry.StartAsync())[..^"/v1".Length];
-        var credential = new Credential();
+        var credential = new FakeCredential("mi-token-do-not-leak");
         await using var env = await TestEnvironment.StartAsync(s =>
         {
             s["Upstreams:foundry:Kind"] = "azure-anthropic";
@@ -91,28 +91,5 @@ public sealed class FoundryClaudeTests
         Assert.False(fallback.ContainsKey("Authorization"));
         Assert.Equal("/v1/messages", Assert.Single(env.Upstream.SeenPaths));
         Assert.DoesNotContain("mi-token-", host.Log, StringComparison.Ordinal);
-    }
-
-    private sealed class Credential : TokenCredential
-    {
-        private int _calls;
-
-        public int Calls => _calls;
-
-        public System.Collections.Concurrent.ConcurrentBag<string> Scopes { get; } = [];
-
-        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
-            GetTokenAsync(requestContext, cancellationToken).AsTask().GetAwaiter().GetResult();
-
-        public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _calls);
-            foreach (var scope in requestContext.Scopes)
-            {
-                Scopes.Add(scope);
-            }
-
-            return ValueTask.FromResult(new AccessToken("mi-token-do-not-leak", DateTimeOffset.UtcNow.AddHours(1)));
-        }
     }
 }
